@@ -1,0 +1,1 @@
+"""target-dynamics: a Singer target that loads streams into Microsoft Dataverse tables."""

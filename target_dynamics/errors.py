@@ -1,0 +1,70 @@
+"""Errors of target-dynamics, each carrying the decision a caller needs.
+
+DataverseError
+ ├─ ConfigError          bad settings; never retried
+ ├─ AuthError            the token endpoint refused the credentials
+ ├─ MetadataError        table, column or key not found, or a stream that cannot map
+ └─ WebApiError          non-2xx from the Web API
+     └─ Throttled        429; ``retry_after`` from the header
+
+Callers ask :attr:`WebApiError.is_transient`; they never parse messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+PERMANENT_CODES = frozenset({"0x80040333", "0x80040237", "0x80048d19"})
+"""Codes that never succeed on retry even with a 5xx status (duplicate detection, duplicate key)."""
+
+
+class DataverseError(Exception):
+    """Base of every error target-dynamics raises on purpose."""
+
+
+class ConfigError(DataverseError):
+    """The settings are wrong; the message lists every problem and how to fix it."""
+
+
+class AuthError(DataverseError):
+    """The token endpoint refused the credentials (AADSTS error)."""
+
+
+class MetadataError(DataverseError):
+    """A table, column or key named in the settings or the stream does not exist."""
+
+
+@dataclass(eq=False)
+class WebApiError(DataverseError):
+    """A non-2xx answer from the Dataverse Web API.
+
+    Attributes:
+        status: HTTP status code (0 when no answer arrived: timeout or broken connection).
+        code: Dataverse error code, e.g. ``"0x80040237"``, when the body carried one.
+        message: The service's message, or what went wrong on the way.
+        retry_after: Seconds from ``Retry-After``, when present.
+    """
+
+    status: int
+    code: str | None
+    message: str
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        code = f" {self.code}" if self.code else ""
+        return f"{self.status}{code}: {self.message}"
+
+    @property
+    def is_transient(self) -> bool:
+        """Whether the same request may succeed if sent again later."""
+        if self.code in PERMANENT_CODES:
+            return False
+        return self.status == 0 or self.status in TRANSIENT_STATUSES
+
+
+class Throttled(WebApiError):
+    """429 from service protection; wait ``retry_after`` seconds before any further request."""
