@@ -1,0 +1,1 @@
+"""The Web API surface: route table, handlers (parse -> call state -> serialise), Dataverse errors."""

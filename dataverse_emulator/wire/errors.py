@@ -1,0 +1,61 @@
+"""Dataverse error bodies: ``{"error": {"code": ..., "message": ...}}`` (reference §4.8).
+
+Every room renders failures through :func:`error_response` so that authentication (401),
+throttling (429) and record errors share one shape and one set of headers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+
+from dataverse_emulator.http import Response
+from dataverse_emulator.state.errors import DataverseFault, Kind
+
+JSON_CONTENT_TYPE = "application/json; odata.metadata=minimal"
+
+STATUS_BY_KIND: dict[Kind, int] = {
+    Kind.BAD_REQUEST: 400,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.METHOD_NOT_ALLOWED: 405,
+    Kind.PRECONDITION_FAILED: 412,
+    Kind.TOO_LARGE: 413,
+    Kind.SERVER_ERROR: 500,
+}
+
+
+def error_body(code: str, message: str) -> bytes:
+    """Encode the Dataverse error JSON (§4.8)."""
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
+    """Build a Dataverse-shaped error response.
+
+    Args:
+        status: HTTP status.
+        code: Dataverse error code, e.g. ``"0x80040237"`` (may be empty).
+        message: The error message.
+        headers: Extra headers appended after the standard ones (e.g. ``Retry-After``).
+
+    Returns:
+        A response with ``REQ_ID``, ``Content-Type`` and ``OData-Version`` headers (§2.3).
+    """
+    base = [
+        ("REQ_ID", str(uuid.uuid4())),
+        ("Content-Type", JSON_CONTENT_TYPE),
+        ("OData-Version", "4.0"),
+    ]
+    return Response(status=status, headers=base + (headers or []), body=error_body(code, message))
+
+
+def fault_response(fault: DataverseFault) -> Response:
+    """Render a domain fault with the status its kind maps to."""
+    return error_response(STATUS_BY_KIND[fault.kind], fault.code, fault.message)
