@@ -1,11 +1,15 @@
 """Set-up and run, from a fresh clone with only Python 3.11+.
 
-python3 tasks.py demo    # create .venv, install, run the email-list demo against the emulator
-python3 tasks.py test    # create .venv, install, lint, run the whole test suite
+python3 tasks.py demo    # create .venv, install, stream the sample email list into the emulator
+python3 tasks.py test    # create .venv, install (with meltano), lint, run the whole test suite
+
+``test`` passes any further arguments to pytest (``python3 tasks.py test -k readme``).
+Every install step is skipped on later runs until what it depends on changes.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -14,36 +18,101 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
+TOOLS = ROOT / ".tools"
+MELTANO_SPEC = "meltano==4.4.*"
+TAP_SPEC = "tap-spreadsheets==1.1.2"
+"""The demo's CSV tap; it pins singer-sdk<0.53, so it gets a venv of its own."""
+PYTEST_NO_TESTS = 5
 
 
-def ensure_venv() -> None:
-    """Create .venv and install the project with its test extra, once."""
-    if not PY.exists():
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    marker = VENV / ".installed"
-    stamp = (ROOT / "pyproject.toml").read_bytes()
+def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    subprocess.run([str(a) for a in args], check=True, cwd=ROOT, env=env)
+
+
+def _install(env_dir: Path, stamp: bytes, *pip_args: str) -> Path:
+    """Create ``env_dir`` and ``pip install pip_args`` into it unless ``stamp`` is unchanged."""
+    python = env_dir / "bin" / "python"
+    if not python.exists():
+        print(f"creating {env_dir.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    marker = env_dir / ".installed"
+    if marker.exists() and marker.read_bytes() == stamp:
+        return env_dir / "bin"
+    print(f"installing {' '.join(pip_args)} into {env_dir.relative_to(ROOT)}", flush=True)
+    pip = (python, "-m", "pip", "--disable-pip-version-check")
+    _run(*pip, "install", "-q", "--upgrade", "pip")
+    _run(*pip, "install", "-q", *pip_args)
+    marker.write_bytes(stamp)
+    return env_dir / "bin"
+
+
+def ensure_project() -> Path:
+    """Install the project with its test extra into ``.venv``; return its ``bin``."""
+    return _install(VENV, (ROOT / "pyproject.toml").read_bytes(), "-e", f"{ROOT}[test]")
+
+
+def ensure_tap() -> Path:
+    """Install the CSV tap into ``.tools/tap-spreadsheets``; return its ``bin``."""
+    return _install(TOOLS / "tap-spreadsheets", TAP_SPEC.encode(), TAP_SPEC)
+
+
+def ensure_meltano(env: dict[str, str]) -> Path:
+    """Install meltano into ``.tools/meltano`` and the project's plugins; return its ``bin``."""
+    bin_dir = _install(TOOLS / "meltano", MELTANO_SPEC.encode(), MELTANO_SPEC)
+    marker = ROOT / ".meltano" / ".installed"
+    stamp = (ROOT / "meltano.yml").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
     if not marker.exists() or marker.read_bytes() != stamp:
-        subprocess.run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-        subprocess.run([PY, "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"], check=True)
+        print("installing the meltano.yml plugins", flush=True)
+        _run(bin_dir / "meltano", "install", env=env)
         marker.write_bytes(stamp)
+    return bin_dir
 
 
-def test() -> int:
-    """Lint, check formatting and run the test suite."""
-    ensure_venv()
-    subprocess.run([PY, "-m", "ruff", "check", str(ROOT)], check=True)
-    subprocess.run([PY, "-m", "ruff", "format", "--check", str(ROOT)], check=True)
-    tests = [PY, "-m", "pytest", "-n", "2", str(ROOT / "tests")]
-    return subprocess.run(tests, check=False).returncode
+def tool_env() -> dict[str, str]:
+    """The environment tests and the demo run in: project tools on PATH, no telemetry."""
+    env = dict(os.environ)
+    path = [str(VENV / "bin"), str(TOOLS / "meltano" / "bin"), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(path)
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["TAP_SPREADSHEETS_BIN"] = str(TOOLS / "tap-spreadsheets" / "bin" / "tap-spreadsheets")
+    return env
+
+
+def demo(args: list[str]) -> int:
+    """Run the email-list demo against a local emulator."""
+    ensure_project()
+    ensure_tap()
+    demo_cmd = [str(PY), str(ROOT / "scripts" / "demo.py"), *args]
+    return subprocess.run(demo_cmd, check=False, cwd=ROOT, env=tool_env()).returncode
+
+
+def test(args: list[str]) -> int:
+    """Lint, check formatting and run the test suite (``args`` go to pytest)."""
+    env = tool_env()
+    ensure_project()
+    ensure_tap()
+    ensure_meltano(env)
+    _run(PY, "-m", "ruff", "check", ROOT, env=env)
+    _run(PY, "-m", "ruff", "format", "--check", ROOT, env=env)
+    pytest = [str(PY), "-m", "pytest", "-n", "2", *(args or [str(ROOT / "tests")])]
+    code = subprocess.run(pytest, check=False, cwd=ROOT, env=env).returncode
+    if code == PYTEST_NO_TESTS:
+        # A selection (-k, a path) that matches nothing is fine; a whole suite without tests is not.
+        print("pytest collected no tests", file=sys.stderr)
+        return 0 if args else 1
+    return code
 
 
 def main(argv: list[str]) -> int:
     """Dispatch ``demo`` or ``test``."""
-    commands = {"test": test}
-    if len(argv) != 1 or argv[0] not in commands:
+    commands = {"demo": demo, "test": test}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    return commands[argv[0]]()
+    try:
+        return commands[argv[0]](argv[1:])
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
 
 
 if __name__ == "__main__":
