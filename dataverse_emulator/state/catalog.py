@@ -6,8 +6,17 @@ AttributeMetadata JSON; the record store validates values against them.
 
 from __future__ import annotations
 
+import functools
+import json
 import typing as t
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
+from importlib import resources
+
+from dataverse_emulator.state.errors import DataverseFault, Kind
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +29,8 @@ class Option:
     """For Status options: the statecode value the option belongs to."""
     default_status: int | None = None
     """For State options: the default statuscode of that state."""
+    invariant_name: str | None = None
+    """For State options: the language-independent name (``Active``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,9 @@ class Column:
     options: tuple[Option, ...] = ()
     default_value: t.Any = None
     attribute_of: str | None = None
+    precision_source: int | None = None
+    """Money columns: 0 = Precision, 1 = organization pricing precision, 2 = currency precision."""
+    is_logical: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +137,346 @@ class Table:
     is_custom: bool = False
     is_activity: bool = False
     table_type: str = "Standard"
+    primary_image: str | None = None
     supports_bulk: bool = True
     """Whether CreateMultiple/UpdateMultiple/UpsertMultiple are available on this table."""
     keys: list[AlternateKey] = field(default_factory=list)
     many_to_one: list[Relationship] = field(default_factory=list)
     one_to_many: list[Relationship] = field(default_factory=list)
     many_to_many: list[ManyToMany] = field(default_factory=list)
+
+
+KEY_COLUMN_TYPES = frozenset({"Decimal", "Integer", "String", "DateTime", "Lookup", "Picklist"})
+"""Column types an alternate key may use (§3.6)."""
+MAX_KEY_COLUMNS = 16
+MAX_KEYS_PER_TABLE = 10
+INVALID_ARGUMENT = "0x80040203"
+"""Code for rejected metadata changes; the reference gives none for key validation."""
+UNDECLARED_PROPERTY = (
+    "An error occurred while validating input parameters: Microsoft.OData.ODataException: "
+    "An undeclared property '{name}' which only has property annotations in the payload but no "
+    "property value was found in the payload. In OData, only declared navigation properties and "
+    "declared named streams can be represented as properties without values."
+)
+"""§4.7: binding through a navigation property the table does not declare."""
+
+_DATA = "dataverse_emulator.data"
+
+
+class Catalog:
+    """All tables of one environment, indexed for O(1) lookups.
+
+    Build one with :meth:`load`; tables, keys and relationships are the emulator's metadata.
+    Alternate keys added with :meth:`add_key` only change this catalog, never the cached default.
+    """
+
+    def __init__(self, tables: t.Iterable[Table]) -> None:
+        self._tables: dict[str, Table] = {}
+        self._by_set: dict[str, Table] = {}
+        self._by_id: dict[str, Table] = {}
+        self._bind: dict[tuple[str, str], Relationship] = {}
+        self._lookups: dict[tuple[str, str], list[Relationship]] = {}
+        self._relationships: dict[str, Relationship | ManyToMany] = {}
+        self._relationships_by_id: dict[str, Relationship | ManyToMany] = {}
+        for table in tables:
+            self._tables[table.logical_name] = table
+            self._by_set[table.entity_set_name] = table
+            self._by_id[table.metadata_id.lower()] = table
+        for table in self._tables.values():
+            self._index_table(table)
+
+    def _index_table(self, table: Table) -> None:
+        for rel in table.many_to_one:
+            if rel.referencing_navigation is not None:
+                self._bind.setdefault((table.logical_name, rel.referencing_navigation), rel)
+            self._lookups.setdefault((table.logical_name, rel.referencing_attribute), []).append(
+                rel
+            )
+        for rel in (*table.many_to_one, *table.one_to_many, *table.many_to_many):
+            self._relationships.setdefault(rel.schema_name, rel)
+            if rel.metadata_id:
+                self._relationships_by_id.setdefault(rel.metadata_id.lower(), rel)
+
+    @classmethod
+    def load(cls, entities_file: Path | None = None) -> Catalog:
+        """Return a fresh catalog of the default environment, plus ``entities_file`` if given.
+
+        The packaged table files are parsed once per process; every call copies the parsed
+        tables (cheap), so catalogs never share mutable state.
+
+        Raises:
+            EntitiesFileError: The entities file is invalid.
+        """
+        tables = [_copy(table) for table in _default_tables()]
+        catalog = cls(tables)
+        for key in _default_environment()["keys"]:
+            catalog.add_key(
+                key["table"],
+                key["schema_name"],
+                key["key_attributes"],
+                key.get("display_name"),
+                metadata_id=key.get("metadata_id"),
+            )
+        if entities_file is not None:
+            from dataverse_emulator.state.custom_tables import apply_entities_file  # noqa: PLC0415
+
+            apply_entities_file(catalog, entities_file)
+        return catalog
+
+    def tables(self) -> list[Table]:
+        """Return every table, in load order."""
+        return list(self._tables.values())
+
+    def has_table(self, logical_name: str) -> bool:
+        """Whether a table with this logical name exists."""
+        return logical_name in self._tables
+
+    def table(self, logical_name: str) -> Table:
+        """Return the table called ``logical_name``.
+
+        Raises:
+            DataverseFault: 404 ``0x80040217`` with the SDK's "Could not find an entity" text,
+                the emulator's choice for an unknown ``EntityDefinitions(LogicalName=...)``
+                (§3.7, §11 #7).
+        """
+        try:
+            return self._tables[logical_name]
+        except KeyError:
+            raise _unknown_table(logical_name) from None
+
+    def table_by_id(self, metadata_id: str) -> Table:
+        """Return the table whose MetadataId is ``metadata_id`` (any case).
+
+        Raises:
+            DataverseFault: 404, as :meth:`table`.
+        """
+        try:
+            return self._by_id[metadata_id.lower()]
+        except KeyError:
+            raise _unknown_table(metadata_id, by_id=True) from None
+
+    def table_by_set(self, entity_set: str) -> Table:
+        """Return the table whose EntitySetName is ``entity_set`` (case-sensitive, §2.1).
+
+        Raises:
+            DataverseFault: 404 ``0x80060888`` "Resource not found for the segment '<x>'." (§4.9).
+        """
+        try:
+            return self._by_set[entity_set]
+        except KeyError:
+            raise DataverseFault(
+                Kind.NOT_FOUND, "0x80060888", f"Resource not found for the segment '{entity_set}'."
+            ) from None
+
+    def bind_target(self, table: str, navigation_property: str) -> Relationship:
+        """Return the many-to-one relationship behind ``<navigation_property>@odata.bind``.
+
+        The name is case-sensitive (§0.5). For an Owner column the relationship's
+        ``referenced_entity`` is ``owner``; :meth:`targets_of` lists the tables it accepts.
+
+        Raises:
+            DataverseFault: 400 ``0x0`` "An undeclared property ..." (§4.7).
+        """
+        try:
+            return self._bind[(table, navigation_property)]
+        except KeyError:
+            raise DataverseFault(
+                Kind.BAD_REQUEST, "0x0", UNDECLARED_PROPERTY.format(name=navigation_property)
+            ) from None
+
+    def lookup_column(self, table: str, column: str) -> list[Relationship]:
+        """Return the many-to-one relationships of a lookup column (empty if it is none)."""
+        return self._lookups.get((table, column), [])
+
+    def targets_of(self, relationship: Relationship) -> tuple[str, ...]:
+        """Return the tables a relationship accepts: the column's targets for ``owner``."""
+        if relationship.referenced_entity != "owner":
+            return (relationship.referenced_entity,)
+        table = self._tables.get(relationship.referencing_entity)
+        column = table.columns.get(relationship.referencing_attribute) if table else None
+        return column.targets if column is not None else ("systemuser", "team")
+
+    def relationship(self, schema_name: str) -> Relationship | ManyToMany:
+        """Return a relationship by SchemaName.
+
+        Raises:
+            DataverseFault: 404 ``0x80040217`` when there is none.
+        """
+        try:
+            return self._relationships[schema_name]
+        except KeyError:
+            raise _unknown_relationship(schema_name) from None
+
+    def relationship_by_id(self, metadata_id: str) -> Relationship | ManyToMany:
+        """Return a relationship by MetadataId (any case).
+
+        Raises:
+            DataverseFault: 404 ``0x80040217`` when there is none.
+        """
+        try:
+            return self._relationships_by_id[metadata_id.lower()]
+        except KeyError:
+            raise _unknown_relationship(metadata_id) from None
+
+    def relationships(self) -> list[Relationship | ManyToMany]:
+        """Return every relationship once."""
+        return list(self._relationships.values())
+
+    def add_table(self, table: Table) -> None:
+        """Add a (custom) table and register its relationships on both sides.
+
+        Raises:
+            DataverseFault: 400 when the logical or entity set name is taken.
+        """
+        if table.logical_name in self._tables or table.entity_set_name in self._by_set:
+            raise DataverseFault(
+                Kind.BAD_REQUEST,
+                INVALID_ARGUMENT,
+                f"A table named '{table.logical_name}' or with entity set "
+                f"'{table.entity_set_name}' already exists.",
+            )
+        self._tables[table.logical_name] = table
+        self._by_set[table.entity_set_name] = table
+        self._by_id[table.metadata_id.lower()] = table
+        for rel in table.many_to_one:
+            referenced = self._tables.get(rel.referenced_entity)
+            if referenced is not None and referenced is not table:
+                referenced.one_to_many.append(rel)
+        for m2m in table.many_to_many:
+            other = m2m.entity2 if m2m.entity1 == table.logical_name else m2m.entity1
+            if other in self._tables and other != table.logical_name:
+                self._tables[other].many_to_many.append(m2m)
+        self._index_table(table)
+
+    def add_key(
+        self,
+        logical_name: str,
+        schema_name: str,
+        key_attributes: t.Sequence[str],
+        display_name: str | None = None,
+        *,
+        metadata_id: str | None = None,
+    ) -> AlternateKey:
+        """Define an alternate key (``POST .../Keys``, §3.6); it is Active at once.
+
+        Raises:
+            DataverseFault: 404 for an unknown table; 400 ``0x80040203`` when a column is
+                unknown or of a type keys cannot use, there are more than 16 columns, the table
+                already has 10 keys, or the SchemaName is taken.
+        """
+        table = self.table(logical_name)
+        _check_key(table, schema_name, key_attributes)
+        key = AlternateKey(
+            logical_name=schema_name.lower(),
+            schema_name=schema_name,
+            key_attributes=tuple(key_attributes),
+            metadata_id=metadata_id
+            or str(uuid.uuid5(_KEY_NAMESPACE, f"{logical_name}/{schema_name}")),
+            display_name=display_name,
+        )
+        table.keys.append(key)
+        return key
+
+    def set_supports_bulk(self, logical_name: str, supported: bool) -> None:
+        """Switch CreateMultiple/UpdateMultiple/UpsertMultiple on or off for a table."""
+        self.table(logical_name).supports_bulk = supported
+
+
+_KEY_NAMESPACE = uuid.UUID("0f6d3c52-1b8e-5a4f-9d2c-7e5a1b3c9f80")
+
+
+def _check_key(table: Table, schema_name: str, key_attributes: t.Sequence[str]) -> None:
+    def reject(message: str) -> DataverseFault:
+        return DataverseFault(Kind.BAD_REQUEST, INVALID_ARGUMENT, message)
+
+    if not schema_name:
+        raise reject("The SchemaName of an alternate key must not be empty.")
+    if any(k.schema_name.lower() == schema_name.lower() for k in table.keys):
+        raise reject(
+            f"An alternate key named '{schema_name}' already exists on '{table.logical_name}'."
+        )
+    if len(table.keys) >= MAX_KEYS_PER_TABLE:
+        raise reject(
+            f"The table '{table.logical_name}' already has {MAX_KEYS_PER_TABLE} alternate keys."
+        )
+    if not key_attributes or len(key_attributes) > MAX_KEY_COLUMNS:
+        raise reject(f"An alternate key needs 1 to {MAX_KEY_COLUMNS} columns.")
+    if len(set(key_attributes)) != len(key_attributes):
+        raise reject("An alternate key cannot name a column twice.")
+    for name in key_attributes:
+        column = table.columns.get(name)
+        if column is None:
+            raise reject(f"The column '{name}' does not exist on '{table.logical_name}'.")
+        if column.type not in KEY_COLUMN_TYPES:
+            allowed = ", ".join(sorted(KEY_COLUMN_TYPES))
+            raise reject(
+                f"The column '{name}' is of type {column.type}; alternate key columns must be "
+                f"one of {allowed}."
+            )
+
+
+def _unknown_table(name: str, *, by_id: bool = False) -> DataverseFault:
+    entity, metadata_id = ("", name) if by_id else (name, "00000000-0000-0000-0000-000000000000")
+    return DataverseFault(
+        Kind.NOT_FOUND,
+        "0x80040217",
+        f"Could not find an entity with name {entity} and id {metadata_id}.",
+    )
+
+
+def _unknown_relationship(name: str) -> DataverseFault:
+    return DataverseFault(
+        Kind.NOT_FOUND, "0x80040217", f"Could not find a relationship with name or id {name}."
+    )
+
+
+def _copy(table: Table) -> Table:
+    return replace(
+        table,
+        columns=dict(table.columns),
+        keys=list(table.keys),
+        many_to_one=list(table.many_to_one),
+        one_to_many=list(table.one_to_many),
+        many_to_many=list(table.many_to_many),
+    )
+
+
+@functools.cache
+def _default_environment() -> dict[str, t.Any]:
+    text = resources.files(_DATA).joinpath("default-environment.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _default_tables() -> tuple[Table, ...]:
+    bulk = _default_environment()["supports_bulk"]
+    folder = resources.files(_DATA).joinpath("tables")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
+    tables = []
+    for item in files:
+        table = table_from_dict(json.loads(item.read_text("utf-8")))
+        table.supports_bulk = bulk.get(table.logical_name, True)
+        tables.append(table)
+    return tuple(tables)
+
+
+def table_from_dict(doc: dict[str, t.Any]) -> Table:
+    """Build a :class:`Table` from the document format of ``data/tables/*.json``."""
+    fields = dict(doc)
+    fields["columns"] = {c["logical_name"]: column_from_dict(c) for c in doc["columns"]}
+    fields["keys"] = [
+        AlternateKey(**{**k, "key_attributes": tuple(k["key_attributes"])})
+        for k in doc.get("keys", [])
+    ]
+    fields["many_to_one"] = [Relationship(**r) for r in doc.get("many_to_one", [])]
+    fields["one_to_many"] = [Relationship(**r) for r in doc.get("one_to_many", [])]
+    fields["many_to_many"] = [ManyToMany(**r) for r in doc.get("many_to_many", [])]
+    return Table(**fields)
+
+
+def column_from_dict(doc: dict[str, t.Any]) -> Column:
+    """Build a :class:`Column` from its document form."""
+    fields = dict(doc)
+    fields["targets"] = tuple(doc.get("targets", ()))
+    fields["options"] = tuple(Option(**o) for o in doc.get("options", ()))
+    return Column(**fields)
