@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 PERMANENT_CODES = frozenset({"0x80040333", "0x80040237", "0x80048d19"})
 """Codes that never succeed on retry even with a 5xx status (duplicate detection, duplicate key)."""
+TRANSIENT_CODES = frozenset({"0x80044151", "0x80044150", "0x80040255"})
+"""SQL timeout, SQL deadlock, transaction already ended (§4.9): retry later, whatever the status."""
+ALREADY_EXISTS_CODE = "0x80040237"
+"""DuplicateRecord: "A record with matching key values already exists." (§4.1, §4.9)."""
+NOT_FOUND_CODES = frozenset({"0x80040217", "0x80060891"})
+"""ObjectDoesNotExist and RecordNotFoundByEntityKey (§4.9)."""
 
 
 class DataverseError(Exception):
@@ -63,7 +69,21 @@ class WebApiError(DataverseError):
         """Whether the same request may succeed if sent again later."""
         if self.code in PERMANENT_CODES:
             return False
+        if self.code in TRANSIENT_CODES:
+            return True
         return self.status == 0 or self.status in TRANSIENT_STATUSES
+
+    @property
+    def already_exists(self) -> bool:
+        """Whether a create hit an existing record with the same key (412 / ``0x80040237``)."""
+        if self.code == ALREADY_EXISTS_CODE:
+            return True
+        return self.status == 412 and "already exists" in self.message
+
+    @property
+    def not_found(self) -> bool:
+        """Whether the addressed record does not exist (404 / ``0x80040217``, ``0x80060891``)."""
+        return self.code in NOT_FOUND_CODES or (self.status == 404 and not self.code)
 
 
 class Throttled(WebApiError):
