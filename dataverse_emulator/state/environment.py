@@ -1,0 +1,131 @@
+"""One emulated Dataverse environment: metadata catalog, record store, organization and users."""
+
+from __future__ import annotations
+
+import typing as t
+
+from dataverse_emulator.state.catalog import Catalog
+from dataverse_emulator.state.store import Caller, RecordStore
+
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+
+class AppUser(t.Protocol):
+    """An application user as the platform defines it (client credentials -> systemuser)."""
+
+    @property
+    def client_id(self) -> str:
+        """The app registration's client id."""
+        ...
+
+    @property
+    def systemuser_id(self) -> str:
+        """The systemuser record the application user maps to."""
+        ...
+
+    @property
+    def business_unit_id(self) -> str:
+        """The business unit of that systemuser."""
+        ...
+
+
+class Environment:
+    """The aggregate the server holds.
+
+    Attributes:
+        catalog: Tables, columns, keys and relationships.
+        store: Records.
+        organization_id: ``OrganizationId`` of WhoAmI (§2.4).
+        business_unit_id: The root business unit.
+        currency_id: The base ``transactioncurrency`` (USD) that Money columns default to.
+        users: Application users; the first one writes when a request names no caller.
+    """
+
+    def __init__(self, catalog: Catalog, store: RecordStore, users: Sequence[AppUser]) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.users = list(users)
+        self.organization_id = ""
+        self.business_unit_id = ""
+        self.currency_id = ""
+        self._seed_rows()
+
+    @classmethod
+    def create(
+        cls,
+        entities_file: Path | None = None,
+        seed: int = 0,
+        users: Sequence[AppUser] | None = None,
+    ) -> Environment:
+        """Build an environment from the packaged tables (plus ``entities_file``).
+
+        Args:
+            entities_file: Extra tables, columns and keys (see ``Catalog.load``).
+            seed: Seed of the GUID generator: the same seed gives the same ids.
+            users: Application users (their systemuser rows are created).
+        """
+        catalog = Catalog.load(entities_file)
+        return cls(catalog, RecordStore(catalog, seed=seed), users or [])
+
+    def caller(self, user: AppUser | None = None) -> Caller | None:
+        """Return the writing identity for ``user`` (or the default user)."""
+        chosen = user or (self.users[0] if self.users else None)
+        if chosen is None:
+            return None
+        return Caller(chosen.systemuser_id, chosen.business_unit_id or self.business_unit_id)
+
+    def reset(self) -> None:
+        """Drop every record and rule; the organization, users and ids start over."""
+        self.store.reset()
+        self._seed_rows()
+
+    def snapshot(self) -> dict[str, list[dict[str, t.Any]]]:
+        """Return every stored row by table logical name (JSON-able)."""
+        return self.store.snapshot()
+
+    def _seed_rows(self) -> None:
+        store = self.store
+        self.organization_id = store.new_id()
+        self.business_unit_id = store.new_id()
+        self.currency_id = store.new_id()
+        store.default_currency = self.currency_id
+        store.default_caller = self.caller()
+        link = "@lookuplogicalname"
+        if self.catalog.has_table("transactioncurrency"):
+            store.insert_system_row(
+                "transactioncurrency",
+                {
+                    "transactioncurrencyid": self.currency_id,
+                    "currencyname": "US Dollar",
+                    "isocurrencycode": "USD",
+                    "currencysymbol": "$",
+                    "currencyprecision": 2,
+                    "exchangerate": 1.0,
+                    "statecode": 0,
+                    "statuscode": 1,
+                },
+            )
+        if self.catalog.has_table("businessunit"):
+            store.insert_system_row(
+                "businessunit",
+                {
+                    "businessunitid": self.business_unit_id,
+                    "name": "emulator",
+                    "organizationid": self.organization_id,
+                },
+            )
+        if self.catalog.has_table("systemuser"):
+            for user in self.users:
+                store.insert_system_row(
+                    "systemuser",
+                    {
+                        "systemuserid": user.systemuser_id,
+                        "applicationid": user.client_id,
+                        "fullname": f"# {user.client_id}",
+                        "businessunitid": user.business_unit_id or self.business_unit_id,
+                        "businessunitid" + link: "businessunit",
+                        "isdisabled": False,
+                    },
+                )

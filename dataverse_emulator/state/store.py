@@ -1,0 +1,656 @@
+"""The record store: rows per table keyed by GUID, alternate-key indexes, transactions.
+
+Reference §4.1-§4.5 (create, update, upsert, conditional writes, delete), §4.9 (error catalogue),
+§5.2 (change sets roll back: :meth:`RecordStore.transaction`). Rows are plain dicts of stored
+values (see :mod:`dataverse_emulator.state.values`); a lookup column holds the target GUID and
+``<column>@lookuplogicalname`` the target table.
+
+Not emulated: cascades on delete, plug-ins other than :class:`RecordRule`, field security,
+currency exchange rates, business rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import typing as t
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dataverse_emulator.state import schema as schemas
+from dataverse_emulator.state.errors import DataverseFault, Kind
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from dataverse_emulator.state.catalog import AlternateKey, Catalog, Table
+
+Row = dict[str, t.Any]
+
+TARGET = "@lookuplogicalname"
+"""Suffix of the row member that holds a lookup's target table."""
+
+ALREADY_EXISTS = "A record with matching key values already exists."
+STALE_VERSION = "The version of the existing record doesn't match the RowVersion property provided."
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRule:
+    """An injected failure: writes whose resulting row matches ``match`` fail with this error.
+
+    Attributes:
+        table: Logical name of the table, or ``None`` for every table.
+        match: Column values that must all equal the row's (after the write) to fail it.
+        kind: Failure kind (e.g. ``Kind.BAD_REQUEST`` for a plug-in error ``0x80040265``).
+        code: Dataverse error code.
+        message: Error message.
+    """
+
+    table: str | None
+    match: dict[str, t.Any]
+    kind: Kind
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who writes: stamped into ownerid, createdby and modifiedby."""
+
+    systemuser_id: str
+    business_unit_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of a write: the stored row (a copy) and whether it was created."""
+
+    row: Row
+    created: bool
+
+
+def not_found(table: Table, record_id: str) -> DataverseFault:
+    """404 ``0x80040217`` "<table> With Id = <guid> Does Not Exist" (§4.4, §4.9)."""
+    return DataverseFault(
+        Kind.NOT_FOUND, "0x80040217", f"{table.logical_name} With Id = {record_id} Does Not Exist"
+    )
+
+
+def key_not_found(table: Table) -> DataverseFault:
+    """404 ``0x80060891`` for an alternate key that resolves to no record (§4.3, §11 #4)."""
+    return DataverseFault(
+        Kind.NOT_FOUND,
+        "0x80060891",
+        f"A record with the specified key values does not exist in {table.logical_name} entity",
+    )
+
+
+def invalid_key(table: Table) -> DataverseFault:
+    """400 for key properties that match no alternate key of the table (§4.3)."""
+    name = f"Microsoft.Dynamics.CRM.{table.logical_name}"
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80060888",
+        f"The key in the request URI is not valid for resource '{name}'. Ensure that the names "
+        "and number of key properties match the declared or alternate key properties for the "
+        f"resource '{name}'.",
+    )
+
+
+def _index_value(value: t.Any) -> t.Any:
+    # SQL Server's default collation compares strings case-insensitively.
+    return value.casefold() if isinstance(value, str) else value
+
+
+class _Index:
+    """A unique index over one alternate key."""
+
+    def __init__(self, key: AlternateKey) -> None:
+        self.key = key
+        self.columns = key.key_attributes
+        self.entries: dict[tuple[t.Any, ...], str] = {}
+
+    def values_of(self, row: Mapping[str, t.Any]) -> tuple[t.Any, ...] | None:
+        parts = tuple(_index_value(row.get(c)) for c in self.columns)
+        return None if None in parts else parts
+
+
+class _TableState:
+    """Rows, schema and indexes of one table."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.rows: dict[str, Row] = {}
+        self.schema = schemas.TableSchema(table)
+        self.indexes: list[_Index] = []
+        self.key_count = -1
+        self.sync()
+
+    def sync(self) -> None:
+        """Rebuild the schema and indexes when columns or keys changed at run time."""
+        table = self.table
+        if len(table.columns) != self.schema.size:
+            self.schema = schemas.TableSchema(table)
+        active = [k for k in table.keys if k.index_status == "Active"]
+        if len(active) != self.key_count:
+            self.key_count = len(active)
+            self.indexes = [_Index(k) for k in active]
+            for record_id, row in self.rows.items():
+                for index in self.indexes:
+                    parts = index.values_of(row)
+                    if parts is not None:
+                        index.entries.setdefault(parts, record_id)
+
+
+class RecordStore:
+    """All records of one environment.
+
+    Every public method takes the store's lock, so in-process callers on several threads are
+    safe; :meth:`transaction` holds it for the whole block.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        seed: int = 0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.seed = seed
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.record_rules: list[RecordRule] = []
+        self.default_caller: Caller | None = None
+        self.default_currency: str | None = None
+        self._lock = threading.RLock()
+        self._random = random.Random(seed)  # noqa: S311 - reproducible ids, not secrets
+        self._tables: dict[str, _TableState] = {}
+        self._undo: list[tuple[_TableState, str, Row | None]] | None = None
+        self._version = 1_000_000
+
+    # ---- identifiers -------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        """Return a fresh GUID (version 4 layout) from the seeded generator."""
+        with self._lock:
+            bits = self._random.getrandbits(128)
+        return str(uuid.UUID(int=bits, version=4))
+
+    def _next_version(self) -> int:
+        self._version += 1
+        return self._version
+
+    # ---- table access ------------------------------------------------------------------
+
+    def _state(self, logical_name: str) -> _TableState:
+        state = self._tables.get(logical_name)
+        if state is None:
+            state = _TableState(self.catalog.table(logical_name))
+            self._tables[logical_name] = state
+        else:
+            state.sync()
+        return state
+
+    def schema(self, logical_name: str) -> schemas.TableSchema:
+        """Return the write schema of a table (raises 404 for an unknown table)."""
+        with self._lock:
+            return self._state(logical_name).schema
+
+    # ---- transactions ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block atomically: any exception undoes every write made inside it.
+
+        Transactions nest (the inner one is a savepoint).
+        """
+        with self._lock:
+            outer = self._undo
+            if outer is None:
+                self._undo = []
+            undo = self._undo
+            assert undo is not None  # noqa: S101 - set just above
+            mark = len(undo)
+            try:
+                yield
+            except BaseException:
+                while len(undo) > mark:
+                    state, record_id, old = undo.pop()
+                    self._put(state, record_id, old, log=False)
+                raise
+            finally:
+                if outer is None:
+                    self._undo = None
+
+    def _put(
+        self, state: _TableState, record_id: str, row: Row | None, *, log: bool = True
+    ) -> None:
+        """Replace (or remove, when ``row`` is None) a row and keep the indexes in step."""
+        old = state.rows.get(record_id)
+        if log and self._undo is not None:
+            self._undo.append((state, record_id, old))
+        for index in state.indexes:
+            if old is not None:
+                parts = index.values_of(old)
+                if parts is not None and index.entries.get(parts) == record_id:
+                    del index.entries[parts]
+            if row is not None:
+                parts = index.values_of(row)
+                if parts is not None:
+                    index.entries[parts] = record_id
+        if row is None:
+            state.rows.pop(record_id, None)
+        else:
+            state.rows[record_id] = row
+
+    # ---- locating ----------------------------------------------------------------------
+
+    def _locate(
+        self, state: _TableState, locator: str | Mapping[str, t.Any]
+    ) -> tuple[str | None, Row | None]:
+        """Return ``(record_id, row)``; ``record_id`` is None for a missing key-addressed row."""
+        table = state.table
+        if isinstance(locator, str):
+            record_id = _guid(locator, table)
+            return record_id, state.rows.get(record_id)
+        key = {_key_column(name): value for name, value in locator.items()}
+        if set(key) == {table.primary_id}:
+            record_id = _guid(str(key[table.primary_id]), table)
+            return record_id, state.rows.get(record_id)
+        for index in state.indexes:
+            if set(index.columns) == set(key):
+                parts = tuple(_index_value(key[c]) for c in index.columns)
+                record_id = index.entries.get(parts)
+                if record_id is None:
+                    return None, None
+                return record_id, state.rows[record_id]
+        raise invalid_key(table)
+
+    @staticmethod
+    def _missing(state: _TableState, record_id: str | None) -> DataverseFault:
+        if record_id is not None:
+            return not_found(state.table, record_id)
+        return key_not_found(state.table)
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def retrieve(self, table: str, locator: str | Mapping[str, t.Any]) -> Row:
+        """Return a copy of one row.
+
+        Raises:
+            DataverseFault: 404 when missing (``0x80040217`` by id, ``0x80060891`` by key).
+        """
+        with self._lock:
+            state = self._state(table)
+            record_id, row = self._locate(state, locator)
+            if row is None:
+                raise self._missing(state, record_id)
+            return dict(row)
+
+    def rows(self, table: str) -> list[Row]:
+        """Return every row of a table (the stored dicts; do not mutate them)."""
+        with self._lock:
+            return list(self._state(table).rows.values())
+
+    def count(self, table: str) -> int:
+        """Return the number of rows in a table."""
+        with self._lock:
+            return len(self._state(table).rows)
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def create(
+        self,
+        table: str,
+        body: Mapping[str, t.Any],
+        *,
+        caller: Caller | None = None,
+        key: Mapping[str, t.Any] | None = None,
+    ) -> Row:
+        """Create a record (§4.1).
+
+        Args:
+            table: Logical name.
+            body: JSON body; ``@odata.bind`` values as :class:`~.schema.Reference`.
+            caller: The writing user (defaults to :attr:`default_caller`).
+            key: Alternate-key values from an upsert URL, applied over the body (§4.3).
+
+        Returns:
+            A copy of the stored row.
+
+        Raises:
+            DataverseFault: invalid values, failed binds, duplicate primary id (412
+                ``0x80040237``) or alternate key (412 ``0x80060892``), a matching record rule.
+        """
+        with self._lock:
+            state = self._state(table)
+            parsed = state.schema.parse(body, schemas.CREATE)
+            return dict(self._insert(state, parsed, caller or self.default_caller, key))
+
+    def update(
+        self,
+        table: str,
+        locator: str | Mapping[str, t.Any],
+        body: Mapping[str, t.Any],
+        *,
+        if_match: str | None = None,
+        caller: Caller | None = None,
+    ) -> Row:
+        """Update an existing record (§4.2, ``If-Match: *``).
+
+        Raises:
+            DataverseFault: 404 when missing, 412 on a stale ETag, invalid values.
+        """
+        return self.upsert(table, locator, body, if_match=if_match or "*", caller=caller).row
+
+    def upsert(  # noqa: PLR0913 - one argument per conditional header
+        self,
+        table: str,
+        locator: str | Mapping[str, t.Any],
+        body: Mapping[str, t.Any],
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        caller: Caller | None = None,
+    ) -> Outcome:
+        """Create or update the addressed record (§4.3) under conditional headers (§4.4).
+
+        Args:
+            table: Logical name.
+            locator: Primary-id GUID or alternate-key values.
+            body: JSON body; ``@odata.bind`` values as :class:`~.schema.Reference`.
+            if_match: ``*`` forbids create; ``W/"<version>"`` also requires that version.
+            if_none_match: ``*`` forbids update.
+            caller: The writing user.
+
+        Raises:
+            DataverseFault: 404 (``If-Match`` and missing), 412 (``If-None-Match: *`` and present,
+                or stale ETag), invalid values, failed binds, a matching record rule.
+        """
+        caller = caller or self.default_caller
+        with self._lock:
+            state = self._state(table)
+            record_id, existing = self._locate(state, locator)
+            if existing is None:
+                if if_match is not None:
+                    raise self._missing(state, record_id)
+                parsed = state.schema.parse(body, schemas.CREATE)
+                if record_id is not None:
+                    parsed.values[state.table.primary_id] = record_id
+                key = None if isinstance(locator, str) else locator
+                return Outcome(dict(self._insert(state, parsed, caller, key)), created=True)
+            if if_none_match is not None and if_none_match.strip() == "*":
+                raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
+            if (
+                if_match is not None
+                and if_match.strip() != "*"
+                and if_match.strip() != etag(existing)
+            ):
+                raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
+            parsed = state.schema.parse(body, schemas.UPDATE)
+            assert record_id is not None  # noqa: S101 - found rows always have an id
+            if not isinstance(locator, str):
+                for name in locator:
+                    parsed.values.pop(_key_column(name), None)
+            return Outcome(
+                dict(self._modify(state, record_id, existing, parsed, caller)), created=False
+            )
+
+    def delete(
+        self, table: str, locator: str | Mapping[str, t.Any], *, if_match: str | None = None
+    ) -> None:
+        """Delete a record (§4.5).
+
+        Raises:
+            DataverseFault: 404 when missing, 412 on a stale ETag.
+        """
+        with self._lock:
+            state = self._state(table)
+            record_id, existing = self._locate(state, locator)
+            if existing is None or record_id is None:
+                raise self._missing(state, record_id)
+            if if_match is not None and if_match.strip() not in {"*", etag(existing)}:
+                raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
+            self._put(state, record_id, None)
+
+    def insert_system_row(self, table: str, row: Row) -> None:
+        """Store a row as-is, bypassing validation (seed data such as users and currencies)."""
+        with self._lock:
+            state = self._state(table)
+            stored = {**row, "versionnumber": self._next_version()}
+            self._put(state, stored[state.table.primary_id], stored, log=False)
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _insert(
+        self,
+        state: _TableState,
+        parsed: schemas.Parsed,
+        caller: Caller | None,
+        key: Mapping[str, t.Any] | None,
+    ) -> Row:
+        table = state.table
+        columns = table.columns
+        row = parsed.values
+        if key:
+            self._apply_key(state, row, key)
+        pid = table.primary_id
+        record_id = row.get(pid)
+        if record_id is None:
+            record_id = self.new_id()
+            row[pid] = record_id
+        elif record_id in state.rows:
+            raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
+        self._bind(row, parsed.links)
+        now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        if "createdon" in columns:
+            row["createdon"] = now
+        if "modifiedon" in columns:
+            row["modifiedon"] = now
+        if caller is not None:
+            self._stamp_caller(row, columns, caller, creating=True)
+        if "statecode" in columns:
+            self._apply_state(row, table, creating=True)
+        if (
+            self.default_currency
+            and "transactioncurrencyid" in columns
+            and row.get("transactioncurrencyid") is None
+            and not state.schema.money.isdisjoint(row)
+        ):
+            row["transactioncurrencyid"] = self.default_currency
+            row["transactioncurrencyid" + TARGET] = "transactioncurrency"
+        _compute_names(row, table)
+        if "versionnumber" in columns:
+            row["versionnumber"] = self._next_version()
+        self._check_rules(table, row)
+        self._check_unique(state, record_id, row)
+        self._put(state, record_id, row)
+        return row
+
+    def _modify(
+        self,
+        state: _TableState,
+        record_id: str,
+        existing: Row,
+        parsed: schemas.Parsed,
+        caller: Caller | None,
+    ) -> Row:
+        table = state.table
+        columns = table.columns
+        changes = parsed.values
+        changes.pop(table.primary_id, None)
+        self._bind(changes, parsed.links)
+        row = {**existing, **changes}
+        if "modifiedon" in columns:
+            row["modifiedon"] = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        if caller is not None:
+            self._stamp_caller(row, columns, caller, creating=False)
+        if "statecode" in changes and "statuscode" not in changes:
+            self._apply_state(row, table, creating=False)
+        _compute_names(row, table)
+        if "versionnumber" in columns:
+            row["versionnumber"] = self._next_version()
+        self._check_rules(table, row)
+        self._check_unique(state, record_id, row)
+        self._put(state, record_id, row)
+        return row
+
+    @staticmethod
+    def _apply_key(state: _TableState, row: Row, key: Mapping[str, t.Any]) -> None:
+        """Write the upsert URL's key values into a new row (§4.3: they win over the body)."""
+        columns = state.table.columns
+        for name, value in key.items():
+            column_name = _key_column(name)
+            entry = state.schema.converters.get(column_name)
+            row[column_name] = entry[1](value) if entry is not None else value
+            column = columns.get(column_name)
+            if column is not None and column.targets and value is not None:
+                row[column_name + TARGET] = column.targets[0]
+
+    def _default_currency(self, row: Row) -> None:
+        # Money columns get the organization's base currency (§4.1).
+        if self.default_currency and row.get("transactioncurrencyid") is None:
+            row["transactioncurrencyid"] = self.default_currency
+            row["transactioncurrencyid" + TARGET] = "transactioncurrency"
+
+    def _bind(self, row: Row, links: list[schemas.Link]) -> None:
+        for link in links:
+            name = link.column.logical_name
+            ref = link.reference
+            if ref is None:
+                row[name] = None
+                row.pop(name + TARGET, None)
+                continue
+            target = self.catalog.table_by_set(ref.entity_set)
+            if target.logical_name not in link.targets:
+                raise DataverseFault(
+                    Kind.BAD_REQUEST,
+                    "0x80040203",
+                    f"The entity set '{ref.entity_set}' is not a valid target of the navigation "
+                    f"property '{link.navigation}'. Valid targets: {', '.join(link.targets)}.",
+                )
+            locator: str | Mapping[str, t.Any] = ref.id if ref.id is not None else (ref.key or {})
+            state = self._state(target.logical_name)
+            record_id, found = self._locate(state, locator)
+            if found is None or record_id is None:
+                raise self._missing(state, record_id)
+            row[name] = record_id
+            row[name + TARGET] = target.logical_name
+
+    def _stamp_caller(
+        self, row: Row, columns: Mapping[str, t.Any], caller: Caller, *, creating: bool
+    ) -> None:
+        user = caller.systemuser_id
+        if "modifiedby" in columns:
+            row["modifiedby"] = user
+            row["modifiedby" + TARGET] = "systemuser"
+        if not creating:
+            return
+        if "createdby" in columns:
+            row["createdby"] = user
+            row["createdby" + TARGET] = "systemuser"
+        if "ownerid" in columns and row.get("ownerid") is None:
+            row["ownerid"] = user
+            row["ownerid" + TARGET] = "systemuser"
+        if "ownerid" in columns:
+            if "owneridtype" in columns:
+                row["owneridtype"] = row["ownerid" + TARGET]
+            if "owninguser" in columns and row["ownerid" + TARGET] == "systemuser":
+                row["owninguser"] = row["ownerid"]
+                row["owninguser" + TARGET] = "systemuser"
+            if "owningbusinessunit" in columns and caller.business_unit_id:
+                row["owningbusinessunit"] = caller.business_unit_id
+                row["owningbusinessunit" + TARGET] = "businessunit"
+
+    @staticmethod
+    def _apply_state(row: Row, table: Table, *, creating: bool) -> None:
+        state_column = table.columns["statecode"]
+        status_column = table.columns.get("statuscode")
+        if creating and row.get("statecode") is None and row.get("statuscode") is not None:
+            chosen = (
+                next((o for o in status_column.options if o.value == row["statuscode"]), None)
+                if status_column
+                else None
+            )
+            if chosen is not None and chosen.state is not None:
+                row["statecode"] = chosen.state
+                return
+        if row.get("statecode") is None:
+            if not creating or not state_column.options:
+                return
+            row["statecode"] = state_column.options[0].value
+        if "statuscode" not in table.columns or (creating and row.get("statuscode") is not None):
+            return
+        for option in state_column.options:
+            if option.value == row["statecode"] and option.default_status is not None:
+                row["statuscode"] = option.default_status
+
+    def _check_rules(self, table: Table, row: Row) -> None:
+        for rule in self.record_rules:
+            if rule.table not in (None, table.logical_name):
+                continue
+            if all(row.get(k) == v for k, v in rule.match.items()):
+                raise DataverseFault(rule.kind, rule.code, rule.message)
+
+    @staticmethod
+    def _check_unique(state: _TableState, record_id: str, row: Row) -> None:
+        for index in state.indexes:
+            parts = index.values_of(row)
+            if parts is None:
+                continue
+            holder = index.entries.get(parts)
+            if holder is not None and holder != record_id:
+                key = index.key
+                raise DataverseFault(
+                    Kind.PRECONDITION_FAILED,
+                    "0x80060892",
+                    f"Entity Key {key.display_name or key.schema_name} violated. A record with "
+                    f"the same value for {', '.join(index.columns)} already exists. A duplicate "
+                    "record cannot be created. Select one or more unique values and try again.",
+                )
+
+    # ---- whole-store views -------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, list[Row]]:
+        """Return every non-empty table's rows (copies), JSON-able, by logical name."""
+        with self._lock:
+            return {
+                name: [dict(row) for row in state.rows.values()]
+                for name, state in self._tables.items()
+                if state.rows
+            }
+
+    def reset(self) -> None:
+        """Forget every row and rule and restart the id generator from the seed."""
+        with self._lock:
+            self._tables.clear()
+            self.record_rules.clear()
+            self._random = random.Random(self.seed)  # noqa: S311 - reproducible ids
+            self._undo = None
+
+
+def etag(row: Mapping[str, t.Any]) -> str:
+    """Return the weak ETag ``W/"<versionnumber>"`` of a row (§4.4)."""
+    return f'W/"{row.get("versionnumber", 0)}"'
+
+
+def _key_column(name: str) -> str:
+    # A lookup key column is addressed by its lookup property: _primarycontactid_value (§4.3).
+    if name.startswith("_") and name.endswith("_value"):
+        return name[1:-6]
+    return name
+
+
+def _guid(text: str, table: Table) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise not_found(table, text) from None
+
+
+def _compute_names(row: Row, table: Table) -> None:
+    # contact/lead/systemuser: fullname is "<firstname> <lastname>" (read-only, computed).
+    if table.primary_name == "fullname" and ("firstname" in row or "lastname" in row):
+        parts = (row.get("firstname"), row.get("lastname"))
+        row["fullname"] = " ".join(p for p in parts if p) or None

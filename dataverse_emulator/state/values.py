@@ -1,0 +1,361 @@
+"""Validate and convert JSON values for a column as Dataverse does (reference §4.6, §4.9).
+
+Each column gets one converter, built once per table and cached, so a record costs one dict
+lookup and one call per value. Converters return the stored form: GUIDs lower-case, date-times
+``YYYY-MM-DDTHH:MM:SSZ`` in UTC, date-only values ``YYYY-MM-DD``, multi-select choices ``"1,9"``,
+numbers rounded to the column precision.
+
+Not emulated: deep insert (nested records), file and image columns, currency conversion.
+"""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from dataverse_emulator.state.catalog import UNDECLARED_PROPERTY
+from dataverse_emulator.state.errors import DataverseFault, Kind
+
+if t.TYPE_CHECKING:
+    from dataverse_emulator.state.catalog import Column, Table
+
+Converter = t.Callable[[t.Any], t.Any]
+
+HELP_LINK = "https://go.microsoft.com/fwlink/?linkid=2195293"
+EARLIEST = datetime(1753, 1, 1, tzinfo=UTC)
+MAX_MULTISELECT = 150
+LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
+
+_EDM: dict[str, str] = {
+    "String": "Edm.String",
+    "Memo": "Edm.String",
+    "EntityName": "Edm.String",
+    "MultiSelectPicklist": "Edm.String",
+    "Integer": "Edm.Int32",
+    "Picklist": "Edm.Int32",
+    "State": "Edm.Int32",
+    "Status": "Edm.Int32",
+    "BigInt": "Edm.Int64",
+    "Decimal": "Edm.Decimal",
+    "Money": "Edm.Decimal",
+    "Double": "Edm.Double",
+    "Boolean": "Edm.Boolean",
+    "Uniqueidentifier": "Edm.Guid",
+    "DateTime": "Edm.DateTimeOffset",
+}
+_LIMITS: dict[str, tuple[float, float]] = {
+    "Integer": (-2147483648, 2147483647),
+    "BigInt": (-9223372036854775808, 9223372036854775807),
+    "Decimal": (-100000000000, 100000000000),
+    "Money": (-922337203685477, 922337203685477),
+    "Double": (-100000000000, 100000000000),
+}
+_DEFAULT_PRECISION = {"Money": 2, "Decimal": 2, "Double": 5}
+
+
+def payload_error(table: Table, inner: str) -> DataverseFault:
+    """Return the ``0x80048d19`` ODataClientPayloadError wrapping ``inner`` (§4.9)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80048d19",
+        f"Error identified in Payload provided by the user for Entity :'{table.entity_set_name}', "
+        f"For more information on this error please follow this help link {HELP_LINK} ----> "
+        f"InnerException : {inner}",
+    )
+
+
+def unknown_property(table: Table, name: str) -> DataverseFault:
+    """A body member that is no property of the entity type (§4.9, first row)."""
+    return payload_error(
+        table,
+        f"Microsoft.Crm.CrmException: Invalid property '{name}' was found in entity "
+        f"'Microsoft.Dynamics.CRM.{table.logical_name}'. ---> Microsoft.OData.ODataException: "
+        "Does not support untyped value in non-open type.",
+    )
+
+
+def undeclared_annotation(name: str) -> DataverseFault:
+    """``<name>@odata.bind`` where ``name`` is no navigation property (§4.7)."""
+    return DataverseFault(Kind.BAD_REQUEST, "0x0", UNDECLARED_PROPERTY.format(name=name))
+
+
+def lookup_value_written() -> DataverseFault:
+    """A write to the computed ``_<lookup>_value`` property (§4.6, "Lookup (read)")."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80060888",
+        "CRM do not support direct update of Entity Reference properties, "
+        "Use Navigation properties instead.",
+    )
+
+
+def not_valid_for(table: Table, column: Column, operation: str) -> DataverseFault:
+    """A column whose ``IsValidForCreate`` / ``IsValidForUpdate`` is false (§4.6)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80040203",
+        f"Attribute '{column.logical_name}' of entity '{table.logical_name}' "
+        f"is not valid for {operation}.",
+    )
+
+
+def out_of_range(table: Table, column: Column, value: t.Any) -> DataverseFault:
+    """A number or date outside the column's range."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80040203",
+        f"A validation error occurred. The value {value} of '{column.logical_name}' on record "
+        f"of type '{table.logical_name}' is outside the valid range.",
+    )
+
+
+def required_cleared(table: Table, column: Column) -> DataverseFault:
+    """``null`` written to a SystemRequired column (§4.6, "null")."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80040203",
+        f"Attribute '{column.logical_name}' of entity '{table.logical_name}' cannot be NULL.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    table: Table
+    column: Column
+
+    def literal(self, value: t.Any) -> DataverseFault:
+        edm = "Edm.Date" if is_date_only(self.column) else _EDM.get(self.column.type, "Edm.String")
+        if isinstance(value, dict | list):
+            node = "StartObject" if isinstance(value, dict) else "StartArray"
+            inner = (
+                f"Microsoft.OData.ODataException: An unexpected '{node}' node was found when "
+                "reading from the JSON reader. A 'PrimitiveValue' node was expected."
+            )
+        elif isinstance(value, str):
+            inner = (
+                f"Microsoft.OData.ODataException: Cannot convert the literal '{value}' "
+                f"to the expected type '{edm}'."
+            )
+        else:
+            inner = (
+                "Microsoft.OData.ODataException: Cannot convert a primitive value to the "
+                f"expected type '{edm}'. See the inner exception for more details."
+            )
+        return payload_error(self.table, inner)
+
+    def choice(self, value: t.Any) -> DataverseFault:
+        accepted = ",".join(str(o.value) for o in self.column.options)
+        return DataverseFault(
+            Kind.BAD_REQUEST,
+            "0x8004431A",
+            f"A validation error occurred. The value {value} of '{self.column.logical_name}' on "
+            f"record of type '{self.table.logical_name}' is outside the valid range. "
+            f"Accepted Values: {accepted}",
+        )
+
+
+def _string(ctx: _Context) -> Converter:
+    limit = ctx.column.max_length
+    table, column = ctx.table, ctx.column
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise ctx.literal(value)
+        if limit is not None and len(value) > limit:
+            raise DataverseFault(
+                Kind.BAD_REQUEST,
+                "0x80044331",
+                f"A validation error occurred.  The length of the '{column.logical_name}' "
+                f"attribute of the '{table.logical_name}' entity exceeded the maximum allowed "
+                f"length of '{limit}'.",
+            )
+        return value
+
+    return convert
+
+
+def _integer(ctx: _Context) -> Converter:
+    low, high = _LIMITS[ctx.column.type]
+    edm_low, edm_high = low, high
+    if ctx.column.min_value is not None:
+        low = max(low, ctx.column.min_value)
+    if ctx.column.max_value is not None:
+        high = min(high, ctx.column.max_value)
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        kind = type(value)
+        if kind is float and value.is_integer():
+            value = int(value)
+        elif kind is not int:
+            raise ctx.literal(value)
+        if not edm_low <= value <= edm_high:
+            raise ctx.literal(str(value))
+        if not low <= value <= high:
+            raise out_of_range(ctx.table, ctx.column, value)
+        return value
+
+    return convert
+
+
+def _number(ctx: _Context) -> Converter:
+    low, high = _LIMITS[ctx.column.type]
+    if ctx.column.min_value is not None:
+        low = ctx.column.min_value
+    if ctx.column.max_value is not None:
+        high = ctx.column.max_value
+    precision = ctx.column.precision
+    if precision is None:
+        precision = _DEFAULT_PRECISION[ctx.column.type]
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        kind = type(value)
+        if kind is not int and kind is not float:
+            raise ctx.literal(value)
+        if not low <= value <= high:
+            raise out_of_range(ctx.table, ctx.column, value)
+        return round(float(value), precision)
+
+    return convert
+
+
+def _boolean(ctx: _Context) -> Converter:
+    def convert(value: t.Any) -> t.Any:
+        if value is None or type(value) is bool:
+            return value
+        raise ctx.literal(value)
+
+    return convert
+
+
+def _choice(ctx: _Context) -> Converter:
+    allowed = frozenset(o.value for o in ctx.column.options)
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not int:
+            raise ctx.literal(value)
+        if allowed and value not in allowed:
+            raise ctx.choice(value)
+        return value
+
+    return convert
+
+
+def _multi_choice(ctx: _Context) -> Converter:
+    allowed = frozenset(o.value for o in ctx.column.options)
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise ctx.literal(value)
+        if not value.strip():
+            return None
+        try:
+            chosen = [int(part) for part in value.split(",")]
+        except ValueError:
+            raise ctx.literal(value) from None
+        for item in chosen:
+            if allowed and item not in allowed:
+                raise ctx.choice(item)
+        if len(chosen) > MAX_MULTISELECT:
+            raise out_of_range(ctx.table, ctx.column, value)
+        return ",".join(str(item) for item in chosen)
+
+    return convert
+
+
+def _guid(ctx: _Context) -> Converter:
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not str:
+            raise ctx.literal(value)
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ctx.literal(value) from None
+
+    return convert
+
+
+def _date_only(ctx: _Context) -> Converter:
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not str or len(value) != 10:
+            raise ctx.literal(value)
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            raise ctx.literal(value) from None
+        if parsed < EARLIEST.date():
+            raise out_of_range(ctx.table, ctx.column, value)
+        return parsed.isoformat()
+
+    return convert
+
+
+def _date_time(ctx: _Context) -> Converter:
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        if type(value) is not str or len(value) < 10:
+            raise ctx.literal(value)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ctx.literal(value) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        if parsed < EARLIEST:
+            raise out_of_range(ctx.table, ctx.column, value)
+        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return convert
+
+
+def is_date_only(column: Column) -> bool:
+    """Whether a DateTime column is exposed as ``Edm.Date`` (§4.6)."""
+    return column.format == "DateOnly" or column.datetime_behavior == "DateOnly"
+
+
+def converter(table: Table, column: Column) -> Converter:
+    """Return the function that validates and converts a JSON value for ``column``.
+
+    Raises:
+        DataverseFault: (from the returned function) for a wrong JSON type, a malformed literal,
+            a value out of range, an unknown choice or a string over ``MaxLength``.
+    """
+    kind = column.type
+    if kind == "DateTime" and is_date_only(column):
+        return _date_only(_Context(table, column))
+    return _FACTORIES.get(kind, _string)(_Context(table, column))
+
+
+_FACTORIES: dict[str, t.Callable[[_Context], Converter]] = {
+    "String": _string,
+    "Memo": _string,
+    "EntityName": _string,
+    "Integer": _integer,
+    "BigInt": _integer,
+    "Decimal": _number,
+    "Money": _number,
+    "Double": _number,
+    "Boolean": _boolean,
+    "Picklist": _choice,
+    "State": _choice,
+    "Status": _choice,
+    "MultiSelectPicklist": _multi_choice,
+    "Uniqueidentifier": _guid,
+    "DateTime": _date_time,
+}
