@@ -8,7 +8,6 @@ from dataverse_emulator.state.catalog import Catalog
 from dataverse_emulator.state.store import Caller, RecordStore
 
 if t.TYPE_CHECKING:
-    from collections.abc import Sequence
     from pathlib import Path
 
 
@@ -43,7 +42,7 @@ class Environment:
         users: Application users; the first one writes when a request names no caller.
     """
 
-    def __init__(self, catalog: Catalog, store: RecordStore, users: Sequence[AppUser]) -> None:
+    def __init__(self, catalog: Catalog, store: RecordStore, users: t.Iterable[AppUser]) -> None:
         self.catalog = catalog
         self.store = store
         self.users = list(users)
@@ -57,7 +56,7 @@ class Environment:
         cls,
         entities_file: Path | None = None,
         seed: int = 0,
-        users: Sequence[AppUser] | None = None,
+        users: t.Iterable[AppUser] | None = None,
     ) -> Environment:
         """Build an environment from the packaged tables (plus ``entities_file``).
 
@@ -68,6 +67,16 @@ class Environment:
         """
         catalog = Catalog.load(entities_file)
         return cls(catalog, RecordStore(catalog, seed=seed), users or [])
+
+    def add_users(self, users: t.Iterable[AppUser]) -> None:
+        """Register application users after creation (their systemuser rows are created).
+
+        Lets the platform build users with :attr:`business_unit_id` of this environment.
+        """
+        new = list(users)
+        self.users.extend(new)
+        self.store.default_caller = self.caller()
+        self._seed_users(new)
 
     def caller(self, user: AppUser | None = None) -> Caller | None:
         """Return the writing identity for ``user`` (or the default user)."""
@@ -92,7 +101,6 @@ class Environment:
         self.currency_id = store.new_id()
         store.default_currency = self.currency_id
         store.default_caller = self.caller()
-        link = "@lookuplogicalname"
         if self.catalog.has_table("transactioncurrency"):
             store.insert_system_row(
                 "transactioncurrency",
@@ -116,16 +124,20 @@ class Environment:
                     "organizationid": self.organization_id,
                 },
             )
-        if self.catalog.has_table("systemuser"):
-            for user in self.users:
-                store.insert_system_row(
-                    "systemuser",
-                    {
-                        "systemuserid": user.systemuser_id,
-                        "applicationid": user.client_id,
-                        "fullname": f"# {user.client_id}",
-                        "businessunitid": user.business_unit_id or self.business_unit_id,
-                        "businessunitid" + link: "businessunit",
-                        "isdisabled": False,
-                    },
-                )
+        self._seed_users(self.users)
+
+    def _seed_users(self, users: t.Iterable[AppUser]) -> None:
+        if not self.catalog.has_table("systemuser"):
+            return
+        for user in users:
+            self.store.insert_system_row(
+                "systemuser",
+                {
+                    "systemuserid": user.systemuser_id,
+                    "applicationid": user.client_id,
+                    "fullname": getattr(user, "name", None) or f"# {user.client_id}",
+                    "businessunitid": user.business_unit_id or self.business_unit_id,
+                    "businessunitid@lookuplogicalname": "businessunit",
+                    "isdisabled": False,
+                },
+            )
