@@ -1,0 +1,218 @@
+"""Throughput and CPU benchmark of target-dynamics against the local emulator.
+
+Run: ``.venv/bin/python benchmarks/target_speed.py [--records 20000] [--cpu-records 10000]``
+
+1. ``--latency realistic``: upserts ``--records`` contacts by the ``emailaddress1`` alternate key
+   and prints records/s next to the ceiling the emulator's cost model allows one application user.
+2. ``--latency zero``: the target process's CPU seconds per 10,000 records, next to a no-op
+   singer-sdk target (``noop_target.py``) reading the same input in the same run.
+
+Everything runs on loopback; figures are ratios within one run, never absolute promises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from dataverse_emulator.costs import CostModel
+from dataverse_emulator.state.budget import Limits
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def singer_input(path: Path, count: int, prefix: str) -> None:
+    """Write a Singer stream of ``count`` contacts with unique emails."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string"},
+            "first_name": {"type": ["string", "null"]},
+            "last_name": {"type": ["string", "null"]},
+            "job_title": {"type": ["string", "null"]},
+        },
+    }
+    with path.open("w") as out:
+        message = {"type": "SCHEMA", "stream": "contacts", "schema": schema, "key_properties": []}
+        out.write(json.dumps(message) + "\n")
+        for i in range(count):
+            record = {
+                "email": f"{prefix}{i}@bench.example.com",
+                "first_name": f"First{i}",
+                "last_name": f"Last{i}",
+                "job_title": "Engineer",
+            }
+            out.write(json.dumps({"type": "RECORD", "stream": "contacts", "record": record}) + "\n")
+        out.write(json.dumps({"type": "STATE", "value": {"bookmark": count}}) + "\n")
+
+
+class Emulator:
+    """``dataverse-emulator`` in its own process."""
+
+    def __init__(self, data_dir: Path, latency: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        cmd = [
+            str(BIN / "dataverse-emulator"),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--latency",
+            latency,
+        ]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.base = f"https://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{self.base}/_emulator/health", verify=self.ca, timeout=2)
+                break
+            except (requests.ConnectionError, OSError):
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise SystemExit("the emulator did not start within 30 s")
+
+    @property
+    def ca(self) -> str:
+        """Path of the emulator's CA certificate."""
+        return str(self.data_dir / "ca.pem")
+
+    def config(self, dead_letter: Path) -> dict:
+        """A target config that upserts the benchmark stream into contacts by email."""
+        config = json.loads((self.data_dir / "target-config.json").read_text())
+        config.update(
+            {
+                "entity": "contact",
+                "operation": "upsert",
+                "id_field": "emailaddress1",
+                "dead_letter_path": str(dead_letter),
+                "progress_interval_seconds": 3600,
+                "streams": {
+                    "contacts": {
+                        "columns": {
+                            "email": "emailaddress1",
+                            "first_name": "firstname",
+                            "last_name": "lastname",
+                            "job_title": "jobtitle",
+                        }
+                    }
+                },
+            }
+        )
+        return config
+
+    def contact_count(self) -> int:
+        """Contacts in the emulator's store, read from the admin snapshot."""
+        snapshot = requests.get(f"{self.base}/_emulator/snapshot", verify=self.ca, timeout=60)
+        snapshot.raise_for_status()
+        return len(snapshot.json()["tables"].get("contact", []))
+
+    def stop(self) -> None:
+        """Stop the emulator process."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def run_child(cmd: list[str], stdin: Path) -> tuple[float, float]:
+    """Run ``cmd`` with ``stdin``; return (wall seconds, CPU seconds of that child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with stdin.open("rb") as source:
+        done = subprocess.run(cmd, stdin=source, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode()[-4000:])
+        raise SystemExit(f"{cmd[0]} failed with exit code {done.returncode}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def ceiling(records: int) -> tuple[float, float, float]:
+    """Records/s the cost model allows one application user.
+
+    Per record an UpsertMultiple costs ``t`` server seconds; one user may keep ``C`` requests in
+    flight and spend ``E`` execution seconds per ``W``-second window (reference §7.1, §9.3).
+
+    Returns:
+        (at ``x-ms-dop-hint`` parallelism, at the 52-request concurrency limit for this run,
+        sustained once the execution budget is spent).
+    """
+    model, limits = CostModel(), Limits()
+    per_record = model.bulk_update_record
+    sustained = limits.execution_seconds / limits.window_seconds / per_record
+    work = records * per_record
+    spill = max(0.0, work - limits.execution_seconds) / limits.execution_seconds
+    at_limit = records / max(work / limits.concurrent, spill * limits.window_seconds)
+    at_hint = min(limits.dop_hint / per_record, at_limit)
+    return at_hint, at_limit, sustained
+
+
+def main() -> None:
+    """Run both measurements and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--cpu-records", type=int, default=10_000)
+    args = parser.parse_args()
+    target = [str(BIN / "target-dynamics"), "--config"]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        singer_input(tmp / "throughput.jsonl", args.records, "t")
+        singer_input(tmp / "cpu.jsonl", args.cpu_records, "c")
+
+        emulator = Emulator(tmp / "realistic", "realistic")
+        try:
+            config = tmp / "realistic.json"
+            config.write_text(json.dumps(emulator.config(tmp / "dead-realistic.jsonl")))
+            wall, _ = run_child([*target, str(config)], tmp / "throughput.jsonl")
+            landed = emulator.contact_count()
+        finally:
+            emulator.stop()
+        at_hint, at_limit, sustained = ceiling(args.records)
+        print(f"realistic latency: {args.records} contacts upserted by emailaddress1")
+        print(f"  landed in the emulator:  {landed}")
+        print(f"  target throughput:       {args.records / wall:8.0f} records/s ({wall:.1f} s)")
+        print(f"  ceiling at x-ms-dop-hint:{at_hint:8.0f} records/s (one user, cost model)")
+        print(f"  ceiling at 52 in flight: {at_limit:8.0f} records/s (burst, this run)")
+        print(f"  sustained ceiling:       {sustained:8.0f} records/s once the budget is spent")
+        print(f"  share of dop-hint bound: {args.records / wall / at_hint:8.0%}")
+
+        emulator = Emulator(tmp / "zero", "zero")
+        try:
+            config = tmp / "zero.json"
+            config.write_text(json.dumps(emulator.config(tmp / "dead-zero.jsonl")))
+            _, target_cpu = run_child([*target, str(config)], tmp / "cpu.jsonl")
+        finally:
+            emulator.stop()
+        noop = [sys.executable, str(HERE / "noop_target.py")]
+        _, noop_cpu = run_child(noop, tmp / "cpu.jsonl")
+        per = 10_000 / args.cpu_records
+        print(f"zero latency: CPU seconds per 10,000 records ({args.cpu_records} sent)")
+        print(f"  target-dynamics:         {target_cpu * per:8.2f} s")
+        print(f"  no-op singer-sdk target: {noop_cpu * per:8.2f} s")
+        print(f"  ratio:                   {target_cpu / noop_cpu:8.2f}x")
+
+
+if __name__ == "__main__":
+    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    main()
