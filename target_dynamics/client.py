@@ -1,0 +1,366 @@
+"""HTTP transport to the Dataverse Web API: headers, tokens, retries, throttling (§2, §7).
+
+Retry policy (§7.7):
+
+- 429: every worker waits on one shared gate for ``Retry-After`` seconds (or the backoff delay
+  when the header is missing), then the request is sent again.
+- 408, 5xx and transient Dataverse codes (SQL timeout, deadlock), timeouts and broken
+  connections: jittered exponential backoff, up to ``max_retries`` attempts.
+- Errors that cannot succeed (4xx validation, 404 / 412 outcomes, duplicate detection
+  ``0x80040333`` and duplicate key ``0x80040237`` even as 500) are raised at once.
+- 401: the token is dropped and fetched again, once per request.
+
+The session never keeps the ``ARRAffinity`` cookies, so parallel requests spread over the web
+servers (§7.2); TLS is always verified, against the default CAs plus an optional bundle.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import random
+import ssl
+import threading
+import time
+import typing as t
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import certifi
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from target_dynamics import batch
+from target_dynamics.errors import ConfigError, Throttled, WebApiError
+from target_dynamics.webapi import (
+    WebRequest,
+    WebResponse,
+    check_header_value,
+    parse_error,
+    standard_headers,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from target_dynamics.auth import TokenProvider
+
+LOGGER = logging.getLogger(__name__)
+REDACTED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-ms-authorization-auxiliary", "cookie"}
+)
+AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
+POOL_SIZE = 64
+"""Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Copy of ``headers`` fit for a log: credentials replaced by ``***``."""
+    return {k: ("***" if k.lower() in REDACTED_HEADERS else v) for k, v in headers.items()}
+
+
+class _NoAffinityPolicy(http.cookiejar.DefaultCookiePolicy):
+    """Refuses the ARR affinity cookies that would pin every request to one web server."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: t.Any) -> bool:
+        if cookie.name.lower() in AFFINITY_COOKIES:
+            return False
+        return super().set_ok(cookie, request)
+
+
+class _TrustAdapter(HTTPAdapter):
+    """Verifies TLS with one fixed SSL context, whatever ``verify`` the environment injects."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(pool_connections=8, pool_maxsize=POOL_SIZE)
+
+    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def build_connection_pool_key_attributes(
+        self,
+        request: requests.PreparedRequest,
+        verify: t.Any,  # noqa: ARG002 - ignored: the environment must not weaken or swap trust
+        cert: t.Any = None,
+    ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, "", cert)
+        pool.pop("ca_certs", None)
+        pool.pop("ca_cert_dir", None)
+        pool["ssl_context"] = self._context
+        pool["cert_reqs"] = "CERT_REQUIRED"
+        return host, pool
+
+    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:  # noqa: ARG002 - see above
+        """Require verification against the adapter's context, never a path from ``verify``."""
+        conn.cert_reqs = "CERT_REQUIRED"
+        conn.ca_certs = None
+        conn.ca_cert_dir = None
+
+
+def trust_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """System CAs, certifi's CAs, plus ``ca_bundle`` when given (§1.6, §1.7).
+
+    Raises:
+        ConfigError: when ``ca_bundle`` cannot be read as PEM certificates.
+    """
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    if ca_bundle:
+        try:
+            context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"ca_bundle {ca_bundle!r} is not readable PEM: {exc}") from None
+    return context
+
+
+def make_session(ca_bundle: str | None) -> requests.Session:
+    """A session that always verifies TLS and ignores ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
+
+    ``ca_bundle`` is added to the default CAs rather than replacing them (§1.6 pitfall); proxies
+    from the environment still apply. ARR affinity cookies are refused (§7.2).
+    """
+    session = requests.Session()
+    session.mount("https://", _TrustAdapter(trust_context(ca_bundle)))
+    session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+    session.cookies.set_policy(_NoAffinityPolicy())
+    return session
+
+
+@dataclass
+class ClientStats:
+    """Counters shared by all threads (read them; the client updates them)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    throttled_seconds: float = 0.0
+    token_refreshes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: float) -> None:
+        """Add to named counters atomically."""
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class RetryGate:
+    """One pause shared by all workers: after a 429 nobody sends until ``Retry-After`` ends."""
+
+    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender for at least ``seconds`` from now."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def wait(self) -> None:
+        """Block until the gate is open."""
+        while True:
+            with self._lock:
+                remaining = self._resume_at - self._clock()
+            if remaining <= 0:
+                return
+            self._sleep(remaining)
+
+
+class DataverseClient:
+    """Sends :class:`WebRequest` values to one environment and returns :class:`WebResponse`."""
+
+    def __init__(  # noqa: PLR0913 - keyword-only knobs, each documented
+        self,
+        *,
+        dynamics_url: str,
+        api_version: str,
+        tokens: TokenProvider,
+        session: requests.Session,
+        timeout: float = 120,
+        max_retries: int = 8,
+        default_headers: Mapping[str, str] | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+        boundary: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        """Configure the client (no network until the first request).
+
+        Args:
+            dynamics_url: Environment root, e.g. ``https://contoso.crm.dynamics.com``.
+            api_version: e.g. ``9.2``.
+            tokens: Bearer token source.
+            session: From :func:`make_session`.
+            timeout: Seconds to connect and to wait for each answer.
+            max_retries: Retries per request after transient failures.
+            default_headers: Sent on every request and every ``$batch`` part, e.g.
+                ``MSCRM.BypassBusinessLogicExecution``, ``MSCRM.SuppressDuplicateDetection``,
+                ``CallerObjectId`` (§8).
+            backoff_base: First backoff delay in seconds; doubles per attempt.
+            backoff_cap: Largest backoff delay in seconds.
+            sleep: Sleeper (tests inject a fake).
+            clock: Monotonic clock in seconds (tests inject a fake).
+            jitter: Uniform random number in [0, 1).
+            boundary: Source of ``$batch`` boundaries.
+        """
+        self._root = f"{dynamics_url.rstrip('/')}/api/data/v{api_version}/"
+        self._service_path = urlsplit(self._root).path
+        self._tokens = tokens
+        self._session = session
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._default_headers = {
+            k: check_header_value(k, v) for k, v in (default_headers or {}).items()
+        }
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._jitter = jitter
+        self._boundary = boundary
+        self._gate = RetryGate(clock, sleep)
+        self._dop_hint: int | None = None
+        self.stats = ClientStats()
+
+    @property
+    def dop_hint(self) -> int | None:
+        """The last ``x-ms-dop-hint`` seen: the service's advice for parallel requests (§7.3)."""
+        return self._dop_hint
+
+    def throttle(self, seconds: float) -> None:
+        """Pause every sender, e.g. for a 429 found inside a ``$batch`` part."""
+        self._gate.pause(seconds)
+        self.stats.add(throttled=1, throttled_seconds=seconds)
+
+    def send(self, request: WebRequest) -> WebResponse:
+        """Send one request, retrying what may succeed later.
+
+        Raises:
+            WebApiError: for an answer that cannot succeed, or when retries run out
+                (:class:`Throttled` for a 429).
+            AuthError: when no token can be obtained.
+        """
+        return self._exchange(request, accept=lambda r: r.ok)
+
+    def get_json(self, path: str) -> dict[str, t.Any]:
+        """``GET`` a path under the service root and decode the JSON body."""
+        response = self.send(WebRequest("GET", path))
+        return orjson.loads(response.body) if response.body else {}
+
+    def send_batch(
+        self, requests: Sequence[WebRequest], *, continue_on_error: bool = True
+    ) -> list[WebResponse]:
+        """Send one ``$batch`` of independent operations and return the part answers in order.
+
+        With ``continue_on_error`` every operation answers; without it the list stops at the
+        first failure (§5.4). ``default_headers`` go on every part.
+
+        Raises:
+            WebApiError: when the batch as a whole is refused or retries run out.
+        """
+        parts = [
+            WebRequest(r.method, r.path, r.body, {**self._default_headers, **r.headers})
+            for r in requests
+        ]
+        envelope = batch.encode(
+            parts,
+            boundary=self._boundary(),
+            service_root=self._service_path,
+            continue_on_error=continue_on_error,
+        )
+        response = self._exchange(envelope, accept=_is_batch_answer)
+        content_type = response.header("Content-Type") or ""
+        if batch.boundary_of(content_type) is None:
+            raise WebApiError(response.status, None, "The $batch answer is not multipart.")
+        answers = batch.decode(content_type, response.body)
+        if len(answers) > len(requests):
+            raise WebApiError(response.status, None, "The $batch answer has too many parts.")
+        return answers
+
+    def _exchange(
+        self, request: WebRequest, *, accept: Callable[[WebResponse], bool]
+    ) -> WebResponse:
+        refreshed = False
+        attempt = 0
+        while True:
+            self._gate.wait()
+            try:
+                response = self._once(request)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise ConfigError(
+                        f"TLS verification of {urlsplit(self._root).netloc} failed; "
+                        "set ca_bundle to the CA that signed its certificate."
+                    ) from None
+                error = WebApiError(0, None, f"{type(exc).__name__} during {request.method}")
+            else:
+                if accept(response):
+                    return response
+                error = parse_error(response)
+                if response.status == 401 and not refreshed:
+                    refreshed = True
+                    self._tokens.invalidate()
+                    self.stats.add(token_refreshes=1)
+                    continue
+            if not error.is_transient or attempt >= self._max_retries:
+                raise error
+            delay = self._backoff(attempt)
+            attempt += 1
+            self.stats.add(retries=1)
+            if isinstance(error, Throttled):
+                self.throttle(error.retry_after if error.retry_after is not None else delay)
+            else:
+                LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
+                self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Equal-jitter exponential backoff: half fixed, half random."""
+        delay = min(self._backoff_cap, self._backoff_base * 2**attempt)
+        return delay / 2 + self._jitter() * delay / 2
+
+    def _once(self, request: WebRequest) -> WebResponse:
+        headers = {
+            **standard_headers(request),
+            **self._default_headers,
+            **request.headers,
+            "Authorization": f"Bearer {self._tokens.token()}",
+        }
+        started = time.perf_counter()
+        raw = self._session.request(
+            request.method,
+            self._root + request.path,
+            data=request.body,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+        )
+        self.stats.add(requests=1)
+        response = WebResponse(raw.status_code, dict(raw.headers), raw.content)
+        hint = response.header("x-ms-dop-hint")
+        if hint and hint.strip().isdigit():
+            self._dop_hint = int(hint)
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            LOGGER.debug(
+                "%s %s -> %s in %.0f ms; headers %s",
+                request.method,
+                request.path.split("?", 1)[0],
+                response.status,
+                (time.perf_counter() - started) * 1000,
+                redact_headers(headers),
+            )
+        return response
+
+
+def _is_batch_answer(response: WebResponse) -> bool:
+    """2xx, or a 4xx that still carries the parts (batch stopped at a failure, §5.4)."""
+    if response.ok:
+        return True
+    multipart = batch.boundary_of(response.header("Content-Type") or "") is not None
+    return multipart and 400 <= response.status < 500 and response.status not in (401, 429)

@@ -1,0 +1,343 @@
+"""DataverseClient: headers, retries, Retry-After gate, 401 refresh, error parsing, TLS trust."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import ssl
+import threading
+
+import pytest
+import requests
+import trustme
+
+from target_dynamics.client import DataverseClient, RetryGate, make_session, redact_headers
+from target_dynamics.errors import ConfigError, Throttled, WebApiError
+from target_dynamics.webapi import WebRequest
+
+ORG = "https://org.crm.dynamics.com"
+ROOT = f"{ORG}/api/data/v9.2/"
+
+
+class FakeTokens:
+    def __init__(self) -> None:
+        self.issued = 0
+        self.invalidated = 0
+
+    def token(self) -> str:
+        return f"token-{self.issued}"
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+        self.issued += 1
+
+
+class FakeTime:
+    """Clock and sleeper in one: sleeping advances the clock instantly."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def tokens():
+    return FakeTokens()
+
+
+@pytest.fixture
+def client(tokens, fake_time):
+    return DataverseClient(
+        dynamics_url=ORG,
+        api_version="9.2",
+        tokens=tokens,
+        session=requests.Session(),
+        timeout=5,
+        max_retries=3,
+        default_headers={"MSCRM.BypassBusinessLogicExecution": "CustomSync"},
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
+        jitter=lambda: 0.5,
+        boundary=lambda: "b1",
+    )
+
+
+ERROR_412 = {
+    "error": {"code": "0x80040237", "message": "A record with matching key values already exists."}
+}
+
+
+def test_headers_on_every_call(requests_mock, client):
+    """§2.2 standard headers, §8 default headers, bearer token, dop hint."""
+    requests_mock.get(ROOT + "WhoAmI", json={"UserId": "u"}, headers={"x-ms-dop-hint": "6"})
+    assert client.get_json("WhoAmI") == {"UserId": "u"}
+    sent = requests_mock.last_request.headers
+    assert sent["Authorization"] == "Bearer token-0"
+    assert sent["Accept"] == "application/json"
+    assert sent["OData-MaxVersion"] == sent["OData-Version"] == "4.0"
+    assert sent["If-None-Match"] == "null"
+    assert sent["MSCRM.BypassBusinessLogicExecution"] == "CustomSync"
+    assert "Content-Type" not in sent
+    assert client.dop_hint == 6
+
+
+def test_timeout_is_passed(requests_mock, client):
+    requests_mock.get(ROOT + "WhoAmI", json={})
+    client.get_json("WhoAmI")
+    assert requests_mock.last_request.timeout == 5
+
+
+def test_retry_after_pauses_through_the_shared_gate(requests_mock, client, fake_time):
+    """§7.1, §7.7: a 429 waits Retry-After seconds, then the request is sent again."""
+    requests_mock.post(
+        ROOT + "accounts",
+        [
+            {
+                "status_code": 429,
+                "headers": {"Retry-After": "7"},
+                "json": {"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
+            },
+            {"status_code": 204},
+        ],
+    )
+    response = client.send(WebRequest("POST", "accounts", b"{}"))
+    assert response.status == 204
+    assert fake_time.sleeps == [7.0]
+    assert client.stats.throttled == 1
+    assert client.stats.throttled_seconds == 7.0
+    assert client.stats.retries == 1
+    assert requests_mock.last_request.headers["Content-Type"] == "application/json; charset=utf-8"
+
+
+def test_gate_holds_other_senders():
+    """One pause for all workers: a second caller waits the remainder, not a fresh delay."""
+    fake = FakeTime()
+    gate = RetryGate(fake.clock, fake.sleep)
+    gate.pause(10)
+    fake.now += 4
+    gate.wait()
+    assert fake.sleeps == [6.0]
+    gate.pause(1)
+    gate.pause(0.5)
+    gate.wait()
+    assert fake.sleeps == [6.0, 1.0]
+
+
+def test_throttled_raised_when_retries_run_out(requests_mock, client):
+    requests_mock.get(
+        ROOT + "WhoAmI",
+        status_code=429,
+        headers={"Retry-After": "1"},
+        json={"error": {"code": "0x80072326", "message": "concurrent"}},
+    )
+    with pytest.raises(Throttled) as caught:
+        client.get_json("WhoAmI")
+    assert caught.value.retry_after == 1.0
+    assert requests_mock.call_count == 4
+
+
+def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
+    """§7.7: jittered exponential backoff for 5xx and broken connections."""
+    requests_mock.get(
+        ROOT + "WhoAmI",
+        [
+            {"status_code": 503, "text": "busy"},
+            {"exc": requests.ConnectionError("reset")},
+            {"exc": requests.ReadTimeout("slow")},
+            {"status_code": 200, "json": {}},
+        ],
+    )
+    assert client.get_json("WhoAmI") == {}
+    assert fake_time.sleeps == [0.75, 1.5, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"error": {"code": "0x80044331", "message": "too long"}}),
+        (412, ERROR_412),
+        (500, {"error": {"code": "0x80040333", "message": "duplicate detected"}}),
+        (404, {"error": {"code": "0x80040217", "message": "contact With Id = x Does Not Exist"}}),
+    ],
+)
+def test_no_retry_for_errors_that_cannot_succeed(requests_mock, client, fake_time, status, body):
+    """§4.9, §7.7 rule 4: validation, 404/412, duplicate detection (even as 500) raise at once."""
+    requests_mock.post(ROOT + "contacts", status_code=status, json=body)
+    with pytest.raises(WebApiError) as caught:
+        client.send(WebRequest("POST", "contacts", b"{}"))
+    assert (caught.value.status, caught.value.code) == (status, body["error"]["code"])
+    assert caught.value.message == body["error"]["message"]
+    assert requests_mock.call_count == 1
+    assert fake_time.sleeps == []
+
+
+def test_401_refreshes_the_token_once(requests_mock, client, tokens):
+    """§1.6 consequence 4, §10 F2: on 401 obtain a fresh token once and retry."""
+    requests_mock.get(ROOT + "WhoAmI", [{"status_code": 401}, {"status_code": 200, "json": {}}])
+    client.get_json("WhoAmI")
+    assert tokens.invalidated == 1
+    assert requests_mock.request_history[1].headers["Authorization"] == "Bearer token-1"
+    requests_mock.get(ROOT + "WhoAmI", status_code=401)
+    with pytest.raises(WebApiError) as caught:
+        client.get_json("WhoAmI")
+    assert caught.value.status == 401
+    assert tokens.invalidated == 2
+    assert requests_mock.call_count == 4
+
+
+PART = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+BATCH_ANSWER = (
+    f"--batchresponse_1\r\n{PART}"
+    "HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\n\r\n\r\n"
+    f"--batchresponse_1\r\n{PART}"
+    "HTTP/1.1 412 Precondition Failed\r\nContent-Type: application/json\r\n\r\n"
+    '{"error":{"code":"0x80040237","message":"exists"}}\r\n'
+    "--batchresponse_1--\r\n"
+)
+
+
+def test_send_batch_parts_carry_default_headers(requests_mock, client):
+    """§5.1 format, §5.4 continue-on-error, §8 headers on every part."""
+    requests_mock.post(
+        ROOT + "$batch",
+        text=BATCH_ANSWER,
+        headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
+    )
+    answers = client.send_batch(
+        [WebRequest("DELETE", "accounts(1)"), WebRequest("POST", "accounts", b"{}")]
+    )
+    assert [a.status for a in answers] == [204, 412]
+    sent = requests_mock.last_request
+    assert sent.headers["Prefer"] == "odata.continue-on-error"
+    assert sent.headers["Content-Type"] == 'multipart/mixed; boundary="batch_b1"'
+    assert sent.body.count(b"MSCRM.BypassBusinessLogicExecution: CustomSync") == 2
+    assert b"DELETE /api/data/v9.2/accounts(1) HTTP/1.1" in sent.body
+
+
+def test_send_batch_stopped_at_failure_returns_parts(requests_mock, client):
+    """§5.4: without continue-on-error the top-level status is the failure's, parts still come."""
+    requests_mock.post(
+        ROOT + "$batch",
+        status_code=400,
+        text=BATCH_ANSWER,
+        headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
+    )
+    answers = client.send_batch([WebRequest("DELETE", "a(1)")] * 3, continue_on_error=False)
+    assert [a.status for a in answers] == [204, 412]
+
+
+def test_send_batch_whole_request_rejected(requests_mock, client):
+    """§5.4: a malformed batch is answered with plain JSON, raised as WebApiError."""
+    requests_mock.post(
+        ROOT + "$batch",
+        status_code=400,
+        json={"error": {"code": "0x80048d19", "message": "bad batch"}},
+    )
+    with pytest.raises(WebApiError, match="bad batch"):
+        client.send_batch([WebRequest("DELETE", "a(1)")])
+
+
+def test_token_never_logged(requests_mock, client, caplog):
+    """§1.7: Authorization is redacted in debug logs."""
+    caplog.set_level(logging.DEBUG, logger="target_dynamics")
+    requests_mock.get(ROOT + "WhoAmI", json={})
+    client.get_json("WhoAmI")
+    assert "token-0" not in caplog.text
+    assert "WhoAmI" in caplog.text
+    assert redact_headers({"authorization": "Bearer x", "A": "b"}) == {
+        "authorization": "***",
+        "A": "b",
+    }
+
+
+def test_default_headers_refuse_injection(tokens):
+    with pytest.raises(ValueError, match="CR, LF"):
+        DataverseClient(
+            dynamics_url=ORG,
+            api_version="9.2",
+            tokens=tokens,
+            session=requests.Session(),
+            default_headers={"CallerObjectId": "a\nb"},
+        )
+
+
+def test_affinity_cookie_dropped(tls_server):
+    """§7.2: ARRAffinity cookies are refused so parallel requests spread over servers."""
+    url, ca_path = tls_server
+    session = make_session(ca_path)
+    session.get(url, timeout=5)
+    assert sorted(c.name for c in session.cookies) == ["other"]
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A loopback HTTPS server whose certificate only a private CA can verify."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Set-Cookie", "ARRAffinity=abc; Path=/; HttpOnly")
+            self.send_header("Set-Cookie", "ARRAffinitySameSite=abc; Path=/; Secure; SameSite=None")
+            self.send_header("Set-Cookie", "other=1; Path=/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/", str(ca_path)
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_bundle_is_added_and_environment_ignored(tls_server, monkeypatch, tmp_path):
+    """§1.6 pitfall: REQUESTS_CA_BUNDLE must neither replace nor break the configured trust."""
+    url, ca_path = tls_server
+    other = trustme.CA()
+    other_path = tmp_path / "other.pem"
+    other.cert_pem.write_to_path(str(other_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_path))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    assert make_session(ca_path).get(url, timeout=5).status_code == 200
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_path)
+    with pytest.raises(requests.exceptions.SSLError):
+        make_session(None).get(url, timeout=5)
+
+
+def test_tls_failure_is_a_config_error(tls_server, tokens):
+    url, _ = tls_server
+    client = DataverseClient(
+        dynamics_url=url, api_version="9.2", tokens=tokens, session=make_session(None), timeout=5
+    )
+    with pytest.raises(ConfigError, match="ca_bundle"):
+        client.get_json("WhoAmI")
+
+
+def test_unreadable_bundle(tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="not readable PEM"):
+        make_session(str(bad))
