@@ -86,7 +86,7 @@ def split_path(path: str) -> list[Segment]:
     text = _decode(path.removeprefix("/"))
     if not text:
         return []
-    return [_segment(raw) for raw in _split_top(text, "/", "path")]
+    return [_segment(raw) for raw in split_top_level(text, "/", "path")]
 
 
 def parse_literal(text: str) -> Value:
@@ -139,20 +139,17 @@ def crm_name(name: str) -> str | None:
     return name[len(NAMESPACE) :]
 
 
-def _decode(path: str) -> str:
-    if "\x00" in path or "%00" in path:
-        raise PathSyntaxError("The path contains a NUL character.")
-    if "%" not in path:
-        return path
-    protected = path.replace("%2F", _SLASH).replace("%2f", _SLASH)
-    try:
-        return unquote(protected, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise PathSyntaxError("The path is not valid percent-encoded UTF-8.") from exc
+def split_top_level(text: str, separator: str, what: str) -> list[str]:
+    """Split on ``separator`` outside single-quoted strings and parentheses.
 
+    Args:
+        text: Percent-decoded text.
+        separator: One character.
+        what: Names the text in error messages (``"path"``, ``"key"``, ``"$expand"``).
 
-def _split_top(text: str, separator: str, what: str) -> list[str]:
-    """Split on ``separator`` outside quotes and parentheses."""
+    Raises:
+        PathSyntaxError: Unbalanced quotes or parentheses.
+    """
     if "'" not in text and "(" not in text:
         return text.split(separator)
     parts: list[str] = []
@@ -179,6 +176,18 @@ def _split_top(text: str, separator: str, what: str) -> list[str]:
     return parts
 
 
+def _decode(path: str) -> str:
+    if "\x00" in path or "%00" in path:
+        raise PathSyntaxError("The path contains a NUL character.")
+    if "%" not in path:
+        return path
+    protected = path.replace("%2F", _SLASH).replace("%2f", _SLASH)
+    try:
+        return unquote(protected, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise PathSyntaxError("The path is not valid percent-encoded UTF-8.") from exc
+
+
 def _segment(raw: str) -> Segment:
     open_at = raw.find("(")
     name = (raw if open_at == -1 else raw[:open_at]).replace(_SLASH, "/")
@@ -193,7 +202,7 @@ def _segment(raw: str) -> Segment:
 
 
 def _key(inner: str) -> str | dict[str, Value]:
-    items = _split_top(inner, ",", "key")
+    items = split_top_level(inner, ",", "key")
     if len(items) == 1 and not _is_named(items[0]):
         value = items[0].strip()
         if _GUID.fullmatch(value):

@@ -1,0 +1,319 @@
+"""Query options, their application to rows, and the ``Prefer`` header (§2.2, §3.1, §5.4, §8).
+
+The raw query string is split on ``&`` and decoded with form rules (``+`` is a space, as
+``requests`` sends ``params=``; a literal plus arrives as ``%2B``). Supported options:
+``$select``, ``$filter``, ``$top``, ``$orderby``, ``$count``, ``$expand`` (nested
+``Attributes($select=LogicalName;$filter=…)``) and ``$skiptoken``; any other ``$option``
+(``$skip``, ``$search``, ``$apply``, …) raises :class:`QueryOptionError`. Parameter aliases
+(``@p=…``) feed ``$filter``; other plain parameters (``tag``, ``partitionId``) are kept in
+:attr:`QueryOptions.parameters`.
+
+Paging: a skiptoken is the text ``<cookie pagenumber="N" offset="K" />`` (shaped like
+Dataverse's paging cookie); ``K`` is the number of rows already returned. Wire puts it in
+``@odata.nextLink`` with :func:`next_link_query`. ``$top`` and paging are independent here; the
+caller decides how they combine.
+
+Example:
+    >>> options = parse_query(
+    ...     "$select=LogicalName,EntitySetName&$filter=LogicalName+eq+'account'"
+    ...     "&$expand=Attributes($select=LogicalName;$top=1)"
+    ... )
+    >>> options.select, options.filter.text, options.expand["Attributes"].top
+    (['LogicalName', 'EntitySetName'], "LogicalName eq 'account'", 1)
+    >>> rows, token = page([{"n": 1}, {"n": 2}, {"n": 3}], 2, None)
+    >>> rows, token
+    ([{'n': 1}, {'n': 2}], '<cookie pagenumber="2" offset="2" />')
+    >>> page([{"n": 1}, {"n": 2}, {"n": 3}], 2, token)
+    ([{'n': 3}], None)
+    >>> parse_prefer('return=representation,odata.maxpagesize=50')
+    Prefer(return_representation=True, continue_on_error=False, maxpagesize=50, \
+include_annotations=None)
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import quote, unquote_plus
+
+from dataverse_emulator.wire.odata_filter import Filter, FilterSyntaxError, parse_filter
+from dataverse_emulator.wire.segments import PathSyntaxError, split_top_level
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+DEFAULT_PAGE_SIZE = 5000
+"""Rows per page when the client sends no ``odata.maxpagesize`` (Dataverse's default)."""
+
+_PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*")
+_EXPAND_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?", re.DOTALL)
+_COOKIE = re.compile(r'<cookie pagenumber="(\d+)" offset="(\d+)" />')
+_NESTED = frozenset({"$select", "$filter", "$top", "$orderby", "$expand"})
+_TOP_LEVEL = _NESTED | {"$count", "$skiptoken"}
+
+
+class QueryOptionError(Exception):
+    """A query option that is unknown, repeated or malformed (wire answers 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOptions:
+    """Parsed system query options.
+
+    Attributes:
+        select: Selected property names, or None for all.
+        filter: The parsed ``$filter``, or None.
+        top: ``$top``, or None.
+        orderby: ``(property path, descending)`` pairs, in priority order.
+        count: ``$count=true``.
+        expand: Navigation property -> nested options.
+        skiptoken: The raw ``$skiptoken``, or None.
+        parameters: Plain parameters that are neither options nor aliases (``tag``, …).
+    """
+
+    select: list[str] | None = None
+    filter: Filter | None = None
+    top: int | None = None
+    orderby: list[tuple[str, bool]] = field(default_factory=list)
+    count: bool = False
+    expand: dict[str, QueryOptions] = field(default_factory=dict)
+    skiptoken: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefer:
+    """The preferences of a ``Prefer`` header that change a response (§2.2, §5.4)."""
+
+    return_representation: bool = False
+    continue_on_error: bool = False
+    maxpagesize: int | None = None
+    include_annotations: str | None = None
+
+
+def parse_query(query: str) -> QueryOptions:
+    """Parse a raw query string (without ``?``).
+
+    Raises:
+        QueryOptionError: Unknown or repeated ``$`` option, or a malformed value.
+    """
+    options: dict[str, str] = {}
+    aliases: list[tuple[str, str]] = []
+    parameters: dict[str, str] = {}
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition("=")
+        name, value = unquote_plus(raw_name).strip(), unquote_plus(raw_value)
+        if name.startswith("$"):
+            lowered = name.lower()
+            if lowered not in _TOP_LEVEL:
+                raise QueryOptionError(f"The query parameter {name} is not supported")
+            if lowered in options:
+                raise QueryOptionError(f"The query parameter {name} is specified more than once.")
+            options[lowered] = value
+        elif name.startswith("@"):
+            aliases.append((name, value))
+        else:
+            parameters[name] = value
+    return _build(options, tuple(aliases), parameters)
+
+
+def parse_prefer(header: str) -> Prefer:
+    """Parse a ``Prefer`` header (several headers joined with commas are fine)."""
+    values: dict[str, str] = {}
+    for item in _split_quoted(header):
+        name, _, value = item.partition("=")
+        values[name.strip().lower()] = value.strip().strip('"')
+    size = values.get("odata.maxpagesize", "")
+    return Prefer(
+        return_representation=values.get("return") == "representation",
+        continue_on_error="odata.continue-on-error" in values,
+        maxpagesize=int(size) if size.isdigit() and int(size) > 0 else None,
+        include_annotations=values.get("odata.include-annotations"),
+    )
+
+
+def project(
+    rows: Iterable[Mapping[str, t.Any]], select: Sequence[str] | None, always: Sequence[str] = ()
+) -> list[dict[str, t.Any]]:
+    """Keep the ``always`` keys present in each row, then the selected ones (null if absent)."""
+    if select is None:
+        return [dict(row) for row in rows]
+    return [
+        {**{k: row[k] for k in always if k in row}, **{k: row.get(k) for k in select}}
+        for row in rows
+    ]
+
+
+def order(rows: Iterable[Mapping[str, t.Any]], orderby: Sequence[tuple[str, bool]]) -> list:
+    """Sort rows like Dataverse: strings case-insensitively, nulls first when ascending."""
+    result = list(rows)
+    for path, descending in reversed(orderby):
+        parts = path.split("/")
+        result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
+    return result
+
+
+def top(rows: Sequence[t.Any], count: int | None) -> list:
+    """Return the first ``count`` rows (all when None)."""
+    return list(rows if count is None else rows[:count])
+
+
+def page(
+    rows: Sequence[t.Any], maxpagesize: int | None, skiptoken: str | None
+) -> tuple[list, str | None]:
+    """Return one page of ``rows`` and the skiptoken of the next page (None on the last page).
+
+    Raises:
+        QueryOptionError: The skiptoken was not issued by :func:`page`.
+    """
+    size = maxpagesize or DEFAULT_PAGE_SIZE
+    number, offset = _read_cookie(skiptoken) if skiptoken else (1, 0)
+    end = offset + size
+    if end >= len(rows):
+        return list(rows[offset:]), None
+    return list(rows[offset:end]), f'<cookie pagenumber="{number + 1}" offset="{end}" />'
+
+
+def next_link_query(query: str, skiptoken: str) -> str:
+    """Return the raw query string with ``$skiptoken`` replaced by (or set to) ``skiptoken``."""
+    kept = [p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != "$skiptoken"]
+    kept.append(f"$skiptoken={quote(skiptoken, safe='')}")
+    return "&".join(kept)
+
+
+def _build(
+    options: Mapping[str, str], aliases: tuple[tuple[str, str], ...], parameters: dict[str, str]
+) -> QueryOptions:
+    filter_text = options.get("$filter")
+    try:
+        parsed = parse_filter(filter_text, aliases) if filter_text is not None else None
+    except FilterSyntaxError as exc:
+        raise QueryOptionError(exc.message) from exc
+    return QueryOptions(
+        select=_select(options["$select"]) if "$select" in options else None,
+        filter=parsed,
+        top=_top(options["$top"]) if "$top" in options else None,
+        orderby=_orderby(options.get("$orderby", "")),
+        count=_count(options.get("$count", "false")),
+        expand=_expand(options.get("$expand", ""), aliases),
+        skiptoken=options.get("$skiptoken"),
+        parameters=parameters,
+    )
+
+
+def _select(text: str) -> list[str] | None:
+    names = [name.strip() for name in text.split(",")]
+    if names == ["*"]:
+        return None
+    for name in names:
+        if not _PROPERTY.fullmatch(name):
+            raise QueryOptionError(f"Invalid property name '{name}' in $select.")
+    return names
+
+
+def _top(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise QueryOptionError(f"Invalid value '{text}' for $top: expected a non-negative integer.")
+    return int(text)
+
+
+def _count(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise QueryOptionError(f"Invalid value '{text}' for $count: expected true or false.")
+    return text == "true"
+
+
+def _orderby(text: str) -> list[tuple[str, bool]]:
+    if not text.strip():
+        return []
+    result: list[tuple[str, bool]] = []
+    for item in text.split(","):
+        words = item.split()
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if not words or len(words) > 2 or not _PATH.fullmatch(words[0]):
+            raise QueryOptionError(f"Invalid $orderby item '{item.strip()}'.")
+        if direction not in ("asc", "desc"):
+            raise QueryOptionError(f"Invalid $orderby direction '{words[1]}'.")
+        result.append((words[0], direction == "desc"))
+    return result
+
+
+def _expand(text: str, aliases: tuple[tuple[str, str], ...]) -> dict[str, QueryOptions]:
+    if not text.strip():
+        return {}
+    expand: dict[str, QueryOptions] = {}
+    for item in _split(text, ",", "$expand"):
+        match = _EXPAND_ITEM.fullmatch(item.strip())
+        if match is None or match.group(1) in expand:
+            raise QueryOptionError(f"Invalid or repeated $expand item '{item.strip()}'.")
+        expand[match.group(1)] = _nested(match.group(2) or "", aliases)
+    return expand
+
+
+def _nested(text: str, aliases: tuple[tuple[str, str], ...]) -> QueryOptions:
+    options: dict[str, str] = {}
+    for item in _split(text, ";", "$expand") if text.strip() else []:
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in _NESTED or name in options:
+            raise QueryOptionError(f"Invalid nested query option '{item.strip()}' in $expand.")
+        options[name] = value
+    return _build(options, aliases, {})
+
+
+def _split(text: str, separator: str, what: str) -> list[str]:
+    try:
+        return split_top_level(text, separator, what)
+    except PathSyntaxError as exc:
+        raise QueryOptionError(exc.message) from exc
+
+
+def _split_quoted(header: str) -> list[str]:
+    """Split a header on commas outside double quotes, dropping empty items."""
+    items: list[str] = []
+    quoted = False
+    start = 0
+    for index, char in enumerate(header):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(header[start:index])
+            start = index + 1
+    items.append(header[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def _read_cookie(token: str) -> tuple[int, int]:
+    match = _COOKIE.fullmatch(token.strip())
+    if match is None:
+        raise QueryOptionError("The $skiptoken is not valid.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _lookup(row: Mapping[str, t.Any], parts: list[str]) -> t.Any:
+    value: t.Any = row
+    for part in parts:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _sort_key(value: t.Any) -> tuple:
+    """Nulls first, then booleans and numbers, then text (case-insensitive), then the rest."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool | int | float | Decimal):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value.casefold())
+    return (3, str(value))
