@@ -158,6 +158,10 @@ def encode_batch_response(
 ) -> tuple[str, bytes]:
     """Encode batch results in the documented response format (§5.3), CRLF line endings.
 
+    Headers are written verbatim (the caller includes ``OData-Version: 4.0``); the reason phrase
+    comes from the status; the body ends with a line break after the close delimiter, like the
+    response captured from a real org (§5.3). The top-level status is the caller's choice (§5.4).
+
     Args:
         parts: The responses, in request order.
         new_uuid: Source of the boundary GUIDs (inject for deterministic output).
