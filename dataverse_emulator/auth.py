@@ -1,0 +1,69 @@
+"""The Web API's bearer-token check (reference §1.5, §11 #1).
+
+A missing, malformed, badly signed, expired, revoked or foreign-audience token gets 401 with
+``WWW-Authenticate: Bearer authorization_uri=…/{tenant}/oauth2/authorize, resource_id={org}/``
+(the header Microsoft's .NET ServiceClient parses to discover the authority) and the §11 #1
+body. A valid token puts its :class:`ApplicationUser` into ``request.context["user"]``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from dataverse_emulator.tokens import TokenError
+from dataverse_emulator.wire.errors import error_response
+
+if t.TYPE_CHECKING:
+    from dataverse_emulator.counters import Counters
+    from dataverse_emulator.http import Handler, Request, Response
+    from dataverse_emulator.state.users import ApplicationUser, Users
+    from dataverse_emulator.tokens import TokenService
+
+UNAUTHENTICATED_CODE = "0x8005F101"
+UNAUTHENTICATED_MESSAGE = "The requested resource requires authentication."
+
+
+class BearerAuth:
+    """Lets through only requests that carry a valid token of a registered user."""
+
+    def __init__(
+        self, tokens: TokenService, users: Users, counters: Counters, inner: Handler
+    ) -> None:
+        self._tokens = tokens
+        self._users = users
+        self._counters = counters
+        self._inner = inner
+
+    async def __call__(self, request: Request) -> Response:
+        """Check the ``Authorization`` header, then delegate."""
+        try:
+            user = self._user(request)
+        except TokenError:
+            self._counters.unauthorized += 1
+            return self.unauthorized(request.base_url)
+        request.context["user"] = user
+        request.context["client_id"] = user.client_id
+        return await self._inner(request)
+
+    def _user(self, request: Request) -> ApplicationUser:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TokenError("missing token")
+        claims = self._tokens.verify(token.strip(), request.base_url)
+        user = self._users.get(claims["appid"])
+        if user is None:
+            raise TokenError("unknown application")
+        return user
+
+    def unauthorized(self, base_url: str) -> Response:
+        """401 with the ``WWW-Authenticate`` challenge of §1.5."""
+        challenge = (
+            f"Bearer authorization_uri={base_url}/{self._tokens.tenant_id}/oauth2/authorize, "
+            f"resource_id={base_url}/"
+        )
+        return error_response(
+            401,
+            UNAUTHENTICATED_CODE,
+            UNAUTHENTICATED_MESSAGE,
+            [("WWW-Authenticate", challenge)],
+        )

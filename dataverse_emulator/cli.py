@@ -1,0 +1,102 @@
+"""``dataverse-emulator``: serve the emulator on loopback HTTPS until Ctrl-C or SIGTERM.
+
+Example::
+
+    dataverse-emulator --port 8443 --data-dir .emulator --latency realistic --time-scale 0.1
+
+writes ``.emulator/ca.pem`` and ``.emulator/target-config.json`` (a working target-dynamics
+configuration) and prints the URLs it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing as t
+from pathlib import Path
+
+from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME
+from dataverse_emulator.serve import EmulatorServer
+
+if t.TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dataverse-emulator",
+        description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
+    )
+    parser.add_argument("--port", type=int, default=8443, help="TCP port (0: pick a free one)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="where ca.pem, certificates, target-config.json and users.json are written",
+    )
+    parser.add_argument("--entities", type=Path, help="extra tables (JSON) for the catalog")
+    parser.add_argument(
+        "--latency",
+        choices=["realistic", "zero"],
+        default="realistic",
+        help="realistic: server time and service protection limits; zero: neither",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply server times, the 5-minute window and Retry-After by this factor",
+    )
+    parser.add_argument("--faults", type=Path, help="fault rules (JSON, docs/emulator-faults.md)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of ids and fault draws")
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=DEFAULT_TOKEN_LIFETIME,
+        help="expires_in of issued access tokens, in seconds",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator; return the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    faults = None
+    if args.faults is not None:
+        try:
+            faults = json.loads(args.faults.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            parser.error(f"--faults {args.faults}: {exc}")
+    try:
+        server = EmulatorServer(
+            args.data_dir,
+            port=args.port,
+            latency=args.latency,
+            time_scale=args.time_scale,
+            faults=faults,
+            seed=args.seed,
+            token_lifetime=args.token_lifetime,
+            entities_file=args.entities,
+        )
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
+    lines = [
+        f"Dataverse Web API   {server.api_url}/",
+        f"Entra authority     {server.authority}",
+        f"Control API         {server.base_url}/_emulator/",
+        f"CA bundle           {server.ca_path}",
+        f"Target config       {server.data_dir / 'target-config.json'}",
+        f"Users               {server.data_dir / 'users.json'}",
+        f"Latency             {args.latency} (time scale {args.time_scale})",
+        "Press Ctrl-C to stop.",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""What the emulator has seen: requests by kind and outcome, token traffic, throttling.
+
+Read through ``GET /_emulator/counters``; a healthy MSAL run shows exactly one discovery and
+one token request (reference Appendix A.2).
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Counters:
+    """Counts since start or the last reset.
+
+    Attributes:
+        requests: ``(operation kind, outcome)`` → count; the outcome is the status code as a
+            string, or ``"reset"`` when the connection was broken on purpose.
+        token_requests: Calls to the token endpoint (answered or refused).
+        discovery_requests: Calls to the OpenID configuration document.
+        token_errors: Authority answers with an AADSTS error.
+        unauthorized: Web API requests refused with 401.
+        throttled: 429 answers (service protection and injected storms).
+        faults: Fault rules that fired.
+    """
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    token_requests: int = 0
+    discovery_requests: int = 0
+    token_errors: int = 0
+    unauthorized: int = 0
+    throttled: int = 0
+    faults: int = 0
+
+    def to_json(self) -> dict[str, t.Any]:
+        """Nested ``{"requests": {kind: {outcome: n}}, ...}`` for the control API."""
+        by_kind: dict[str, dict[str, int]] = {}
+        for (kind, outcome), count in sorted(self.requests.items()):
+            by_kind.setdefault(kind, {})[outcome] = count
+        return {
+            "requests": by_kind,
+            "token_requests": self.token_requests,
+            "discovery_requests": self.discovery_requests,
+            "token_errors": self.token_errors,
+            "unauthorized": self.unauthorized,
+            "throttled": self.throttled,
+            "faults": self.faults,
+        }
+
+    def clear(self) -> None:
+        """Start counting from zero."""
+        self.requests.clear()
+        self.token_requests = self.discovery_requests = self.token_errors = 0
+        self.unauthorized = self.throttled = self.faults = 0

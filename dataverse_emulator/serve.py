@@ -1,0 +1,352 @@
+"""The emulator on loopback HTTPS: an ASGI adapter on uvicorn (httptools) and a server object.
+
+:class:`EmulatorServer` generates a CA and certificates into its data directory, writes
+``target-config.json`` (a working target-dynamics configuration pointing at itself) and runs
+uvicorn on ``127.0.0.1`` — in a background thread with its own event loop (``start`` / context
+manager, for tests) or in the calling thread (``serve_forever``, for the CLI; Ctrl-C and SIGTERM
+stop it cleanly). One port serves the Entra authority, the Web API and ``/_emulator/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import typing as t
+from pathlib import Path
+
+import requests
+import uvicorn
+
+from dataverse_emulator.app import Emulator, Options
+from dataverse_emulator.http import Request, Response
+from dataverse_emulator.pki import Pki, thumbprints
+from dataverse_emulator.state.users import Users
+from dataverse_emulator.wire.errors import error_response
+
+if t.TYPE_CHECKING:
+    from types import TracebackType
+
+    from dataverse_emulator.state.users import ApplicationUser
+
+API_PATH = "/api/data/v9.2"
+_START_TIMEOUT = 15.0
+_INCOMPLETE = "ASGI callable returned without completing response."
+_NO_BODY = {204, 304}
+
+Scope = dict[str, t.Any]
+Receive = t.Callable[[], t.Awaitable[dict[str, t.Any]]]
+Send = t.Callable[[dict[str, t.Any]], t.Awaitable[None]]
+
+
+class _DeliberateResets(logging.Filter):
+    """Hide uvicorn's complaint about the responses we cut off on purpose (``Abort.RESET``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != _INCOMPLETE
+
+
+logging.getLogger("uvicorn.error").addFilter(_DeliberateResets())
+
+
+class AsgiApp:
+    """Raw ASGI 3 adapter: bytes in, :class:`Request`; :class:`Response`, bytes out."""
+
+    def __init__(self, emulator: Emulator, max_body_bytes: int) -> None:
+        self.emulator = emulator
+        self._max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request (other scope types are ignored)."""
+        if scope["type"] != "http":
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        host = headers.get("host") or "{}:{}".format(*scope["server"])
+        body = await self._body(receive)
+        if body is None:
+            response = error_response(
+                413,
+                "",
+                f"The request body exceeds the maximum size of {self._max_body} bytes.",
+            )
+        else:
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            request = Request(
+                method=scope["method"],
+                path=raw_path.decode("latin-1"),
+                query=scope["query_string"].decode("latin-1"),
+                headers=headers,
+                body=body,
+                base_url=f"https://{host}",
+            )
+            response = await self.emulator.handle(request)
+        await _send(send, response, head=scope["method"] == "HEAD")
+
+    async def _body(self, receive: Receive) -> bytes | None:
+        """Read the whole body; None once it exceeds the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+async def _send(send: Send, response: Response, *, head: bool) -> None:
+    body = response.body
+    raw_headers = [(k.encode("latin-1"), v.encode("utf-8")) for k, v in response.headers]
+    if response.status not in _NO_BODY:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+    if response.abort is not None:
+        # Abort.RESET: half the promised body, then return; uvicorn closes the connection.
+        await send(
+            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+        )
+        return
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+class Admin:
+    """Client of the control API (``/_emulator/``) over the emulator's own HTTPS."""
+
+    def __init__(self, base_url: str, ca_path: Path) -> None:
+        self._base = f"{base_url}/_emulator"
+        self._session = requests.Session()
+        self._session.trust_env = False
+        self._session.verify = str(ca_path)
+
+    def _call(self, method: str, name: str, body: t.Any = None) -> t.Any:
+        response = self._session.request(method, f"{self._base}/{name}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def health(self) -> dict[str, t.Any]:
+        """``GET /_emulator/health``."""
+        return self._call("GET", "health")
+
+    def reset(self) -> None:
+        """``POST /_emulator/reset``: back to the start-up state."""
+        self._call("POST", "reset")
+
+    def faults(self) -> dict[str, t.Any]:
+        """``GET /_emulator/faults``: seed and rules with their counters."""
+        return self._call("GET", "faults")
+
+    def set_faults(self, plan: t.Any) -> dict[str, t.Any]:
+        """``PUT /_emulator/faults``: a rule list or ``{"seed": n, "rules": [...]}``."""
+        return self._call("PUT", "faults", plan)
+
+    def counters(self) -> dict[str, t.Any]:
+        """``GET /_emulator/counters``."""
+        return self._call("GET", "counters")
+
+    def snapshot(self) -> dict[str, t.Any]:
+        """``GET /_emulator/snapshot``: stored rows by table."""
+        return self._call("GET", "snapshot")
+
+    def revoke_tokens(self, client_id: str | None = None) -> int:
+        """``POST /_emulator/revoke-tokens``; return how many tokens were revoked."""
+        body = {"client_id": client_id} if client_id else {}
+        return self._call("POST", "revoke-tokens", body)["revoked"]
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+
+class EmulatorServer:
+    """One emulator on ``https://127.0.0.1:PORT``; a context manager.
+
+    Args:
+        data_dir: Where ``ca.pem``, certificates, ``target-config.json`` and ``users.json``
+            go; a temporary directory (removed on stop) when None.
+        port: TCP port; 0 picks a free one.
+        host: Interface to bind (loopback).
+        options: Behaviour (latency, time scale, faults, ...); overridden by ``option_fields``.
+        environment: Use this environment instead of building one (tests).
+        wire_handler: Use this instead of ``dataverse_emulator.wire.handle`` (tests).
+        **option_fields: Fields of :class:`Options`, e.g. ``latency="zero"``.
+
+    Attributes:
+        base_url: ``https://127.0.0.1:PORT`` — Dataverse org URL and authority host alike.
+        ca_path: The CA certificate clients must trust.
+        target_config: The dict written to ``target-config.json``.
+        users: Registered application users.
+        env: The Dataverse environment (state).
+        emulator: The handler chain and its state.
+        admin: Control API client.
+    """
+
+    def __init__(  # noqa: PLR0913 - keyword-only options
+        self,
+        data_dir: Path | str | None = None,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        options: Options | None = None,
+        environment: t.Any = None,
+        wire_handler: t.Callable[[Request, t.Any], Response] | None = None,
+        **option_fields: t.Any,
+    ) -> None:
+        base = options or Options()
+        fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
+        self.options = Options(**{**fields, **option_fields})
+        self._temporary = data_dir is None
+        self.data_dir = Path(
+            tempfile.mkdtemp(prefix="dataverse-emulator-") if data_dir is None else data_dir
+        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = Pki.create(self.data_dir)
+        self.ca_path = self.pki.ca
+        self.users = Users.default(self.options.seed, self.pki.client_cert.read_bytes())
+        self.emulator = Emulator(
+            self.options, self.users, environment=environment, wire_handler=wire_handler
+        )
+        self.env = self.emulator.env
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.port: int = self._socket.getsockname()[1]
+        self.base_url = f"https://{host}:{self.port}"
+        self.target_config = self._write_configs()
+        self.admin = Admin(self.base_url, self.ca_path)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                AsgiApp(self.emulator, self.options.max_body_bytes),
+                ssl_certfile=str(self.pki.server_cert),
+                ssl_keyfile=str(self.pki.server_key),
+                http="httptools",
+                loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                server_header=False,
+                timeout_keep_alive=30,
+                timeout_graceful_shutdown=3,
+                backlog=1024,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        """The emulated tenant."""
+        return self.emulator.tenant_id
+
+    @property
+    def authority(self) -> str:
+        """MSAL ``authority``: ``https://127.0.0.1:PORT/{tenant}``."""
+        return f"{self.base_url}/{self.tenant_id}"
+
+    @property
+    def api_url(self) -> str:
+        """Web API root: ``https://127.0.0.1:PORT/api/data/v9.2``."""
+        return f"{self.base_url}{API_PATH}"
+
+    def user(self, index: int = 0) -> ApplicationUser:
+        """The ``index``-th registered user (0: the one ``target-config.json`` names)."""
+        return list(self.users)[index]
+
+    def _write_configs(self) -> dict[str, t.Any]:
+        primary = self.users.first
+        config = {
+            "dynamics_url": self.base_url,
+            "tenant_id": self.tenant_id,
+            "client_id": primary.client_id,
+            "client_secret": primary.secret,
+            "authority_host": self.base_url,
+            "ca_bundle": str(self.ca_path),
+        }
+        users = []
+        for user in self.users:
+            entry: dict[str, t.Any] = {"name": user.name, "client_id": user.client_id}
+            if user.secret:
+                entry["client_secret"] = user.secret
+            if user.certificate_pem:
+                entry["certificate"] = str(self.pki.client_cert)
+                entry["private_key"] = str(self.pki.client_key)
+                entry["thumbprint"] = thumbprints(user.certificate_pem)[0]
+            users.append(entry)
+        _write_private(self.data_dir / "target-config.json", config)
+        _write_private(self.data_dir / "users.json", {"tenant_id": self.tenant_id, "users": users})
+        return config
+
+    def start(self) -> t.Self:
+        """Serve in a background thread; return once the port accepts connections.
+
+        Raises:
+            RuntimeError: if the server did not come up.
+        """
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"dataverse-emulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the emulator did not start on {self.base_url}")
+            time.sleep(0.01)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until Ctrl-C or SIGTERM, then clean up."""
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._cleanup()
+
+    def stop(self) -> None:
+        """Stop serving and release the port (and the temporary directory)."""
+        self._server.should_exit = True
+        self._server.force_exit = True  # idle keep-alive TLS connections would hold it up
+        if self._thread is not None:
+            self._thread.join(timeout=_START_TIMEOUT)
+            self._thread = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self.admin.close()
+        with contextlib.suppress(OSError):
+            self._socket.close()
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> t.Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _write_private(path: Path, data: dict[str, t.Any]) -> None:
+    """Write JSON readable only by the owner (it holds client secrets)."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,170 @@
+"""Service protection limits: one sliding-window budget per application user (reference §7.1).
+
+Per user, over a sliding 5-minute window: 6,000 requests, 1,200 s of combined execution time and
+52 concurrent requests. Request-count and execution-time limits bite only once the window total
+has been exceeded; the concurrency limit bites immediately. ``scale`` shrinks the window and the
+execution budget together with the cost model (``--time-scale``), so a test sees the same
+behaviour faster; messages keep quoting the nominal limits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import typing as t
+from collections import deque
+from dataclasses import dataclass
+
+REQUESTS_CODE = "0x80072322"
+EXECUTION_CODE = "0x80072321"
+CONCURRENCY_CODE = "0x80072326"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Nominal limits (§7.1; §11 #15: configurable, default 6,000 / 1,200 s / 52).
+
+    Attributes:
+        requests: Requests per window.
+        execution_seconds: Combined execution time per window.
+        concurrent: Requests in flight at once.
+        window_seconds: Length of the sliding window.
+        concurrency_retry_after: Seconds a concurrency 429 asks the client to wait (no public
+            figure; a request usually finishes within a second).
+        dop_hint: ``x-ms-dop-hint`` value (§7.3: the published sample environment reports 4,
+            matching the 4 server-seconds per second a user can spend, §9.3).
+    """
+
+    requests: int = 6000
+    execution_seconds: float = 1200.0
+    concurrent: int = 52
+    window_seconds: float = 300.0
+    concurrency_retry_after: float = 1.0
+    dop_hint: int = 4
+
+
+class LimitExceeded(Exception):
+    """A service protection limit refused the request (rendered as 429 by the caller)."""
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def _retry_after(seconds: float) -> int:
+    """``Retry-After`` is whole seconds; round up and never answer 0."""
+    return max(1, math.ceil(seconds - 1e-9))
+
+
+class Budget:
+    """One user's sliding window: admitted requests, execution time, requests in flight."""
+
+    def __init__(
+        self, limits: Limits, scale: float = 1.0, clock: t.Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits
+        self._scale = scale
+        self._clock = clock
+        self._window = limits.window_seconds * scale
+        self._execution_limit = limits.execution_seconds * scale
+        self._admitted: deque[float] = deque()
+        self._executed: deque[tuple[float, float]] = deque()
+        self._execution_total = 0.0
+        self.in_flight = 0
+
+    def admit(self) -> None:
+        """Count a new request in, or raise :class:`LimitExceeded` without counting it."""
+        now = self._clock()
+        self._expire(now)
+        limits = self.limits
+        if self.in_flight >= limits.concurrent:
+            raise LimitExceeded(
+                CONCURRENCY_CODE,
+                f"Number of concurrent requests exceeded the limit of {limits.concurrent}.",
+                _retry_after(limits.concurrency_retry_after * self._scale),
+            )
+        if len(self._admitted) >= limits.requests:
+            raise LimitExceeded(
+                REQUESTS_CODE,
+                f"Number of requests exceeded the limit of {limits.requests} over time window "
+                f"of {_number(limits.window_seconds)} seconds.",
+                _retry_after(self._admitted[0] + self._window - now),
+            )
+        if self._execution_total >= self._execution_limit:
+            raise LimitExceeded(
+                EXECUTION_CODE,
+                "Combined execution time of incoming requests exceeded limit of "
+                f"{round(limits.execution_seconds * 1000):,} milliseconds over time window of "
+                f"{_number(limits.window_seconds)} seconds. Decrease number of concurrent "
+                "requests or reduce the duration of requests and try again later.",
+                _retry_after(self._execution_free_at() - now),
+            )
+        self._admitted.append(now)
+        self.in_flight += 1
+
+    def release(self, execution_seconds: float) -> None:
+        """Finish an admitted request that kept the server busy ``execution_seconds`` (scaled)."""
+        self.in_flight -= 1
+        self._executed.append((self._clock(), execution_seconds))
+        self._execution_total += execution_seconds
+
+    @property
+    def remaining_requests(self) -> int:
+        """Requests left in the current window (``x-ms-ratelimit-burst-remaining-xrm-requests``)."""
+        self._expire(self._clock())
+        return max(0, self.limits.requests - len(self._admitted))
+
+    @property
+    def remaining_execution_seconds(self) -> float:
+        """Nominal execution seconds left (``x-ms-ratelimit-time-remaining-xrm-requests``)."""
+        self._expire(self._clock())
+        return max(0.0, (self._execution_limit - self._execution_total) / self._scale)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._window
+        admitted = self._admitted
+        while admitted and admitted[0] <= horizon:
+            admitted.popleft()
+        executed = self._executed
+        while executed and executed[0][0] <= horizon:
+            self._execution_total -= executed.popleft()[1]
+        if not executed:
+            self._execution_total = 0.0
+
+    def _execution_free_at(self) -> float:
+        """When enough execution time has left the window to fall under the limit."""
+        total = self._execution_total
+        for finished, seconds in self._executed:
+            total -= seconds
+            if total < self._execution_limit:
+                return finished + self._window
+        return self._clock() + self._window  # unreachable while the total is over the limit
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+class Budgets:
+    """Budgets by client id, created on first use."""
+
+    def __init__(
+        self, limits: Limits, scale: float = 1.0, clock: t.Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits
+        self._scale = scale
+        self._clock = clock
+        self._budgets: dict[str, Budget] = {}
+
+    def of(self, client_id: str) -> Budget:
+        """Return the budget of ``client_id``."""
+        budget = self._budgets.get(client_id)
+        if budget is None:
+            budget = self._budgets[client_id] = Budget(self.limits, self._scale, self._clock)
+        return budget
+
+    def clear(self) -> None:
+        """Forget all windows (control API reset)."""
+        self._budgets.clear()

@@ -1,0 +1,108 @@
+"""Registered application users: the app registrations the emulated tenant knows.
+
+Each user authenticates with a client secret or a certificate (reference §1.1, §1.7) and has its
+own service-protection budget (§7.1: "Each authenticated user is limited independently").
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import typing as t
+import uuid
+from dataclasses import dataclass
+
+from dataverse_emulator.pki import thumbprints
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationUser:
+    """An application user (app registration + Dataverse systemuser).
+
+    Attributes:
+        client_id: Application (client) id.
+        name: Display name.
+        systemuser_id: The Dataverse ``systemuserid`` (``WhoAmI`` ``UserId``).
+        business_unit_id: The user's business unit (``WhoAmI`` ``BusinessUnitId``); empty
+            means the environment's root business unit.
+        object_id: Entra object id of the service principal (the token's ``oid``).
+        secret: Client secret, if the app authenticates with one.
+        certificate_pem: Public certificate (PEM), if the app authenticates with a certificate.
+    """
+
+    client_id: str
+    name: str
+    systemuser_id: str
+    business_unit_id: str
+    object_id: str
+    secret: str | None = None
+    certificate_pem: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"ApplicationUser(client_id={self.client_id!r}, name={self.name!r})"
+
+
+class Users:
+    """The registry of application users, looked up by client id or certificate thumbprint."""
+
+    def __init__(self, users: t.Iterable[ApplicationUser]) -> None:
+        self._by_client_id = {user.client_id.lower(): user for user in users}
+        self._by_thumbprint: dict[str, ApplicationUser] = {}
+        for user in self._by_client_id.values():
+            if user.certificate_pem:
+                for thumbprint in thumbprints(user.certificate_pem):
+                    self._by_thumbprint[thumbprint] = user
+
+    @classmethod
+    def default(cls, seed: int, certificate_pem: bytes) -> Users:
+        """Three users: two with secrets, one with ``certificate_pem``.
+
+        Ids derive from ``seed`` (reproducible records); secrets are random per start. The
+        business unit is left empty: the environment puts them in its root business unit.
+        """
+        rng = random.Random(seed)  # noqa: S311 - ids, not secrets
+
+        def new_id() -> str:
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+        specs = [
+            ("Loader (secret)", True),
+            ("Second loader (secret)", True),
+            ("Loader (certificate)", False),
+        ]
+        return cls(
+            ApplicationUser(
+                client_id=new_id(),
+                name=name,
+                systemuser_id=new_id(),
+                business_unit_id="",
+                object_id=new_id(),
+                secret=secrets.token_urlsafe(30) if with_secret else None,
+                certificate_pem=None if with_secret else certificate_pem,
+            )
+            for name, with_secret in specs
+        )
+
+    def get(self, client_id: str) -> ApplicationUser | None:
+        """Return the user registered with ``client_id`` (case-insensitive), or None."""
+        return self._by_client_id.get(client_id.lower())
+
+    def by_thumbprint(self, thumbprint_hex: str) -> ApplicationUser | None:
+        """Return the user whose certificate has this SHA-1 or SHA-256 thumbprint (hex)."""
+        return self._by_thumbprint.get(thumbprint_hex.upper())
+
+    @property
+    def first(self) -> ApplicationUser:
+        """The primary user: the one ``target-config.json`` names."""
+        return next(iter(self._by_client_id.values()))
+
+    @property
+    def with_certificate(self) -> ApplicationUser | None:
+        """The first user that authenticates with a certificate, if any."""
+        return next((u for u in self if u.certificate_pem), None)
+
+    def __iter__(self) -> t.Iterator[ApplicationUser]:
+        return iter(self._by_client_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_client_id)
