@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import re
 import typing as t
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
 
 import orjson
 
@@ -36,7 +35,8 @@ from dataverse_emulator.state.catalog import ManyToMany
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.wire import metadata_json as mj
 from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE, error_response, fault_response
-from dataverse_emulator.wire.odata_filter import Filter, FilterSyntaxError, parse_filter
+from dataverse_emulator.wire.odata_filter import FilterSyntaxError
+from dataverse_emulator.wire.query_options import QueryOptionError, QueryOptions, parse_query
 from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name, split_path
 
 if t.TYPE_CHECKING:
@@ -65,20 +65,11 @@ _RELATIONSHIP_CASTS = {
 
 
 @dataclass(slots=True)
-class _Options:
-    """``$select`` / ``$filter`` / ``$expand`` of one level (nested options for expands)."""
-
-    select: list[str] | None = None
-    filter: Filter | None = None
-    expand: dict[str, _Options] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class _Context:
     """What a response needs besides the items: where it came from and its options."""
 
     root: str
-    options: _Options
+    options: QueryOptions
 
 
 def handle(request: Request, path: str, catalog: Catalog) -> Response:
@@ -93,13 +84,13 @@ def handle(request: Request, path: str, catalog: Catalog) -> Response:
             return _post(request, segments, catalog)
         if request.method != "GET":
             return _method_not_allowed(request.method)
-        options = _parse_options(request.query)
+        options = parse_query(request.query)
         version = _VERSION.search(request.path)
         root = f"{request.base_url}/api/data/{version[1] if version else 'v9.2'}/$metadata#"
         return _get(segments, catalog, _Context(root, options))
     except DataverseFault as fault:
         return fault_response(fault)
-    except (PathSyntaxError, FilterSyntaxError) as exc:
+    except (PathSyntaxError, FilterSyntaxError, QueryOptionError) as exc:
         return error_response(400, "0x80060888", exc.message)
 
 
@@ -219,7 +210,7 @@ def _entity_list(catalog: Catalog, ctx: _Context) -> Response:
 
 
 def _entity_item(
-    catalog: Catalog, table: Table, options: _Options, full: Json | None = None
+    catalog: Catalog, table: Table, options: QueryOptions, full: Json | None = None
 ) -> Json:
     full = full if full is not None else mj.entity(table)
     out = _select(full, options.select, _ENTITY_TYPE, navigations=_COLLECTIONS)
@@ -304,7 +295,7 @@ def _attributes(table: Table, segments: list[Segment], ctx: _Context, base: str)
 
 
 def _attribute_list(
-    base: str, options: _Options, items: list[tuple[Json, Column]], type_name: str, table: Table
+    base: str, options: QueryOptions, items: list[tuple[Json, Column]], type_name: str, table: Table
 ) -> Response:
     values = []
     for full, column in items:
@@ -317,7 +308,7 @@ def _attribute_list(
 
 
 def _attribute_out(
-    full: Json, options: _Options, type_name: str, table: Table, column: Column
+    full: Json, options: QueryOptions, type_name: str, table: Table, column: Column
 ) -> Json:
     out = _select(full, options.select, type_name, navigations=_OPTION_NAVIGATIONS)
     if "@odata.type" in full and options.select is not None:
@@ -422,12 +413,12 @@ def _table_is_custom(catalog: Catalog, name: str) -> bool:
 # ----------------------------------------------------------------------------- generic items
 
 
-def _list(base: str, options: _Options, items: list[Json], type_name: str) -> Response:
+def _list(base: str, options: QueryOptions, items: list[Json], type_name: str) -> Response:
     values = _apply(items, options, type_name)
     return _ok({"@odata.context": f"{base}{_clause(options)}", "value": values})
 
 
-def _single(base: str, options: _Options, item: Json, type_name: str) -> Response:
+def _single(base: str, options: QueryOptions, item: Json, type_name: str) -> Response:
     if options.expand:
         raise _no_property(next(iter(options.expand)), type_name)
     body = _keep_type(item, _select(item, options.select, type_name, navigations=()))
@@ -455,7 +446,7 @@ def _find(items: list[Json], key: str | dict[str, t.Any], name_property: str | N
     return found[0]
 
 
-def _apply(children: list[Json], options: _Options, type_name: str) -> list[Json]:
+def _apply(children: list[Json], options: QueryOptions, type_name: str) -> list[Json]:
     if options.expand:
         raise _no_property(next(iter(options.expand)), type_name)
     out = []
@@ -492,57 +483,11 @@ def _check_properties(names: set[str], full: Json, type_name: str) -> None:
             raise _no_property(name, type_name)
 
 
-def _clause(options: _Options) -> str:
+def _clause(options: QueryOptions) -> str:
     """The ``(select,Nav(nested))`` part of ``@odata.context`` (§3.4, §3.8)."""
     parts = list(options.select or [])
     parts += [f"{name}{_clause(sub) or '()'}" for name, sub in options.expand.items()]
     return f"({','.join(parts)})" if parts else ""
-
-
-# ----------------------------------------------------------------------------- query options
-
-
-def _parse_options(query: str) -> _Options:
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    aliases = tuple((k, v) for k, v in params.items() if k.startswith("@"))
-    return _options_from(params, aliases)
-
-
-def _options_from(params: dict[str, str], aliases: tuple[tuple[str, str], ...]) -> _Options:
-    options = _Options()
-    if "$select" in params:
-        options.select = [s.strip() for s in params["$select"].split(",") if s.strip()]
-    if params.get("$filter"):
-        options.filter = parse_filter(params["$filter"], aliases)
-    if params.get("$expand"):
-        for item in _split(params["$expand"], ","):
-            name, _, rest = item.strip().partition("(")
-            nested: dict[str, str] = {}
-            if rest:
-                if not rest.endswith(")"):
-                    raise PathSyntaxError(f"Malformed $expand item '{item}'.")
-                for part in _split(rest[:-1], ";"):
-                    option, _, value = part.strip().partition("=")
-                    nested[option] = value
-            options.expand[name.strip()] = _options_from(nested, aliases)
-    return options
-
-
-def _split(text: str, separator: str) -> list[str]:
-    """Split on ``separator`` outside parentheses and quotes."""
-    parts, depth, quoted, start = [], 0, False, 0
-    for index, char in enumerate(text):
-        if char == "'":
-            quoted = not quoted
-        elif not quoted and char in "()":
-            depth += 1 if char == "(" else -1
-        elif not quoted and depth == 0 and char == separator:
-            parts.append(text[start:index])
-            start = index + 1
-    if depth or quoted:
-        raise PathSyntaxError(f"Unbalanced parentheses or quotes in '{text}'.")
-    parts.append(text[start:])
-    return [p for p in parts if p.strip()]
 
 
 # ----------------------------------------------------------------------------- responses
