@@ -68,9 +68,20 @@ class TableSchema:
             for c in table.columns.values()
             if c.type in values.LOOKUP_TYPES
         )
+        self.writable: dict[str, dict[str, values.Converter]] = {CREATE: {}, UPDATE: {}}
         for column in table.columns.values():
-            if column.type not in values.LOOKUP_TYPES:
-                self.converters[column.logical_name] = (column, values.converter(table, column))
+            if column.type in values.LOOKUP_TYPES:
+                continue
+            convert = values.converter(table, column)
+            if column.required_level == "SystemRequired" and not column.is_primary_id:
+                convert = _not_null(table, column, convert)
+            name = column.logical_name
+            self.converters[name] = (column, convert)
+            primary = name == table.primary_id
+            if column.is_valid_for_create or primary:
+                self.writable[CREATE][name] = convert
+            if column.is_valid_for_update or primary:
+                self.writable[UPDATE][name] = convert
         self.money: frozenset[str] = frozenset(
             c.logical_name for c in table.columns.values() if c.type == "Money"
         )
@@ -98,25 +109,15 @@ class TableSchema:
             DataverseFault: for the first invalid member, as Dataverse reports it.
         """
         table = self.table
-        converters = self.converters
+        writable = self.writable[operation]
         out: dict[str, t.Any] = {}
         links: list[Link] = []
         for name, value in body.items():
-            entry = converters.get(name)
-            if entry is not None:
-                column, convert = entry
-                if name != self.primary_id:
-                    valid = (
-                        column.is_valid_for_create
-                        if operation == CREATE
-                        else column.is_valid_for_update
-                    )
-                    if not valid:
-                        raise values.not_valid_for(table, column, operation)
-                converted = convert(value)
-                if converted is None and column.required_level == "SystemRequired":
-                    raise values.required_cleared(table, column)
-                out[name] = converted
+            convert = writable.get(name)
+            if convert is not None:
+                out[name] = convert(value)
+            elif name in self.converters:
+                raise values.not_valid_for(table, self.converters[name][0], operation)
             elif name[0] == "@":
                 continue
             elif "@" in name:
@@ -142,3 +143,15 @@ class TableSchema:
                 f"Invalid value for navigation property '{prop}': expected an entity reference.",
             )
         links.append(Link(column, prop, targets, value))
+
+
+def _not_null(table: Table, column: Column, convert: values.Converter) -> values.Converter:
+    """Wrap a converter so that ``null`` is refused (SystemRequired, §4.6)."""
+
+    def checked(value: t.Any) -> t.Any:
+        converted = convert(value)
+        if converted is None:
+            raise values.required_cleared(table, column)
+        return converted
+
+    return checked

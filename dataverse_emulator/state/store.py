@@ -32,6 +32,8 @@ Row = dict[str, t.Any]
 TARGET = "@lookuplogicalname"
 """Suffix of the row member that holds a lookup's target table."""
 
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
 ALREADY_EXISTS = "A record with matching key values already exists."
 STALE_VERSION = "The version of the existing record doesn't match the RowVersion property provided."
 
@@ -168,6 +170,7 @@ class RecordStore:
         self._tables: dict[str, _TableState] = {}
         self._undo: list[tuple[_TableState, str, Row | None]] | None = None
         self._version = 1_000_000
+        self._stamp: tuple[int, str] = (-1, "")
 
     # ---- identifiers -------------------------------------------------------------------
 
@@ -175,7 +178,16 @@ class RecordStore:
         """Return a fresh GUID (version 4 layout) from the seeded generator."""
         with self._lock:
             bits = self._random.getrandbits(128)
-        return str(uuid.UUID(int=bits, version=4))
+        text = f"{bits & _V4_CLEAR | _V4_SET:032x}"
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+    def now(self) -> str:
+        """Return the clock's time as ``YYYY-MM-DDTHH:MM:SSZ`` (formatted once per second)."""
+        moment = self.clock()
+        second = int(moment.timestamp())
+        if second != self._stamp[0]:
+            self._stamp = (second, moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return self._stamp[1]
 
     def _next_version(self) -> int:
         self._version += 1
@@ -443,7 +455,7 @@ class RecordStore:
         elif record_id in state.rows:
             raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
         self._bind(row, parsed.links)
-        now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = self.now()
         if "createdon" in columns:
             row["createdon"] = now
         if "modifiedon" in columns:
@@ -483,7 +495,7 @@ class RecordStore:
         self._bind(changes, parsed.links)
         row = {**existing, **changes}
         if "modifiedon" in columns:
-            row["modifiedon"] = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+            row["modifiedon"] = self.now()
         if caller is not None:
             self._stamp_caller(row, columns, caller, creating=False)
         if "statecode" in changes and "statuscode" not in changes:
