@@ -1,0 +1,512 @@
+"""Record -> Dataverse row: convert and check every value as Dataverse would (pure, §4.6).
+
+A record that fails any check raises :class:`RecordRejected` with the reason and the code Dataverse
+would have answered; it is never sent. Rules:
+
+- Strings: JSON strings only, at most ``MaxLength`` characters (``0x80044331``).
+- Integer/BigInt/Decimal/Money/Double: numbers within ``MinValue``..``MaxValue``; Decimal and Money
+  reject more decimal places than ``Precision``; Double is rounded by the service (§4.6) and is sent
+  as is. NaN and infinities are rejected. Integers accept integral numbers (``3.0``).
+- Choices (Picklist, State, Status, MultiSelectPicklist, Boolean): the integer value or the label,
+  case-insensitive (``0x8004431A`` otherwise). Booleans also accept ``true``/``false``; multi-select
+  takes a list or a comma/semicolon-separated string and is sent as ``"1,2"``.
+- DateTime: date-only columns get ``YYYY-MM-DD`` (a date-time value keeps its own calendar date);
+  other behaviours get UTC ``YYYY-MM-DDTHH:MM:SSZ`` (a value without offset is taken as UTC, a date
+  as midnight UTC). Dates before 1753-01-01 are rejected.
+- Uniqueidentifier: a GUID string, sent in canonical lower-case form.
+- Lookups: ``<navigation property>@odata.bind`` to ``/<entity set>(<guid>)`` or
+  ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`).
+- Nulls: omitted on create (the column keeps its default); sent as ``null`` on update and upsert,
+  which clears the column, except ``SystemRequired`` columns (rejected). A null lookup clears the
+  reference. A null or missing ID field rejects the record.
+- ``_sdc_*`` fields, ``_dead_letter`` and fields the setup dropped are never sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import typing as t
+import uuid
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from urllib.parse import quote
+
+from target_dynamics.errors import DataverseError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from target_dynamics.metadata import ColumnInfo, TableInfo
+
+ID_NAMESPACE = uuid.UUID("5b0c1f8e-7f0c-4c7e-9a57-3d1c2b6f0d11")
+"""Namespace of the deterministic primary ids (uuid5 of table and ID field values)."""
+
+CODE_TOO_LONG = "0x80044331"
+CODE_OUT_OF_RANGE = "0x8004431A"
+CODE_INVALID = "0x80040203"  # InvalidArgument
+CODE_KEY_NOT_FOUND = "0x80060891"
+EARLIEST = dt.date(1753, 1, 1)
+KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
+"""Characters that make a value unaddressable by alternate key (§3.6)."""
+_INT_BOUNDS = {"IntegerType": (-(2**31), 2**31 - 1), "BigIntType": (-(2**63), 2**63 - 1)}
+_CHOICES = frozenset({"PicklistType", "StateType", "StatusType"})
+
+
+class IdMode(StrEnum):
+    """How records name the row they write."""
+
+    NONE = "none"  # no ID field: every record creates a row
+    PRIMARY = "primary"  # the table's primary id column (a GUID)
+    ALTERNATE = "alternate"  # the columns of an active alternate key
+    MATCH = "match"  # any other column: matched to a GUID by a batched lookup query
+
+
+class RecordRejected(DataverseError):
+    """One record cannot be written; it is reported and never sent.
+
+    Attributes:
+        reason: What is wrong and where, for the log and the dead-letter file.
+        code: The Dataverse error code the service would answer, when there is one.
+    """
+
+    def __init__(self, reason: str, code: str | None = CODE_INVALID) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True)
+class LookupTarget:
+    """One table a lookup column can point to.
+
+    Attributes:
+        table: Logical name.
+        entity_set: URL segment of the table.
+        navigation: The referencing navigation property, case-sensitive (§4.7).
+        keys: The table's active alternate keys (column tuples).
+    """
+
+    table: str
+    entity_set: str
+    navigation: str
+    keys: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class LookupRule:
+    """How one lookup column binds.
+
+    A string (or number) value is a GUID, or, when ``key`` is set, the value of that single-column
+    alternate key of ``default_table``. An object value may name the table
+    (``{"table": "contact", "id": "<guid>"}``, or ``{"table": "account", "accountnumber": "A1"}``
+    for a key); ``table_field`` names a record field that carries the table per record.
+
+    Attributes:
+        column: The lookup column.
+        targets: Logical name -> target.
+        default_table: The target used when the value does not name one.
+        key: Alternate-key columns of ``default_table`` the value refers to; () for GUIDs.
+        table_field: Record field holding the target table, if any.
+    """
+
+    column: str
+    targets: Mapping[str, LookupTarget]
+    default_table: str | None = None
+    key: tuple[str, ...] = ()
+    table_field: str | None = None
+
+
+@dataclass(frozen=True)
+class MappedRecord:
+    """A converted record, before an ID field matched by query is resolved.
+
+    Attributes:
+        payload: JSON-ready body (logical names and ``@odata.bind`` entries).
+        key: Key of the row (primary id or alternate-key columns), None when not known yet.
+        match: Value of the ID field to match by query (``IdMode.MATCH``), else None.
+    """
+
+    payload: dict[str, t.Any]
+    key: dict[str, t.Any] | None
+    match: t.Any = None
+
+
+def _reject_type(column: ColumnInfo, value: t.Any, wanted: str) -> t.NoReturn:
+    raise RecordRejected(
+        f"column '{column.name}' ({column.type_name}) needs {wanted}, got {type(value).__name__}"
+    )
+
+
+def _number(column: ColumnInfo, value: t.Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+        _reject_type(column, value, "a number")
+    number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if not number.is_finite():
+        raise RecordRejected(f"column '{column.name}' cannot hold {value}")
+    low, high = _INT_BOUNDS.get(column.type_name, (None, None))
+    low = column.min_value if column.min_value is not None else low
+    high = column.max_value if column.max_value is not None else high
+    if (low is not None and number < decimal.Decimal(str(low))) or (
+        high is not None and number > decimal.Decimal(str(high))
+    ):
+        raise RecordRejected(
+            f"column '{column.name}' value {value} is outside {low}..{high}", CODE_OUT_OF_RANGE
+        )
+    return number
+
+
+def _json_number(number: decimal.Decimal) -> int | float | decimal.Decimal:
+    if number == number.to_integral_value():
+        return int(number)
+    as_float = float(number)
+    return as_float if decimal.Decimal(repr(as_float)) == number else number
+
+
+def _integer(column: ColumnInfo, value: t.Any) -> int:
+    number = _number(column, value)
+    if number != number.to_integral_value():
+        _reject_type(column, value, "a whole number")
+    return int(number)
+
+
+def _decimal(column: ColumnInfo, value: t.Any) -> int | float | decimal.Decimal:
+    number = _number(column, value)
+    places = -number.normalize().as_tuple().exponent if number else 0
+    if (
+        column.type_name != "DoubleType"
+        and column.precision is not None
+        and places > column.precision
+    ):
+        raise RecordRejected(
+            f"column '{column.name}' value {value} has {places} decimal places; "
+            f"the column keeps {column.precision}",
+            CODE_OUT_OF_RANGE,
+        )
+    return _json_number(number)
+
+
+def _string(column: ColumnInfo, value: t.Any) -> str:
+    if not isinstance(value, str):
+        _reject_type(column, value, "a string")
+    if column.max_length is not None and len(value) > column.max_length:
+        raise RecordRejected(
+            f"column '{column.name}' is {len(value)} characters long; "
+            f"the maximum is {column.max_length}",
+            CODE_TOO_LONG,
+        )
+    return value
+
+
+def _option(column: ColumnInfo, value: t.Any) -> int:
+    if isinstance(value, str):
+        wanted = value.strip().casefold()
+        for number, label in column.options.items():
+            if label.casefold() == wanted:
+                return number
+        if wanted.lstrip("-").isdigit():
+            value = int(wanted)
+    numeric = isinstance(value, (int, decimal.Decimal, float)) and not isinstance(value, bool)
+    if numeric and value == int(value) and int(value) in column.options:
+        return int(value)
+    known = ", ".join(f"{k}={v}" for k, v in sorted(column.options.items()))
+    raise RecordRejected(
+        f"column '{column.name}' has no option {value!r} (known: {known})", CODE_OUT_OF_RANGE
+    )
+
+
+def _boolean(column: ColumnInfo, value: t.Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().casefold() in {"true", "false"}:
+        return value.strip().casefold() == "true"
+    options = column.options or {1: "Yes", 0: "No"}
+    number = _option(replace(column, options=options), value)
+    return bool(number)
+
+
+def _multi(column: ColumnInfo, value: t.Any) -> str:
+    items: Sequence[t.Any]
+    if isinstance(value, str):
+        items = [p for p in value.replace(";", ",").split(",") if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        items = [value]
+    numbers = [_option(column, item) for item in items]
+    if len(numbers) > 150:
+        raise RecordRejected(f"column '{column.name}' has {len(numbers)} choices; at most 150")
+    return ",".join(str(n) for n in dict.fromkeys(numbers))
+
+
+def _parse_datetime(column: ColumnInfo, value: t.Any) -> dt.date | dt.datetime:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value
+    if not isinstance(value, str):
+        _reject_type(column, value, "an ISO 8601 date or date-time string")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise RecordRejected(
+            f"column '{column.name}' value {value!r} is not an ISO 8601 date or date-time"
+        ) from None
+
+
+def _datetime(column: ColumnInfo, value: t.Any) -> str:
+    parsed = _parse_datetime(column, value)
+    day = parsed.date() if isinstance(parsed, dt.datetime) else parsed
+    if day < EARLIEST:
+        raise RecordRejected(
+            f"column '{column.name}' date {day.isoformat()} is before 1753-01-01", CODE_OUT_OF_RANGE
+        )
+    if column.date_only:
+        return day.isoformat()
+    if not isinstance(parsed, dt.datetime):
+        parsed = dt.datetime.combine(parsed, dt.time(), tzinfo=dt.UTC)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _guid(column_name: str, value: t.Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value.strip()))
+        except ValueError:
+            pass
+    raise RecordRejected(f"column '{column_name}' value {value!r} is not a GUID")
+
+
+_CONVERTERS: dict[str, t.Callable[[ColumnInfo, t.Any], t.Any]] = {
+    "StringType": _string,
+    "MemoType": _string,
+    "EntityNameType": _string,
+    "IntegerType": _integer,
+    "BigIntType": _integer,
+    "DecimalType": _decimal,
+    "MoneyType": _decimal,
+    "DoubleType": _decimal,
+    "BooleanType": _boolean,
+    "PicklistType": _option,
+    "StateType": _option,
+    "StatusType": _option,
+    "MultiSelectPicklistType": _multi,
+    "DateTimeType": _datetime,
+    "UniqueidentifierType": lambda c, v: _guid(c.name, v),
+}
+
+JSON_TYPES_FOR: dict[str, frozenset[str]] = {
+    "StringType": frozenset({"string"}),
+    "MemoType": frozenset({"string"}),
+    "EntityNameType": frozenset({"string"}),
+    "IntegerType": frozenset({"integer", "number"}),
+    "BigIntType": frozenset({"integer", "number"}),
+    "DecimalType": frozenset({"integer", "number"}),
+    "MoneyType": frozenset({"integer", "number"}),
+    "DoubleType": frozenset({"integer", "number"}),
+    "BooleanType": frozenset({"boolean", "integer", "string"}),
+    "PicklistType": frozenset({"integer", "string"}),
+    "StateType": frozenset({"integer", "string"}),
+    "StatusType": frozenset({"integer", "string"}),
+    "MultiSelectPicklistType": frozenset({"array", "integer", "string"}),
+    "DateTimeType": frozenset({"string"}),
+    "UniqueidentifierType": frozenset({"string"}),
+    "LookupType": frozenset({"string", "integer", "number", "object"}),
+    "CustomerType": frozenset({"string", "integer", "number", "object"}),
+    "OwnerType": frozenset({"string", "integer", "number", "object"}),
+}
+"""JSON Schema types that can carry each attribute type (checked once, at SCHEMA)."""
+
+
+def convert_value(column: ColumnInfo, value: t.Any) -> t.Any:
+    """Convert one non-null value for ``column`` (not a lookup).
+
+    Raises:
+        RecordRejected: The value cannot be written to the column.
+    """
+    converter = _CONVERTERS.get(column.type_name)
+    if converter is None:
+        raise RecordRejected(f"column '{column.name}' ({column.type_name}) cannot be written")
+    return converter(column, value)
+
+
+def key_literal(value: t.Any) -> str:
+    """An OData key or bind literal: strings quoted with ``'`` doubled, then percent-encoded.
+
+    Raises:
+        RecordRejected: Empty values, or characters no key can address (§3.6).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    text = str(value)
+    if not text:
+        raise RecordRejected("an alternate-key value is empty")
+    bad = sorted(KEY_FORBIDDEN.intersection(text))
+    if bad:
+        raise RecordRejected(
+            f"an alternate-key value contains {' '.join(bad)}, which Dataverse cannot address "
+            "by key; refer to this row by GUID instead"
+        )
+    return "'" + quote(text.replace("'", "''"), safe="'@!$()*,;=-._~") + "'"
+
+
+def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> tuple[str, str]:
+    """``(navigation@odata.bind, path)`` for one non-null lookup value."""
+    table = rule.default_table
+    if rule.table_field and record.get(rule.table_field):
+        table = str(record[rule.table_field])
+    parts: dict[str, t.Any]
+    if isinstance(value, dict):
+        parts = {k: v for k, v in value.items() if k != "table"}
+        table = str(value.get("table") or table or "")
+    elif rule.key:
+        parts = {rule.key[0]: value} if len(rule.key) == 1 else {}
+    else:
+        parts = {"id": value}
+    target = rule.targets.get(table or "") if table else None
+    if target is None:
+        if len(rule.targets) == 1 and not table:
+            target = next(iter(rule.targets.values()))
+        else:
+            raise RecordRejected(
+                f"lookup '{rule.column}' needs a target table among "
+                f"{', '.join(sorted(rule.targets))}"
+                f"{f' (got {table!r})' if table else ''}: set lookups.{rule.column}.table or send "
+                '{"table": ..., "id": ...}'
+            )
+    if set(parts) == {"id"}:
+        return (
+            f"{target.navigation}@odata.bind",
+            f"/{target.entity_set}({_guid(rule.column, parts['id'])})",
+        )
+    key = rule.key if target.table == rule.default_table and rule.key else tuple(parts)
+    if (
+        not parts
+        or frozenset(parts) != frozenset(key)
+        or tuple(sorted(key)) not in {tuple(sorted(k)) for k in target.keys}
+    ):
+        raise RecordRejected(
+            f"lookup '{rule.column}' to '{target.table}' needs an id or the columns of one of its "
+            f"alternate keys {[list(k) for k in target.keys]}, got {sorted(parts)}"
+        )
+    if any(v is None for v in parts.values()):
+        raise RecordRejected(f"lookup '{rule.column}' has a null alternate-key value")
+    segment = ",".join(f"{col}={key_literal(parts[col])}" for col in key)
+    return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
+
+
+def deterministic_id(table: str, values: Sequence[t.Any]) -> str:
+    """uuid5 of the table and the ID field values: the same record always gets the same GUID."""
+    text = json.dumps([table, *values], default=str, separators=(",", ":"), ensure_ascii=False)
+    return str(uuid.uuid5(ID_NAMESPACE, text))
+
+
+@dataclass(frozen=True)
+class RecordMapper:
+    """Converts records of one stream for one table and operation (built at SCHEMA time).
+
+    Attributes:
+        table: The table.
+        operation: ``create``, ``upsert``, ``update`` or ``delete`` (``writer.Operation`` values).
+        fields: Record field -> column, for the fields that are written.
+        id_columns: ID field columns (Dataverse names), () for none.
+        id_mode: How the ID field names the row.
+        lookups: Lookup column -> rule.
+    """
+
+    table: TableInfo
+    operation: str
+    fields: Mapping[str, str]
+    id_columns: tuple[str, ...] = ()
+    id_mode: IdMode = IdMode.NONE
+    lookups: Mapping[str, LookupRule] = field(default_factory=dict)
+
+    def _id_values(self, converted: Mapping[str, t.Any]) -> list[t.Any]:
+        values = [converted.get(col) for col in self.id_columns]
+        missing = [col for col, val in zip(self.id_columns, values, strict=True) if val is None]
+        if missing:
+            raise RecordRejected(f"ID field {', '.join(missing)} is null or missing")
+        return values
+
+    def map(self, record: Mapping[str, t.Any], *, fallback_id: str | None = None) -> MappedRecord:
+        """Convert ``record``; ``fallback_id`` is the primary id of a create without ID field.
+
+        Raises:
+            RecordRejected: The record cannot be written as it is.
+        """
+        creating = self.operation == "create"
+        payload: dict[str, t.Any] = {}
+        converted: dict[str, t.Any] = {}
+        for source, name in self.fields.items():
+            if source not in record:
+                continue
+            value = record[source]
+            column = self.table.columns[name]
+            if value is None:
+                converted[name] = None
+                if creating or name in self.id_columns:
+                    continue
+                if column.required_level == "SystemRequired":
+                    raise RecordRejected(f"column '{name}' is required and cannot be cleared")
+                if column.is_lookup:
+                    rule = self.lookups.get(name)
+                    nav = (
+                        next(iter(rule.targets.values())).navigation
+                        if rule and rule.targets
+                        else name
+                    )
+                    payload[f"{nav}@odata.bind"] = None
+                else:
+                    payload[name] = None
+                continue
+            if column.is_lookup:
+                rule = self.lookups.get(name)
+                if rule is None:
+                    raise RecordRejected(
+                        f"lookup '{name}' has no binding (no relationship metadata)"
+                    )
+                nav, path = bind_value(rule, value, record)
+                payload[nav] = path
+                converted[name] = value
+                continue
+            converted[name] = payload[name] = convert_value(column, value)
+        return self._keyed(payload, converted, fallback_id)
+
+    def _keyed(
+        self, payload: dict[str, t.Any], converted: Mapping[str, t.Any], fallback_id: str | None
+    ) -> MappedRecord:
+        primary = self.table.primary_id
+        if self.id_mode is IdMode.NONE:
+            if self.operation != "create":
+                raise RecordRejected(f"{self.operation} needs an ID field")
+            payload[primary] = fallback_id or payload.get(primary)
+            return MappedRecord(payload, None)
+        values = self._id_values(converted)
+        if self.operation == "create":
+            payload[primary] = (
+                values[0]
+                if self.id_mode is IdMode.PRIMARY
+                else deterministic_id(self.table.logical_name, values)
+            )
+            return MappedRecord(payload, None)
+        if self.operation == "delete":
+            payload = {}
+        if self.id_mode is IdMode.MATCH:
+            return MappedRecord(payload, None, values[0])
+        if self.id_mode is IdMode.PRIMARY:
+            key = {primary: values[0]}
+        else:
+            key = dict(zip(self.id_columns, values, strict=True))
+            for value in values:
+                key_literal(value)
+        for column in key:
+            payload.pop(column, None)
+        return MappedRecord(payload, key)

@@ -1,0 +1,156 @@
+"""Counters per stream, progress lines, the end-of-run summary and the run's verdict."""
+
+from __future__ import annotations
+
+import threading
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from target_dynamics.errors import DataverseError
+
+if t.TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable
+
+
+class LoadFailed(DataverseError):
+    """Records were rejected beyond ``max_errors``, or could not be written at all."""
+
+
+@dataclass
+class StreamStats:
+    """What happened to one stream's records (updated under the report's lock).
+
+    Attributes:
+        received: Records handed to the sink.
+        landed: Records Dataverse accepted (or, in a dry run, that converted cleanly).
+        rejected: Records refused, by the checks before sending or by Dataverse.
+        lost: Records that could not be written (transient failure after every retry).
+        created: Rows created, where the service says so.
+        updated: Rows updated, where known.
+        deleted: Rows deleted.
+    """
+
+    received: int = 0
+    landed: int = 0
+    rejected: int = 0
+    lost: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class RunReport:
+    """Thread-safe per-stream counters, with a progress line per stream every ``interval`` s."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        dry_run: bool = False,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._dry_run = dry_run
+        self._lock = threading.Lock()
+        self._streams: dict[str, StreamStats] = {}
+        self._last = clock()
+
+    def add(self, stream: str, **counts: int) -> None:
+        """Add ``counts`` (field name -> increment) to ``stream``'s counters."""
+        with self._lock:
+            stats = self._streams.setdefault(stream, StreamStats(started=self._clock()))
+            for name, value in counts.items():
+                setattr(stats, name, getattr(stats, name) + value)
+
+    def stats(self, stream: str) -> StreamStats:
+        """A copy of ``stream``'s counters."""
+        with self._lock:
+            found = self._streams.get(stream) or StreamStats(started=self._clock())
+            return StreamStats(**{k: getattr(found, k) for k in found.__dataclass_fields__})
+
+    @property
+    def totals(self) -> StreamStats:
+        """The counters of every stream added up."""
+        total = StreamStats()
+        with self._lock:
+            for stats in self._streams.values():
+                for name in (
+                    "received",
+                    "landed",
+                    "rejected",
+                    "lost",
+                    "created",
+                    "updated",
+                    "deleted",
+                ):
+                    setattr(total, name, getattr(total, name) + getattr(stats, name))
+        return total
+
+    def tick(self) -> None:
+        """Log the progress lines when ``interval`` seconds have passed since the last ones."""
+        if self._interval <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            if now - self._last < self._interval:
+                return
+            self._last = now
+            lines = [self._progress(name, stats, now) for name, stats in self._streams.items()]
+        for line in lines:
+            self._logger.info(line)
+
+    @staticmethod
+    def _progress(name: str, stats: StreamStats, now: float) -> str:
+        rate = stats.landed / max(now - stats.started, 1e-9)
+        return (
+            f"Progress {name}: {stats.received} received, {stats.landed} landed, "
+            f"{stats.rejected} rejected, {rate:.1f} records/s"
+        )
+
+    def summary(self, client_stats: t.Any = None) -> list[str]:
+        """Log and return one summary line per stream, then the retries and throttled time."""
+        verb = "validated (dry run, nothing written)" if self._dry_run else "landed"
+        with self._lock:
+            lines = [
+                f"Summary {name}: {s.received} received, {s.landed} {verb} "
+                f"(created {s.created}, updated {s.updated}, deleted {s.deleted}), "
+                f"{s.rejected} rejected, {s.lost} not written"
+                for name, s in sorted(self._streams.items())
+            ]
+        if client_stats is not None:
+            lines.append(
+                f"Requests: {getattr(client_stats, 'requests', 0)}, retries: "
+                f"{getattr(client_stats, 'retries', 0)}, throttled: "
+                f"{getattr(client_stats, 'throttled_seconds', 0):.1f} s"
+            )
+        for line in lines:
+            self._logger.info(line)
+        return lines
+
+    def raise_if_failed(self, max_errors: int, dead_letter_path: str | None) -> None:
+        """Fail the run when records were lost or rejections exceed ``max_errors``.
+
+        Raises:
+            LoadFailed: With what happened and where the rejected records are.
+        """
+        total = self.totals
+        problems = []
+        if total.lost:
+            problems.append(
+                f"{total.lost} records could not be written (transient failures after every "
+                "retry); STATE was withheld from then on, rerun from the last emitted state"
+            )
+        if total.rejected > max_errors:
+            where = f"see {dead_letter_path}" if dead_letter_path else "see the warnings above"
+            problems.append(
+                f"{total.rejected} records were rejected, more than max_errors={max_errors} "
+                f"({where})"
+            )
+        if problems:
+            raise LoadFailed("; ".join(problems))

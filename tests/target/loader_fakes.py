@@ -1,0 +1,282 @@
+"""Stand-ins for the loader's tests: metadata served like EntityDefinitions (§3.8), a writer.
+
+Until transport's ``writer.py`` lands, a copy of the contract's value types is registered as
+``target_dynamics.writer`` so the loader imports; the real module wins as soon as it exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import types
+import typing as t
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from target_dynamics.errors import WebApiError
+
+try:
+    importlib.import_module("target_dynamics.writer")
+except ModuleNotFoundError:  # pragma: no cover - only until transport's writer lands
+
+    class Operation(StrEnum):
+        UPSERT = "upsert"
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    @dataclass(frozen=True)
+    class WritePlan:
+        entity_set: str
+        logical_name: str
+        primary_id: str
+        operation: Operation
+        key_columns: tuple[str, ...]
+        supports_bulk: bool = True
+
+    @dataclass(frozen=True)
+    class Row:
+        index: int
+        payload: t.Mapping[str, t.Any]
+        key: t.Mapping[str, t.Any] | None
+
+    @dataclass
+    class WriteResult:
+        landed: list[int]
+        rejected: list[tuple[int, WebApiError]]
+        created: int = 0
+        updated: int = 0
+        deleted: int = 0
+
+    class Writer:
+        def __init__(
+            self, client: t.Any, *, max_concurrency: int | None = None, chunk_size: int = 500
+        ):
+            self.client = client
+
+    module = types.ModuleType("target_dynamics.writer")
+    module.__dict__.update(
+        Operation=Operation, WritePlan=WritePlan, Row=Row, WriteResult=WriteResult, Writer=Writer
+    )
+    sys.modules["target_dynamics.writer"] = module
+
+from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
+
+
+def attr(name: str, type_name: str, **more: t.Any) -> dict[str, t.Any]:
+    """An attribute: common properties plus the derived ones (``cast`` names the derived type)."""
+    common = {
+        "LogicalName": name,
+        "AttributeType": type_name.removesuffix("Type"),
+        "AttributeTypeName": {"Value": type_name},
+        "RequiredLevel": {"Value": more.pop("required", "None")},
+        "IsValidForCreate": more.pop("create", True),
+        "IsValidForUpdate": more.pop("update", True),
+        "AttributeOf": more.pop("of", None),
+        "IsPrimaryId": more.pop("primary", False),
+    }
+    return {**common, "derived": more}
+
+
+def _option(value: int, label: str) -> dict[str, t.Any]:
+    return {
+        "Value": value,
+        "Label": {"UserLocalizedLabel": {"Label": label}, "LocalizedLabels": []},
+    }
+
+
+def options(**labels: int) -> dict[str, t.Any]:
+    """An ``OptionSet`` with ``label=value`` pairs (underscores read as spaces)."""
+    return {"OptionSet": {"Options": [_option(v, k.replace("_", " ")) for k, v in labels.items()]}}
+
+
+CONTACT = {
+    "LogicalName": "contact",
+    "EntitySetName": "contacts",
+    "PrimaryIdAttribute": "contactid",
+    "PrimaryNameAttribute": "fullname",
+    "Attributes": [
+        attr(
+            "contactid",
+            "UniqueidentifierType",
+            primary=True,
+            update=False,
+            required="SystemRequired",
+        ),
+        attr("firstname", "StringType", MaxLength=50),
+        attr("lastname", "StringType", MaxLength=50),
+        attr("fullname", "StringType", MaxLength=160, create=False, update=False),
+        attr("emailaddress1", "StringType", MaxLength=100),
+        attr("description", "MemoType", MaxLength=2000),
+        attr(
+            "birthdate", "DateTimeType", Format="DateOnly", DateTimeBehavior={"Value": "DateOnly"}
+        ),
+        attr(
+            "lastonholdtime",
+            "DateTimeType",
+            Format="DateAndTime",
+            DateTimeBehavior={"Value": "UserLocal"},
+        ),
+        attr("annualincome", "MoneyType", Precision=2, MinValue=0, MaxValue=100000000000000),
+        attr("annualincome_base", "MoneyType", of="annualincome", create=False, update=False),
+        attr("numberofchildren", "IntegerType", MinValue=0, MaxValue=1000000000),
+        attr("address1_latitude", "DoubleType", Precision=5, MinValue=-90, MaxValue=90),
+        attr(
+            "creditonhold",
+            "BooleanType",
+            OptionSet={"TrueOption": _option(1, "Yes"), "FalseOption": _option(0, "No")},
+        ),
+        attr("gendercode", "PicklistType", **options(Male=1, Female=2)),
+        attr("statecode", "StateType", **options(Active=0, Inactive=1)),
+        attr("hobbies", "MultiSelectPicklistType", **options(Swimming=1, Camping=9, Board_games=3)),
+        attr("parentcustomerid", "CustomerType", Targets=["account", "contact"]),
+        attr(
+            "parentcustomeridname", "StringType", of="parentcustomerid", create=False, update=False
+        ),
+        attr("ownerid", "OwnerType", Targets=["systemuser", "team"], required="SystemRequired"),
+        attr("externalref", "UniqueidentifierType"),
+        attr("employeeid", "StringType", MaxLength=100),
+        attr("entityimage", "ImageType", create=True),
+    ],
+    "Keys": [
+        {
+            "SchemaName": "contact_email_name",
+            "KeyAttributes": ["emailaddress1", "lastname"],
+            "EntityKeyIndexStatus": "Active",
+        },
+        {
+            "SchemaName": "contact_employee",
+            "KeyAttributes": ["employeeid"],
+            "EntityKeyIndexStatus": "Pending",
+        },
+    ],
+    "ManyToOneRelationships": [
+        {
+            "ReferencedEntity": "account",
+            "ReferencingAttribute": "parentcustomerid",
+            "ReferencingEntityNavigationPropertyName": "parentcustomerid_account",
+        },
+        {
+            "ReferencedEntity": "contact",
+            "ReferencingAttribute": "parentcustomerid",
+            "ReferencingEntityNavigationPropertyName": "parentcustomerid_contact",
+        },
+        {
+            "ReferencedEntity": "owner",
+            "ReferencingAttribute": "ownerid",
+            "ReferencingEntityNavigationPropertyName": "ownerid",
+        },
+    ],
+}
+ACCOUNT = {
+    "LogicalName": "account",
+    "EntitySetName": "accounts",
+    "PrimaryIdAttribute": "accountid",
+    "PrimaryNameAttribute": "name",
+    "Attributes": [
+        attr("accountid", "UniqueidentifierType", primary=True, update=False),
+        attr("name", "StringType", MaxLength=160),
+        attr("accountnumber", "StringType", MaxLength=20),
+    ],
+    "Keys": [{"SchemaName": "account_number", "KeyAttributes": ["accountnumber"]}],
+    "ManyToOneRelationships": [],
+}
+SYSTEMUSER = {
+    "LogicalName": "systemuser",
+    "EntitySetName": "systemusers",
+    "PrimaryIdAttribute": "systemuserid",
+    "Attributes": [attr("systemuserid", "UniqueidentifierType", primary=True)],
+    "Keys": [],
+    "ManyToOneRelationships": [],
+}
+TABLES = (CONTACT, ACCOUNT, SYSTEMUSER)
+
+
+class FakeClient:
+    """Answers the metadata GETs of :mod:`target_dynamics.metadata`; records every path."""
+
+    def __init__(self, tables: t.Sequence[dict] = TABLES, *, bulk: bool = True) -> None:
+        self.tables = {d["LogicalName"]: d for d in tables}
+        self.bulk = bulk
+        self.paths: list[str] = []
+        self.stats = types.SimpleNamespace(requests=0, retries=2, throttled_seconds=1.5)
+
+    def get_json(self, path: str) -> dict:
+        self.paths.append(path)
+        if path.startswith("EntityDefinitions?"):
+            return {
+                "value": [
+                    {"LogicalName": n, "EntitySetName": d["EntitySetName"]}
+                    for n, d in self.tables.items()
+                ]
+            }
+        if path.startswith("sdkmessagefilters"):
+            names = ["CreateMultiple", "UpdateMultiple"] if self.bulk else []
+            return {"value": [{"sdkmessageid": {"name": n}} for n in names]}
+        match = re.match(
+            r"EntityDefinitions\(LogicalName='(\w+)'\)(/Attributes/Microsoft\.Dynamics\.CRM\.(\w+))?",
+            path,
+        )
+        assert match, path
+        table = self.tables.get(match.group(1))
+        if table is None:
+            raise WebApiError(
+                404, "0x80040217", f"Could not find an entity with name {match.group(1)}"
+            )
+        if match.group(3):
+            cast = match.group(3).removesuffix("AttributeMetadata")
+            wanted = {"Lookup": {"LookupType", "CustomerType", "OwnerType"}}.get(
+                cast, {f"{cast}Type"}
+            )
+            return {
+                "value": [
+                    {"LogicalName": a["LogicalName"], **a["derived"]}
+                    for a in table["Attributes"]
+                    if a["AttributeTypeName"]["Value"] in wanted
+                ]
+            }
+        return {
+            **table,
+            "Attributes": [
+                {k: v for k, v in a.items() if k != "derived"} for a in table["Attributes"]
+            ],
+        }
+
+
+@dataclass
+class FakeWriter:
+    """Keeps rows per entity set; ``reject`` decides a per-row error (None: lands)."""
+
+    reject: t.Callable[[WritePlan, Row], WebApiError | None] = lambda plan, row: None
+    rows: dict[str, dict[str, dict]] = field(default_factory=dict)
+    calls: list[tuple[WritePlan, list[Row]]] = field(default_factory=list)
+    lookups: list[tuple[str, str, list]] = field(default_factory=list)
+
+    def write(self, plan: WritePlan, rows: t.Sequence[Row]) -> WriteResult:
+        self.calls.append((plan, list(rows)))
+        table = self.rows.setdefault(plan.entity_set, {})
+        result = WriteResult(landed=[], rejected=[])
+        for row in rows:
+            error = self.reject(plan, row)
+            if error:
+                result.rejected.append((row.index, error))
+                continue
+            ident = str(row.key) if row.key else str(row.payload.get(plan.primary_id))
+            if plan.operation == Operation.DELETE:
+                table.pop(ident, None)
+                result.deleted += 1
+            else:
+                result.created += ident not in table
+                result.updated += ident in table
+                table[ident] = {**table.get(ident, {}), **row.payload, **(row.key or {})}
+            result.landed.append(row.index)
+        return result
+
+    def lookup_ids(self, entity_set: str, primary_id: str, column: str, values: t.Sequence) -> dict:
+        self.lookups.append((entity_set, column, list(values)))
+        found = {}
+        for row in self.rows.get(entity_set, {}).values():
+            if row.get(column) in values:
+                found[row[column]] = row.get(primary_id) or "00000000-0000-0000-0000-00000000000f"
+        return found

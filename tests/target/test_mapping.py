@@ -1,0 +1,321 @@
+"""Record -> row conversion and every rejection reason (pure; §4.6 value encoding, §4.7 lookups)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # the stand-ins in loader_fakes.py
+import datetime as dt
+import decimal
+import uuid
+
+import loader_fakes
+import pytest
+
+from target_dynamics.mapping import (
+    CODE_OUT_OF_RANGE,
+    CODE_TOO_LONG,
+    IdMode,
+    LookupRule,
+    LookupTarget,
+    RecordMapper,
+    RecordRejected,
+    bind_value,
+    convert_value,
+    deterministic_id,
+    key_literal,
+)
+from target_dynamics.metadata import MetadataCache
+
+CONTACT = MetadataCache(loader_fakes.FakeClient()).table("contact")
+COL = CONTACT.columns
+GUID = "6a2b3c4d-0000-4000-8000-00000000abcd"
+
+CONVERSIONS = [
+    # (column, value in the record, JSON sent) — §4.6
+    ("firstname", "Ann", "Ann"),
+    ("description", "x" * 2000, "x" * 2000),
+    ("numberofchildren", 3, 3),
+    ("numberofchildren", decimal.Decimal("3.0"), 3),
+    ("annualincome", decimal.Decimal("1234.5"), 1234.5),
+    ("annualincome", 10, 10),
+    ("address1_latitude", decimal.Decimal("47.6395831"), 47.6395831),  # Double: rounded by service
+    ("creditonhold", True, True),
+    ("creditonhold", "yes", True),
+    ("creditonhold", "false", False),
+    ("creditonhold", 0, False),
+    ("gendercode", 2, 2),
+    ("gendercode", "female", 2),
+    ("gendercode", " MALE ", 1),
+    ("gendercode", "1", 1),
+    ("statecode", "Inactive", 1),
+    ("hobbies", [1, "camping"], "1,9"),
+    ("hobbies", "Swimming; Board games", "1,3"),
+    ("hobbies", "9,1,9", "9,1"),
+    ("hobbies", 3, "3"),
+    ("birthdate", dt.date(1990, 5, 17), "1990-05-17"),
+    ("birthdate", "1990-05-17", "1990-05-17"),
+    ("birthdate", dt.datetime(1990, 5, 17, 23, 0, tzinfo=dt.UTC), "1990-05-17"),
+    ("lastonholdtime", dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "2024-01-02T03:04:05Z"),
+    ("lastonholdtime", "2021-04-04T12:00:00-08:00", "2021-04-04T20:00:00Z"),
+    ("lastonholdtime", dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05Z"),  # noqa: DTZ001 - naive = UTC
+    ("lastonholdtime", dt.date(2024, 1, 2), "2024-01-02T00:00:00Z"),
+    ("externalref", GUID.upper(), GUID),
+    ("externalref", uuid.UUID(GUID), GUID),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "sent"), CONVERSIONS)
+def test_converts_values_as_dataverse_expects(column, value, sent):
+    """§4.6: each column type gets the JSON Dataverse takes."""
+    converted = convert_value(COL[column], value)
+    assert converted == sent
+    assert type(converted) is type(sent)
+
+
+REJECTIONS = [
+    # (column, value, code, words in the reason) — §4.9
+    ("firstname", "x" * 51, CODE_TOO_LONG, "51 characters long; the maximum is 50"),
+    ("firstname", {"a": 1}, "0x80040203", "needs a string, got dict"),
+    ("numberofchildren", -1, CODE_OUT_OF_RANGE, "outside 0..1000000000"),
+    ("numberofchildren", 2.5, "0x80040203", "whole number"),
+    ("numberofchildren", "3", "0x80040203", "needs a number"),
+    ("numberofchildren", True, "0x80040203", "needs a number"),
+    ("annualincome", decimal.Decimal("1.005"), CODE_OUT_OF_RANGE, "3 decimal places"),
+    ("annualincome", decimal.Decimal(-1), CODE_OUT_OF_RANGE, "outside"),
+    ("annualincome", decimal.Decimal("NaN"), "0x80040203", "cannot hold"),
+    ("address1_latitude", 91, CODE_OUT_OF_RANGE, "outside -90..90"),
+    ("gendercode", 3, CODE_OUT_OF_RANGE, "no option 3 (known: 1=Male, 2=Female)"),
+    ("gendercode", "Other", CODE_OUT_OF_RANGE, "no option 'Other'"),
+    ("creditonhold", "maybe", CODE_OUT_OF_RANGE, "no option"),
+    ("hobbies", [1, "Chess"], CODE_OUT_OF_RANGE, "no option 'Chess'"),
+    ("hobbies", list(range(151)), CODE_OUT_OF_RANGE, "no option"),
+    ("birthdate", "17/05/1990", "0x80040203", "not an ISO 8601"),
+    ("birthdate", "1700-01-01", CODE_OUT_OF_RANGE, "before 1753-01-01"),
+    ("lastonholdtime", 1700000000, "0x80040203", "ISO 8601"),
+    ("externalref", "not-a-guid", "0x80040203", "is not a GUID"),
+    ("entityimage", "abc", "0x80040203", "cannot be written"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "code", "words"), REJECTIONS)
+def test_rejects_values_dataverse_would_refuse(column, value, code, words):
+    """§4.9: the check happens before sending, with the code the service would answer."""
+    with pytest.raises(RecordRejected) as caught:
+        convert_value(COL[column], value)
+    assert caught.value.code == code
+    assert words in caught.value.reason
+    assert column in caught.value.reason
+
+
+def test_too_many_multiselect_choices_are_rejected():
+    """§4.6: at most 150 choices."""
+    column = COL["hobbies"].__class__(
+        "hobbies", "MultiSelectPicklistType", options={i: str(i) for i in range(200)}
+    )
+    with pytest.raises(RecordRejected, match="151 choices; at most 150"):
+        convert_value(column, list(range(151)))
+
+
+ACCOUNT_T = LookupTarget("account", "accounts", "parentcustomerid_account", (("accountnumber",),))
+CONTACT_T = LookupTarget("contact", "contacts", "parentcustomerid_contact", ())
+CUSTOMER = {"account": ACCOUNT_T, "contact": CONTACT_T}
+
+BINDS = [
+    # (rule, value, record, expected (key, path)) — §4.6 lookups, §4.3 key escaping
+    (
+        LookupRule("parentcustomerid", CUSTOMER, "account"),
+        GUID,
+        {},
+        ("parentcustomerid_account@odata.bind", f"/accounts({GUID})"),
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",)),
+        "A1",
+        {},
+        ("parentcustomerid_account@odata.bind", "/accounts(accountnumber='A1')"),
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",)),
+        "O'Neil #1",
+        {},
+        ("parentcustomerid_account@odata.bind", "/accounts(accountnumber='O''Neil%20%231')"),
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER),
+        {"table": "contact", "id": GUID},
+        {},
+        ("parentcustomerid_contact@odata.bind", f"/contacts({GUID})"),
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER),
+        {"table": "account", "accountnumber": "B2"},
+        {},
+        ("parentcustomerid_account@odata.bind", "/accounts(accountnumber='B2')"),
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER, "account", table_field="kind"),
+        GUID,
+        {"kind": "contact"},
+        ("parentcustomerid_contact@odata.bind", f"/contacts({GUID})"),
+    ),
+    (
+        LookupRule("parentcustomerid", {"account": ACCOUNT_T}),
+        GUID,
+        {},
+        ("parentcustomerid_account@odata.bind", f"/accounts({GUID})"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "value", "record", "expected"), BINDS)
+def test_lookups_bind_through_the_navigation_property(rule, value, record, expected):
+    """§4.6/§4.7: `<nav>@odata.bind` by GUID or alternate key, polymorphic by table hint."""
+    assert bind_value(rule, value, record) == expected
+
+
+BIND_REJECTIONS = [
+    (LookupRule("parentcustomerid", CUSTOMER), GUID, "needs a target table among account, contact"),
+    (LookupRule("parentcustomerid", CUSTOMER), {"table": "lead", "id": GUID}, "got 'lead'"),
+    (LookupRule("parentcustomerid", CUSTOMER, "account"), "A1", "is not a GUID"),
+    (
+        LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",)),
+        "A/1",
+        "cannot address by key",
+    ),
+    (
+        LookupRule("parentcustomerid", CUSTOMER),
+        {"table": "account", "name": "x"},
+        "alternate keys [['accountnumber']]",
+    ),
+    (LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",)), "", "is empty"),
+]
+
+
+@pytest.mark.parametrize(("rule", "value", "words"), BIND_REJECTIONS)
+def test_lookup_values_that_cannot_bind_are_rejected(rule, value, words):
+    """§4.7/§3.6: ambiguous tables, bad GUIDs, unaddressable keys never reach the service."""
+    with pytest.raises(RecordRejected, match=words.replace("[", r"\[").replace("]", r"\]")):
+        bind_value(rule, value, {})
+
+
+def test_key_literal_quotes_and_encodes():
+    """§4.3: quotes doubled, then percent-encoded; numbers bare."""
+    assert key_literal("a b'c") == "'a%20b''c'"
+    assert key_literal(5) == "5"
+    assert key_literal(value=True) == "true"
+
+
+def _mapper(operation: str, ids: tuple[str, ...], mode: IdMode, **fields: str) -> RecordMapper:
+    rule = LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",))
+    return RecordMapper(
+        table=CONTACT,
+        operation=operation,
+        fields=fields or {"email": "emailaddress1", "first": "firstname", "last": "lastname"},
+        id_columns=ids,
+        id_mode=mode,
+        lookups={"parentcustomerid": rule},
+    )
+
+
+def test_upsert_by_alternate_key_keeps_key_out_of_the_body():
+    """§4.3: do not repeat alternate-key columns in the body."""
+    mapper = _mapper("upsert", ("emailaddress1", "lastname"), IdMode.ALTERNATE)
+    mapped = mapper.map({"email": "a@b.c", "first": "Ann", "last": "Lee", "_sdc_x": 1})
+    assert mapped.key == {"emailaddress1": "a@b.c", "lastname": "Lee"}
+    assert mapped.payload == {"firstname": "Ann"}
+
+
+def test_upsert_by_primary_id():
+    mapper = _mapper("upsert", ("contactid",), IdMode.PRIMARY, id="contactid", first="firstname")
+    mapped = mapper.map({"id": GUID.upper(), "first": "Ann"})
+    assert mapped.key == {"contactid": GUID}
+    assert mapped.payload == {"firstname": "Ann"}
+
+
+def test_match_mode_leaves_the_key_to_the_sink():
+    mapper = _mapper("upsert", ("emailaddress1",), IdMode.MATCH)
+    mapped = mapper.map({"email": "a@b.c", "first": "Ann"})
+    assert (mapped.key, mapped.match) == (None, "a@b.c")
+    assert mapped.payload == {"emailaddress1": "a@b.c", "firstname": "Ann"}
+
+
+def test_create_gets_a_deterministic_primary_id():
+    """§10.2: the same record always gets the same GUID, so a replay is a duplicate-key error."""
+    mapper = _mapper("create", ("emailaddress1",), IdMode.MATCH)
+    first = mapper.map({"email": "a@b.c"})
+    again = mapper.map({"email": "a@b.c", "first": "Other"})
+    assert first.key is None
+    assert first.payload["contactid"] == again.payload["contactid"]
+    assert first.payload["contactid"] == deterministic_id("contact", ["a@b.c"])
+    assert first.payload["contactid"] != deterministic_id("account", ["a@b.c"])
+
+
+def test_create_without_id_field_uses_the_sinks_fallback():
+    mapper = _mapper("create", (), IdMode.NONE)
+    assert mapper.map({"first": "A"}, fallback_id=GUID).payload == {
+        "firstname": "A",
+        "contactid": GUID,
+    }
+
+
+def test_nulls_clear_on_upsert_and_are_omitted_on_create():
+    """§4.6: null clears a column; on create it is left out so defaults apply."""
+    fields = {"email": "emailaddress1", "first": "firstname", "parent": "parentcustomerid"}
+    upsert = _mapper("upsert", ("emailaddress1",), IdMode.MATCH, **fields)
+    payload = upsert.map({"email": "a@b.c", "first": None, "parent": None}).payload
+    assert payload == {
+        "emailaddress1": "a@b.c",
+        "firstname": None,
+        "parentcustomerid_account@odata.bind": None,
+    }
+    create = _mapper("create", ("emailaddress1",), IdMode.MATCH, **fields)
+    assert "firstname" not in create.map({"email": "a@b.c", "first": None}).payload
+
+
+RECORD_REJECTIONS = [
+    (
+        "upsert",
+        ("emailaddress1",),
+        IdMode.MATCH,
+        {"first": "A"},
+        "ID field emailaddress1 is null or missing",
+    ),
+    ("upsert", ("emailaddress1",), IdMode.MATCH, {"email": None}, "ID field emailaddress1"),
+    (
+        "update",
+        ("emailaddress1", "lastname"),
+        IdMode.ALTERNATE,
+        {"email": "a/b", "last": "L"},
+        "by key",
+    ),
+    (
+        "upsert",
+        ("emailaddress1",),
+        IdMode.MATCH,
+        {"email": "a", "owner": None},
+        "required and cannot be cleared",
+    ),
+    ("upsert", (), IdMode.NONE, {"email": "a"}, "upsert needs an ID field"),
+    ("upsert", ("emailaddress1",), IdMode.MATCH, {"email": "a", "parent": "A/1"}, "by key"),
+]
+
+
+@pytest.mark.parametrize(("operation", "ids", "mode", "record", "words"), RECORD_REJECTIONS)
+def test_records_that_cannot_be_written_are_rejected(operation, ids, mode, record, words):
+    fields = {
+        "email": "emailaddress1",
+        "last": "lastname",
+        "owner": "ownerid",
+        "parent": "parentcustomerid",
+    }
+    with pytest.raises(RecordRejected, match=words):
+        _mapper(operation, ids, mode, **fields).map(record)
+
+
+def test_delete_sends_only_the_key():
+    mapper = _mapper("delete", ("emailaddress1", "lastname"), IdMode.ALTERNATE)
+    mapped = mapper.map({"email": "a@b.c", "last": "Lee", "first": "Ann"})
+    assert mapped.payload == {}
+    assert mapped.key == {"emailaddress1": "a@b.c", "lastname": "Lee"}
