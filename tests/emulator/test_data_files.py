@@ -58,3 +58,10 @@ def test_default_environment_names_real_tables_and_columns() -> None:
     for key in env["keys"]:
         columns = {c["logical_name"] for c in tables[key["table"]]["columns"]}
         assert set(key["key_attributes"]) <= columns
+
+
+def test_documented_example_is_the_shipped_example() -> None:
+    """docs/emulator-entities.md shows the shipped example file verbatim."""
+    doc = (ROOT / "docs" / "emulator-entities.md").read_text("utf-8")
+    example = DATA.joinpath("examples").joinpath("custom-entities.json").read_text("utf-8")
+    assert f"```json\n{example}```" in doc
