@@ -279,7 +279,10 @@ class DataverseClient:
         content_type = response.header("Content-Type") or ""
         if batch.boundary_of(content_type) is None:
             raise WebApiError(response.status, None, "The $batch answer is not multipart.")
-        answers = batch.decode(content_type, response.body)
+        try:
+            answers = batch.decode(content_type, response.body)
+        except ValueError as exc:
+            raise WebApiError(response.status, None, f"Malformed $batch answer: {exc}") from None
         if len(answers) > len(requests):
             raise WebApiError(response.status, None, "The $batch answer has too many parts.")
         return answers

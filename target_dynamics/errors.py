@@ -67,7 +67,7 @@ class WebApiError(DataverseError):
     @property
     def is_transient(self) -> bool:
         """Whether the same request may succeed if sent again later."""
-        if self.code in PERMANENT_CODES:
+        if self.code in PERMANENT_CODES or self.already_exists:
             return False
         if self.code in TRANSIENT_CODES:
             return True
@@ -76,7 +76,7 @@ class WebApiError(DataverseError):
     @property
     def already_exists(self) -> bool:
         """Whether a create hit an existing record with the same key (412 / ``0x80040237``)."""
-        if self.code == ALREADY_EXISTS_CODE:
+        if self.code == ALREADY_EXISTS_CODE or "duplicate key" in self.message.lower():
             return True
         return self.status == 412 and "already exists" in self.message
 

@@ -1,0 +1,404 @@
+"""Writer logic against an in-memory fake client (send / send_batch / get_json)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.parse
+import uuid
+
+import orjson
+import pytest
+
+from target_dynamics.errors import WebApiError
+from target_dynamics.webapi import WebRequest, WebResponse
+from target_dynamics.writer import KEY_NAMESPACE, Operation, Row, WritePlan, Writer, merge_rows
+
+PID = "contactid"
+TOO_LONG = WebApiError(400, "0x80044331", "A validation error occurred.  The length is too long.")
+
+
+def gid(n: int) -> str:
+    return str(uuid.UUID(int=n))
+
+
+class FakeDataverse:
+    """Just enough Dataverse: contacts by id or by emailaddress1, bulk messages, $batch."""
+
+    def __init__(self, *, bulk: bool = True, dop_hint: int | None = 3) -> None:
+        self.bulk = bulk
+        self.dop_hint = dop_hint
+        self.records: dict[str, dict] = {}
+        self.calls: list[tuple[str, WebRequest | list[WebRequest]]] = []
+        self.throttled: list[float] = []
+        self.lose_answer_once = False
+        self.part_faults: list[int] = []  # statuses to answer instead of the next parts
+        self._lock = threading.Lock()
+
+    # -- client API --
+    def send(self, request: WebRequest) -> WebResponse:
+        with self._lock:
+            self.calls.append(("send", request))
+            message = request.path.rsplit(".", 1)[-1]
+            if not self.bulk:
+                raise WebApiError(400, "0x80040216", f"{message} is not supported for contact")
+            targets = orjson.loads(request.body)["Targets"]
+            assert all(t["@odata.type"] == "Microsoft.Dynamics.CRM.contact" for t in targets)
+            snapshot = {k: dict(v) for k, v in self.records.items()}
+            try:
+                for target in targets:
+                    body = {k: v for k, v in target.items() if not k.startswith("@")}
+                    if "@odata.id" in target:
+                        self._upsert(self._parse_key(target["@odata.id"]), body)
+                    elif message == "CreateMultiple":
+                        self._create(body)
+                    elif message == "UpdateMultiple":
+                        self._update({PID: body[PID]}, body)
+                    else:
+                        self._upsert({PID: body[PID]}, body)
+            except WebApiError:
+                self.records = snapshot  # standard tables: all or nothing (§6.5)
+                raise
+            if self.lose_answer_once:
+                self.lose_answer_once = False
+                raise WebApiError(0, None, "ConnectionError during POST")
+            return WebResponse(204, {})
+
+    def send_batch(self, requests, *, continue_on_error=True):
+        assert continue_on_error
+        assert len(requests) <= 1000
+        with self._lock:
+            self.calls.append(("batch", list(requests)))
+            answers = []
+            for request in requests:
+                if self.part_faults:
+                    status = self.part_faults.pop(0)
+                    body = orjson.dumps({"error": {"code": "0x80072322", "message": "throttled"}})
+                    answers.append(WebResponse(status, {"Retry-After": "2"}, body))
+                    continue
+                try:
+                    self._single(request)
+                    answers.append(WebResponse(204, {}))
+                except WebApiError as error:
+                    body = orjson.dumps(
+                        {"error": {"code": error.code or "", "message": error.message}}
+                    )
+                    answers.append(WebResponse(error.status, {}, body))
+            return answers
+
+    def get_json(self, path: str) -> dict:
+        self.calls.append(("get", WebRequest("GET", path)))
+        if path == "WhoAmI":
+            if self.dop_hint is None:
+                self.dop_hint = 5
+            return {}
+        query = urllib.parse.unquote(path)
+        wanted = {
+            v.replace("''", "'").casefold() for v in re.findall(r"eq '((?:[^']|'')*)'", query)
+        }
+        return {
+            "value": [
+                {PID: rid, "emailaddress1": r.get("emailaddress1")}
+                for rid, r in self.records.items()
+                if (r.get("emailaddress1") or "").casefold() in wanted
+            ]
+        }
+
+    def throttle(self, seconds: float) -> None:
+        self.throttled.append(seconds)
+
+    # -- semantics --
+    def _check(self, body):
+        if len(body.get("lastname", "")) > 10:
+            raise TOO_LONG
+
+    def _parse_key(self, path: str) -> dict:
+        inner = urllib.parse.unquote(re.search(r"\((.*)\)$", path).group(1))
+        if "=" not in inner:
+            return {PID: inner}
+        column, value = inner.split("=", 1)
+        return {column: value[1:-1].replace("''", "'")}
+
+    def _find(self, key: dict) -> str | None:
+        if PID in key:
+            return key[PID] if key[PID] in self.records else None
+        wanted = key["emailaddress1"].casefold()
+        return next(
+            (
+                rid
+                for rid, r in self.records.items()
+                if (r.get("emailaddress1") or "").casefold() == wanted
+            ),
+            None,
+        )
+
+    def _create(self, body):
+        self._check(body)
+        rid = body.get(PID) or gid(len(self.records) + 10_000)
+        if rid in self.records:
+            raise WebApiError(
+                412, "0x80040237", "A record with matching key values already exists."
+            )
+        self.records[rid] = {**body, PID: rid}
+
+    def _upsert(self, key, body):
+        self._check(body)
+        rid = self._find(key)
+        if rid is None:
+            self._create({**body, **key} if PID in key else {**body, **key, PID: None})
+        else:
+            self.records[rid].update(body)
+
+    def _update(self, key, body):
+        self._check(body)
+        rid = self._find(key)
+        if rid is None:
+            raise WebApiError(404, "0x80040217", f"contact With Id = {key} Does Not Exist")
+        self.records[rid].update(body)
+
+    def _single(self, request: WebRequest):
+        body = orjson.loads(request.body) if request.body else {}
+        if request.method == "POST":
+            self._create(body)
+            return
+        key = self._parse_key(request.path)
+        if request.method == "DELETE":
+            rid = self._find(key)
+            if rid is None:
+                raise WebApiError(404, "0x80040217", "contact Does Not Exist")
+            del self.records[rid]
+        elif request.headers.get("If-Match") == "*":
+            self._update(key, body)
+        else:
+            self._upsert(key, body)
+
+    def kinds(self) -> list[str]:
+        out = []
+        for kind, request in self.calls:
+            if kind == "send":
+                out.append(request.path.rsplit(".", 1)[-1])
+            else:
+                out.append(kind)
+        return out
+
+
+def plan(operation=Operation.UPSERT, keys=(PID,), *, bulk=True) -> WritePlan:
+    return WritePlan("contacts", "contact", PID, operation, keys, supports_bulk=bulk)
+
+
+def by_id(index, n, **payload):
+    return Row(index, payload, {PID: gid(n)})
+
+
+def by_email(index, email, **payload):
+    return Row(index, payload, {"emailaddress1": email})
+
+
+@pytest.fixture
+def dv():
+    return FakeDataverse()
+
+
+def writer(client, **kwargs):
+    return Writer(client, sleep=lambda _: None, **kwargs)
+
+
+def test_upsert_by_id_is_one_bulk_message(dv):
+    """§6.3: UpsertMultiple, primary id in the body; counted as upserted."""
+    result = writer(dv).write(plan(), [by_id(i, i, firstname=f"f{i}") for i in range(5)])
+    assert result.landed == [0, 1, 2, 3, 4]
+    assert result.rejected == []
+    assert result.upserted == 5
+    assert dv.kinds() == ["UpsertMultiple"]
+    assert dv.records[gid(3)]["firstname"] == "f3"
+
+
+def test_upsert_by_alternate_key_uses_odata_id_without_key_in_body(dv):
+    """§6.3: key only in @odata.id (pitfall: key column also in the body)."""
+    writer(dv).write(
+        plan(keys=("emailaddress1",)),
+        [by_email(0, "O'Neil@x.com", emailaddress1="O'Neil@x.com", firstname="a")],
+    )
+    ((_, request),) = [c for c in dv.calls if c[0] == "send"]
+    (target,) = orjson.loads(request.body)["Targets"]
+    assert target["@odata.id"] == "contacts(emailaddress1='O''Neil%40x.com')"
+    assert "emailaddress1" not in target
+    assert [r["emailaddress1"] for r in dv.records.values()] == ["O'Neil@x.com"]
+
+
+def test_bad_record_is_isolated_through_batch(dv):
+    """§6.5: a standard-table bulk failure rolls back all; isolation rejects only the bad row."""
+    rows = [by_id(0, 1, lastname="ok"), by_id(1, 2, lastname="x" * 11), by_id(2, 3, lastname="ok")]
+    w = writer(dv)
+    result = w.write(plan(), rows)
+    assert result.landed == [0, 2]
+    [(index, error)] = result.rejected
+    assert (index, error.status, error.code) == (1, 400, "0x80044331")
+    assert error.message == TOO_LONG.message
+    assert dv.kinds() == ["UpsertMultiple", "batch"]
+    assert sorted(dv.records) == [gid(1), gid(3)]
+    assert not w.bulk_disabled("contacts")
+
+
+def test_table_without_bulk_falls_back_and_is_remembered():
+    """§6.5 F13: fall back to $batch and remember the table."""
+    dv = FakeDataverse(bulk=False)
+    w = writer(dv)
+    first = w.write(plan(), [by_id(0, 1), by_id(1, 2)])
+    assert first.landed == [0, 1]
+    assert first.upserted == 2
+    assert w.bulk_disabled("contacts")
+    w.write(plan(), [by_id(0, 3)])
+    assert dv.kinds() == ["UpsertMultiple", "batch", "batch"]
+
+
+def test_plan_without_bulk_goes_straight_to_batch(dv):
+    writer(dv).write(plan(bulk=False), [by_id(0, 1)])
+    assert dv.kinds() == ["batch"]
+
+
+def test_duplicate_keys_merged_per_column_later_wins(dv):
+    """§6.5: de-duplicate keys within a batch; later values win, per column."""
+    rows = [
+        by_email(0, "a@x.com", firstname="old", lastname="keep"),
+        by_email(1, "b@x.com", firstname="b"),
+        by_email(2, "A@X.com", firstname="new"),
+    ]
+    result = writer(dv).write(plan(keys=("emailaddress1",)), rows)
+    assert result.landed == [0, 1, 2]
+    ((_, request),) = [c for c in dv.calls if c[0] == "send"]
+    targets = orjson.loads(request.body)["Targets"]
+    assert len(targets) == 2
+    assert targets[0]["firstname"] == "new"
+    assert targets[0]["lastname"] == "keep"
+    assert targets[0]["@odata.id"] == "contacts(emailaddress1='A%40X.com')"
+
+
+def test_merge_rows_keeps_keyless_rows_apart():
+    items = merge_rows(plan(Operation.CREATE), [Row(0, {"a": 1}, None), Row(1, {"a": 1}, None)])
+    assert [i.indexes for i in items] == [[0], [1]]
+
+
+def test_create_lost_answer_does_not_duplicate(dv):
+    """§10.2: CreateMultiple landed, answer lost; the replay is isolated and 412 counts as done."""
+    dv.lose_answer_once = True
+    result = writer(dv).write(plan(Operation.CREATE), [by_id(0, 1, firstname="a"), by_id(1, 2)])
+    assert result.landed == [0, 1]
+    assert result.rejected == []
+    assert len(dv.records) == 2
+    assert dv.kinds() == ["CreateMultiple", "batch"]
+    rerun = writer(dv).write(plan(Operation.CREATE), [by_id(0, 1), by_id(1, 2), by_id(2, 3)])
+    assert rerun.landed == [0, 1, 2]
+    assert rerun.created == 1
+    assert len(dv.records) == 3
+
+
+def test_create_bodies_carry_the_primary_id(dv):
+    writer(dv).write(plan(Operation.CREATE), [by_id(0, 7, firstname="a")])
+    ((_, request),) = [c for c in dv.calls if c[0] == "send"]
+    assert orjson.loads(request.body)["Targets"][0][PID] == gid(7)
+
+
+def test_deletes_use_batch_chunks_and_404_is_done(dv):
+    """§4.5, §5.1: deletes in $batch, at most 1,000 per batch; 404 means already deleted."""
+    for n in range(1, 1201):
+        dv.records[gid(n)] = {PID: gid(n)}
+    rows = [by_id(i, i + 1) for i in range(1300)]
+    result = writer(dv, chunk_size=5000).write(plan(Operation.DELETE), rows)
+    assert len(result.landed) == 1300
+    assert result.deleted == 1200
+    assert dv.records == {}
+    assert [len(r) for kind, r in dv.calls if kind == "batch"] == [1000, 300]
+
+
+def test_update_by_alternate_key_uses_if_match_and_rejects_missing(dv):
+    """§6.2: no alternate keys in UpdateMultiple; §4.4: If-Match: * never creates."""
+    dv.records[gid(1)] = {PID: gid(1), "emailaddress1": "a@x.com"}
+    result = writer(dv).write(
+        plan(Operation.UPDATE, ("emailaddress1",)),
+        [by_email(0, "a@x.com", firstname="z"), by_email(1, "nobody@x.com")],
+    )
+    assert result.landed == [0]
+    assert result.updated == 1
+    assert [(i, e.status) for i, e in result.rejected] == [(1, 404)]
+    assert dv.kinds() == ["batch"]
+    assert len(dv.records) == 1
+
+
+def test_update_by_id_uses_update_multiple(dv):
+    dv.records[gid(1)] = {PID: gid(1)}
+    result = writer(dv).write(plan(Operation.UPDATE), [by_id(0, 1, firstname="z")])
+    assert result.updated == 1
+    assert dv.kinds() == ["UpdateMultiple"]
+
+
+def test_unaddressable_key_is_resolved_by_filter_then_written_by_id(dv):
+    """§3.6, §10 F14: a key value with `/` or `&` never goes into a URL."""
+    email = "a/b&c@x.com"
+    p = plan(keys=("emailaddress1",))
+    first = writer(dv).write(p, [by_email(0, email, firstname="one")])
+    assert first.landed == [0]
+    expected = str(uuid.uuid5(KEY_NAMESPACE, "contact|(('emailaddress1', 'a/b&c@x.com'),)"))
+    assert dv.records == {expected: {PID: expected, "firstname": "one", "emailaddress1": email}}
+    second = writer(dv).write(p, [by_email(0, email.upper(), firstname="two")])
+    assert second.landed == [0]
+    assert list(dv.records) == [expected]
+    assert dv.records[expected]["firstname"] == "two"
+    urls = [r.path for kind, r in dv.calls if kind == "get"]
+    assert all("a/b" not in u and "&c" not in u.split("$filter=")[1] for u in urls)
+    for kind, request in dv.calls:
+        if kind == "send":
+            assert "@odata.id" not in request.body.decode()
+
+
+def test_unaddressable_delete_not_found_is_done(dv):
+    result = writer(dv).write(plan(Operation.DELETE, ("emailaddress1",)), [by_email(0, "x/y")])
+    assert result.landed == [0]
+    assert dv.kinds() == ["get"]
+
+
+def test_transient_parts_are_sent_again(dv):
+    """§7.7: a 429 part pauses every sender through the client, then the part is resent."""
+    dv.part_faults = [429]
+    result = writer(dv).write(plan(bulk=False), [by_id(0, 1), by_id(1, 2)])
+    assert result.landed == [0, 1]
+    assert dv.throttled == [2.0]
+    assert [len(r) for kind, r in dv.calls if kind == "batch"] == [2, 1]
+
+
+def test_transient_parts_rejected_when_rounds_run_out(dv):
+    dv.part_faults = [503] * 10
+    result = writer(dv, part_retries=2).write(plan(bulk=False), [by_id(0, 1)])
+    assert [(i, e.status) for i, e in result.rejected] == [(0, 503)]
+
+
+def test_invalid_keys_rejected_without_a_request(dv):
+    rows = [Row(0, {}, {PID: "not-a-guid"}), Row(1, {}, None), by_id(2, 2)]
+    result = writer(dv).write(plan(Operation.DELETE), rows)
+    assert [i for i, _ in result.rejected] == [0, 1]
+    assert all(e.status == 400 and not e.is_transient for _, e in result.rejected)
+    assert result.landed == [2]
+
+
+@pytest.mark.parametrize(
+    ("hint", "cap", "expected"),
+    [(3, None, 3), (8, 2, 2), (100, None, 52), (None, None, 5), (None, 1, 1)],
+)
+def test_concurrency_from_dop_hint(hint, cap, expected):
+    """§7.3: threads = x-ms-dop-hint (WhoAmI when unknown), capped by max_concurrency and 52."""
+    dv = FakeDataverse(dop_hint=hint)
+    assert writer(dv, max_concurrency=cap).concurrency() == expected
+
+
+def test_parallel_chunks_all_land(dv):
+    rows = [by_id(i, i + 1) for i in range(230)]
+    result = writer(dv, chunk_size=20).write(plan(), rows)
+    assert result.landed == list(range(230))
+    assert len(dv.records) == 230
+    assert dv.kinds().count("UpsertMultiple") == 12
+
+
+def test_lookup_ids_case_insensitive(dv):
+    dv.records[gid(1)] = {PID: gid(1), "emailaddress1": "A@x.com"}
+    found = writer(dv).lookup_ids("contacts", PID, "emailaddress1", ["a@x.com", "none@x.com", None])
+    assert found == {"a@x.com": gid(1)}
