@@ -1,0 +1,210 @@
+"""The Web API route table under ``/api/data/v<major>.<minor>/`` (§2.1).
+
+- ``WhoAmI`` / ``WhoAmI()`` (GET): :func:`who_am_i`
+- ``$batch`` (POST): :mod:`~dataverse_emulator.wire.batch`
+- ``EntityDefinitions…``, ``RelationshipDefinitions…``, ``GlobalOptionSetDefinitions…``:
+  :mod:`~dataverse_emulator.wire.metadata`
+- ``sdkmessagefilters`` (GET): :mod:`~dataverse_emulator.wire.sdkmessages`
+- ``{set}`` (GET, POST), ``{set}(key)`` (GET, PATCH, DELETE), ``{set}(key)/{property}``
+  (GET, PUT, DELETE): :mod:`~dataverse_emulator.wire.records`
+- ``{set}/Microsoft.Dynamics.CRM.<Create|Update|Upsert>Multiple`` (POST):
+  :mod:`~dataverse_emulator.wire.bulk`
+
+Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
+handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
+model. Unsupported: ``$metadata`` (CSDL), functions and actions other than the above,
+navigation-property paths, ``$ref``.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+import uuid
+
+from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.wire import batch, bulk, metadata, records, sdkmessages
+from dataverse_emulator.wire.call import Call, json_response
+from dataverse_emulator.wire.errors import error_response, fault_response
+from dataverse_emulator.wire.multipart import MultipartError
+from dataverse_emulator.wire.query_options import QueryOptionError, parse_prefer, parse_query
+from dataverse_emulator.wire.rows import plain_key
+from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name, split_path
+
+if t.TYPE_CHECKING:
+    from dataverse_emulator.http import Request, Response
+    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.environment import Environment
+
+PREFIX = "/api/data/"
+_VERSION = re.compile(r"v\d+\.\d+")
+_METADATA = frozenset(
+    {"EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions"}
+)
+
+
+def handle(request: Request, env: Environment) -> Response:
+    """Answer one Web API request (sync; no I/O).
+
+    Args:
+        request: The request; ``request.context["user"]`` is the authenticated application user.
+        env: The environment.
+
+    Returns:
+        The response, always with ``OData-Version: 4.0`` and ``x-ms-service-request-id``.
+    """
+    request.context.setdefault("operation_kind", "other")
+    request.context.setdefault("operation_count", 1)
+    response = _route(request, env)
+    if response.header("OData-Version") is None:
+        response.headers.append(("OData-Version", "4.0"))
+    response.headers.append(("x-ms-service-request-id", str(uuid.uuid4())))
+    return response
+
+
+def _route(request: Request, env: Environment) -> Response:
+    path = request.path
+    if not path.startswith(PREFIX):
+        first = path.strip("/").split("/", 1)[0]
+        return not_found_response(first)
+    version, _, rest = path[len(PREFIX) :].partition("/")
+    if not _VERSION.fullmatch(version):
+        return error_response(
+            400,
+            "0x80060888",
+            f"Requested API Version '{version}' was not understood. Please provide in the format "
+            "/api/data/v<Major>.<Minor>/ (example: /api/data/v7.2/)",
+        )
+    first = rest.split("/", 1)[0].split("(", 1)[0]
+    if first in _METADATA:
+        request.context["operation_kind"] = "metadata"
+        return metadata.handle(request, rest, env.catalog)
+    user = request.context.get("user")
+    call = Call(
+        request=request,
+        env=env,
+        root=f"{request.base_url}{PREFIX}{version}",
+        caller=env.caller(user),
+        prefer=parse_prefer(request.headers.get("prefer", "")),
+    )
+    return dispatch(call, rest)
+
+
+def dispatch(call: Call, rest: str) -> Response:
+    """Route a path relative to the service root and render any failure (§4.8).
+
+    ``$batch`` uses this for each operation it runs.
+    """
+    try:
+        return _dispatch(call, rest)
+    except DataverseFault as fault:
+        return fault_response(fault)
+    except PathSyntaxError:
+        return error_response(400, "0x8006088a", "Bad Request - Error in query syntax.")
+    except (QueryOptionError, MultipartError) as exc:
+        return error_response(400, "0x80060888", exc.message)
+
+
+def not_found_response(segment: str) -> Response:
+    """404 "Resource not found for the segment '<x>'." (§2.1)."""
+    return error_response(404, "0x80060888", f"Resource not found for the segment '{segment}'.")
+
+
+def method_not_allowed(method: str) -> DataverseFault:
+    """405 for a method the resource does not support (§2.5)."""
+    return DataverseFault(
+        Kind.METHOD_NOT_ALLOWED,
+        "0x80060888",
+        f"The requested resource does not support http method '{method}'.",
+    )
+
+
+def _dispatch(call: Call, rest: str) -> Response:
+    request = call.request
+    method = request.method
+    segments = split_path(rest)
+    if not segments:
+        return not_found_response("")
+    head = segments[0]
+    if len(segments) == 1 and head.name in _SERVICE:
+        allowed, kind, run = _SERVICE[head.name]
+        _require(method, allowed)
+        request.context["operation_kind"] = kind
+        return run(call)
+    table = call.env.catalog.table_by_set(head.name)
+    if len(segments) == 1:
+        return _entity_set(call, table, head, rest)
+    if len(segments) == 2:
+        return _second(call, table, head, segments[1])
+    return not_found_response(segments[2].name)
+
+
+def _entity_set(call: Call, table: Table, head: Segment, rest: str) -> Response:
+    request = call.request
+    method = request.method
+    select = parse_query(request.query).select if request.query else None
+    if head.key is None:
+        if method == "GET":
+            request.context["operation_kind"] = "read"
+            return records.query(call, table)
+        _require(method, "POST")
+        request.context["operation_kind"] = "single"
+        return records.create(call, table, select)
+    locator = head.key if isinstance(head.key, str) else plain_key(head.key)
+    if method == "GET":
+        request.context["operation_kind"] = "read"
+        return records.retrieve(call, table, locator, select)
+    request.context["operation_kind"] = "single"
+    if method == "PATCH":
+        return records.upsert(call, table, locator, rest, select)
+    _require(method, "DELETE")
+    return records.delete(call, table, locator)
+
+
+def _second(call: Call, table: Table, head: Segment, second: Segment) -> Response:
+    request = call.request
+    method = request.method
+    message = crm_name(second.name)
+    if head.key is None:
+        if message not in bulk.MESSAGES or second.key is not None:
+            return not_found_response(second.name)
+        _require(method, "POST")
+        request.context["operation_kind"] = "bulk"
+        return bulk.handle(call, table, message)
+    if second.key is not None or message is not None or second.name.startswith("$"):
+        return not_found_response(second.name)
+    locator = head.key if isinstance(head.key, str) else plain_key(head.key)
+    if method == "GET":
+        request.context["operation_kind"] = "read"
+        return records.property_value(call, table, locator, second.name)
+    if method not in ("PUT", "DELETE"):
+        raise method_not_allowed(method)
+    request.context["operation_kind"] = "single"
+    return records.write_property(call, table, locator, second.name)
+
+
+def _require(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise method_not_allowed(method)
+
+
+def who_am_i(call: Call) -> Response:
+    """``GET WhoAmI``: the caller's BusinessUnitId, UserId and OrganizationId (§2.4)."""
+    env = call.env
+    caller = call.caller
+    return json_response(
+        200,
+        {
+            "@odata.context": f"{call.root}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": (caller.business_unit_id if caller else None) or env.business_unit_id,
+            "UserId": caller.systemuser_id if caller else str(uuid.UUID(int=0)),
+            "OrganizationId": env.organization_id,
+        },
+    )
+
+
+_SERVICE: dict[str, tuple[str, str, t.Callable[[Call], Response]]] = {
+    "$batch": ("POST", "batch", lambda call: batch.execute(call, dispatch)),
+    "WhoAmI": ("GET", "other", who_am_i),
+    sdkmessages.ENTITY_SET: ("GET", "read", sdkmessages.query),
+}
