@@ -520,8 +520,9 @@ def _label_text(body: Json) -> str | None:
 
 
 def _method_not_allowed(method: str) -> Response:
+    """405, as the router answers it (§2.5)."""
     return error_response(
-        405, "", f"The requested resource does not support http method '{method}'."
+        405, "0x80060888", f"The requested resource does not support http method '{method}'."
     )
 
 

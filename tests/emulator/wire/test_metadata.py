@@ -520,7 +520,13 @@ def test_unknown_segments_and_methods(catalog: Catalog) -> None:
     response, body = call(catalog, "EntityDefinitions(LogicalName='contact')/Columns")
     assert_error(response, body, 404, "0x80060888", "Resource not found for the segment 'Columns'.")
     response, body = call(catalog, "EntityDefinitions(LogicalName='contact')", method="DELETE")
-    assert response.status == 405
+    assert_error(
+        response,
+        body,
+        405,
+        "0x80060888",
+        "The requested resource does not support http method 'DELETE'.",
+    )
     response, body = call(catalog, "EntityDefinitions", "$expand=Columns")
     assert response.status == 400
     assert body["error"]["message"] == (
