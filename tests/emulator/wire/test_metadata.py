@@ -558,3 +558,11 @@ def test_managed_property_filter(catalog: Catalog) -> None:
     _, body = call(catalog, path, query)
     assert "lastname" in {v["LogicalName"] for v in body["value"]}
     assert "firstname" not in {v["LogicalName"] for v in body["value"]}
+
+
+def test_unknown_attribute(catalog: Catalog) -> None:
+    """§3.1: an attribute that does not exist -> 404."""
+    response, body = call(catalog, f"{CONTACT_ATTRIBUTES}(LogicalName='nope')")
+    assert_error(
+        response, body, 404, "0x80040217", "Could not find attribute 'nope' on entity 'contact'."
+    )
