@@ -1,0 +1,215 @@
+"""Fault injection (reference §7.8, §10 F1/F2/F11, §10.2): seeded rules, first match wins."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from dataverse_emulator.faults import FaultRule, Faults, classify, entity_set
+from dataverse_emulator.http import Request, Response
+from dataverse_emulator.testing import api_session
+
+BULK = "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
+BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
+"""What requests raises when the connection breaks mid-response (IncompleteRead)."""
+
+
+class Recorder:
+    """Stand-in wire that records what reached it (faults must never write state)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, request, env):
+        self.calls.append(f"{request.method} {request.path}")
+        request.context["operation_kind"] = classify(request.method, request.path)
+        request.context["operation_count"] = 1
+        return Response(204, [("OData-Version", "4.0")])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("GET", "/api/data/v9.2/accounts", "read"),
+        ("GET", "/api/data/v9.2/WhoAmI", "read"),
+        ("GET", "/api/data/v9.2/EntityDefinitions(LogicalName='account')", "metadata"),
+        ("GET", "/api/data/v9.2/$metadata", "metadata"),
+        ("POST", "/api/data/v9.2/accounts", "single"),
+        ("PATCH", "/api/data/v9.2/accounts(accountnumber='A1')", "single"),
+        ("DELETE", "/api/data/v9.2/accounts(00000000-0000-0000-0000-000000000001)", "single"),
+        ("POST", "/api/data/v9.2/$batch", "batch"),
+        ("POST", BULK, "bulk"),
+        ("POST", "/api/data/v9.2/contacts/Microsoft.Dynamics.CRM.UpsertMultiple", "bulk"),
+        ("GET", "/other", "other"),
+    ],
+)
+def test_classify(method, path, kind):
+    """§6 / §5 / §3: kinds a rule can match before wire has run."""
+    assert classify(method, path) == kind
+
+
+def test_entity_set():
+    """§2.1: the resource is the entity set name (or $batch)."""
+    assert entity_set("/api/data/v9.2/accounts(accountnumber='x')") == "accounts"
+    assert entity_set(BULK) == "accounts"
+    assert entity_set("/api/data/v9.2/$batch") == "$batch"
+    assert entity_set("/_emulator/health") is None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"action": "explode"},
+        {"action": "error", "status": 418},
+        {"action": "throttle", "probability": 2},
+        {"action": "delay", "bogus": 1},
+        {"status": 500},
+        {"action": "revoke_tokens", "revoke": "some"},
+    ],
+)
+def test_malformed_rules_are_refused(rule):
+    """docs/emulator-faults.md: unknown actions, keys and statuses are errors."""
+    with pytest.raises(ValueError):
+        Faults([rule])
+
+
+def decisions(seed, count=60):
+    faults = Faults({"seed": seed, "rules": [{"action": "error", "probability": 0.3}]})
+    request = Request("POST", "/api/data/v9.2/accounts")
+    return [faults.decide(request) is not None for _ in range(count)]
+
+
+def test_same_seed_same_sequence():
+    """Reproducible faults: same seed → same sequence; another seed → another sequence."""
+    first = decisions(7)
+    assert first == decisions(7)
+    assert first != decisions(8)
+    assert 5 < sum(first) < 35
+
+
+def test_after_times_and_first_match_wins():
+    """Rules become active after `after` matches, fire `times` times; the first firing rule
+    answers and later rules see the request only if earlier ones did not fire."""
+    faults = Faults(
+        [
+            {"action": "throttle", "operation": "bulk", "after": 2, "times": 2, "name": "storm"},
+            {"action": "error", "status": 503, "entity_set": "accounts", "name": "fallback"},
+        ]
+    )
+    bulk = Request("POST", BULK)
+    fired = [(faults.decide(bulk) or FaultRule("delay", name="none")).name for _ in range(5)]
+    assert fired == ["fallback", "fallback", "storm", "storm", "fallback"]
+    assert faults.decide(Request("GET", "/api/data/v9.2/contacts")) is None
+    counters = faults.to_json()["rules"]
+    assert (counters[0]["matched"], counters[0]["fired"]) == (5, 2)
+    faults.reset()
+    assert [(r.matched, r.fired) for r in faults.rules] == [(0, 0), (0, 0)]
+
+
+def test_reset_restores_startup_plan():
+    """POST /_emulator/reset: faults go back to the start-up plan with fresh counters."""
+    faults = Faults([{"action": "error", "times": 1}], seed=3)
+    request = Request("GET", "/api/data/v9.2/accounts")
+    assert faults.decide(request) is not None
+    assert faults.decide(request) is None
+    faults.load([])
+    faults.reset()
+    assert faults.decide(request) is not None
+
+
+def test_throttle_storm_over_https(emulator_factory):
+    """§7.8 / §10 F1: an injected 429 carries Retry-After (scaled by --time-scale, rounded
+    up) and the §7.1 code; nothing reaches wire."""
+    wire = Recorder()
+    server = emulator_factory(
+        latency="zero",
+        time_scale=0.1,
+        wire_handler=wire,
+        faults=[{"action": "throttle", "operation": "bulk", "retry_after": 25, "times": 2}],
+    )
+    session = api_session(server)
+    for _ in range(2):
+        response = session.post(f"{server.base_url}{BULK}", json={"Targets": []}, timeout=5)
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "3"
+        assert response.json()["error"]["code"] == "0x80072322"
+    assert wire.calls == []
+    assert session.post(f"{server.base_url}{BULK}", json={}, timeout=5).status_code == 204
+    assert server.admin.counters()["throttled"] == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_dataverse_shaped(emulator_factory, status):
+    """§4.8 / §2.5: injected 5xx answers carry {"error": {"code", "message"}}."""
+    server = emulator_factory(
+        latency="zero", wire_handler=Recorder(), faults=[{"action": "error", "status": status}]
+    )
+    response = api_session(server).get(f"{server.api_url}/accounts", timeout=5)
+    assert response.status_code == status
+    assert set(response.json()["error"]) == {"code", "message"}
+    assert response.headers["OData-Version"] == "4.0"
+
+
+def test_reset_breaks_connection_before_anything_ran(emulator_factory):
+    """§10 F11: a connection reset mid-response; the write never ran."""
+    wire = Recorder()
+    server = emulator_factory(
+        latency="zero", wire_handler=wire, faults=[{"action": "reset", "times": 1}]
+    )
+    session = api_session(server)
+    with pytest.raises(BROKEN):
+        session.post(f"{server.api_url}/accounts", json={}, timeout=5)
+    assert wire.calls == []
+    assert session.post(f"{server.api_url}/accounts", json={}, timeout=5).status_code == 204
+    assert server.admin.counters()["requests"]["single"] == {"reset": 1, "204": 1}
+
+
+def test_drop_lands_the_write_but_loses_the_answer(emulator_factory):
+    """§10.2: "a client timeout after the server committed" — the write landed, the answer
+    was lost."""
+    wire = Recorder()
+    server = emulator_factory(
+        latency="zero", wire_handler=wire, faults=[{"action": "drop", "method": "POST"}]
+    )
+    session = api_session(server)
+    with pytest.raises(BROKEN):
+        session.post(f"{server.api_url}/accounts", json={}, timeout=5)
+    assert wire.calls == ["POST /api/data/v9.2/accounts"]
+
+
+def test_delay_beats_client_timeout(emulator_factory):
+    """§10 F11: a request slower than the client's timeout (delay scaled by --time-scale)."""
+    server = emulator_factory(
+        latency="zero",
+        time_scale=0.5,
+        wire_handler=Recorder(),
+        faults=[{"action": "delay", "seconds": 2, "times": 1}],
+    )
+    session = api_session(server)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        session.get(f"{server.api_url}/accounts", timeout=0.4)
+    assert session.get(f"{server.api_url}/accounts", timeout=5).status_code == 204
+
+
+def test_token_revocation_mid_run_and_client_match(emulator_factory):
+    """§10 F2: tokens revoked mid-run → 401 for that user only (rule matches client_id)."""
+    server = emulator_factory(latency="zero", wire_handler=Recorder())
+    first, second = api_session(server), api_session(server, server.user(1))
+    server.admin.set_faults(
+        [
+            {
+                "action": "revoke_tokens",
+                "client_id": server.users.first.client_id,
+                "after": 1,
+                "times": 1,
+            }
+        ]
+    )
+    url = f"{server.api_url}/accounts"
+    assert first.get(url, timeout=5).status_code == 204
+    assert second.get(url, timeout=5).status_code == 204
+    revoked = first.get(url, timeout=5)
+    assert revoked.status_code == 401
+    assert "WWW-Authenticate" in revoked.headers
+    assert second.get(url, timeout=5).status_code == 204
+    assert api_session(server).get(url, timeout=5).status_code == 204
