@@ -504,9 +504,8 @@ class RecordMapper:
         if self.id_mode is IdMode.PRIMARY:
             key = {primary: values[0]}
         else:
+            # The writer resolves key values a URL cannot carry (§3.6) through $filter.
             key = dict(zip(self.id_columns, values, strict=True))
-            for value in values:
-                key_literal(value)
         for column in key:
             payload.pop(column, None)
         return MappedRecord(payload, key)

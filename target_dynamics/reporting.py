@@ -14,6 +14,9 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable
 
 
+_COUNTS = ("received", "landed", "rejected", "lost", "created", "updated", "deleted", "upserted")
+
+
 class LoadFailed(DataverseError):
     """Records were rejected beyond ``max_errors``, or could not be written at all."""
 
@@ -30,6 +33,7 @@ class StreamStats:
         created: Rows created, where the service says so.
         updated: Rows updated, where known.
         deleted: Rows deleted.
+        upserted: Rows upserted (created or updated: the service does not say which).
     """
 
     received: int = 0
@@ -39,6 +43,7 @@ class StreamStats:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    upserted: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -80,15 +85,7 @@ class RunReport:
         total = StreamStats()
         with self._lock:
             for stats in self._streams.values():
-                for name in (
-                    "received",
-                    "landed",
-                    "rejected",
-                    "lost",
-                    "created",
-                    "updated",
-                    "deleted",
-                ):
+                for name in _COUNTS:
                     setattr(total, name, getattr(total, name) + getattr(stats, name))
         return total
 
@@ -119,7 +116,8 @@ class RunReport:
         with self._lock:
             lines = [
                 f"Summary {name}: {s.received} received, {s.landed} {verb} "
-                f"(created {s.created}, updated {s.updated}, deleted {s.deleted}), "
+                f"(created {s.created}, updated {s.updated}, upserted {s.upserted}, "
+                f"deleted {s.deleted}), "
                 f"{s.rejected} rejected, {s.lost} not written"
                 for name, s in sorted(self._streams.items())
             ]

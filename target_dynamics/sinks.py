@@ -383,6 +383,7 @@ class DataverseSink(BatchSink):
             created=result.created,
             updated=result.updated,
             deleted=result.deleted,
+            upserted=getattr(result, "upserted", 0),
         )
         self._settle(pending, landed + done, rejected, lost)
 

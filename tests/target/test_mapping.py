@@ -284,13 +284,6 @@ RECORD_REJECTIONS = [
     ),
     ("upsert", ("emailaddress1",), IdMode.MATCH, {"email": None}, "ID field emailaddress1"),
     (
-        "update",
-        ("emailaddress1", "lastname"),
-        IdMode.ALTERNATE,
-        {"email": "a/b", "last": "L"},
-        "by key",
-    ),
-    (
         "upsert",
         ("emailaddress1",),
         IdMode.MATCH,
@@ -312,6 +305,15 @@ def test_records_that_cannot_be_written_are_rejected(operation, ids, mode, recor
     }
     with pytest.raises(RecordRejected, match=words):
         _mapper(operation, ids, mode, **fields).map(record)
+
+
+def test_unaddressable_alternate_key_values_are_left_to_the_writer():
+    """§3.6: the writer resolves such keys with $filter, so the mapper passes them on."""
+    mapper = _mapper("update", ("emailaddress1", "lastname"), IdMode.ALTERNATE)
+    assert mapper.map({"email": "a/b", "last": "L"}).key == {
+        "emailaddress1": "a/b",
+        "lastname": "L",
+    }
 
 
 def test_delete_sends_only_the_key():
