@@ -60,7 +60,7 @@ class Users:
         Ids derive from ``seed`` (reproducible records); secrets are random per start. The
         business unit is left empty: the environment puts them in its root business unit.
         """
-        rng = random.Random(seed)  # noqa: S311 - ids, not secrets
+        rng = random.Random(f"users:{seed}")  # noqa: S311 - ids, not secrets; own stream
 
         def new_id() -> str:
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
