@@ -1,0 +1,196 @@
+"""The Meltano project in ``meltano.yml``: its settings match the target, and real ``meltano run``.
+
+The run test drives the real ``meltano`` CLI (installed by ``tasks.py test`` into ``.tools/``)
+with the real ``tap-spreadsheets`` against the session emulator (SINGER-SDK-NOTES §3.2). The
+connection comes from ``TARGET_DYNAMICS_*`` variables, so nothing secret is in ``meltano.yml``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+
+from target_dynamics.target import TargetDynamics
+
+if t.TYPE_CHECKING:
+    import requests
+
+    from dataverse_emulator.serve import EmulatorServer
+
+ROOT = Path(__file__).resolve().parents[2]
+MELTANO = shutil.which("meltano")
+STATE_ID = "dev:tap-spreadsheets-to-target-dynamics"
+MELTANO_KINDS = {
+    "string": {"string"},
+    "integer": {"integer"},
+    "number": {"decimal"},
+    "boolean": {"boolean"},
+    "object": {"object"},
+    "array": {"array"},
+}
+
+
+def loader() -> dict[str, t.Any]:
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (plugin,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-dynamics"]
+    return plugin
+
+
+def about_settings() -> dict[str, t.Any]:
+    schema = dict(TargetDynamics.config_jsonschema)
+    TargetDynamics.append_builtin_config(schema)
+    return schema["properties"]
+
+
+def test_meltano_yml_declares_every_setting_of_the_target() -> None:
+    declared = {s["name"]: s for s in loader()["settings"]}
+    settings = about_settings()
+    assert list(declared) == list(settings)
+    for name, spec in settings.items():
+        meltano = declared[name]
+        assert meltano.get("label"), name
+        assert meltano.get("description"), name
+        assert meltano.get("sensitive", False) == spec.get("secret", False), name
+        allowed = [v for v in spec.get("enum", []) if v is not None]
+        if allowed:
+            assert meltano["kind"] == "options", name
+            assert [o["value"] for o in meltano["options"]] == allowed, name
+        else:
+            json_type = next(t for t in spec["type"] if t != "null")
+            assert meltano["kind"] in MELTANO_KINDS[json_type], name
+        if "default" in spec:
+            assert meltano.get("value") == spec["default"], name
+
+
+def test_meltano_yml_uses_only_current_schema_keys() -> None:
+    """SINGER-SDK-NOTES §3.1: no `version`, no deprecated kinds, allowed capabilities only."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    assert "version" not in project
+    assert project["requires_meltano"].startswith(">=")
+    plugin = loader()
+    assert set(plugin["capabilities"]) <= {
+        "about",
+        "stream-maps",
+        "activate-version",
+        "batch",
+        "soft-delete",
+        "hard-delete",
+        "datatype-failsafe",
+        "schema-flattening",
+        "structured-logging",
+    }
+    assert not [s for s in plugin["settings"] if s["kind"] in {"password", "hidden"}]
+
+
+def test_meltano_yml_config_is_valid_for_the_target(emulator: EmulatorServer) -> None:
+    config = {**emulator.target_config, **loader()["config"]}
+    TargetDynamics(config=config, validate_config=True)
+
+
+def meltano(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    assert MELTANO is not None
+    return subprocess.run(
+        [MELTANO, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def meltano_env(server: EmulatorServer, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_DYNAMICS_", "TAP_"))}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
+    for name, value in server.target_config.items():
+        env[f"TARGET_DYNAMICS_{name.upper()}"] = str(value)
+    env["TARGET_DYNAMICS_DEAD_LETTER_PATH"] = str(tmp_path / "dead-letter.jsonl")
+    return env
+
+
+def contacts(api: requests.Session, server: EmulatorServer) -> list[dict[str, t.Any]]:
+    answer = api.get(
+        f"{server.api_url}/contacts?$select=emailaddress1,firstname,jobtitle,company,"
+        "_parentcustomerid_value",
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()["value"]
+
+
+def account_ids(api: requests.Session, server: EmulatorServer) -> dict[str, str]:
+    answer = api.get(f"{server.api_url}/accounts?$select=accountid,accountnumber", timeout=30)
+    answer.raise_for_status()
+    return {row["accountnumber"]: row["accountid"] for row in answer.json()["value"]}
+
+
+def check(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr[-4000:]
+
+
+@pytest.mark.meltano
+@pytest.mark.slow
+@pytest.mark.skipif(
+    MELTANO is None, reason="meltano is not on PATH (python3 tasks.py test installs it)"
+)
+def test_meltano_run_upserts_contacts_and_stores_state(
+    reset_emulator: EmulatorServer, api: requests.Session, tmp_path: Path
+) -> None:
+    env = meltano_env(reset_emulator, tmp_path)
+    check(meltano("run", "tap-spreadsheets--accounts", "target-dynamics", env=env))
+    check(meltano("run", "tap-spreadsheets", "target-dynamics", env=env))
+
+    landed = {row["emailaddress1"]: row for row in contacts(api, reset_emulator)}
+    assert len(landed) == 48  # 51 rows, 3 refused (two too long, one unknown account)
+    ada = landed["ada.lovelace@contoso.com"]
+    assert (ada["firstname"], ada["jobtitle"]) == ("Ada", "Marketing Manager")
+    assert ada["_parentcustomerid_value"] == account_ids(api, reset_emulator)["ACC-1001"]
+    assert ada["company"] is None  # the CSV's company name stays out of "Company Phone"
+    rejected = [json.loads(line) for line in (tmp_path / "dead-letter.jsonl").open()]
+    assert sorted(m["record"]["email"] for m in rejected if m["type"] == "RECORD") == [
+        "lena.unknown@wingtip.example",
+        "maria.longname@fabrikam.com",
+        "sven.longtitle@contoso.com",
+    ]
+
+    state = meltano("state", "get", STATE_ID, env=env)
+    check(state)
+    bookmark = json.loads(state.stdout)["singer_state"]["bookmarks"]["email_list"]
+    assert bookmark["replication_key"] == "_sdc_last_modified"
+
+    # Second run: a changed export. Changed rows update, new rows create, nothing duplicates.
+    with (ROOT / "demo" / "email-list.csv").open(encoding="utf-8") as source:
+        rows = [r for r in csv.DictReader(source) if r["email"] in landed]
+    rows[0]["job_title"] = "Chief Data Officer"
+    rows.append(dict(rows[1], email="new.person@contoso.com", first_name="New"))
+    changed = tmp_path / "email-list-v2.csv"
+    with changed.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    files = [{"path": str(changed), "format": "csv", "table_name": "email_list"}]
+    check(
+        meltano(
+            "run",
+            "tap-spreadsheets",
+            "target-dynamics",
+            env=env | {"TAP_SPREADSHEETS_FILES": json.dumps(files)},
+        )
+    )
+
+    after = contacts(api, reset_emulator)
+    emails = [row["emailaddress1"] for row in after]
+    assert len(emails) == len(set(emails)) == 49
+    by_email = {row["emailaddress1"]: row for row in after}
+    assert by_email[rows[0]["email"]]["jobtitle"] == "Chief Data Officer"
+    assert by_email["new.person@contoso.com"]["firstname"] == "New"
