@@ -52,6 +52,8 @@ REDACTED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-ms-authorization-auxiliary", "cookie"}
 )
 AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
+_BROKEN = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+"""No answer, or half an answer: the outcome is unknown, so only idempotent requests go again."""
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 
@@ -296,7 +298,7 @@ class DataverseClient:
             self._gate.wait()
             try:
                 response = self._once(request)
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except _BROKEN as exc:
                 if isinstance(exc, requests.exceptions.SSLError):
                     raise ConfigError(
                         f"TLS verification of {urlsplit(self._root).netloc} failed; "
