@@ -193,7 +193,8 @@ def _part_headers(operation: Operation, response: Response) -> list[tuple[str, s
     headers = [(k, v) for k, v in response.headers if k.lower() != "x-ms-service-request-id"]
     entity_id = _header(headers, "OData-EntityId")
     if entity_id is not None and response.status == 204 and operation.method == "POST":
-        headers.insert(0, ("Location", entity_id))
+        position = next(i for i, (k, _) in enumerate(headers) if k == "OData-EntityId")
+        headers.insert(position, ("Location", entity_id))  # §5.3: Location, then OData-EntityId
     if operation.method == "GET" and response.status == 200 and b'"value"' in response.body[:4096]:
         headers = [
             ("Content-Type", _STREAMING) if k.lower() == "content-type" else (k, v)
