@@ -59,6 +59,8 @@ KEY_NAMESPACE = uuid.UUID("1f0a5c3e-8d5b-4e8e-9a3f-6d2b7c4e5a10")
 """Namespace of the deterministic ids given to rows created by an unaddressable alternate key."""
 LOOKUP_CHUNK = 25
 """Values per ``$filter`` query: keeps URLs short (§5.1 limits GET URLs in batches to 64 KB)."""
+SQL_TIMEOUT_CODE = "0x80044151"
+"""-2147204783 "SQL timeout expired": reduce the batch size (§4.9)."""
 _UNSUPPORTED_HINTS = ("not supported", "not implemented", "not yet implemented", "does not support")
 
 
@@ -167,6 +169,13 @@ def merge_rows(plan: WritePlan, rows: Sequence[Row]) -> list[_Item]:
             found.payload.update(row.payload)
             found.key = key
     return items
+
+
+def _too_big(error: WebApiError) -> bool:
+    """413, SQL timeout, or a client timeout: a smaller request may pass (§7.5, §10 F11)."""
+    if error.status == 413 or error.code == SQL_TIMEOUT_CODE:
+        return True
+    return error.status == 0 and "Timeout" in error.message
 
 
 def _rejection(message: str, status: int = 400, code: str | None = None) -> WebApiError:
@@ -364,21 +373,15 @@ class Writer:
         try:
             self._client.send(request)
         except WebApiError as error:
-            LOGGER.info(
-                "%s on %s failed (%s); isolating %d rows through $batch",
-                message,
-                plan.entity_set,
-                error,
-                len(items),
-            )
-            if any(hint in error.message.lower() for hint in _UNSUPPORTED_HINTS):
-                self._disable_bulk(plan.entity_set)
-            outcome = self._write_batch(plan, items)
-            if not outcome.rejected and outcome.created + outcome.updated + outcome.upserted == len(
-                items
-            ):
-                self._disable_bulk(plan.entity_set)
-            return outcome
+            if _too_big(error) and len(items) > 1:
+                LOGGER.info(
+                    "%s on %s: %s; halving %d rows", message, plan.entity_set, error, len(items)
+                )
+                half = len(items) // 2
+                outcome = self._write_chunk(plan, items[:half])
+                outcome.merge(self._write_chunk(plan, items[half:]))
+                return outcome
+            return self._isolate(plan, items, message, error)
         landed = [i for item in items for i in item.indexes]
         outcome = WriteResult(landed, [])
         if message == "CreateMultiple":
@@ -387,6 +390,25 @@ class Writer:
             outcome.updated = len(items)
         else:
             outcome.upserted = len(items)
+        return outcome
+
+    def _isolate(
+        self, plan: WritePlan, items: list[_Item], message: str, error: WebApiError
+    ) -> WriteResult:
+        """Resend a failed bulk chunk as ``$batch``; learn when the table lacks bulk support."""
+        LOGGER.info(
+            "%s on %s failed (%s); isolating %d rows through $batch",
+            message,
+            plan.entity_set,
+            error,
+            len(items),
+        )
+        if any(hint in error.message.lower() for hint in _UNSUPPORTED_HINTS):
+            self._disable_bulk(plan.entity_set)
+        outcome = self._write_batch(plan, items)
+        written = outcome.created + outcome.updated + outcome.upserted
+        if not outcome.rejected and written == len(items):
+            self._disable_bulk(plan.entity_set)  # failed in bulk, yet every row was fine alone
         return outcome
 
     def _disable_bulk(self, entity_set: str) -> None:

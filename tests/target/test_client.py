@@ -156,11 +156,14 @@ def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
             {"status_code": 503, "text": "busy"},
             {"exc": requests.ConnectionError("reset")},
             {"exc": requests.ReadTimeout("slow")},
+            {"exc": requests.exceptions.ChunkedEncodingError("half an answer")},
             {"status_code": 200, "json": {}},
         ],
     )
+    client._max_retries = 4
     assert client.get_json("WhoAmI") == {}
-    assert fake_time.sleeps == [0.75, 1.5, 3.0]
+    assert fake_time.sleeps == [0.75, 1.5, 3.0, 6.0]
+    assert client.stats.retries == 4
 
 
 @pytest.mark.parametrize(

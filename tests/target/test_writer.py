@@ -402,3 +402,24 @@ def test_lookup_ids_case_insensitive(dv):
     dv.records[gid(1)] = {PID: gid(1), "emailaddress1": "A@x.com"}
     found = writer(dv).lookup_ids("contacts", PID, "emailaddress1", ["a@x.com", "none@x.com", None])
     assert found == {"a@x.com": gid(1)}
+
+
+class TooBigFake(FakeDataverse):
+    """Answers 413 to bulk messages with more than two targets (§7.5)."""
+
+    def send(self, request):
+        if len(orjson.loads(request.body)["Targets"]) > 2:
+            with self._lock:
+                self.calls.append(("send", request))
+            raise WebApiError(413, None, "Request Entity Too Large")
+        return super().send(request)
+
+
+def test_too_large_bulk_is_halved_not_isolated():
+    """§10 F11: 413 / SQL timeout shrink the request instead of falling back row by row."""
+    dv = TooBigFake()
+    result = writer(dv).write(plan(), [by_id(i, i + 1) for i in range(5)])
+    assert result.landed == [0, 1, 2, 3, 4]
+    assert result.upserted == 5
+    assert "batch" not in dv.kinds()
+    assert len(dv.records) == 5
