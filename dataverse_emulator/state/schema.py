@@ -78,7 +78,8 @@ class TableSchema:
             name = column.logical_name
             self.converters[name] = (column, convert)
             primary = name == table.primary_id
-            if column.is_valid_for_create or primary:
+            # Metadata marks statecode not valid for create, yet Web API creates accept it.
+            if column.is_valid_for_create or primary or column.type == "State":
                 self.writable[CREATE][name] = convert
             if column.is_valid_for_update or primary:
                 self.writable[UPDATE][name] = convert

@@ -256,3 +256,9 @@ def test_snapshot_and_reset(env: Environment) -> None:
     env.reset()
     assert "account" not in env.snapshot()
     assert env.snapshot()["systemuser"][0]["systemuserid"] == USER_ID
+
+
+def test_statecode_accepted_on_create(env: Environment) -> None:
+    """§4.2: state and status can be set when creating; status follows the chosen state."""
+    row = env.store.create("account", {"name": "a", "statecode": 1})
+    assert (row["statecode"], row["statuscode"]) == (1, 2)
