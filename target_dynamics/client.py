@@ -54,6 +54,8 @@ REDACTED_HEADERS = frozenset(
 AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
 _BROKEN = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 """No answer, or half an answer: the outcome is unknown, so only idempotent requests go again."""
+CONCURRENCY_CODE = "0x80072326"
+"""429 "Number of concurrent requests exceeded the limit of 52" (§7.1)."""
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 
@@ -150,6 +152,47 @@ class ClientStats:
                 setattr(self, name, getattr(self, name) + amount)
 
 
+class ConcurrencyLimit:
+    """In-flight requests, adapted AIMD-style (§7.7 rule 2, §10 F1).
+
+    A 429 for concurrent requests (``0x80072326``) halves the limit; every ``limit`` successes
+    in a row raise it by one, up to ``ceiling``.
+    """
+
+    def __init__(self, ceiling: int = 52) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self._active = 0
+        self._successes = 0
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._active >= self.limit:
+                self._cond.wait()
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify()
+
+    def decrease(self) -> None:
+        """Halve the limit (never below one)."""
+        with self._cond:
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+
+    def increase(self) -> None:
+        """Count a success; after ``limit`` of them allow one more request in flight."""
+        with self._cond:
+            self._successes += 1
+            if self._successes >= self.limit and self.limit < self.ceiling:
+                self.limit += 1
+                self._successes = 0
+                self._cond.notify()
+
+
 class RetryGate:
     """One pause shared by all workers: after a 429 nobody sends until ``Retry-After`` ends."""
 
@@ -228,6 +271,7 @@ class DataverseClient:
         self._jitter = jitter
         self._boundary = boundary
         self._gate = RetryGate(clock, sleep)
+        self.in_flight = ConcurrencyLimit()
         self._dop_hint: int | None = None
         self.stats = ClientStats()
 
@@ -297,7 +341,8 @@ class DataverseClient:
         while True:
             self._gate.wait()
             try:
-                response = self._once(request)
+                with self.in_flight:
+                    response = self._once(request)
             except _BROKEN as exc:
                 if isinstance(exc, requests.exceptions.SSLError):
                     raise ConfigError(
@@ -307,6 +352,7 @@ class DataverseClient:
                 error = WebApiError(0, None, f"{type(exc).__name__} during {request.method}")
             else:
                 if accept(response):
+                    self.in_flight.increase()
                     return response
                 error = parse_error(response)
                 if response.status == 401 and not refreshed:
@@ -320,6 +366,8 @@ class DataverseClient:
             attempt += 1
             self.stats.add(retries=1)
             if isinstance(error, Throttled):
+                if error.code == CONCURRENCY_CODE:
+                    self.in_flight.decrease()
                 self.throttle(error.retry_after if error.retry_after is not None else delay)
             else:
                 LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)

@@ -11,7 +11,13 @@ import pytest
 import requests
 import trustme
 
-from target_dynamics.client import DataverseClient, RetryGate, make_session, redact_headers
+from target_dynamics.client import (
+    ConcurrencyLimit,
+    DataverseClient,
+    RetryGate,
+    make_session,
+    redact_headers,
+)
 from target_dynamics.errors import ConfigError, Throttled, WebApiError
 from target_dynamics.webapi import WebRequest
 
@@ -146,6 +152,44 @@ def test_throttled_raised_when_retries_run_out(requests_mock, client):
         client.get_json("WhoAmI")
     assert caught.value.retry_after == 1.0
     assert requests_mock.call_count == 4
+
+
+def test_concurrency_429_halves_requests_in_flight(requests_mock, client):
+    """§7.7 rule 2: `0x80072326` lowers parallelism; successes raise it again slowly."""
+    requests_mock.get(
+        ROOT + "WhoAmI",
+        [
+            {
+                "status_code": 429,
+                "headers": {"Retry-After": "1"},
+                "json": {"error": {"code": "0x80072326", "message": "concurrent requests"}},
+            },
+            {"status_code": 200, "json": {}},
+        ],
+    )
+    client.get_json("WhoAmI")
+    assert client.in_flight.limit == 26
+
+
+def test_concurrency_limit_blocks_and_recovers():
+    limit = ConcurrencyLimit(ceiling=4)
+    limit.decrease()
+    limit.decrease()
+    assert limit.limit == 1
+    entered = threading.Event()
+    with limit:
+        worker = threading.Thread(
+            target=lambda: (limit.__enter__(), entered.set(), limit.__exit__())
+        )
+        worker.start()
+        assert not entered.wait(0.1)
+    assert entered.wait(5)
+    worker.join(5)
+    limit.increase()
+    assert limit.limit == 2
+    for _ in range(10):
+        limit.increase()
+    assert limit.limit == 4
 
 
 def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
