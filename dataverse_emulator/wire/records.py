@@ -73,11 +73,12 @@ def query(call: Call, table: Table) -> Response:
         render.check_select(select)
     if options.filter is not None:
         render.check_select(sorted(options.filter.properties()))
-    annotate = call.annotate
-    rows = [render.full(row, annotate=annotate) for row in call.env.store.rows(table.logical_name)]
+    stored = call.env.store.rows(table.logical_name)
     if options.filter is not None:
-        matches = options.filter.matches
-        rows = [row for row in rows if matches(row)]
+        matches = render.matcher(options.filter.matches)
+        stored = [row for row in stored if matches(row)]
+    annotate = call.annotate
+    rows = [render.full(row, annotate=annotate) for row in stored]
     rows = top(order(rows, options.orderby), options.top)
     chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
     projection = f"({','.join(select)})" if select else ""

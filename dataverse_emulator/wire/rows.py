@@ -151,6 +151,22 @@ class Renderer:
             out[lookups.get(name, name)] = value
         return out
 
+    def matcher(
+        self, predicate: t.Callable[[t.Any], bool]
+    ) -> t.Callable[[Mapping[str, t.Any]], bool]:
+        """Evaluate a filter predicate on stored rows without rendering them.
+
+        The predicate reads top-level properties with ``.get`` (``_x_value`` is mapped to the
+        stored lookup column), so only matching rows need :meth:`full`.
+        """
+        view = _StoredView(self.by_property)
+
+        def matches(row: Mapping[str, t.Any]) -> bool:
+            view.row = row
+            return predicate(view)
+
+        return matches
+
     def project(self, full: Row, select: t.Sequence[str] | None) -> Row:
         """Keep ``@odata.etag``, the selected properties (null when unset) and the primary id."""
         if select is None:
@@ -164,6 +180,19 @@ class Renderer:
         primary = self.table.primary_id
         out[primary] = full.get(primary)
         return out
+
+
+class _StoredView:
+    """A read-only ``get`` over a stored row using OData property names."""
+
+    __slots__ = ("aliases", "row")
+
+    def __init__(self, aliases: Mapping[str, str]) -> None:
+        self.aliases = aliases
+        self.row: Mapping[str, t.Any] = {}
+
+    def get(self, name: str, default: t.Any = None) -> t.Any:
+        return self.row.get(self.aliases.get(name, name), default)
 
 
 _RENDERERS: dict[tuple[int, str, int], Renderer] = {}

@@ -348,3 +348,17 @@ def test_plugin_error_rule(api: Api) -> None:
     response = api("POST", "accounts", {"name": "boom"})
     assert response.status == 400
     assert body_of(response)["error"] == {"code": "0x80040265", "message": "Example Error Message."}
+
+
+def test_filter_on_lookup_value(api: Api) -> None:
+    """§4.6: lookups are filtered by their `_x_value` property (GUID compared by value)."""
+    account = api.create("accounts", {"name": "a"})
+    bind = {"parentcustomerid_account@odata.bind": f"/accounts({account})"}
+    child = api.create("contacts", {"lastname": "child", **bind})
+    api.create("contacts", {"lastname": "orphan"})
+    response = api(
+        "GET",
+        "contacts",
+        query=f"$select=lastname&$filter=_parentcustomerid_value eq {account.upper()}",
+    )
+    assert [row["contactid"] for row in body_of(response)["value"]] == [child]
