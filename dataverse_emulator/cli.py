@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import typing as t
 from pathlib import Path
 
@@ -92,9 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Latency             {args.latency} (time scale {args.time_scale})",
         "Press Ctrl-C to stop.",
     ]
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
-    server.serve_forever()
+    stop.wait()
+    server.stop()
+    sys.stdout.write("Stopped.\n")
     return 0
 
 

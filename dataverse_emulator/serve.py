@@ -2,9 +2,8 @@
 
 :class:`EmulatorServer` generates a CA and certificates into its data directory, writes
 ``target-config.json`` (a working target-dynamics configuration pointing at itself) and runs
-uvicorn on ``127.0.0.1`` — in a background thread with its own event loop (``start`` / context
-manager, for tests) or in the calling thread (``serve_forever``, for the CLI; Ctrl-C and SIGTERM
-stop it cleanly). One port serves the Entra authority, the Web API and ``/_emulator/``.
+uvicorn on ``127.0.0.1`` in a background thread with its own event loop (``start`` / ``stop`` or
+the context manager). One port serves the Entra authority, the Web API and ``/_emulator/``.
 """
 
 from __future__ import annotations
@@ -309,13 +308,6 @@ class EmulatorServer:
                 raise RuntimeError(f"the emulator did not start on {self.base_url}")
             time.sleep(0.01)
         return self
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until Ctrl-C or SIGTERM, then clean up."""
-        try:
-            self._server.run(sockets=[self._socket])
-        finally:
-            self._cleanup()
 
     def stop(self) -> None:
         """Stop serving and release the port (and the temporary directory)."""

@@ -1,0 +1,125 @@
+"""The ``dataverse-emulator`` console script: start, serve, stop (task brief; A.2, A.3)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+SCRIPT = Path(sys.executable).parent / "dataverse-emulator"
+
+
+def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], dict]:
+    process = subprocess.Popen(
+        [str(SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "data"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    config_path = tmp_path / "data" / "target-config.json"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"emulator exited: {process.stderr.read()}")
+        if config_path.exists():
+            try:
+                config = json.loads(config_path.read_text())
+                requests.get(
+                    f"{config['dynamics_url']}/_emulator/health",
+                    verify=config["ca_bundle"],
+                    timeout=1,
+                ).raise_for_status()
+            except (ValueError, requests.RequestException):
+                pass
+            else:
+                return process, config
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail("the emulator did not come up within 20 s")
+    raise AssertionError  # pragma: no cover - pytest.fail raises
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_start_serve_stop(tmp_path, stop_signal):
+    """Writes ca.pem and target-config.json, prints its URLs, serves the authority and the Web
+    API on one port, and stops cleanly on SIGTERM / Ctrl-C."""
+    process, config = start(tmp_path, "--latency", "zero", "--seed", "3")
+    try:
+        assert (tmp_path / "data" / "ca.pem").exists()
+        token = requests.post(
+            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "client_id": config["client_id"],
+                "client_secret": config["client_secret"],
+                "grant_type": "client_credentials",
+                "scope": f"{config['dynamics_url']}/.default",
+            },
+            verify=config["ca_bundle"],
+            timeout=5,
+        ).json()["access_token"]
+        who = requests.get(
+            f"{config['dynamics_url']}/api/data/v9.2/WhoAmI",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=config["ca_bundle"],
+            timeout=5,
+        )
+        assert who.status_code == 200
+    finally:
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    assert f"{config['dynamics_url']}/api/data/v9.2/" in stdout
+    assert f"{config['authority_host']}/{config['tenant_id']}" in stdout
+    assert config["client_secret"] not in stdout + stderr
+
+
+def test_faults_file_is_loaded(tmp_path):
+    """--faults FILE (docs/emulator-faults.md) is the start-up plan; --time-scale scales its
+    Retry-After."""
+    plan = {"seed": 9, "rules": [{"action": "throttle", "retry_after": 30}]}
+    (tmp_path / "faults.json").write_text(json.dumps(plan))
+    process, config = start(
+        tmp_path, "--faults", str(tmp_path / "faults.json"), "--time-scale", "0.1"
+    )
+    try:
+        faults = requests.get(
+            f"{config['dynamics_url']}/_emulator/faults", verify=config["ca_bundle"], timeout=5
+        ).json()
+        assert faults["seed"] == 9
+        assert faults["rules"][0]["action"] == "throttle"
+        response = requests.get(
+            f"{config['dynamics_url']}/api/data/v9.2/WhoAmI",
+            verify=config["ca_bundle"],
+            timeout=5,
+        )
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "3"
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert process.returncode == 0
+
+
+def test_bad_arguments(tmp_path):
+    """Invalid options fail fast with a usage error (exit status 2)."""
+    bad_faults = tmp_path / "faults.json"
+    bad_faults.write_text('[{"action": "explode"}]')
+    for args in (
+        ["--latency", "slow"],
+        ["--faults", str(bad_faults)],
+        ["--faults", str(tmp_path / "missing.json")],
+    ):
+        result = subprocess.run(
+            [str(SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "d"), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 2, (args, result.stderr)
