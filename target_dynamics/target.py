@@ -291,8 +291,6 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
             problems.append(f"{where}.columns must map record fields to column names (strings)")
         _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
     lookups = _lookups(get("lookups") or {}, "lookups", problems)
-    if get("extra_fields") not in {None, "drop", "error"}:
-        problems.append("extra_fields must be 'drop' or 'error'")
     if problems:
         return None, problems
     suppress = get("suppress_duplicate_detection")
@@ -495,13 +493,13 @@ class TargetDynamics(Target):
         ),
         th.Property(
             "batch_size_rows",
-            th.IntegerType,
+            th.IntegerType(minimum=1),
             title="Batch size",
             description="Records buffered per stream before they are written (default 1000).",
         ),
         th.Property(
             "max_concurrency",
-            th.IntegerType,
+            th.IntegerType(minimum=1, maximum=52),
             title="Maximum concurrency",
             description="Requests in flight at once; default: the service's x-ms-dop-hint.",
         ),
@@ -523,7 +521,7 @@ class TargetDynamics(Target):
         ),
         th.Property(
             "max_errors",
-            th.IntegerType,
+            th.IntegerType(minimum=0),
             default=0,
             title="Maximum rejections",
             description="Rejected records tolerated; more fail the run (after everything else "
@@ -559,14 +557,14 @@ class TargetDynamics(Target):
         ),
         th.Property(
             "timeout_seconds",
-            th.NumberType,
+            th.NumberType(exclusive_minimum=0),
             default=120,
             title="Timeout",
             description="Seconds to wait for one HTTP answer.",
         ),
         th.Property(
             "progress_interval_seconds",
-            th.NumberType,
+            th.NumberType(minimum=0),
             default=60,
             title="Progress interval",
             description="Seconds between progress lines per stream (0: none).",

@@ -1,0 +1,191 @@
+"""Settings: every problem reported at once with what, where and the fix; secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_dynamics.errors import ConfigError
+from target_dynamics.target import SettingsError, TargetDynamics, parse_settings
+from target_dynamics.writer import Operation
+
+GOOD = {
+    "dynamics_url": "https://contoso.crm.dynamics.com/",
+    "tenant_id": "contoso.onmicrosoft.com",
+    "client_id": "00000000-0000-0000-0000-000000000001",
+    "client_secret": "not-shown-anywhere",
+}
+PEM = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"
+
+
+def problems(**config) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        TargetDynamics(config=config)
+    return caught.value.errors
+
+
+def test_good_config_is_read_once_with_defaults():
+    target = TargetDynamics(config=GOOD)
+    settings = target.settings
+    assert settings.dynamics_url == "https://contoso.crm.dynamics.com"
+    assert settings.operation is Operation.UPSERT
+    assert settings.api_version == "9.2"
+    assert settings.extra_fields == "drop"
+    assert settings.max_errors == 0
+    assert "not-shown-anywhere" not in repr(settings)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    found = problems(
+        dynamics_url="http://contoso.crm.dynamics.com",
+        client_id="abc",
+        client_secret="not-shown-anywhere",
+        certificate_thumbprint="xyz",
+        operation="merge",
+        cloud="mars",
+        extra_fields="keep",
+        api_version="latest",
+        caller_object_id="me",
+        ca_bundle=str(tmp_path / "missing.pem"),
+        dead_letter_path=str(tmp_path / "no" / "dir" / "dead.jsonl"),
+        streams={"people": {"entitty": "contact", "operation": "merge"}, "x": 3},
+        lookups={"parentcustomerid": {"key": "accountnumber", "tabel": "account"}},
+        max_errors=-1,
+    )
+    text = "\n".join(found)
+    for words in (
+        "'tenant_id' is a required property",
+        "dynamics_url must use https",
+        "'merge' is not one of",
+        "'mars' is not one of",
+        "'keep' is not one of",
+        "client_secret and certificate_private_key/certificate_thumbprint are both set",
+        "certificate_thumbprint must be the certificate's SHA-1 thumbprint",
+        "api_version 'latest' is not like 'v9.2'",
+        "caller_object_id 'me' is not a GUID",
+        "missing.pem' does not exist",
+        "does not exist or is not writable",
+        "streams.people has unknown key 'entitty': did you mean entity?",
+        "streams.people.operation 'merge' is not one of",
+        "lookups.parentcustomerid has unknown keys ['tabel']",
+        "lookups.parentcustomerid.key is set without table",
+        "-1 is less than the minimum of 0",
+    ):
+        assert words in text, words
+    assert "not-shown-anywhere" not in text
+
+
+def test_errors_are_both_config_error_and_sdk_validation_error():
+    with pytest.raises(ConfigError) as caught:
+        TargetDynamics(config={**GOOD, "dynamics_url": "ftp://x"})
+    assert isinstance(caught.value, ConfigValidationError)
+    assert "dynamics_url must use https" in str(caught.value)
+
+
+def test_secret_values_of_the_wrong_type_are_not_echoed():
+    found = problems(**{**GOOD, "client_secret": 123456789})
+    assert any("client_secret" in p and "value not shown" in p for p in found)
+    assert "123456789" not in "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"client_secret": None}, "no credentials"),
+        ({"client_secret": None, "certificate_private_key": PEM}, "needs certificate_thumbprint"),
+        (
+            {
+                "client_secret": None,
+                "certificate_private_key": "/path/key.pem",
+                "certificate_thumbprint": "A" * 40,
+            },
+            "not PEM text",
+        ),
+        ({"cloud": "gcc", "authority_host": "https://login.microsoftonline.us"}, "both set"),
+        ({"authority_host": "http://login.example"}, "authority_host must use https"),
+        ({"dynamics_url": "https://contoso.crm.dynamics.com/api/data/v9.2"}, "environment root"),
+        ({"load_method": "append-only", "operation": "upsert"}, "contradicts operation"),
+        ({"load_method": "overwrite"}, "'overwrite' is not one of"),
+        ({"id_field": []}, "should be non-empty"),
+        ({"batch_size_rows": 0}, "less than the minimum"),
+        ({"max_concurrency": 0}, "less than the minimum"),
+        ({"timeout_seconds": 0}, "less than or equal to the minimum of 0"),
+    ],
+)
+def test_single_problems(config, words):
+    settings = {k: v for k, v in {**GOOD, **config}.items() if v is not None}
+    assert any(words in p for p in problems(**settings)), problems(**settings)
+
+
+def test_certificate_credentials_and_loopback_http_rules():
+    settings, found = parse_settings(
+        {
+            **GOOD,
+            "client_secret": None,
+            "certificate_private_key": PEM,
+            "certificate_thumbprint": "ab:" * 19 + "cd",
+        }
+    )
+    assert found == []
+    assert settings.certificate_thumbprint == "AB" * 19 + "CD"
+    _, found = parse_settings({**GOOD, "dynamics_url": "http://127.0.0.1:8443"})
+    assert any("must use https" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    ("config", "operation"),
+    [
+        ({}, Operation.UPSERT),
+        ({"load_method": "append-only"}, Operation.CREATE),
+        ({"load_method": "upsert"}, Operation.UPSERT),
+        ({"operation": "delete"}, Operation.DELETE),
+        ({"operation": "create", "load_method": "append-only"}, Operation.CREATE),
+    ],
+)
+def test_load_method_and_operation(config, operation):
+    """SDK notes §1.8: append-only means create, upsert means upsert; operation wins if set."""
+    assert TargetDynamics(config={**GOOD, **config}).settings.operation is operation
+
+
+def test_stream_settings_resolution():
+    settings = TargetDynamics(
+        config={
+            **GOOD,
+            "entity": "contact",
+            "id_field": "emailaddress1",
+            "lookups": {"parentcustomerid": {"table": "account"}},
+            "streams": {
+                "orgs": {
+                    "entity": "accounts",
+                    "operation": "create",
+                    "id_field": ["num"],
+                    "columns": {"num": "accountnumber"},
+                    "lookups": {"primarycontactid": {"table": "contact", "key": "emailaddress1"}},
+                }
+            },
+        }
+    ).settings
+    people = settings.for_stream("people", ["email"])
+    assert (people.entity, people.operation, people.id_field) == (
+        "contact",
+        Operation.UPSERT,
+        ("emailaddress1",),
+    )
+    orgs = settings.for_stream("orgs", [])
+    assert (orgs.entity, orgs.operation, orgs.id_field) == (
+        "accounts",
+        Operation.CREATE,
+        ("accountnumber",),
+    )
+    assert set(orgs.lookups) == {"parentcustomerid", "primarycontactid"}
+    alone = TargetDynamics(config=GOOD).settings.for_stream("lead", ["Email"])
+    assert (alone.entity, alone.id_field, alone.id_from_config) == ("lead", ("Email",), False)
+
+
+def test_about_documents_every_setting():
+    schema = TargetDynamics.config_jsonschema["properties"]
+    for name, prop in schema.items():
+        assert prop.get("description"), name
+        assert prop.get("title"), name
+    assert schema["client_secret"]["secret"] is True
+    assert schema["certificate_private_key"]["secret"] is True
