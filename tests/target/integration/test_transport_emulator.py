@@ -6,10 +6,12 @@ client under test.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import pytest
+import trustme
 
 from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import DataverseClient, make_session
@@ -21,11 +23,12 @@ EXAMPLE_ENTITIES = (
 CONTACTS = WritePlan("contacts", "contact", "contactid", Operation.UPSERT, ("contactid",))
 
 
-def transport(server) -> tuple[DataverseClient, Writer]:
+def transport(server, credentials: Credentials | None = None) -> tuple[DataverseClient, Writer]:
     config = server.target_config
     session = make_session(config["ca_bundle"])
     tokens = TokenProvider(
-        Credentials(config["tenant_id"], config["client_id"], config["client_secret"]),
+        credentials
+        or Credentials(config["tenant_id"], config["client_id"], config["client_secret"]),
         authority_host=config["authority_host"],
         resource_url=config["dynamics_url"],
         session=session,
@@ -163,3 +166,29 @@ def test_delete_through_batch(reset_emulator, api, present):
     assert result.landed == [0]
     assert result.deleted == (1 if present else 0)
     assert gid(600) not in {c["contactid"] for c in contacts(api, reset_emulator, "contactid")}
+
+
+def test_certificate_credential(reset_emulator):
+    """§1.7: MSAL signs a client assertion with the PEM key and thumbprint."""
+    users = json.loads((reset_emulator.data_dir / "users.json").read_text())
+    [cert_user] = [u for u in users["users"] if "thumbprint" in u]
+    credentials = Credentials(
+        users["tenant_id"],
+        cert_user["client_id"],
+        certificate_private_key=Path(cert_user["private_key"]).read_text(),
+        certificate_thumbprint=cert_user["thumbprint"],
+    )
+    client, _ = transport(reset_emulator, credentials)
+    who = client.get_json("WhoAmI")
+    assert who["UserId"] == reset_emulator.user(2).systemuser_id
+
+
+def test_requests_ca_bundle_in_environment_is_harmless(reset_emulator, monkeypatch, tmp_path):
+    """§1.6 pitfall: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify, not our trust."""
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    _, writer = transport(reset_emulator)
+    result = writer.write(CONTACTS, [Row(0, {"lastname": "env"}, {"contactid": gid(950)})])
+    assert result.landed == [0]
