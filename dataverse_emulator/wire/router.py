@@ -18,6 +18,7 @@ navigation-property paths, ``$ref``.
 
 from __future__ import annotations
 
+import logging
 import re
 import typing as t
 import uuid
@@ -36,6 +37,7 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Table
     from dataverse_emulator.state.environment import Environment
 
+_log = logging.getLogger(__name__)
 PREFIX = "/api/data/"
 _VERSION = re.compile(r"v\d+\.\d+")
 _METADATA = frozenset(
@@ -55,7 +57,11 @@ def handle(request: Request, env: Environment) -> Response:
     """
     request.context.setdefault("operation_kind", "other")
     request.context.setdefault("operation_count", 1)
-    response = _route(request, env)
+    try:
+        response = _route(request, env)
+    except Exception:  # noqa: BLE001 - a bug must still answer in Dataverse's shape
+        _log.exception("Unexpected error answering %s %s", request.method, request.path)
+        response = error_response(500, "0x80040216", "An unexpected error occurred.")
     if response.header("OData-Version") is None:
         response.headers.append(("OData-Version", "4.0"))
     response.headers.append(("x-ms-service-request-id", str(uuid.uuid4())))

@@ -128,3 +128,17 @@ def test_bulk_availability_probe(env: Environment) -> None:
     assert len(orjson.loads(ok.body)["value"]) == 1
     none, _ = send(env, "GET", "/api/data/v9.2/sdkmessagefilters", query.format("listmember"))
     assert orjson.loads(none.body)["value"] == []
+
+
+def test_unexpected_error_is_dataverse_500(
+    env: Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§4.9 "Generic": a failure inside the emulator still answers 500 0x80040216."""
+
+    def broken(*_: object) -> None:
+        raise RuntimeError
+
+    monkeypatch.setattr(env.store, "rows", broken)
+    response, _ = send(env, "GET", "/api/data/v9.2/accounts")
+    assert response.status == 500
+    assert error_of(response) == {"code": "0x80040216", "message": "An unexpected error occurred."}
