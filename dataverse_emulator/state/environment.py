@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 
 from dataverse_emulator.state.catalog import Catalog
+from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.state.store import Caller, RecordStore
 
 if t.TYPE_CHECKING:
@@ -130,14 +131,31 @@ class Environment:
         if not self.catalog.has_table("systemuser"):
             return
         for user in users:
+            unit = user.business_unit_id or self.business_unit_id
+            if self.catalog.has_table("businessunit") and not self._has_unit(unit):
+                self.store.insert_system_row(
+                    "businessunit",
+                    {
+                        "businessunitid": unit,
+                        "name": "emulator",
+                        "organizationid": self.organization_id,
+                    },
+                )
             self.store.insert_system_row(
                 "systemuser",
                 {
                     "systemuserid": user.systemuser_id,
                     "applicationid": user.client_id,
                     "fullname": getattr(user, "name", None) or f"# {user.client_id}",
-                    "businessunitid": user.business_unit_id or self.business_unit_id,
+                    "businessunitid": unit,
                     "businessunitid@lookuplogicalname": "businessunit",
                     "isdisabled": False,
                 },
             )
+
+    def _has_unit(self, unit: str) -> bool:
+        try:
+            self.store.retrieve("businessunit", unit)
+        except DataverseFault:
+            return False
+        return True

@@ -262,3 +262,10 @@ def test_statecode_accepted_on_create(env: Environment) -> None:
     """§4.2: state and status can be set when creating; status follows the chosen state."""
     row = env.store.create("account", {"name": "a", "statecode": 1})
     assert (row["statecode"], row["statuscode"]) == (1, 2)
+
+
+def test_users_get_systemuser_and_business_unit_rows(env: Environment) -> None:
+    """§2.4: WhoAmI's UserId and BusinessUnitId exist as records (binds to them resolve)."""
+    assert env.store.retrieve("systemuser", USER_ID)["businessunitid"] == BU_ID
+    assert env.store.retrieve("businessunit", BU_ID)["businessunitid"] == BU_ID
+    assert env.store.retrieve("businessunit", env.business_unit_id)
