@@ -177,6 +177,12 @@ class ConcurrencyLimit:
             self._active -= 1
             self._cond.notify()
 
+    def cap(self, ceiling: int) -> None:
+        """Set a new ceiling (at least one); the current limit never exceeds it."""
+        with self._cond:
+            self.ceiling = max(1, ceiling)
+            self.limit = min(self.limit, self.ceiling)
+
     def decrease(self) -> None:
         """Halve the limit (never below one)."""
         with self._cond:
@@ -279,6 +285,10 @@ class DataverseClient:
     def dop_hint(self) -> int | None:
         """The last ``x-ms-dop-hint`` seen: the service's advice for parallel requests (§7.3)."""
         return self._dop_hint
+
+    def limit_concurrency(self, requests: int) -> None:
+        """Never have more than ``requests`` in flight, whichever threads send them (§7.3)."""
+        self.in_flight.cap(requests)
 
     def throttle(self, seconds: float) -> None:
         """Pause every sender, e.g. for a 429 found inside a ``$batch`` part."""

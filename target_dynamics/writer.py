@@ -247,7 +247,9 @@ class Writer:
         hint = self._client.dop_hint or DEFAULT_CONCURRENCY
         if self._max_concurrency:
             hint = min(hint, self._max_concurrency)
-        return max(1, min(hint, MAX_CONCURRENCY))
+        threads = max(1, min(hint, MAX_CONCURRENCY))
+        self._client.limit_concurrency(threads)  # shared by writes running side by side
+        return threads
 
     def lookup_ids(
         self, entity_set: str, primary_id: str, column: str, values: Sequence[t.Any]

@@ -190,6 +190,8 @@ def test_concurrency_limit_blocks_and_recovers():
     for _ in range(10):
         limit.increase()
     assert limit.limit == 4
+    limit.cap(3)
+    assert (limit.ceiling, limit.limit) == (3, 3)
 
 
 def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):

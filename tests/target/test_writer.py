@@ -107,6 +107,9 @@ class FakeDataverse:
     def throttle(self, seconds: float) -> None:
         self.throttled.append(seconds)
 
+    def limit_concurrency(self, requests: int) -> None:
+        self.in_flight = requests
+
     # -- semantics --
     def _check(self, body):
         if len(body.get("lastname", "")) > 10:
@@ -388,6 +391,7 @@ def test_concurrency_from_dop_hint(hint, cap, expected):
     """§7.3: threads = x-ms-dop-hint (WhoAmI when unknown), capped by max_concurrency and 52."""
     dv = FakeDataverse(dop_hint=hint)
     assert writer(dv, max_concurrency=cap).concurrency() == expected
+    assert dv.in_flight == expected
 
 
 def test_parallel_chunks_all_land(dv):
