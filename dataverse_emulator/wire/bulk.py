@@ -177,7 +177,9 @@ def _upsert_all(call: Call, table: Table, targets: list[t.Any]) -> None:
             # §6.3 pitfall: key columns repeated in the body fail the create path only.
             try:
                 store.retrieve(name, locator)
-            except DataverseFault:
+            except DataverseFault as fault:
+                if fault.kind is not Kind.NOT_FOUND:
+                    raise
                 raise DataverseFault(
                     Kind.BAD_REQUEST, "0x80040216", "An unexpected error occurred."
                 ) from None
