@@ -7,6 +7,8 @@ import requests
 
 from dataverse_emulator.faults import FaultRule, Faults, classify, entity_set
 from dataverse_emulator.http import Request, Response
+from dataverse_emulator.state.errors import Kind
+from dataverse_emulator.state.store import RecordRule
 from dataverse_emulator.testing import api_session
 
 BULK = "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
@@ -213,3 +215,32 @@ def test_token_revocation_mid_run_and_client_match(emulator_factory):
     assert "WWW-Authenticate" in revoked.headers
     assert second.get(url, timeout=5).status_code == 204
     assert api_session(server).get(url, timeout=5).status_code == 204
+
+
+def test_record_rules_through_the_server(emulator_factory):
+    """§10 F10 / F8: record-level rules live in env.store.record_rules — a plug-in error 400
+    0x80040265 and duplicate detection 500 0x80040333 on chosen records only."""
+    server = emulator_factory(latency="zero")
+    server.env.store.record_rules.extend(
+        [
+            RecordRule(
+                "account", {"name": "Plugin"}, Kind.BAD_REQUEST, "0x80040265", "Plug-in failed."
+            ),
+            RecordRule(
+                "account",
+                {"name": "Twin"},
+                Kind.SERVER_ERROR,
+                "0x80040333",
+                "A record was not created or updated because a duplicate of the current record "
+                "already exists.",
+            ),
+        ]
+    )
+    session = api_session(server)
+    url = f"{server.api_url}/accounts"
+    plugin = session.post(url, json={"name": "Plugin"}, timeout=5)
+    assert (plugin.status_code, plugin.json()["error"]["code"]) == (400, "0x80040265")
+    twin = session.post(url, json={"name": "Twin"}, timeout=5)
+    assert (twin.status_code, twin.json()["error"]["code"]) == (500, "0x80040333")
+    assert session.post(url, json={"name": "Fine"}, timeout=5).status_code == 204
+    assert [row["name"] for row in server.admin.snapshot()["account"]] == ["Fine"]

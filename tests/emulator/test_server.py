@@ -127,3 +127,13 @@ def test_concurrent_clients_see_consistent_state(emulator_factory):
     names = {row["name"] for row in server.admin.snapshot()["account"]}
     assert len(names) == 160
     assert server.admin.counters()["requests"]["single"] == {"204": 160}
+
+
+def test_shared_fixtures(emulator, reset_emulator, api):
+    """tests/conftest.py: the session emulator (latency zero), reset before the test, and an
+    authorized session with the §2.2 headers."""
+    assert reset_emulator is emulator
+    assert emulator.options.latency == "zero"
+    assert api.headers["OData-Version"] == "4.0"
+    assert api.post(f"{emulator.api_url}/accounts", json={"name": "A"}, timeout=5).ok
+    assert len(emulator.admin.snapshot()["account"]) == 1
