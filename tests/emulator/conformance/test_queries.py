@@ -1,0 +1,170 @@
+"""Conformance: collection queries ($select, $filter, $top, $orderby, $count, paging).
+
+The reference names the query features clients rely on (§2.2 ``Prefer: odata.maxpagesize``,
+§3.9 and §A.3 the ``$filter`` subset, §A.4 paging with ``@odata.nextLink``, §4.9 unknown
+``$select`` columns).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from conformance_support import ETAG, JSON_CONTENT_TYPE
+
+PEOPLE = [
+    ("Ada", "Lovelace", 2, "ada@example.com"),
+    ("Grace", "Hopper", 0, "grace@example.com"),
+    ("Alan", "Turing", 0, "alan@example.org"),
+    ("Edsger", "Dijkstra", 3, "edsger@example.org"),
+    ("Barbara", "Liskov", 1, "barbara@example.com"),
+    ("Donald", "Knuth", 2, "don@example.com"),
+    ("Margaret", "Hamilton", 1, "margaret@example.com"),
+]
+
+
+LASTNAMES = {person[1] for person in PEOPLE}
+
+
+@pytest.fixture
+def people(dv):
+    """Seven contacts; returns ``{lastname: contactid}``."""
+    return {
+        last: dv.create(
+            "contacts",
+            {"firstname": first, "lastname": last, "numberofchildren": kids, "emailaddress1": mail},
+        )
+        for first, last, kids, mail in PEOPLE
+    }
+
+
+def lastnames(dv, query):
+    return [row["lastname"] for row in dv.rows("contacts", query)]
+
+
+def test_collection_shape_with_select(dv, people):
+    """§2.3 / §5.3: a collection is ``{"@odata.context": "…$metadata#contacts(cols)",
+    "value": [...]}``; rows carry ``@odata.etag``, the selected columns and the primary key."""
+    response = dv.get("contacts?$select=firstname,lastname")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == JSON_CONTENT_TYPE
+    assert response.headers["OData-Version"] == "4.0"
+    body = response.json()
+    assert body["@odata.context"] == f"{dv.api_url}/$metadata#contacts(firstname,lastname)"
+    assert len(body["value"]) == len(PEOPLE)
+    for row in body["value"]:
+        assert ETAG.match(row["@odata.etag"])
+        assert set(row) == {"@odata.etag", "firstname", "lastname", "contactid"}
+        assert people[row["lastname"]] == row["contactid"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("lastname eq 'Hopper'", {"Hopper"}),
+        ("lastname ne 'Hopper'", LASTNAMES - {"Hopper"}),
+        ("numberofchildren gt 1", {"Lovelace", "Dijkstra", "Knuth"}),
+        ("numberofchildren lt 1", {"Hopper", "Turing"}),
+        ("numberofchildren ge 2 and firstname eq 'Ada'", {"Lovelace"}),
+        ("lastname eq 'Hopper' or lastname eq 'Turing'", {"Hopper", "Turing"}),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['Knuth','Liskov'])",
+            {"Knuth", "Liskov"},
+        ),
+        ("contains(emailaddress1,'example.org')", {"Turing", "Dijkstra"}),
+        ("startswith(lastname,'H')", {"Hopper", "Hamilton"}),
+        (
+            "(startswith(lastname,'H') or numberofchildren eq 3) and firstname ne 'Grace'",
+            {"Hamilton", "Dijkstra"},
+        ),
+        ("lastname in ('Knuth','Turing')", {"Knuth", "Turing"}),
+    ],
+)
+def test_filter(dv, people, expression, expected):
+    """§A.3: the ``$filter`` subset real clients send (eq/ne/gt/lt, and/or,
+    ``Microsoft.Dynamics.CRM.In``, contains/startswith, ``in``)."""
+    assert set(lastnames(dv, f"$select=lastname&$filter={quote(expression)}")) == expected
+
+
+def test_filter_with_spaces_as_plus(dv, people):
+    """§3.9 / §5.5: query strings may encode spaces as ``+`` (requests ``params=``)."""
+    response = dv.get("contacts", params={"$select": "lastname", "$filter": "lastname eq 'Knuth'"})
+    assert "+" in response.url
+    assert [row["lastname"] for row in response.json()["value"]] == ["Knuth"]
+
+
+def test_top_and_orderby(dv, people):
+    """§A.4: ``$top`` limits, ``$orderby`` sorts (``desc`` too)."""
+    assert lastnames(dv, "$select=lastname&$orderby=lastname&$top=3") == [
+        "Dijkstra",
+        "Hamilton",
+        "Hopper",
+    ]
+    assert lastnames(dv, "$select=lastname&$orderby=lastname desc&$top=2") == [
+        "Turing",
+        "Lovelace",
+    ]
+    ordered = lastnames(dv, "$select=lastname&$orderby=numberofchildren desc,lastname asc")
+    assert ordered == ["Dijkstra", "Knuth", "Lovelace", "Hamilton", "Liskov", "Hopper", "Turing"]
+
+
+def test_count(dv, people):
+    """§2.2 annotations: ``$count=true`` adds ``@odata.count`` (the total, not the page)."""
+    body = dv.get("contacts?$select=lastname&$count=true&$filter=numberofchildren ge 1").json()
+    assert body["@odata.count"] == 5
+    assert len(body["value"]) == 5
+
+
+def test_paging_with_maxpagesize(dv, people):
+    """§2.2: ``Prefer: odata.maxpagesize=N`` (echoed in ``Preference-Applied``); §A.4: pages
+    linked by an absolute ``@odata.nextLink``, the last page without one."""
+    headers = {"Prefer": "odata.maxpagesize=3"}
+    response = dv.get("contacts?$select=lastname&$orderby=lastname", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["Preference-Applied"] == "odata.maxpagesize=3"
+    seen: list[str] = []
+    pages = 0
+    body = response.json()
+    while True:
+        pages += 1
+        assert len(body["value"]) <= 3
+        seen += [row["lastname"] for row in body["value"]]
+        link = body.get("@odata.nextLink")
+        if link is None:
+            break
+        assert link.startswith(f"{dv.api_url}/contacts?")
+        assert pages < 10
+        body = dv.get(link, headers=headers).json()
+    assert pages == 3
+    assert seen == sorted(LASTNAMES)
+
+
+def test_paging_with_count(dv, people):
+    """§2.2: ``@odata.count`` on a paged query is the total, not the page size."""
+    body = dv.get(
+        "contacts?$select=lastname&$count=true", headers={"Prefer": "odata.maxpagesize=2"}
+    ).json()
+    assert body["@odata.count"] == len(PEOPLE)
+    assert len(body["value"]) == 2
+    assert "@odata.nextLink" in body
+
+
+def test_unknown_select_column_is_400(dv):
+    """§4.9: unknown column in ``$select`` → 400 0x0 "Could not find a property named 'x' on
+    type 'Microsoft.Dynamics.CRM.contact'."."""
+    dv.assert_error(
+        dv.get("contacts?$select=nosuchcolumn"),
+        400,
+        "0x0",
+        "Could not find a property named 'nosuchcolumn' on type 'Microsoft.Dynamics.CRM.contact'.",
+    )
+
+
+def test_unknown_filter_column_is_400(dv):
+    """§4.9: an unknown property in a query is a 400 with the same message."""
+    dv.assert_error(
+        dv.get("contacts?$filter=nosuchcolumn eq 1"),
+        400,
+        "0x0",
+        "Could not find a property named 'nosuchcolumn' on type 'Microsoft.Dynamics.CRM.contact'.",
+    )
