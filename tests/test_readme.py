@@ -1,0 +1,295 @@
+"""The README tells the truth: its settings table is current and every recipe works.
+
+Each ``<!-- recipe: name -->`` JSON block is validated against the target's settings and run
+against the emulator with a small input, checking what landed.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import re
+import shutil
+import typing as t
+from pathlib import Path
+
+import pytest
+from singer_sdk.testing import target_sync_test
+
+from target_dynamics.auth import CLOUD_AUTHORITY_HOSTS
+from target_dynamics.target import TargetDynamics
+
+if t.TYPE_CHECKING:
+    from dataverse_emulator.serve import EmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+RECIPES: dict[str, dict[str, t.Any]] = {
+    name: json.loads(body)
+    for name, body in re.findall(
+        r"<!-- recipe: ([\w-]+) -->\s*```json\n(.*?)```", README, re.DOTALL
+    )
+}
+PLACEHOLDER_CONNECTION = {
+    "dynamics_url": "https://contoso.crm4.dynamics.com",
+    "tenant_id": "11111111-2222-3333-4444-555555555555",
+    "client_id": "66666666-7777-8888-9999-000000000000",
+}
+CREDENTIALS = ("client_secret", "certificate_private_key", "certificate_thumbprint")
+
+
+def _settings_table_module() -> t.Any:
+    spec = importlib.util.spec_from_file_location(
+        "settings_table", ROOT / "scripts" / "settings_table.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_settings_table_matches_the_target() -> None:
+    module = _settings_table_module()
+    table = module.render(module.about())
+    assert module.replace_section(README, table) == README, (
+        "README settings table is stale: run .venv/bin/python scripts/settings_table.py"
+    )
+    for name in TargetDynamics.config_jsonschema["properties"]:
+        assert f"| `{name}` |" in table
+
+
+def test_settings_table_rewrite_replaces_only_the_section() -> None:
+    module = _settings_table_module()
+    text = f"intro\n{module.START}\nold\n{module.END}\noutro\n"
+    assert (
+        module.replace_section(text, "new") == f"intro\n{module.START}\nnew\n{module.END}\noutro\n"
+    )
+
+
+def test_the_two_readme_commands_are_the_ci_command() -> None:
+    assert "python3 tasks.py demo" in README
+    assert "python3 tasks.py test" in README
+    assert "exec python3 tasks.py test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipe_is_valid_config(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recipe = RECIPES[name]
+    monkeypatch.chdir(tmp_path)
+    if "dead_letter_path" in recipe:  # the README says: its directory must exist
+        Path(recipe["dead_letter_path"]).parent.mkdir(parents=True, exist_ok=True)
+    config = {**PLACEHOLDER_CONNECTION, **recipe}
+    if not any(key in recipe for key in CREDENTIALS):
+        config["client_secret"] = "placeholder"
+    TargetDynamics(config=config, validate_config=True)
+
+
+# --- running the recipes against the emulator -------------------------------------------------
+
+
+def connection(emulator: EmulatorServer, recipe: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The emulator's working connection under ``recipe``, with its paths made absolute."""
+    return {**emulator.target_config, **recipe}
+
+
+def sync(config: t.Mapping[str, t.Any], streams: t.Mapping[str, list[dict[str, t.Any]]]) -> None:
+    """Run the target in-process over one SCHEMA and the RECORDs of each stream."""
+    lines = []
+    for stream, records in streams.items():
+        fields = {k for record in records for k in record}
+        schema = {"properties": {f: {"type": ["string", "null"]} for f in sorted(fields)}}
+        lines.append({"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": []})
+        lines += [{"type": "RECORD", "stream": stream, "record": r} for r in records]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    target_sync_test(TargetDynamics(config=dict(config)), io.StringIO(text))
+
+
+def rows(emulator: EmulatorServer, table: str) -> list[dict[str, t.Any]]:
+    return emulator.admin.snapshot().get(table, [])
+
+
+def by_email(emulator: EmulatorServer) -> dict[str, dict[str, t.Any]]:
+    return {row["emailaddress1"]: row for row in rows(emulator, "contact")}
+
+
+def email_list(count: int) -> list[dict[str, t.Any]]:
+    """The first ``count`` rows of the demo list, as ``tap-spreadsheets`` sends them."""
+    with (ROOT / "demo" / "email-list.csv").open(encoding="utf-8") as source:
+        records = list(csv.DictReader(source))[:count]
+    for record in records:
+        record.pop("account_number")
+        record["_sdc_filename"] = "demo/email-list.csv"
+    return records
+
+
+@pytest.fixture
+def emu(reset_emulator: EmulatorServer) -> EmulatorServer:
+    return reset_emulator
+
+
+def run_email_upsert(emu: EmulatorServer, tmp_path: Path) -> None:
+    config = connection(emu, RECIPES["email-upsert"])
+    records = email_list(5)
+    sync(config, {"email_list": records})
+    landed = by_email(emu)
+    assert sorted(landed) == sorted(r["email"] for r in records)
+    first = landed[records[0]["email"]]
+    assert (first["firstname"], first["jobtitle"]) == (
+        records[0]["first_name"],
+        "Marketing Manager",
+    )
+    assert first.get("company") is None
+    records[0]["job_title"] = "Chief Data Officer"
+    sync(config, {"email_list": records[:1]})
+    again = by_email(emu)
+    assert len(again) == 5
+    assert again[records[0]["email"]]["jobtitle"] == "Chief Data Officer"
+
+
+def run_update_only(emu: EmulatorServer, tmp_path: Path) -> None:
+    sync(connection(emu, RECIPES["email-upsert"]), {"email_list": email_list(2)})
+    recipe = {**RECIPES["update-only"], "dead_letter_path": str(tmp_path / "rejected.jsonl")}
+    known = email_list(1)[0]["email"]
+    records = [{"email": known, "job_title": "Updated"}, {"email": "nobody@example.org"}]
+    sync(connection(emu, recipe), {"email_list": records})
+    landed = by_email(emu)
+    assert len(landed) == 2
+    assert landed[known]["jobtitle"] == "Updated"
+    rejected = (tmp_path / "rejected.jsonl").read_text(encoding="utf-8")
+    assert "nobody@example.org" in rejected
+    assert "0x80060891" in rejected
+
+
+def run_delete(emu: EmulatorServer, tmp_path: Path) -> None:
+    sync(connection(emu, RECIPES["email-upsert"]), {"email_list": email_list(3)})
+    gone, kept_1, kept_2 = (r["email"] for r in email_list(3))
+    records = [{"email": gone}, {"email": "already.gone@example.org"}]
+    sync(connection(emu, RECIPES["delete"]), {"unsubscribed": records})
+    assert sorted(by_email(emu)) == sorted([kept_1, kept_2])
+
+
+def run_per_stream(emu: EmulatorServer, tmp_path: Path) -> None:
+    sync(connection(emu, RECIPES["email-upsert"]), {"email_list": email_list(1)})
+    unsubscribed = email_list(1)[0]["email"]
+    sync(
+        connection(emu, RECIPES["per-stream"]),
+        {
+            "crm_accounts": [{"number": "A-1", "company": "Contoso"}],
+            "crm_people": [{"email": "ann@contoso.com", "first": "Ann", "last": "Lee"}],
+            "unsubscribes": [{"email": unsubscribed}],
+        },
+    )
+    [account] = rows(emu, "account")
+    assert (account["accountnumber"], account["name"]) == ("A-1", "Contoso")
+    assert list(by_email(emu)) == ["ann@contoso.com"]
+
+
+def seed_account(emu: EmulatorServer, number: str, name: str) -> str:
+    recipe = {"streams": {"accounts": {"entity": "account", "id_field": "accountnumber"}}}
+    sync(connection(emu, recipe), {"accounts": [{"accountnumber": number, "name": name}]})
+    return next(r["accountid"] for r in rows(emu, "account") if r["accountnumber"] == number)
+
+
+def run_lookups(emu: EmulatorServer, tmp_path: Path) -> None:
+    account_id = seed_account(emu, "ACC-1001", "Contoso")
+    records = [{"email": "ann@contoso.com", "account_number": "ACC-1001"}]
+    sync(connection(emu, RECIPES["lookups"]), {"email_list": records})
+    contact = by_email(emu)["ann@contoso.com"]
+    assert contact["parentcustomerid"] == account_id
+    assert contact["parentcustomerid@lookuplogicalname"] == "account"
+
+
+def run_choice_labels(emu: EmulatorServer, tmp_path: Path) -> None:
+    records = [{"email": "ann@contoso.com", "channel": "Email", "bulk_email": "do not allow"}]
+    sync(connection(emu, RECIPES["choice-labels"]), {"email_list": records})
+    contact = by_email(emu)["ann@contoso.com"]
+    assert contact["preferredcontactmethodcode"] == 2
+    assert contact["donotbulkemail"] is True
+
+
+def run_dead_letter(emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "output").mkdir()
+    config = connection(emu, {**RECIPES["lookups"], **RECIPES["dead-letter"]})
+    records = [
+        {"email": "ann@contoso.com", "account_number": "ACC-1"},
+        {"email": "bob@fabrikam.com", "account_number": "ACC-2"},
+    ]
+    seed_account(emu, "ACC-1", "Contoso")
+    sync(config, {"email_list": records})
+    assert list(by_email(emu)) == ["ann@contoso.com"]
+    # Fix the cause (the missing account), move the file aside, replay it.
+    seed_account(emu, "ACC-2", "Fabrikam")
+    shutil.move("output/rejected.jsonl", "output/replay.jsonl")
+    replay = Path("output/replay.jsonl").read_text(encoding="utf-8")
+    assert '"_dead_letter"' in replay
+    target_sync_test(TargetDynamics(config=config), io.StringIO(replay))
+    assert sorted(by_email(emu)) == ["ann@contoso.com", "bob@fabrikam.com"]
+    assert not Path("output/rejected.jsonl").exists()
+
+
+def run_sovereign_cloud(emu: EmulatorServer, tmp_path: Path) -> None:
+    recipe = RECIPES["sovereign-cloud"]
+    target = TargetDynamics(config={**PLACEHOLDER_CONNECTION, "client_secret": "x", **recipe})
+    assert CLOUD_AUTHORITY_HOSTS[target.settings.cloud] == "https://login.microsoftonline.us"
+    assert target.settings.dynamics_url.endswith(".crm.microsoftdynamics.us")
+    for cloud, host in re.findall(
+        r"^\| `(\w+)`[^|]*\| `(https://login[^`]+)`", README, re.MULTILINE
+    ):
+        assert CLOUD_AUTHORITY_HOSTS[cloud] == host
+
+
+def run_certificate(emu: EmulatorServer, tmp_path: Path) -> None:
+    recipe = RECIPES["certificate"]
+    assert set(recipe) == {"certificate_private_key", "certificate_thumbprint"}
+    users = json.loads((Path(emu.data_dir) / "users.json").read_text(encoding="utf-8"))["users"]
+    user = next(u for u in users if "thumbprint" in u)
+    config = {k: v for k, v in emu.target_config.items() if k != "client_secret"}
+    config |= {
+        "client_id": user["client_id"],
+        "certificate_private_key": Path(user["private_key"]).read_text(encoding="utf-8"),
+        "certificate_thumbprint": user["thumbprint"],
+        **RECIPES["email-upsert"],
+    }
+    sync(config, {"email_list": email_list(1)})
+    assert list(by_email(emu)) == [email_list(1)[0]["email"]]
+
+
+def run_dry_run(emu: EmulatorServer, tmp_path: Path) -> None:
+    recipe = {**RECIPES["dry-run"], "dead_letter_path": str(tmp_path / "dry.jsonl")}
+    records = [*email_list(2), {"email": "x@example.org", "first_name": "F" * 51}]
+    sync(connection(emu, {**RECIPES["email-upsert"], **recipe}), {"email_list": records})
+    assert rows(emu, "contact") == []
+    assert "0x80044331" in (tmp_path / "dry.jsonl").read_text(encoding="utf-8")
+
+
+RUNS: dict[str, t.Callable[..., None]] = {
+    "email-upsert": run_email_upsert,
+    "update-only": run_update_only,
+    "delete": run_delete,
+    "per-stream": run_per_stream,
+    "lookups": run_lookups,
+    "choice-labels": run_choice_labels,
+    "dead-letter": run_dead_letter,
+    "sovereign-cloud": run_sovereign_cloud,
+    "certificate": run_certificate,
+    "dry-run": run_dry_run,
+}
+
+
+def test_every_recipe_is_exercised() -> None:
+    assert sorted(RECIPES) == sorted(RUNS)
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_recipe_works_against_the_emulator(
+    name: str, emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = RUNS[name]
+    if name == "dead-letter":
+        run(emu, tmp_path, monkeypatch)
+    else:
+        run(emu, tmp_path)
