@@ -380,6 +380,7 @@ class DataverseClient:
                     self.in_flight.decrease()
                 self.throttle(error.retry_after if error.retry_after is not None else delay)
             else:
+                delay = max(delay, error.retry_after or 0.0)  # a 503 may name its own wait
                 LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
                 self._sleep(delay)
 

@@ -141,6 +141,16 @@ def test_gate_holds_other_senders():
     assert fake.sleeps == [6.0, 1.0]
 
 
+def test_retry_after_on_503_lengthens_the_backoff(requests_mock, client, fake_time):
+    requests_mock.get(
+        ROOT + "WhoAmI",
+        [{"status_code": 503, "headers": {"Retry-After": "9"}}, {"status_code": 200, "json": {}}],
+    )
+    client.get_json("WhoAmI")
+    assert fake_time.sleeps == [9.0]
+    assert client.stats.throttled == 0
+
+
 def test_throttled_raised_when_retries_run_out(requests_mock, client):
     requests_mock.get(
         ROOT + "WhoAmI",
@@ -199,7 +209,7 @@ def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
     requests_mock.get(
         ROOT + "WhoAmI",
         [
-            {"status_code": 503, "text": "busy"},
+            {"status_code": 503, "text": "busy", "headers": {"Retry-After": "0.5"}},
             {"exc": requests.ConnectionError("reset")},
             {"exc": requests.ReadTimeout("slow")},
             {"exc": requests.exceptions.ChunkedEncodingError("half an answer")},
