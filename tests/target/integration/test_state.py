@@ -1,0 +1,158 @@
+"""STATE is never ahead of the data: stop the target mid-run, rerun from its last STATE (§10.3)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from target_dynamics.reporting import LoadFailed
+from target_dynamics.target import TargetDynamics
+
+pytestmark = pytest.mark.usefixtures("reset_emulator")
+TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "people",
+    "key_properties": ["emailaddress1"],
+    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
+}
+
+
+def messages(count: int, every: int = 1) -> list[dict]:
+    """SCHEMA, then ``count`` records with a STATE naming the position after every ``every``."""
+    out = [SCHEMA]
+    for i in range(count):
+        out.append(
+            {
+                "type": "RECORD",
+                "stream": "people",
+                "record": {"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"},
+            }
+        )
+        if (i + 1) % every == 0:
+            out.append({"type": "STATE", "value": {"pos": i + 1}})
+    return out
+
+
+def resume_after(all_messages: list[dict], state: dict | None) -> list[dict]:
+    """What a tap sends when restarted from ``state``: SCHEMA, then everything after it."""
+    if not state:
+        return all_messages
+    index = all_messages.index({"type": "STATE", "value": state})
+    return [SCHEMA, *all_messages[index + 1 :]]
+
+
+def landed(emulator) -> dict[str, str]:
+    return {r["emailaddress1"]: r["lastname"] for r in emulator.admin.snapshot().get("contact", [])}
+
+
+def covered(state: dict) -> set[str]:
+    return {f"p{i}@x.org" for i in range(state["pos"])}
+
+
+def run_in_process(emulator, batch: list[dict]) -> tuple[list[dict], Exception | None]:
+    target = TargetDynamics(
+        config={**emulator.target_config, "entity": "contact", "progress_interval_seconds": 0}
+    )
+    target._MAX_RECORD_AGE_IN_MINUTES = 0  # drain (and emit STATE) after every record
+    client = target.client
+    client._max_retries = 1
+    client._backoff_base = 0.01
+    target.writer._sleep = lambda _seconds: None
+    out = io.StringIO()
+    error = None
+    with contextlib.redirect_stdout(out):
+        try:
+            target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in batch)))
+        except LoadFailed as exc:
+            error = exc
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], error
+
+
+def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator):
+    """Writes start failing mid-run: every emitted STATE covers only landed records; the rerun
+    from the last one ends with exactly the rows of an undisturbed run."""
+    everything = messages(20)
+    reset_emulator.admin.set_faults(
+        [{"action": "error", "status": 503, "method": "POST", "path": "/api/data/", "after": 8}]
+    )
+    states, error = run_in_process(reset_emulator, everything)
+    assert isinstance(error, LoadFailed)
+    assert "could not be written" in str(error)
+    assert states, "some STATE was emitted before the failures"
+    rows = landed(reset_emulator)
+    for state in states:
+        assert covered(state) <= set(rows), state
+    last = states[-1]
+    assert last["pos"] < 20
+
+    reset_emulator.admin.set_faults([])
+    states, error = run_in_process(reset_emulator, resume_after(everything, last))
+    assert error is None
+    assert states[-1] == {"pos": 20}
+    assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(20)}
+    assert len(reset_emulator.admin.snapshot()["contact"]) == 20
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_cli_resumes_from_its_last_state(reset_emulator, tmp_path, sig):
+    """The CLI is killed while writing; whatever STATE it printed is backed by landed rows,
+    and a rerun from it converges to the full data set."""
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5})
+    )
+    everything = messages(40, every=5)
+    reset_emulator.admin.set_faults(
+        [{"action": "delay", "seconds": 0.2, "method": "POST", "path": "/api/data/"}]
+    )
+    process = subprocess.Popen(
+        [TARGET_EXE, "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        for message in everything[:30]:
+            process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+        deadline = time.monotonic() + 30
+        while len(landed(reset_emulator)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(process.pid, sig)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    states = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    rows = landed(reset_emulator)
+    for state in states:
+        assert covered(state) <= set(rows), state
+    if sig == signal.SIGTERM:
+        assert states, "a graceful stop drains and checkpoints"
+
+    reset_emulator.admin.set_faults([])
+    rerun = subprocess.run(
+        [TARGET_EXE, "--config", str(config)],
+        input="".join(
+            json.dumps(m) + "\n" for m in resume_after(everything, states[-1] if states else None)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert json.loads(rerun.stdout.splitlines()[-1]) == {"pos": 40}
+    assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(40)}
