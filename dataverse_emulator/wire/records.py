@@ -78,16 +78,23 @@ def query(call: Call, table: Table) -> Response:
         matches = render.matcher(options.filter.matches)
         stored = [row for row in stored if matches(row)]
     annotate = call.annotate
-    rows = [render.full(row, annotate=annotate) for row in stored]
-    rows = top(order(rows, options.orderby), options.top)
-    chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
+    if options.orderby:
+        # $orderby may name unselected properties: render whole rows, then sort.
+        rows = [render.full(row, annotate=annotate) for row in stored]
+        rows = top(order(rows, options.orderby), options.top)
+        chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
+        value = [render.project(row, select) for row in chosen]
+    else:
+        rows = top(stored, options.top)
+        chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
+        value = [render.selected(row, select, annotate=annotate) for row in chosen]
     projection = f"({','.join(select)})" if select else ""
     body: dict[str, t.Any] = {
         "@odata.context": f"{call.root}/$metadata#{table.entity_set_name}{projection}"
     }
     if options.count:
         body["@odata.count"] = len(rows)
-    body["value"] = [render.project(row, select) for row in chosen]
+    body["value"] = value
     if token is not None:
         next_query = next_link_query(call.request.query, token)
         body["@odata.nextLink"] = f"{call.root}/{table.entity_set_name}?{next_query}"

@@ -23,7 +23,7 @@ from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.catalog import Column, Table
 
 Row = dict[str, t.Any]
 LOOKUP_ANNOTATION = "@Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -118,10 +118,13 @@ class Renderer:
             for name, column in table.columns.items()
             if column.type in values.LOOKUP_TYPES
         }
-        self.readable = {
-            name for name, column in table.columns.items() if column.is_valid_for_read
-        } - set(self.lookups)
-        self.by_property = {prop: name for name, prop in self.lookups.items()}
+        self.properties: list[tuple[str, str]] = [
+            (name, self.lookups.get(name, name))
+            for name, column in table.columns.items()
+            if _is_property(column)
+        ]
+        self.by_property = {prop: name for name, prop in self.properties}
+        self.readable = set(self.by_property)
 
     def check_select(self, select: t.Sequence[str]) -> None:
         """Reject ``$select`` names the entity type does not declare (§4.9).
@@ -139,16 +142,37 @@ class Renderer:
                 )
 
     def full(self, row: Mapping[str, t.Any], *, annotate: bool = False) -> Row:
-        """Render every stored member (lookups as ``_x_value``), with ``@odata.etag``."""
+        """Render every property (null when unset; lookups as ``_x_value``) and ``@odata.etag``.
+
+        With ``annotate``, set lookups also carry their ``lookuplogicalname`` annotation.
+        """
         out: Row = {"@odata.etag": etag(row)}
-        lookups = self.lookups
-        for name, value in row.items():
-            if "@" in name:
-                if annotate and name.endswith(TARGET):
-                    column = name[: -len(TARGET)]
-                    out[f"_{column}_value{LOOKUP_ANNOTATION}"] = value
-                continue
-            out[lookups.get(name, name)] = value
+        get = row.get
+        for name, prop in self.properties:
+            out[prop] = get(name)
+        if annotate:
+            for name, prop in self.lookups.items():
+                target = get(name + TARGET)
+                if target is not None:
+                    out[prop + LOOKUP_ANNOTATION] = target
+        return out
+
+    def selected(
+        self, row: Mapping[str, t.Any], select: t.Sequence[str] | None, *, annotate: bool = False
+    ) -> Row:
+        """Render only the selected properties (all when None), as :meth:`project` would."""
+        if select is None:
+            return self.full(row, annotate=annotate)
+        get = row.get
+        by_property = self.by_property
+        out: Row = {"@odata.etag": etag(row)}
+        for prop in select:
+            name = by_property[prop]
+            out[prop] = get(name)
+            if annotate and name in self.lookups and get(name + TARGET) is not None:
+                out[prop + LOOKUP_ANNOTATION] = get(name + TARGET)
+        primary = self.table.primary_id
+        out[primary] = get(primary)
         return out
 
     def matcher(
@@ -180,6 +204,20 @@ class Renderer:
         primary = self.table.primary_id
         out[primary] = full.get(primary)
         return out
+
+
+_SHADOW_TYPES = frozenset({"String", "EntityName", "Virtual"})
+
+
+def _is_property(column: Column) -> bool:
+    """Whether a column is a property of the OData entity type.
+
+    Lookup shadows (``…name``, ``…yominame``, ``…type``) and virtual columns are not: Web API
+    shows them as annotations. ``…_base`` money columns are.
+    """
+    if not column.is_valid_for_read or column.type == "Virtual":
+        return False
+    return not (column.attribute_of and column.type in _SHADOW_TYPES)
 
 
 class _StoredView:

@@ -362,3 +362,33 @@ def test_filter_on_lookup_value(api: Api) -> None:
         query=f"$select=lastname&$filter=_parentcustomerid_value eq {account.upper()}",
     )
     assert [row["contactid"] for row in body_of(response)["value"]] == [child]
+
+
+def test_retrieve_without_select_lists_every_property(api: Api) -> None:
+    """§4.6: every property comes back (null when unset); lookup shadows are not properties."""
+    rid = api.create("contacts", {"lastname": "x"})
+    body = body_of(api("GET", f"contacts({rid})"))
+    assert body["lastname"] == "x"
+    assert body["firstname"] is None
+    assert "_parentcustomerid_value" in body
+    assert "parentcustomerid" not in body
+    assert "parentcustomeridname" not in body
+
+
+def test_query_lookup_annotation(api: Api) -> None:
+    """§2.2: include-annotations adds lookuplogicalname to `_x_value` in collections too."""
+    account = api.create("accounts", {"name": "a"})
+    api.create(
+        "contacts",
+        {"lastname": "c", "parentcustomerid_account@odata.bind": f"/accounts({account})"},
+    )
+    response = api(
+        "GET",
+        "contacts",
+        query="$select=_parentcustomerid_value",
+        prefer='odata.include-annotations="*"',
+    )
+    [row] = body_of(response)["value"]
+    assert row["_parentcustomerid_value"] == account
+    assert row["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
+    assert response.header("Preference-Applied") == 'odata.include-annotations="*"'
