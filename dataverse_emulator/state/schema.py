@@ -70,7 +70,7 @@ class TableSchema:
         )
         self.writable: dict[str, dict[str, values.Converter]] = {CREATE: {}, UPDATE: {}}
         for column in table.columns.values():
-            if column.type in values.LOOKUP_TYPES:
+            if column.type in values.LOOKUP_TYPES or not values.is_property(column):
                 continue
             convert = values.converter(table, column)
             if column.required_level == "SystemRequired" and not column.is_primary_id:

@@ -324,6 +324,20 @@ def _date_time(ctx: _Context) -> Converter:
     return convert
 
 
+_SHADOW_TYPES = frozenset({"String", "EntityName", "Virtual"})
+
+
+def is_property(column: Column) -> bool:
+    """Whether a column is a property of the Web API entity type.
+
+    Lookup shadows (``…name``, ``…yominame``, ``…type``) and virtual columns are not: the Web
+    API shows them only as annotations. ``…_base`` money columns are.
+    """
+    if column.type == "Virtual":
+        return False
+    return not (column.attribute_of and column.type in _SHADOW_TYPES)
+
+
 def is_date_only(column: Column) -> bool:
     """Whether a DateTime column is exposed as ``Edm.Date`` (§4.6)."""
     return column.format == "DateOnly" or column.datetime_behavior == "DateOnly"

@@ -23,7 +23,7 @@ from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from dataverse_emulator.state.catalog import Column, Table
+    from dataverse_emulator.state.catalog import Table
 
 Row = dict[str, t.Any]
 LOOKUP_ANNOTATION = "@Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -121,7 +121,7 @@ class Renderer:
         self.properties: list[tuple[str, str]] = [
             (name, self.lookups.get(name, name))
             for name, column in table.columns.items()
-            if _is_property(column)
+            if column.is_valid_for_read and values.is_property(column)
         ]
         self.by_property = {prop: name for name, prop in self.properties}
         self.readable = set(self.by_property)
@@ -204,20 +204,6 @@ class Renderer:
         primary = self.table.primary_id
         out[primary] = full.get(primary)
         return out
-
-
-_SHADOW_TYPES = frozenset({"String", "EntityName", "Virtual"})
-
-
-def _is_property(column: Column) -> bool:
-    """Whether a column is a property of the OData entity type.
-
-    Lookup shadows (``…name``, ``…yominame``, ``…type``) and virtual columns are not: Web API
-    shows them as annotations. ``…_base`` money columns are.
-    """
-    if not column.is_valid_for_read or column.type == "Virtual":
-        return False
-    return not (column.attribute_of and column.type in _SHADOW_TYPES)
 
 
 class _StoredView:

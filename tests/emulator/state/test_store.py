@@ -269,3 +269,10 @@ def test_users_get_systemuser_and_business_unit_rows(env: Environment) -> None:
     assert env.store.retrieve("systemuser", USER_ID)["businessunitid"] == BU_ID
     assert env.store.retrieve("businessunit", BU_ID)["businessunitid"] == BU_ID
     assert env.store.retrieve("businessunit", env.business_unit_id)
+
+
+def test_lookup_shadow_column_is_no_property(env: Environment) -> None:
+    """§3.3, §4.9: `…name` shadows (AttributeOf set) are not writable properties."""
+    err = raises(env.store.create, "contact", {"lastname": "x", "parentcustomeridname": "n"})
+    assert err.code == "0x80048d19"
+    assert "Invalid property 'parentcustomeridname'" in err.message
