@@ -1,5 +1,7 @@
 """The emulator as one async handler: control → authority → faults → auth → budget/cost → wire.
 
+(Fault rules that name ``operation: "token"`` sit in front of the authority instead.)
+
 :class:`Emulator` owns the state (environment, users, tokens, budgets, fault rules, counters)
 and the handler chain; :mod:`dataverse_emulator.serve` puts it on loopback HTTPS. Wire runs on
 the event-loop thread, so concurrent clients see consistent state. Nothing escapes
@@ -131,7 +133,10 @@ class Emulator:
         auth = BearerAuth(self.tokens, users, self.counters, protection)
         faults = FaultLayer(self.faults, self.tokens, self.counters, auth, options.time_scale)
         authority = Authority(self.tenant_id, users, self.tokens, self.counters, faults)
-        self._chain = Control(self, authority)
+        token_faults = FaultLayer(
+            self.faults, self.tokens, self.counters, authority, options.time_scale, token_phase=True
+        )
+        self._chain = Control(self, token_faults)
 
     async def handle(self, request: Request) -> Response:
         """Run the chain; count the outcome; turn any exception into a Dataverse 500."""

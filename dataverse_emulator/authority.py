@@ -100,8 +100,10 @@ class Authority:
         match = _ROUTE.match(request.path)
         if match is None:
             return await self._inner(request)
-        request.context["operation_kind"] = "authority"
         tenant, endpoint = match["tenant"], match["endpoint"]
+        request.context["operation_kind"] = (
+            "token" if endpoint == "oauth2/v2.0/token" else "discovery"
+        )
         try:
             if endpoint == "oauth2/v2.0/token":
                 self._counters.token_requests += 1
@@ -114,7 +116,7 @@ class Authority:
             return _json(200, self._tokens.jwks())
         except AuthorityError as exc:
             self._counters.token_errors += 1
-            return _error(exc, request.headers.get("client-request-id"))
+            return entra_error(exc, request.headers.get("client-request-id"))
 
     def _check_tenant(self, tenant: str, error: str) -> None:
         if tenant.lower() in {self.tenant_id.lower(), TENANT_DOMAIN}:
@@ -352,7 +354,27 @@ def _json(status: int, body: dict[str, t.Any]) -> Response:
     return Response(status=status, headers=_headers(), body=orjson.dumps(body))
 
 
-def _error(exc: AuthorityError, client_request_id: str | None) -> Response:
+def is_token_endpoint(path: str) -> bool:
+    """Whether ``path`` is ``/{tenant}/oauth2/v2.0/token``."""
+    match = _ROUTE.match(path)
+    return match is not None and match["endpoint"] == "oauth2/v2.0/token"
+
+
+def transient_error(status: int) -> AuthorityError:
+    """What an overloaded token service answers (§1.3 ``temporarily_unavailable``)."""
+    return AuthorityError(
+        status,
+        "temporarily_unavailable",
+        90033,
+        "A transient error has occurred. Please try again.",
+    )
+
+
+def entra_error(
+    exc: AuthorityError,
+    client_request_id: str | None,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     """Entra's error JSON (§1.3), with the caller's ``client-request-id`` as correlation id."""
     trace_id = str(uuid.uuid4())
     correlation_id = client_request_id or str(uuid.uuid4())
@@ -367,4 +389,6 @@ def _error(exc: AuthorityError, client_request_id: str | None) -> Response:
         "correlation_id": correlation_id,
         "error_uri": f"https://login.microsoftonline.com/error?code={exc.code}",
     }
-    return _json(exc.status, body)
+    response = _json(exc.status, body)
+    response.headers += headers or []
+    return response

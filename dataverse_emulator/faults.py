@@ -12,6 +12,10 @@ sequence give the same faults. Actions (reference §7.8, §10 F1/F2/F11, §10.2)
 - ``drop``: pass through (the write lands), then break the connection (the answer is lost).
 - ``revoke_tokens``: revoke the caller's (or everybody's) tokens, then pass through (→ 401).
 
+Rules with ``operation: "token"`` apply in front of the token endpoint instead (Appendix A.2:
+429 / 503 with ``Retry-After`` in Entra's ``temporarily_unavailable`` shape, resets, delays);
+all other rules apply to the Web API only.
+
 Faults never write state. The JSON format is documented in ``docs/emulator-faults.md``.
 """
 
@@ -27,6 +31,7 @@ from enum import StrEnum
 
 import orjson
 
+from dataverse_emulator.authority import entra_error, is_token_endpoint, transient_error
 from dataverse_emulator.http import Abort, Request, Response
 from dataverse_emulator.state.budget import REQUESTS_CODE
 from dataverse_emulator.tokens import peek_client_id
@@ -74,10 +79,13 @@ def entity_set(path: str) -> str | None:
 
 
 def classify(method: str, path: str) -> str:
-    """Predict the operation kind wire will report, from the method and path alone."""
+    """Predict the operation kind wire will report, from the method and path alone.
+
+    ``token`` is the authority's token endpoint (only rules naming it apply there).
+    """
     resource = entity_set(path)
     if resource is None:
-        return "other"
+        return "token" if is_token_endpoint(path) else "other"
     if resource == "$batch":
         return "batch"
     if resource.startswith(_METADATA):
@@ -224,8 +232,14 @@ class Faults:
         """``{"seed": n, "rules": [...]}`` including each rule's counters."""
         return {"seed": self.seed, "rules": [rule.to_json() for rule in self.rules]}
 
-    def decide(self, request: Request) -> FaultRule | None:
-        """Return the first rule that fires for ``request`` (counting it), or None."""
+    def decide(self, request: Request, *, token_phase: bool = False) -> FaultRule | None:
+        """Return the first rule that fires for ``request`` (counting it), or None.
+
+        Args:
+            request: The request.
+            token_phase: True in front of the authority: only ``operation: "token"`` rules
+                apply there; False behind it: every other rule.
+        """
         if not self.rules:
             return None
         kind = classify(request.method, request.path)
@@ -238,6 +252,8 @@ class Faults:
             return caller[0]
 
         for rule in self.rules:
+            if (rule.operation == "token") != token_phase:
+                continue
             if not rule.matches(request, kind, client_id):
                 continue
             rule.matched += 1
@@ -256,15 +272,18 @@ class Faults:
 class FaultLayer:
     """Answers instead of the rest of the chain when a rule fires."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the rooms it acts on, plus two settings
         self,
         faults: Faults,
         tokens: TokenService,
         counters: Counters,
         inner: Handler,
         scale: float = 1.0,
+        *,
+        token_phase: bool = False,
     ) -> None:
         self._faults = faults
+        self._token_phase = token_phase
         self._tokens = tokens
         self._counters = counters
         self._inner = inner
@@ -272,13 +291,13 @@ class FaultLayer:
 
     async def __call__(self, request: Request) -> Response:
         """Apply the first rule that fires, or pass the request on."""
-        rule = self._faults.decide(request)
+        rule = self._faults.decide(request, token_phase=self._token_phase)
         if rule is None:
             return await self._inner(request)
         self._counters.faults += 1
         match rule.action:
             case Action.THROTTLE | Action.ERROR:
-                return self._error(rule)
+                return self._error(rule, request)
             case Action.RESET:
                 return _broken(error_response(500, *DEFAULT_ERRORS[500]))
             case Action.DELAY:
@@ -292,13 +311,23 @@ class FaultLayer:
                 self._tokens.revoke(None if rule.revoke == "all" else caller or "")
                 return await self._inner(request)
 
-    def _error(self, rule: FaultRule) -> Response:
+    def _retry_after(self, rule: FaultRule, status: int) -> str | None:
+        """``Retry-After`` (scaled, whole seconds) if the rule sets one or the status is 429."""
+        if rule.retry_after is None and status != 429:
+            return None
+        nominal = 5.0 if rule.retry_after is None else rule.retry_after
+        return str(max(1, math.ceil(nominal * self._scale)))
+
+    def _error(self, rule: FaultRule, request: Request) -> Response:
+        """Dataverse error body, or Entra's ``temporarily_unavailable`` at the token endpoint."""
         status = rule.status or 500
+        retry = self._retry_after(rule, status)
+        headers = [("Retry-After", retry)] if retry else []
+        if self._token_phase:
+            return entra_error(
+                transient_error(status), request.headers.get("client-request-id"), headers
+            )
         default_code, default_message = DEFAULT_ERRORS[status]
-        headers: list[tuple[str, str]] = []
-        if rule.retry_after is not None or status == 429:
-            nominal = 5.0 if rule.retry_after is None else rule.retry_after
-            headers.append(("Retry-After", str(max(1, math.ceil(nominal * self._scale)))))
         return error_response(
             status, rule.code or default_code, rule.message or default_message, headers
         )

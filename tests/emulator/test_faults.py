@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msal
 import pytest
 import requests
 
@@ -9,7 +10,7 @@ from dataverse_emulator.faults import FaultRule, Faults, classify, entity_set
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.errors import Kind
 from dataverse_emulator.state.store import RecordRule
-from dataverse_emulator.testing import api_session
+from dataverse_emulator.testing import api_session, https_session
 
 BULK = "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
 BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
@@ -43,6 +44,7 @@ class Recorder:
         ("POST", BULK, "bulk"),
         ("POST", "/api/data/v9.2/contacts/Microsoft.Dynamics.CRM.UpsertMultiple", "bulk"),
         ("GET", "/other", "other"),
+        ("POST", "/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token", "token"),
     ],
 )
 def test_classify(method, path, kind):
@@ -244,3 +246,48 @@ def test_record_rules_through_the_server(emulator_factory):
     assert (twin.status_code, twin.json()["error"]["code"]) == (500, "0x80040333")
     assert session.post(url, json={"name": "Fine"}, timeout=5).status_code == 204
     assert [row["name"] for row in server.admin.snapshot()["account"]] == ["Fine"]
+
+
+def test_token_endpoint_faults_apply_only_when_named(emulator_factory):
+    """Appendix A.2: 429/503 with Retry-After at the token endpoint, in Entra's §1.3 shape; §1.6:
+    MSAL raises on a 5xx. Rules without operation "token" leave the authority alone."""
+    server = emulator_factory(
+        latency="zero",
+        wire_handler=Recorder(),
+        faults=[
+            {"action": "error", "status": 503, "operation": "token", "retry_after": 2, "times": 1},
+            {"action": "throttle", "operation": "token", "times": 1},
+            {"action": "error", "status": 500},
+        ],
+    )
+    http = https_session(server)
+    app = msal.ConfidentialClientApplication(
+        server.users.first.client_id,
+        client_credential=server.users.first.secret,
+        authority=server.authority,
+        instance_discovery=False,
+        http_client=http,
+    )
+    with pytest.raises(msal.exceptions.MsalServiceError):
+        app.acquire_token_for_client(scopes=[f"{server.base_url}/.default"])
+    form = {
+        "client_id": server.users.first.client_id,
+        "client_secret": server.users.first.secret,
+        "grant_type": "client_credentials",
+        "scope": f"{server.base_url}/.default",
+    }
+    throttled = http.post(f"{server.authority}/oauth2/v2.0/token", data=form, timeout=5)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "5"
+    body = throttled.json()
+    assert (body["error"], body["error_codes"]) == ("temporarily_unavailable", [90033])
+    assert body["error_description"].startswith("AADSTS90033: A transient error has occurred.")
+    healthy = http.post(f"{server.authority}/oauth2/v2.0/token", data=form, timeout=5)
+    assert healthy.status_code == 200
+    api = http.get(
+        f"{server.api_url}/accounts",
+        headers={"Authorization": f"Bearer {healthy.json()['access_token']}"},
+        timeout=5,
+    )
+    assert api.status_code == 500
+    assert server.admin.counters()["requests"]["token"] == {"503": 1, "429": 1, "200": 1}
