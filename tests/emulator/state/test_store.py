@@ -276,3 +276,34 @@ def test_lookup_shadow_column_is_no_property(env: Environment) -> None:
     err = raises(env.store.create, "contact", {"lastname": "x", "parentcustomeridname": "n"})
     assert err.code == "0x80048d19"
     assert "Invalid property 'parentcustomeridname'" in err.message
+
+
+def test_system_required_cannot_be_cleared(env: Environment) -> None:
+    """§4.6: JSON null is not allowed for SystemRequired columns."""
+    row = env.store.create("account", {"name": "a"})
+    err = raises(env.store.update, "account", row["accountid"], {"statecode": None})
+    assert err.kind is Kind.BAD_REQUEST
+    assert "statecode" in err.message
+
+
+def test_not_valid_for_update(env: Environment) -> None:
+    """§4.6: columns with IsValidForUpdate false are rejected on update (the primary id is not)."""
+    row = env.store.create("account", {"name": "a"})
+    rid = row["accountid"]
+    err = raises(env.store.update, "account", rid, {"createdon": "2020-01-01T00:00:00Z"})
+    assert "is not valid for update" in err.message
+    assert env.store.update("account", rid, {"accountid": rid, "name": "b"})["name"] == "b"
+
+
+def test_upsert_by_lookup_key_column(env: Environment) -> None:
+    """§4.3: a lookup key column is addressed by its `_x_value` property."""
+    env.catalog.add_key("account", "primarycontact_key", ["primarycontactid"])
+    contact = env.store.create("contact", {"lastname": "c"})["contactid"]
+    key = {"_primarycontactid_value": contact}
+    created = env.store.upsert("account", key, {"name": "x"})
+    assert created.created
+    assert created.row["primarycontactid"] == contact
+    assert created.row["primarycontactid@lookuplogicalname"] == "contact"
+    again = env.store.upsert("account", key, {"name": "y"})
+    assert not again.created
+    assert env.store.count("account") == 1
