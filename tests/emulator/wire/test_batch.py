@@ -210,3 +210,20 @@ def test_bare_lf_dialect(env: Environment) -> None:
     response = handle(request, env)
     assert response.status == 200
     assert [r["name"] for r in env.store.rows("account")] == ["x1"]
+
+
+def test_content_id_property_url(env: Environment) -> None:
+    """§5.2: `PUT $1/lastname` with {"value": ...} addresses the record created as $1."""
+    response, _ = batch(
+        env,
+        [
+            change_set(
+                [
+                    part("POST", "/api/data/v9.2/contacts", {"lastname": "old"}, "1"),
+                    part("PUT", "$1/lastname", {"value": "new"}, "2"),
+                ]
+            )
+        ],
+    )
+    assert statuses(response) == [204, 204]
+    assert [r["lastname"] for r in env.store.rows("contact")] == ["new"]

@@ -182,3 +182,17 @@ def test_create_multiple_thousand_rows_is_fast(env: Environment) -> None:
     assert response.status == 200
     assert len(orjson.loads(response.body)["Ids"]) == 1000
     assert elapsed < 0.5
+
+
+def test_create_multiple_with_binds(env: Environment) -> None:
+    """§6.1, §4.6: Targets may bind lookups by alternate key."""
+    account = env.store.create("account", {"name": "a", "accountnumber": "A1"})["accountid"]
+    target = {
+        "@odata.type": "Microsoft.Dynamics.CRM.contact",
+        "lastname": "c",
+        "parentcustomerid_account@odata.bind": "/accounts(accountnumber='A1')",
+    }
+    response, _ = bulk(env, "contacts", "CreateMultiple", [target])
+    assert response.status == 200
+    [rid] = orjson.loads(response.body)["Ids"]
+    assert env.store.retrieve("contact", rid)["parentcustomerid"] == account
