@@ -189,3 +189,25 @@ def test_about_documents_every_setting():
         assert prop.get("title"), name
     assert schema["client_secret"]["secret"] is True
     assert schema["certificate_private_key"]["secret"] is True
+
+
+def test_optional_headers_and_authority_reach_the_client(tmp_path):
+    """§8: bypass, duplicate detection and impersonation go on every request."""
+    caller = "0f0e0d0c-0b0a-4908-8706-050403020100"
+    target = TargetDynamics(
+        config={
+            **GOOD,
+            "bypass_business_logic": True,
+            "suppress_duplicate_detection": False,
+            "caller_object_id": caller,
+            "cloud": "gcc_high",
+        }
+    )
+    client = target.client
+    assert client._default_headers == {
+        "MSCRM.BypassBusinessLogicExecution": "CustomSync,CustomAsync",
+        "MSCRM.SuppressDuplicateDetection": "false",
+        "CallerObjectId": caller,
+    }
+    assert target.client is client
+    assert TargetDynamics(config=GOOD).client._default_headers == {}

@@ -17,7 +17,7 @@ from singer_sdk.testing import target_sync_test
 
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.metadata import MetadataCache
-from target_dynamics.reporting import LoadFailed
+from target_dynamics.reporting import LoadFailed, RunReport
 from target_dynamics.target import TargetDynamics
 from target_dynamics.writer import Operation
 
@@ -340,3 +340,65 @@ def test_summary_and_progress_lines(caplog):
         )
     ]
     assert any("retries: 2, throttled: 1.5 s" in r.message for r in caplog.records)
+
+
+def test_stream_maps_alias_rename_and_null_and_dead_letter_keeps_the_original(tmp_path):
+    """SDK notes §1.7: maps run before the sink; dead letters hold the record as it arrived,
+    so replaying them through the same maps works."""
+    dead = tmp_path / "dead.jsonl"
+    maps = {
+        "users": {
+            "__alias__": "contact",
+            "emailaddress1": "mail",
+            "mail": "__NULL__",
+            "junk": "__NULL__",
+        }
+    }
+    schema = {
+        "type": "SCHEMA",
+        "stream": "users",
+        "key_properties": [],
+        "schema": {
+            "properties": {
+                "mail": {"type": "string"},
+                "gendercode": {"type": "string"},
+                "junk": {"type": "object"},
+            }
+        },
+    }
+    raw = [
+        {
+            "type": "RECORD",
+            "stream": "users",
+            "record": {"mail": "a@x.org", "gendercode": "Female", "junk": {}},
+        },
+        {"type": "RECORD", "stream": "users", "record": {"mail": "b@x.org", "gendercode": "robot"}},
+    ]
+    config = {"entity": None, "streams": {}, "id_field": "emailaddress1", "stream_maps": maps}
+    writer = loader_fakes.FakeWriter()
+    target = make_target(writer, dead_letter_path=str(dead), max_errors=1, **config)
+    target_sync_test(target, lines(schema, *raw))
+    [(plan, rows)] = writer.calls
+    assert plan.logical_name == "contact"
+    assert [dict(r.payload) for r in rows] == [{"emailaddress1": "a@x.org", "gendercode": 2}]
+    replay = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [m["stream"] for m in replay] == ["users", "users"]
+    assert replay[1]["record"]["mail"] == "b@x.org"
+
+    fixed = dead.read_text().replace('"robot"', '"male"')
+    again = loader_fakes.FakeWriter()
+    target_sync_test(make_target(again, **config), io.StringIO(fixed))
+    [(_, rows)] = again.calls
+    assert [dict(r.payload) for r in rows] == [{"emailaddress1": "b@x.org", "gendercode": 1}]
+
+
+def test_progress_lines_every_interval(caplog):
+    clock = iter([0.0, 0.0, 5.0, 11.0, 12.0, 30.0, 31.0])
+    report = RunReport(logging.getLogger("progress-test"), 10, clock=lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        report.add("people", received=4, landed=3, rejected=1)
+        report.tick()  # 5 s: too early
+        report.tick()  # 11 s
+        report.tick()  # 12 s: too early
+    lines = [r.message for r in caplog.records]
+    assert lines == ["Progress people: 4 received, 3 landed, 1 rejected, 0.3 records/s"]

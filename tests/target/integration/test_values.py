@@ -224,3 +224,32 @@ def test_cli_reports_every_config_problem(tmp_path):
     for words in ("tenant_id", "https", "'merge' is not one of", "both set", "40 hex digits"):
         assert words in done.stderr
     assert "hunter2-secret" not in done.stderr
+
+
+def test_owner_lookup_to_a_user(reset_emulator):
+    """§3.5: owner lookups bind per target table (systemuser or team)."""
+    user = reset_emulator.admin.snapshot()["systemuser"][0]["systemuserid"]
+    props = {"emailaddress1": "string", "lastname": "string", "ownerid": "object"}
+    record = {
+        "emailaddress1": "o@x.org",
+        "lastname": "O",
+        "ownerid": {"table": "systemuser", "id": user},
+    }
+    run(reset_emulator, singer("contact", props, [record]))
+    row = contacts(reset_emulator)["o@x.org"]
+    assert row["ownerid"] == user
+    assert row["ownerid@lookuplogicalname"] == "systemuser"
+
+
+def test_dry_run_checks_everything_and_writes_nothing(reset_emulator):
+    props = {"emailaddress1": "string", "lastname": "string", "gendercode": "string"}
+    records = [
+        {"emailaddress1": "d@x.org", "lastname": "D", "gendercode": "Male"},
+        {"emailaddress1": "e@x.org", "lastname": "E", "gendercode": "robot"},
+    ]
+    before = reset_emulator.admin.counters()
+    with pytest.raises(LoadFailed, match="1 records were rejected"):
+        run(reset_emulator, singer("contact", props, records), dry_run=True)
+    assert contacts(reset_emulator) == {}
+    after = reset_emulator.admin.counters()
+    assert before != after  # metadata was read
