@@ -123,3 +123,34 @@ def test_bad_arguments(tmp_path):
             check=False,
         )
         assert result.returncode == 2, (args, result.stderr)
+
+
+def test_entities_file_adds_tables(tmp_path):
+    """--entities FILE (docs/emulator-entities.md) extends the catalog the Web API serves
+    (§3.1: EntityDefinitions(LogicalName='…'))."""
+    example = Path(__file__).parents[2] / "dataverse_emulator/data/examples/custom-entities.json"
+    process, config = start(tmp_path, "--latency", "zero", "--entities", str(example))
+    try:
+        token = requests.post(
+            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "client_id": config["client_id"],
+                "client_secret": config["client_secret"],
+                "grant_type": "client_credentials",
+                "scope": f"{config['dynamics_url']}/.default",
+            },
+            verify=config["ca_bundle"],
+            timeout=5,
+        ).json()["access_token"]
+        response = requests.get(
+            f"{config['dynamics_url']}/api/data/v9.2/"
+            "EntityDefinitions(LogicalName='new_membership')?$select=EntitySetName",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=config["ca_bundle"],
+            timeout=5,
+        )
+        assert response.status_code == 200
+        assert response.json()["EntitySetName"] == "new_memberships"
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)

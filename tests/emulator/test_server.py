@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import ssl
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
@@ -137,3 +139,23 @@ def test_shared_fixtures(emulator, reset_emulator, api):
     assert api.headers["OData-Version"] == "4.0"
     assert api.post(f"{emulator.api_url}/accounts", json={"name": "A"}, timeout=5).ok
     assert len(emulator.admin.snapshot()["account"]) == 1
+
+
+def test_abort_reset_sends_headers_and_half_the_body(emulator_factory):
+    """Abort.RESET: status line and headers with the full Content-Length, half of the body,
+    then the connection closes (§10 F11: a connection broken mid-response)."""
+    server = emulator_factory(latency="zero", faults=[{"action": "reset"}])
+    context = ssl.create_default_context(cafile=str(server.ca_path))
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        request = f"GET /api/data/v9.2/accounts HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+        tls.sendall(request.encode())
+        received = b""
+        while chunk := tls.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500")
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))
+    assert 0 < len(body) == length // 2
