@@ -140,7 +140,7 @@ class Budget:
             total -= seconds
             if total < self._execution_limit:
                 return finished + self._window
-        return self._clock() + self._window  # unreachable while the total is over the limit
+        return self._clock() + self._window  # only with a zero execution limit
 
 
 def _number(value: float) -> str:
