@@ -348,6 +348,10 @@ class DataverseSink(BatchSink):
         pending: Sequence[_Pending] = context.get("records", [])
         if not pending:
             return
+        with self._target.writing():
+            self._write(pending)
+
+    def _write(self, pending: Sequence[_Pending]) -> None:
         plan = self.stream_plan
         rejected: dict[int, DeadLetter] = {}
         rows: dict[int, Row] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
+import sys
 import threading
 import typing as t
 from dataclasses import dataclass, field
@@ -580,6 +582,7 @@ class TargetDynamics(Target):
         self._raw_schemas: dict[str, dict] = {}
         self.current_raw: tuple[str, dict] | None = None
         self.unsettled = False
+        self._writing = 0
         super().__init__(**kwargs)
         settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")
         self.report = RunReport(
@@ -700,6 +703,35 @@ class TargetDynamics(Target):
             )
             return
         super()._write_state_message(state)
+
+    @contextlib.contextmanager
+    def writing(self) -> t.Iterator[None]:
+        """Mark a batch being written (a signal arriving meanwhile must not checkpoint it)."""
+        with self._lock:
+            self._writing += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writing -= 1
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
+        """SIGTERM/SIGINT: write what was received, report, exit non-zero if anything is open.
+
+        A batch interrupted mid-write cannot be known to have landed, so no STATE follows it
+        (the SDK would otherwise checkpoint it, meltano/sdk#3775).
+        """
+        del frame
+        self.logger.warning("Received signal %d: writing what was received, then stopping", signum)
+        with self._lock:
+            if self._writing:
+                self.unsettled = True
+        try:
+            self.process_endofpipe()
+        finally:
+            if self.unsettled:
+                self.logger.error("Stopped during a write: rerun from the last emitted STATE")
+        sys.exit(1 if self.unsettled else 0)
 
     def process_endofpipe(self) -> None:
         """Drain every sink, write the summary, then fail if anything was lost or too many rejected.
