@@ -167,7 +167,7 @@ def test_sigterm_while_idle_checkpoints_and_exits_zero(reset_emulator, tmp_path)
     config.write_text(
         json.dumps({**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5})
     )
-    process = subprocess.Popen(  # noqa: S603 - our own console script
+    process = subprocess.Popen(
         [TARGET_EXE, "--config", str(config)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
