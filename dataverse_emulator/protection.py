@@ -4,13 +4,20 @@ Each request is admitted against its user's budget (429 + ``Retry-After`` when a
 exceeded, §7.8), handled, then held for the server time the cost model gives (minus the time
 wire really took) before it is answered; the user's execution budget is charged that time.
 Every answer carries ``x-ms-dop-hint`` and the informational rate-limit headers (§7.3, §7.4).
+
+Limits apply per user *per web server* (§7.1). Each answer sets the ``ARRAffinity`` cookie of the
+server that handled it; a client sending it back stays on that server, a client without it is
+spread round-robin over ``Limits.web_servers`` servers (§7.2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import time
 import typing as t
+from http.cookies import CookieError, SimpleCookie
 
 from dataverse_emulator.state.budget import LimitExceeded
 from dataverse_emulator.wire.errors import error_response
@@ -19,6 +26,37 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.costs import CostModel
     from dataverse_emulator.http import Handler, Request, Response
     from dataverse_emulator.state.budget import Budgets
+
+AFFINITY_COOKIE = "ARRAffinity"
+
+
+class Affinity:
+    """Which web server answers: the one named by the affinity cookie, else the next in turn."""
+
+    def __init__(self, web_servers: int) -> None:
+        self._cookies = [
+            hashlib.sha256(f"web-server-{n}".encode()).hexdigest() for n in range(web_servers)
+        ]
+        self._servers = {cookie: n for n, cookie in enumerate(self._cookies)}
+        self._turn = itertools.cycle(range(web_servers))
+
+    def server_for(self, cookie_header: str) -> int:
+        """The server pinned by ``ARRAffinity`` in the ``Cookie`` header, else round-robin."""
+        if cookie_header:
+            try:
+                morsel = SimpleCookie(cookie_header).get(AFFINITY_COOKIE)
+            except CookieError:
+                morsel = None
+            if morsel is not None and morsel.value in self._servers:
+                return self._servers[morsel.value]
+        return next(self._turn)
+
+    def set_cookie(self, server: int) -> tuple[str, str]:
+        """The ``Set-Cookie`` header pinning a client to ``server``."""
+        return (
+            "Set-Cookie",
+            f"{AFFINITY_COOKIE}={self._cookies[server]}; Path=/; Secure; HttpOnly",
+        )
 
 
 class ServiceProtection:
@@ -47,22 +85,22 @@ class ServiceProtection:
         self._scale = scale
         self._enforce = enforce
         self._dop_hint = str(budgets.limits.dop_hint)
+        self._affinity = Affinity(budgets.limits.web_servers)
 
     async def __call__(self, request: Request) -> Response:
         """Admit, handle, wait out the server time, release."""
+        server = self._affinity.server_for(request.headers.get("cookie", ""))
+        hints = [("x-ms-dop-hint", self._dop_hint), self._affinity.set_cookie(server)]
         if not self._enforce:
             response = await self._inner(request)
-            response.headers.append(("x-ms-dop-hint", self._dop_hint))
+            response.headers += hints
             return response
-        budget = self._budgets.of(request.context.get("client_id", ""))
+        budget = self._budgets.of(request.context.get("client_id", ""), server)
         try:
             budget.admit()
         except LimitExceeded as exc:
             return error_response(
-                429,
-                exc.code,
-                exc.message,
-                [("Retry-After", str(exc.retry_after)), ("x-ms-dop-hint", self._dop_hint)],
+                429, exc.code, exc.message, [("Retry-After", str(exc.retry_after)), *hints]
             )
         started = time.monotonic()
         server_time = 0.0
@@ -80,7 +118,7 @@ class ServiceProtection:
         finally:
             budget.release(max(server_time, time.monotonic() - started))
         response.headers += [
-            ("x-ms-dop-hint", self._dop_hint),
+            *hints,
             ("x-ms-ratelimit-burst-remaining-xrm-requests", str(budget.remaining_requests)),
             (
                 "x-ms-ratelimit-time-remaining-xrm-requests",

@@ -33,6 +33,8 @@ class Limits:
             figure; a request usually finishes within a second).
         dop_hint: ``x-ms-dop-hint`` value (§7.3: the published sample environment reports 4,
             matching the 4 server-seconds per second a user can spend, §9.3).
+        web_servers: Web servers, each enforcing the limits on its own (§7.1; trial
+            environments have one, §7.2: the affinity cookie pins a client to one).
     """
 
     requests: int = 6000
@@ -41,6 +43,7 @@ class Limits:
     window_seconds: float = 300.0
     concurrency_retry_after: float = 1.0
     dop_hint: int = 4
+    web_servers: int = 1
 
 
 class LimitExceeded(Exception):
@@ -148,7 +151,7 @@ def _number(value: float) -> str:
 
 
 class Budgets:
-    """Budgets by client id, created on first use."""
+    """Budgets by client id and web server, created on first use."""
 
     def __init__(
         self, limits: Limits, scale: float = 1.0, clock: t.Callable[[], float] = time.monotonic
@@ -156,13 +159,14 @@ class Budgets:
         self.limits = limits
         self._scale = scale
         self._clock = clock
-        self._budgets: dict[str, Budget] = {}
+        self._budgets: dict[tuple[str, int], Budget] = {}
 
-    def of(self, client_id: str) -> Budget:
-        """Return the budget of ``client_id``."""
-        budget = self._budgets.get(client_id)
+    def of(self, client_id: str, server: int = 0) -> Budget:
+        """Return the budget of ``client_id`` on web server number ``server``."""
+        key = (client_id, server)
+        budget = self._budgets.get(key)
         if budget is None:
-            budget = self._budgets[client_id] = Budget(self.limits, self._scale, self._clock)
+            budget = self._budgets[key] = Budget(self.limits, self._scale, self._clock)
         return budget
 
     def clear(self) -> None:

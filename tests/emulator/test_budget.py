@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -212,3 +213,23 @@ def test_concurrency_429_over_https(emulator_factory):
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["code"] == "0x80072326"
     assert refused.headers["Retry-After"] == "1"
+
+
+def test_limits_per_web_server_and_affinity_cookie(emulator_factory):
+    """§7.1: each web server enforces the limits independently; §7.2: the ARRAffinity cookie pins
+    a client to one server, a client that drops it is spread over all of them."""
+    server = emulator_factory(
+        latency="realistic",
+        time_scale=0.01,
+        limits=Limits(requests=2, web_servers=2),
+        wire_handler=standin_wire,
+    )
+    url = f"{server.api_url}/accounts"
+    pinned = api_session(server)
+    first = pinned.get(url, timeout=5)
+    assert first.cookies.get("ARRAffinity")
+    assert [pinned.get(url, timeout=5).status_code for _ in range(2)] == [204, 429]
+    spread = api_session(server, server.user(1))
+    spread.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    statuses = [spread.get(url, timeout=5).status_code for _ in range(5)]
+    assert statuses == [204, 204, 204, 204, 429]
