@@ -90,14 +90,17 @@ def _invalid_reason(column: ColumnInfo, operation: Operation) -> str | None:
 
 
 def _id_mode(
-    table: TableInfo, ids: tuple[str, ...], problems: list[str], where: str
+    table: TableInfo, settings: StreamSettings, problems: list[str], where: str
 ) -> IdMode | None:
+    ids = settings.id_field
     unknown = [c for c in ids if c not in table.columns]
+    origin = "id_field" if settings.id_from_config else "key property"
     for name in unknown:
         hint = close_names(name, table.columns)
         problems.append(
-            f"{where}: id_field '{name}' is not a column of {table.logical_name}"
+            f"{where}: {origin} '{name}' is not a column of {table.logical_name}"
             + (f" (close: {', '.join(hint)})" if hint else "")
+            + "; set id_field or map the field with `streams.<stream>.columns`"
         )
     if unknown:
         return None
@@ -143,7 +146,7 @@ def plan_stream(  # noqa: C901, PLR0912, PLR0913, PLR0915
     where = f"stream '{stream}' -> table '{table.logical_name}'"
     problems: list[str] = []
     dropped: dict[str, str] = {}
-    mode = _id_mode(table, settings.id_field, problems, where)
+    mode = _id_mode(table, settings, problems, where)
     operation = settings.operation
     if mode is IdMode.NONE and operation in {Operation.UPDATE, Operation.DELETE}:
         problems.append(

@@ -402,3 +402,9 @@ def test_progress_lines_every_interval(caplog):
         report.tick()  # 12 s: too early
     lines = [r.message for r in caplog.records]
     assert lines == ["Progress people: 4 received, 3 landed, 1 rejected, 0.3 records/s"]
+
+
+def test_key_properties_that_are_not_columns_say_where_they_came_from():
+    schema = {**SCHEMA, "key_properties": ["nickname"]}
+    with pytest.raises(MetadataError, match="key property 'nickname' is not a column of contact"):
+        target_sync_test(make_target(), lines(schema))
