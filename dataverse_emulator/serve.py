@@ -9,6 +9,7 @@ the context manager). One port serves the Entra authority, the Web API and ``/_e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -205,20 +206,23 @@ class EmulatorServer:
         wire_handler: t.Callable[[Request, t.Any], Response] | None = None,
         **option_fields: t.Any,
     ) -> None:
-        base = options or Options()
-        fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
-        self.options = Options(**{**fields, **option_fields})
+        self.options = dataclasses.replace(options or Options(), **option_fields)
         self._temporary = data_dir is None
         self.data_dir = Path(
             tempfile.mkdtemp(prefix="dataverse-emulator-") if data_dir is None else data_dir
         )
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.pki = Pki.create(self.data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.pki = Pki.create(self.data_dir)
+            self.users = Users.default(self.options.seed, self.pki.client_cert.read_bytes())
+            self.emulator = Emulator(
+                self.options, self.users, environment=environment, wire_handler=wire_handler
+            )
+        except BaseException:
+            if self._temporary:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
         self.ca_path = self.pki.ca
-        self.users = Users.default(self.options.seed, self.pki.client_cert.read_bytes())
-        self.emulator = Emulator(
-            self.options, self.users, environment=environment, wire_handler=wire_handler
-        )
         self.env = self.emulator.env
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
