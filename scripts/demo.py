@@ -203,7 +203,7 @@ def table(rows: t.Sequence[t.Sequence[str]], headers: t.Sequence[str]) -> str:
     line = "  ".join("{:<%d}" % w for w in widths)  # noqa: UP031 - building a format string
     out = [line.format(*headers), line.format(*("-" * w for w in widths))]
     out.extend(line.format(*row) for row in rows)
-    return "\n".join(out)
+    return "\n".join(text.rstrip() for text in out)
 
 
 def summary_of(log: str) -> str:
