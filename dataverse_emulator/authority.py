@@ -8,8 +8,10 @@ Serves, for the emulated tenant, exactly what MSAL's confidential client reads:
 - ``GET /{tenant}/discovery/v2.0/keys``
 
 Failures use Entra's JSON shape (§1.3). Codes the reference does not list (AADSTS900144
-missing parameter, AADSTS70003 unsupported grant type, AADSTS500011 unknown resource,
-AADSTS700024 / AADSTS700027 bad client assertion) use Entra's published texts.
+missing parameter, AADSTS900561 wrong method, AADSTS70003 unsupported grant type, AADSTS500011
+unknown resource, AADSTS700024 / AADSTS700027 bad client assertion, AADSTS50027 malformed
+assertion) follow Entra's published error texts; the exact wording of those is not pinned down
+by the reference.
 """
 
 from __future__ import annotations
@@ -158,10 +160,11 @@ class Authority:
     def _token(self, request: Request, tenant: str) -> Response:
         if request.method != "POST":
             raise AuthorityError(
-                405,
+                400,
                 "invalid_request",
                 900561,
-                "The endpoint only accepts POST requests. Received a GET request.",
+                "The endpoint only accepts POST, OPTIONS requests. Received a "
+                f"{request.method} request.",
             )
         form = _form(request.body)
         basic = _basic_credentials(request.headers.get("authorization", ""))

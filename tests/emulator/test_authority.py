@@ -377,3 +377,10 @@ def test_revoked_token_gets_401(server, http):
         f"{server.api_url}/accounts", headers={"Authorization": f"Bearer {fresh}"}, timeout=10
     )
     assert again.status_code == 200
+
+
+def test_get_on_token_endpoint(server, http):
+    """§1.3 shape for AADSTS900561: the token endpoint only accepts POST."""
+    response = http.get(f"{server.authority}/oauth2/v2.0/token", timeout=10)
+    body = assert_entra_error(response, 400, "invalid_request", 900561)
+    assert "Received a GET request." in body["error_description"]
