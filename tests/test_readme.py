@@ -12,6 +12,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -59,6 +61,18 @@ def test_settings_table_matches_the_target() -> None:
     )
     for name in TargetDynamics.config_jsonschema["properties"]:
         assert f"| `{name}` |" in table
+
+
+def test_about_describes_every_setting() -> None:
+    """``--about`` (JSON and Markdown) names and describes every setting, built-ins included."""
+    cli = Path(sys.executable).parent / "target-dynamics"
+    about = _settings_table_module().about()
+    markdown = subprocess.run(
+        [str(cli), "--about", "--format=markdown"], capture_output=True, text=True, check=True
+    ).stdout
+    for name, spec in about["settings"]["properties"].items():
+        assert spec.get("description"), name
+        assert f"| {name} |" in markdown, name
 
 
 def test_settings_table_rewrite_replaces_only_the_section() -> None:
