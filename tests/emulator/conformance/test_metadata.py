@@ -5,6 +5,8 @@ from __future__ import annotations
 from conformance_support import GUID, JSON_CONTENT_TYPE
 
 CONTACT = "EntityDefinitions(LogicalName='contact')"
+ACCOUNTNUMBER_KEY_ID = "1dc7b1d2-6beb-ec11-bb3d-0022482ea769"
+"""§3.6: the MetadataId of Microsoft's ``accountnumber`` key example."""
 
 
 def ok_json(response):
@@ -298,3 +300,168 @@ def test_unknown_table_is_404(dv):
         "Could not find an entity with name crmbaseentity and id "
         "00000000-0000-0000-0000-000000000000.",
     )
+
+
+def test_entity_by_metadata_id(dv):
+    """§3.1: ``EntityDefinitions(<guid>)`` addresses a table by MetadataId."""
+    body = ok_json(dv.get("EntityDefinitions(608861bc-50a4-4c5f-a02c-21fe1943e2cf)"))
+    assert body["LogicalName"] == "contact"
+
+
+def test_attribute_by_name_without_cast(dv):
+    """§3.1: ``…/Attributes(LogicalName='emailaddress1')`` with the §3.3 common fields."""
+    body = ok_json(dv.get(f"{CONTACT}/Attributes(LogicalName='emailaddress1')"))
+    assert body["@odata.type"] == "#Microsoft.Dynamics.CRM.StringAttributeMetadata"
+    assert (body["LogicalName"], body["SchemaName"]) == ("emailaddress1", "EMailAddress1")
+    assert (body["AttributeType"], body["AttributeTypeName"]) == (
+        "String",
+        {"Value": "StringType"},
+    )
+    assert body["EntityLogicalName"] == "contact"
+    assert body["IsValidForAdvancedFind"]["ManagedPropertyLogicalName"] == (
+        "canmodifysearchsettings"
+    )
+    assert body["RequiredLevel"]["ManagedPropertyLogicalName"] == (
+        "canmodifyrequirementlevelsettings"
+    )
+
+
+def test_numeric_and_memo_casts(dv):
+    """§3.4: Money ``Precision``/``MinValue``/``MaxValue``; Integer ``MinValue``/``MaxValue``;
+    Memo ``MaxLength`` (contact annualincome 2 / 0..1e14, numberofchildren 0..1e9,
+    description 2000, §3.8)."""
+    attributes = f"{CONTACT}/Attributes"
+    money = ok_json(
+        dv.get(
+            f"{attributes}(LogicalName='annualincome')/Microsoft.Dynamics.CRM."
+            "MoneyAttributeMetadata?$select=Precision,MinValue,MaxValue"
+        )
+    )
+    assert (money["Precision"], money["MinValue"], money["MaxValue"]) == (2, 0, 100000000000000)
+    integer = ok_json(
+        dv.get(
+            f"{attributes}(LogicalName='numberofchildren')/Microsoft.Dynamics.CRM."
+            "IntegerAttributeMetadata?$select=MinValue,MaxValue"
+        )
+    )
+    assert (integer["MinValue"], integer["MaxValue"]) == (0, 1000000000)
+    memo = ok_json(
+        dv.get(
+            f"{attributes}(LogicalName='description')/Microsoft.Dynamics.CRM."
+            "MemoAttributeMetadata?$select=MaxLength"
+        )
+    )
+    assert memo["MaxLength"] == 2000
+
+
+def test_money_collection_cast(dv):
+    """§3.1: ``…/Attributes/Microsoft.Dynamics.CRM.MoneyAttributeMetadata?$select=
+    LogicalName,Precision``."""
+    body = ok_json(
+        dv.get(
+            f"{CONTACT}/Attributes/Microsoft.Dynamics.CRM.MoneyAttributeMetadata"
+            "?$select=LogicalName,Precision"
+        )
+    )
+    precision = {item["LogicalName"]: item["Precision"] for item in body["value"]}
+    assert precision["annualincome"] == 2
+    assert "emailaddress1" not in precision
+
+
+def test_keys_expanded_on_list(dv):
+    """§3.6: ``EntityDefinitions?$select=SchemaName&$expand=Keys($select=KeyAttributes)`` →
+    items like ``{"SchemaName":"Account","MetadataId":…,"Keys":[{"KeyAttributes":
+    ["accountnumber"],"MetadataId":"1dc7b1d2-6beb-ec11-bb3d-0022482ea769"}]}``."""
+    body = ok_json(
+        dv.get("EntityDefinitions?$select=SchemaName&$expand=Keys($select=KeyAttributes)")
+    )
+    account = next(item for item in body["value"] if item["SchemaName"] == "Account")
+    assert [{k: v for k, v in key.items() if not k.startswith("@")} for key in account["Keys"]] == [
+        {"KeyAttributes": ["accountnumber"], "MetadataId": "1dc7b1d2-6beb-ec11-bb3d-0022482ea769"}
+    ]
+
+
+def test_relationship_definition_cast(dv):
+    """§3.5: ``RelationshipDefinitions(SchemaName=…)/Microsoft.Dynamics.CRM.
+    OneToManyRelationshipMetadata`` → context ``…#RelationshipDefinitions/Microsoft.Dynamics.
+    CRM.OneToManyRelationshipMetadata/$entity`` and the documented members."""
+    body = ok_json(
+        dv.get(
+            "RelationshipDefinitions(SchemaName='contact_customer_accounts')/"
+            "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata"
+        )
+    )
+    assert body["@odata.context"] == (
+        f"{dv.api_url}/$metadata#RelationshipDefinitions/"
+        "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata/$entity"
+    )
+    expected = {
+        "SchemaName": "contact_customer_accounts",
+        "ReferencedEntity": "account",
+        "ReferencedAttribute": "accountid",
+        "ReferencingEntity": "contact",
+        "ReferencingAttribute": "parentcustomerid",
+        "ReferencingEntityNavigationPropertyName": "parentcustomerid_account",
+        "RelationshipType": "OneToManyRelationship",
+    }
+    assert {name: body[name] for name in expected} == expected
+    assert set(body["CascadeConfiguration"]) >= {"Assign", "Delete", "Merge", "Reparent"}
+
+
+def test_calls_of_dataverse_api_client(dv):
+    """§3.9: the five GETs ``dataverse-api`` runs when an entity object is constructed."""
+    table = "EntityDefinitions(LogicalName='account')"
+    keys = ok_json(dv.get(f"{table}/Keys?$select=SchemaName,KeyAttributes"))
+    assert [key["KeyAttributes"] for key in keys["value"]] == [["accountnumber"]]
+    entity = ok_json(
+        dv.get(f"{table}?$select=EntitySetName,PrimaryIdAttribute,PrimaryImageAttribute")
+    )
+    assert (entity["EntitySetName"], entity["PrimaryIdAttribute"]) == ("accounts", "accountid")
+    assert "PrimaryImageAttribute" in entity
+    one_to_many = ok_json(dv.get(f"{table}/OneToManyRelationships"))
+    assert "contact_customer_accounts" in {item["SchemaName"] for item in one_to_many["value"]}
+    many_to_one = ok_json(dv.get(f"{table}/ManyToOneRelationships"))
+    assert "account_primary_contact" in {item["SchemaName"] for item in many_to_one["value"]}
+
+
+def test_call_of_airbyte_source(dv):
+    """§3.9: airbyte's ``$select=…,CanChangeTrackingBeEnabled,ChangeTrackingEnabled&$expand=
+    Attributes($select=LogicalName,AttributeType)``."""
+    body = ok_json(
+        dv.get(
+            "EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute,"
+            "CanChangeTrackingBeEnabled,ChangeTrackingEnabled"
+            "&$expand=Attributes($select=LogicalName,AttributeType)"
+        )
+    )
+    contact = next(item for item in body["value"] if item["LogicalName"] == "contact")
+    assert isinstance(contact["ChangeTrackingEnabled"], bool)
+    assert "CanChangeTrackingBeEnabled" in contact
+    types = {item["LogicalName"]: item["AttributeType"] for item in contact["Attributes"]}
+    assert types["birthdate"] == "DateTime"
+
+
+def test_create_key_then_upsert_through_it(dv):
+    """§3.6: ``POST EntityDefinitions(LogicalName='x')/Keys`` with ``SchemaName``,
+    ``DisplayName``, ``KeyAttributes`` creates a key; once Active it addresses rows (§4.3)."""
+    label = {"LocalizedLabels": [{"Label": "Ticker", "LanguageCode": 1033}]}
+    response = dv.post(
+        "EntityDefinitions(LogicalName='account')/Keys",
+        json={
+            "SchemaName": "new_tickersymbol_key",
+            "DisplayName": label,
+            "KeyAttributes": ["tickersymbol"],
+        },
+    )
+    assert response.status_code in {201, 204}, response.text
+    keys = ok_json(
+        dv.get(
+            "EntityDefinitions(LogicalName='account')/Keys"
+            "?$select=SchemaName,KeyAttributes,EntityKeyIndexStatus"
+        )
+    )
+    created = next(key for key in keys["value"] if key["SchemaName"] == "new_tickersymbol_key")
+    assert created["KeyAttributes"] == ["tickersymbol"]
+    assert created["EntityKeyIndexStatus"] in {"Pending", "InProgress", "Active"}
+    if created["EntityKeyIndexStatus"] == "Active":
+        assert dv.patch("accounts(tickersymbol='MSFT')", json={"name": "M"}).status_code == 204
