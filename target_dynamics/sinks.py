@@ -13,7 +13,9 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import JSONSchemaValidator
 
 from target_dynamics.deadletter import FIELD as DEAD_LETTER_FIELD
 from target_dynamics.deadletter import DeadLetter
@@ -277,6 +279,23 @@ class _Pending:
     raw: Mapping[str, t.Any]
     raw_stream: str
     fallback_id: str | None
+    invalid: str | None = None
+
+
+class _RecordChecker(JSONSchemaValidator):
+    """Schema validation that rejects the one record instead of failing the run."""
+
+    def __init__(self, schema: dict, failures: dict[int, str]) -> None:
+        super().__init__(schema)
+        self._failures = failures
+
+    def validate(self, record: dict) -> None:
+        """Note why ``record`` does not match the stream's schema (keyed by its id)."""
+        try:
+            super().validate(record)
+        except InvalidRecord as exc:
+            detail = str(exc).removeprefix("Record Message Validation Error: ")
+            self._failures[id(record)] = f"record does not match the stream's schema: {detail}"
 
 
 class DataverseSink(BatchSink):
@@ -287,7 +306,22 @@ class DataverseSink(BatchSink):
     def __init__(self, target: TargetDynamics, **kwargs: t.Any) -> None:
         self._target = target
         self._stream_plan: StreamPlan | None = None
+        self._invalid: dict[int, str] = {}
         super().__init__(target=target, **kwargs)
+
+    def get_validator(self) -> JSONSchemaValidator | None:
+        """Validate records against the stream's schema unless ``validate_records`` is off.
+
+        A record that fails is rejected; the run goes on.
+        """
+        return _RecordChecker(self.schema, self._invalid) if self.validate_schema else None
+
+    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
+        # The SDK raises on an unparseable date-time, ending the run; reject the record instead.
+        try:
+            super()._parse_timestamps_in_record(record, schema, treatment)
+        except ValueError as exc:
+            self._invalid.setdefault(id(record), f"unparseable date or time: {exc}")
 
     @property
     def stream_plan(self) -> StreamPlan:
@@ -342,7 +376,13 @@ class DataverseSink(BatchSink):
         """Queue ``record`` with the message it came from and, for keyless creates, its GUID."""
         raw_stream, raw = self._target.current_raw or (self.stream_name, record)
         keyless = self.stream_plan.mapper.id_mode is IdMode.NONE
-        pending = _Pending(record, raw, raw_stream, str(uuid.uuid4()) if keyless else None)
+        pending = _Pending(
+            record,
+            raw,
+            raw_stream,
+            str(uuid.uuid4()) if keyless else None,
+            self._invalid.pop(id(record), None),
+        )
         context.setdefault("records", []).append(pending)
         self._target.report.add(self.stream_name, received=1)
 
@@ -360,6 +400,9 @@ class DataverseSink(BatchSink):
         rows: dict[int, Row] = {}
         matches: dict[int, t.Any] = {}
         for index, item in enumerate(pending):
+            if item.invalid:
+                rejected[index] = self._letter(item.invalid, None, None)
+                continue
             try:
                 mapped = plan.mapper.map(item.record, fallback_id=item.fallback_id)
             except RecordRejected as exc:

@@ -408,3 +408,68 @@ def test_key_properties_that_are_not_columns_say_where_they_came_from():
     schema = {**SCHEMA, "key_properties": ["nickname"]}
     with pytest.raises(MetadataError, match="key property 'nickname' is not a column of contact"):
         target_sync_test(make_target(), lines(schema))
+
+
+def test_records_that_fail_the_stream_schema_or_date_parsing_are_rejected(tmp_path):
+    """A record the SDK cannot validate or parse is rejected like any other; the run goes on."""
+    dead = tmp_path / "dead.jsonl"
+    schema = {
+        **SCHEMA,
+        "schema": {
+            "properties": {
+                "email": {"type": "string"},
+                "children": {"type": "integer"},
+                "since": {"type": "string", "format": "date-time"},
+            }
+        },
+    }
+    writer = loader_fakes.FakeWriter()
+    target = make_target(
+        writer,
+        dead_letter_path=str(dead),
+        max_errors=2,
+        streams={
+            "people": {
+                "columns": {
+                    "email": "emailaddress1",
+                    "children": "numberofchildren",
+                    "since": "lastonholdtime",
+                }
+            }
+        },
+    )
+    target_sync_test(
+        target,
+        lines(
+            schema,
+            record(email="a@x.org", children="three"),
+            record(email="b@x.org", since="yesterday"),
+            record(email="c@x.org", children=3, since="2024-01-02T03:04:05+01:00"),
+        ),
+    )
+    [(_, rows)] = writer.calls
+    assert [dict(r.payload) for r in rows] == [
+        {
+            "emailaddress1": "c@x.org",
+            "numberofchildren": 3,
+            "lastonholdtime": "2024-01-02T02:04:05Z",
+        }
+    ]
+    errors = [
+        json.loads(line)["record"]["_dead_letter"]["error"]
+        for line in dead.read_text().splitlines()[1:]
+    ]
+    assert "does not match the stream's schema: 'three' is not of type 'integer'" in errors[0]
+    assert "unparseable date or time" in errors[1]
+
+
+def test_validate_records_false_skips_schema_validation():
+    writer = loader_fakes.FakeWriter()
+    schema = {
+        **SCHEMA,
+        "schema": {"properties": {"email": {"type": "string"}, "gender": {"type": "integer"}}},
+    }
+    target = make_target(writer, validate_records=False, max_errors=5)
+    target_sync_test(target, lines(schema, record(email="a@x.org", gender="female")))
+    [(_, rows)] = writer.calls
+    assert rows[0].payload["gendercode"] == 2
