@@ -149,6 +149,8 @@ class Emulator:
         if kind != "control":
             outcome = "reset" if response.abort else str(response.status)
             self.counters.requests[kind, outcome] += 1
+            if "operation_count" in request.context:
+                self.counters.operations[kind] += int(request.context["operation_count"])
             if response.status == 429:
                 self.counters.throttled += 1
         return response

@@ -18,6 +18,8 @@ class Counters:
     Attributes:
         requests: ``(operation kind, outcome)`` → count; the outcome is the status code as a
             string, or ``"reset"`` when the connection was broken on purpose.
+        operations: Operation kind → operations wire handled (records of bulk requests, parts
+            of ``$batch``); what entitlement limits count (§7.6).
         token_requests: Calls to the token endpoint (answered or refused).
         discovery_requests: Calls to the OpenID configuration document.
         token_errors: Authority answers with an AADSTS error.
@@ -27,6 +29,7 @@ class Counters:
     """
 
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    operations: Counter[str] = field(default_factory=Counter)
     token_requests: int = 0
     discovery_requests: int = 0
     token_errors: int = 0
@@ -41,6 +44,7 @@ class Counters:
             by_kind.setdefault(kind, {})[outcome] = count
         return {
             "requests": by_kind,
+            "operations": dict(sorted(self.operations.items())),
             "token_requests": self.token_requests,
             "discovery_requests": self.discovery_requests,
             "token_errors": self.token_errors,
@@ -52,5 +56,6 @@ class Counters:
     def clear(self) -> None:
         """Start counting from zero."""
         self.requests.clear()
+        self.operations.clear()
         self.token_requests = self.discovery_requests = self.token_errors = 0
         self.unauthorized = self.throttled = self.faults = 0

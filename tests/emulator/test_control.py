@@ -37,6 +37,7 @@ def test_counters_by_kind_and_outcome(fresh):
     counters = fresh.admin.counters()
     assert counters["requests"]["single"] == {"204": 1}
     assert counters["requests"]["read"] == {"200": 1, "401": 1}
+    assert counters["operations"]["single"] == 1
     assert counters["token_requests"] == 1
     assert counters["unauthorized"] == 1
     assert counters["throttled"] == 0
@@ -91,3 +92,18 @@ def test_unknown_endpoint_and_method(fresh):
     http = https_session(fresh)
     assert http.get(f"{fresh.base_url}/_emulator/nothing", timeout=5).status_code == 404
     assert http.get(f"{fresh.base_url}/_emulator/reset", timeout=5).status_code == 405
+
+
+def test_operations_count_bulk_records(fresh):
+    """§7.6: every Targets item counts; the counters report operations per kind."""
+    session = api_session(fresh)
+    targets = [{"@odata.type": "Microsoft.Dynamics.CRM.account", "name": f"n{i}"} for i in range(7)]
+    response = session.post(
+        f"{fresh.api_url}/accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+        json={"Targets": targets},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    counters = fresh.admin.counters()
+    assert counters["requests"]["bulk"] == {"200": 1}
+    assert counters["operations"]["bulk"] == 7
