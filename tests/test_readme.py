@@ -307,3 +307,122 @@ def test_recipe_works_against_the_emulator(
         run(emu, tmp_path, monkeypatch)
     else:
         run(emu, tmp_path)
+
+
+# --- the troubleshooting table quotes what the target really says -----------------------------
+
+PERSON = {"properties": {"email": {"type": "string"}, "value": {"type": ["string", "null"]}}}
+
+
+def attempt(
+    emu: EmulatorServer, tmp_path: Path, settings: dict[str, t.Any], value: str | None = "x"
+) -> str:
+    """Run one record; return the dead letters, or the error, as text."""
+    config = {
+        **emu.target_config,
+        "entity": "contact",
+        "id_field": "emailaddress1",
+        "dead_letter_path": str(tmp_path / "dead.jsonl"),
+        "max_errors": 10,
+        **settings,
+    }
+    messages = [
+        {"type": "SCHEMA", "stream": "people", "schema": PERSON, "key_properties": []},
+        {"type": "RECORD", "stream": "people", "record": {"email": "a@x.org", "value": value}},
+    ]
+    text = "".join(json.dumps(m) + "\n" for m in messages)
+    try:
+        target_sync_test(TargetDynamics(config=config), io.StringIO(text))
+    except Exception as exc:  # noqa: BLE001 - the message is what is checked
+        return str(exc)
+    dead = tmp_path / "dead.jsonl"
+    return dead.read_text(encoding="utf-8") if dead.exists() else ""
+
+
+def columns(column: str) -> dict[str, t.Any]:
+    return {"streams": {"people": {"columns": {"email": "emailaddress1", "value": column}}}}
+
+
+TROUBLES: dict[str, tuple[dict[str, t.Any], str | None, list[str]]] = {
+    # symptom -> (settings, value of the record's field, what the README quotes)
+    "text too long": (
+        columns("jobtitle"),
+        "J" * 117,
+        ["0x80044331", "column 'jobtitle' is 117 characters long; the maximum is 100"],
+    ),
+    "invalid choice": (
+        columns("preferredcontactmethodcode"),
+        "Pigeon",
+        [
+            "0x8004431A",
+            "column 'preferredcontactmethodcode' has no option 'Pigeon' (known: 1=Any, 2=Email, ",
+        ],
+    ),
+    "update of a missing row": (
+        {"operation": "update", **columns("jobtitle")},
+        "x",
+        ["0x80060891", "A record with the specified key values does not exist"],
+    ),
+    "unknown table": (
+        {"entity": "contacs"},
+        "x",
+        ["Table 'contacs' not found", "Did you mean: contacts, contact?"],
+    ),
+    "wrong secret": (
+        {"client_secret": "not-the-secret"},
+        "x",
+        [
+            "Token request refused: invalid_client: AADSTS7000215",
+            "Use the client secret *value*, not its secret ID.",
+        ],
+    ),
+    "bad settings": (
+        {"operation": "merge", "streams": {"people": {"colums": {}}}},
+        "x",
+        [
+            "'merge' is not one of ['upsert', 'create', 'update', 'delete'] in config['operation']",
+            "streams.people has unknown key 'colums': did you mean columns?",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("symptom", sorted(TROUBLES))
+def test_troubleshooting_quotes_the_target(
+    symptom: str, emu: EmulatorServer, tmp_path: Path
+) -> None:
+    settings, value, quotes = TROUBLES[symptom]
+    said = attempt(emu, tmp_path, settings, value)
+    for quote in quotes:
+        assert quote in said, (symptom, said)
+        assert quote in README, (symptom, quote)
+    assert "not-the-secret" not in said
+
+
+def test_troubleshooting_duplicate_key(emu: EmulatorServer, tmp_path: Path) -> None:
+    settings = {"operation": "create", "id_field": "contactid", **columns("contactid")}
+    guid = "11111111-1111-1111-1111-111111111111"
+    assert attempt(emu, tmp_path, settings, guid) == ""
+    said = attempt(emu, tmp_path, settings, guid)
+    for quote in ("0x80040237", "A record with matching key values already exists."):
+        assert quote in said
+        assert quote in README
+
+
+def test_troubleshooting_unknown_column(
+    emu: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = {"streams": {"people": {"columns": {"email": "emailaddress1", "title": "jobtitel"}}}}
+    schema = {"properties": {"email": {"type": "string"}, "title": {"type": "string"}}}
+    messages = [
+        {"type": "SCHEMA", "stream": "people", "schema": schema, "key_properties": []},
+        {"type": "RECORD", "stream": "people", "record": {"email": "a@x.org", "title": "x"}},
+    ]
+    config = {**emu.target_config, "entity": "contact", "id_field": "emailaddress1", **settings}
+    text = "".join(json.dumps(m) + "\n" for m in messages)
+    target_sync_test(TargetDynamics(config=config), io.StringIO(text))
+    quote = (
+        "dropping fields the table cannot take for upsert: title (no such column (close: jobtitle))"
+    )
+    assert any(quote in record.getMessage() for record in caplog.records)
+    assert quote in README
