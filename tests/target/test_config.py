@@ -25,7 +25,7 @@ def problems(**config) -> list[str]:
 
 
 def test_good_config_is_read_once_with_defaults():
-    target = TargetDynamics(config=GOOD)
+    target = TargetDynamics(config=dict(GOOD))
     settings = target.settings
     assert settings.dynamics_url == "https://contoso.crm.dynamics.com"
     assert settings.operation is Operation.UPSERT
@@ -178,7 +178,7 @@ def test_stream_settings_resolution():
         ("accountnumber",),
     )
     assert set(orgs.lookups) == {"parentcustomerid", "primarycontactid"}
-    alone = TargetDynamics(config=GOOD).settings.for_stream("lead", ["Email"])
+    alone = TargetDynamics(config=dict(GOOD)).settings.for_stream("lead", ["Email"])
     assert (alone.entity, alone.id_field, alone.id_from_config) == ("lead", ("Email",), False)
 
 
@@ -210,4 +210,16 @@ def test_optional_headers_and_authority_reach_the_client(tmp_path):
         "CallerObjectId": caller,
     }
     assert target.client is client
-    assert TargetDynamics(config=GOOD).client._default_headers == {}
+    assert TargetDynamics(config=dict(GOOD)).client._default_headers == {}
+
+
+def test_settings_from_environment_variables(monkeypatch):
+    """SDK notes §1.1: `TARGET_DYNAMICS_<SETTING>` variables, read with parse_env_config."""
+    for name in ("dynamics_url", "tenant_id", "client_id", "client_secret"):
+        monkeypatch.setenv(f"TARGET_DYNAMICS_{name.upper()}", GOOD[name])
+    monkeypatch.setenv("TARGET_DYNAMICS_OPERATION", "delete")
+    monkeypatch.setenv("TARGET_DYNAMICS_ID_FIELD", "emailaddress1")
+    settings = TargetDynamics(config={}, parse_env_config=True).settings
+    assert settings.operation is Operation.DELETE
+    assert settings.id_field == ("emailaddress1",)
+    assert settings.client_secret == GOOD["client_secret"]

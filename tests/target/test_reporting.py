@@ -1,0 +1,59 @@
+"""The run's verdict and summary (§10.3: rejected vs not written)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from target_dynamics.reporting import LoadFailed, RunReport
+
+
+def report(**counts: int) -> RunReport:
+    run = RunReport(logging.getLogger("report-test"), 0)
+    run.add("people", **counts)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("counts", "max_errors", "words"),
+    [
+        ({"rejected": 1}, 0, "1 records were rejected, more than max_errors=0 (see dead.jsonl)"),
+        ({"lost": 2}, 10, "2 records could not be written"),
+        ({"lost": 1, "rejected": 3}, 1, "could not be written"),
+    ],
+)
+def test_run_fails_when_records_are_lost_or_too_many_rejected(counts, max_errors, words):
+    with pytest.raises(LoadFailed, match=words.replace("(", r"\(").replace(")", r"\)")):
+        report(**counts).raise_if_failed(max_errors, "dead.jsonl")
+
+
+def test_run_passes_within_max_errors():
+    report(received=3, landed=2, rejected=1).raise_if_failed(1, None)
+
+
+def test_totals_add_up_streams():
+    run = report(received=3, landed=3, created=3)
+    run.add("orgs", received=2, landed=1, rejected=1, upserted=1)
+    totals = run.totals
+    assert (totals.received, totals.landed, totals.rejected, totals.created, totals.upserted) == (
+        5,
+        4,
+        1,
+        3,
+        1,
+    )
+
+
+def test_summary_lines(caplog):
+    run = RunReport(logging.getLogger("report-test"), 0, dry_run=True)
+    run.add("people", received=2, landed=2)
+    with caplog.at_level(logging.INFO, logger="report-test"):
+        lines = run.summary(None)
+    assert lines == [
+        (
+            "Summary people: 2 received, 2 validated (dry run, nothing written) "
+            "(created 0, updated 0, upserted 0, deleted 0), 0 rejected, 0 not written"
+        )
+    ]
+    assert caplog.messages == lines
