@@ -107,7 +107,8 @@ class FaultRule:
         method: HTTP method.
         path: Regular expression searched in the request path.
         entity_set: Entity set (``accounts``) or ``$batch``.
-        operation: ``read``, ``metadata``, ``single``, ``batch``, ``bulk`` or ``other``.
+        operation: ``read``, ``metadata``, ``single``, ``batch``, ``bulk``, ``other``, or
+            ``token`` (the token endpoint; only such rules apply there).
         client_id: The caller's application id (read from its bearer token).
         probability: Chance that an active, matching rule fires.
         times: Fire at most this often (None: no limit).
@@ -144,7 +145,14 @@ class FaultRule:
         self.action = Action(self.action)
         if self.method:
             self.method = self.method.upper()
-        self._pattern = re.compile(self.path) if self.path else None
+        try:
+            self._pattern = re.compile(self.path) if self.path else None
+        except re.error as exc:
+            raise ValueError(f"path is not a regular expression: {exc}") from exc
+        if not isinstance(self.after, int) or (
+            self.times is not None and not isinstance(self.times, int)
+        ):
+            raise ValueError("'after' and 'times' must be whole numbers")
         status = self.status or (429 if self.action is Action.THROTTLE else 500)
         if self.action in {Action.THROTTLE, Action.ERROR} and status not in DEFAULT_ERRORS:
             raise ValueError(f"status {status} is not one of {sorted(DEFAULT_ERRORS)}")

@@ -69,6 +69,8 @@ def test_entity_set():
         {"action": "delay", "bogus": 1},
         {"status": 500},
         {"action": "revoke_tokens", "revoke": "some"},
+        {"action": "error", "path": "accounts("},
+        {"action": "error", "times": "twice"},
     ],
 )
 def test_malformed_rules_are_refused(rule):
