@@ -169,7 +169,7 @@ class Dataverse:
         code: str | None = None,
         message: str | None = None,
     ) -> dict[str, str]:
-        """Check a §4.8 error: status, JSON content type, ``{"error":{"code","message"}}``.
+        """Check a §4.8 error: status, §2.3 headers, ``{"error":{"code","message"}}``.
 
         Returns:
             The ``error`` object, for further checks.
@@ -180,7 +180,7 @@ class Dataverse:
             actual, text = response.status, response.body.decode()
         assert actual == status, text
         headers = response.headers
-        assert headers.get("Content-Type", "").startswith("application/json"), headers
+        assert headers.get("Content-Type") == JSON_CONTENT_TYPE, headers  # §4.4, §5.4, §7.8
         assert headers.get("OData-Version") == "4.0", headers
         body = response.json()
         assert set(body) == {"error"}, body

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from pathlib import Path
 
+import msal
 import pytest
 from conformance_support import GUID, JSON_CONTENT_TYPE, ODATA_HEADERS, msal_token, trusting_session
 
@@ -49,6 +52,7 @@ def assert_aadsts(response, status, error, code, description_start):
     ``timestamp``, ``trace_id``, ``correlation_id``."""
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
+    assert "no-store" in response.headers["Cache-Control"]  # the recorded 401's headers
     body = response.json()
     assert body["error"] == error
     assert body["error_codes"] == [code]
@@ -170,6 +174,7 @@ def assert_challenge(response, config):
     resource_id={org}/`` parsed as the .NET ServiceClient does; §11 #1: empty body or the
     0x8005F101 error."""
     assert response.status_code == 401, response.text
+    assert response.headers["OData-Version"] == "4.0"  # §2.3: on every response
     scheme, _, params = response.headers["WWW-Authenticate"].partition(" ")
     assert scheme == "Bearer"
     pairs = dict(item.strip().split("=", 1) for item in params.split(","))
@@ -248,3 +253,102 @@ def test_whoami_ids_name_real_rows(dv):
     assert user.json()["_businessunitid_value"] == body["BusinessUnitId"]
     unit = dv.get(f"businessunits({body['BusinessUnitId']})")
     assert unit.status_code == 200, unit.text
+
+
+def users_file(server):
+    """The documented ``users.json`` next to ``ca.pem``: every registered user."""
+    return json.loads((server.data_dir / "users.json").read_text(encoding="utf-8"))["users"]
+
+
+def test_discovery_document(http, config):
+    """§A.2: ``GET /{tenant}/v2.0/.well-known/openid-configuration`` → ``issuer``,
+    ``authorization_endpoint``, ``token_endpoint``, ``jwks_uri`` on the request's host."""
+    host, tenant = config["authority_host"], config["tenant_id"]
+    response = http.get(f"{host}/{tenant}/v2.0/.well-known/openid-configuration", timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {
+        name: body[name]
+        for name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+    } == {
+        "issuer": f"{host}/{tenant}/v2.0",
+        "authorization_endpoint": f"{host}/{tenant}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{host}/{tenant}/oauth2/v2.0/token",
+        "jwks_uri": f"{host}/{tenant}/discovery/v2.0/keys",
+    }
+
+
+def test_msal_with_oidc_authority(config):
+    """§1.6: ``oidc_authority="https://127.0.0.1:P/T/v2.0"`` works (the ``issuer`` must equal
+    it)."""
+    app = msal.ConfidentialClientApplication(
+        config["client_id"],
+        client_credential=config["client_secret"],
+        oidc_authority=f"{config['authority_host']}/{config['tenant_id']}/v2.0",
+        http_client=trusting_session(config["ca_bundle"]),
+    )
+    result = app.acquire_token_for_client(scopes=[f"{config['dynamics_url']}/.default"])
+    assert result.get("token_type") == "Bearer", result.get("error_description")
+
+
+def test_msal_certificate_credential(conformance_server, config):
+    """§1.1 / §1.7: a certificate user authenticates with a signed client assertion
+    (``client_credential={"private_key", "thumbprint"}``) and can call the Web API."""
+    user = next(entry for entry in users_file(conformance_server) if "certificate" in entry)
+    credential = {
+        "private_key": Path(user["private_key"]).read_text(encoding="utf-8"),
+        "thumbprint": user["thumbprint"],
+    }
+    app = msal.ConfidentialClientApplication(
+        user["client_id"],
+        client_credential=credential,
+        authority=f"{config['authority_host']}/{config['tenant_id']}",
+        instance_discovery=False,
+        http_client=trusting_session(config["ca_bundle"]),
+    )
+    result = app.acquire_token_for_client(scopes=[f"{config['dynamics_url']}/.default"])
+    assert "access_token" in result, result.get("error_description")
+    with trusting_session(config["ca_bundle"]) as http:
+        headers = {**ODATA_HEADERS, "Authorization": f"Bearer {result['access_token']}"}
+        response = http.get(
+            f"{config['dynamics_url']}/api/data/v9.2/WhoAmI", headers=headers, timeout=30
+        )
+    assert response.status_code == 200, response.text
+
+
+def test_http_basic_client_authentication(http, config):
+    """§1.1: HTTP Basic client authentication (RFC 6749 §2.3.1) is also accepted."""
+    url = f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token"
+    response = http.post(
+        url,
+        data={"grant_type": "client_credentials", "scope": f"{config['dynamics_url']}/.default"},
+        auth=(config["client_id"], config["client_secret"]),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "Bearer"
+
+
+def test_scopes_for_two_resources_are_400(http, config):
+    """§1.3: scopes for more than one resource → 400 ``invalid_scope`` AADSTS700022."""
+    scope = f"{config['dynamics_url']}/.default https://graph.microsoft.com/.default"
+    response = token_post(http, config, scope=scope)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["error"], body["error_codes"]) == ("invalid_scope", [700022])
+    assert body["error_description"].startswith("AADSTS700022: ")
+
+
+def test_revoked_token_is_401(conformance_server, config):
+    """§1.5: a token the service no longer accepts → 401 + challenge (revoked through the
+    control API, which also revokes the suite's token until the reset below)."""
+    token = msal_token(config)["access_token"]
+    url = f"{config['dynamics_url']}/api/data/v9.2/WhoAmI"
+    headers = {**ODATA_HEADERS, "Authorization": f"Bearer {token}"}
+    try:
+        with trusting_session(config["ca_bundle"]) as http:
+            assert http.get(url, headers=headers, timeout=30).status_code == 200
+            conformance_server.admin.revoke_tokens(config["client_id"])
+            assert_challenge(http.get(url, headers=headers, timeout=30), config)
+    finally:
+        conformance_server.admin.reset()
