@@ -1,66 +1,13 @@
-"""Stand-ins for the loader's tests: metadata served like EntityDefinitions (§3.8), a writer.
-
-Until transport's ``writer.py`` lands, a copy of the contract's value types is registered as
-``target_dynamics.writer`` so the loader imports; the real module wins as soon as it exists.
-"""
+"""Stand-ins for the loader's tests: metadata served like EntityDefinitions (§3.8), a writer."""
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 import types
 import typing as t
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from target_dynamics.errors import WebApiError
-
-try:
-    importlib.import_module("target_dynamics.writer")
-except ModuleNotFoundError:  # pragma: no cover - only until transport's writer lands
-
-    class Operation(StrEnum):
-        UPSERT = "upsert"
-        CREATE = "create"
-        UPDATE = "update"
-        DELETE = "delete"
-
-    @dataclass(frozen=True)
-    class WritePlan:
-        entity_set: str
-        logical_name: str
-        primary_id: str
-        operation: Operation
-        key_columns: tuple[str, ...]
-        supports_bulk: bool = True
-
-    @dataclass(frozen=True)
-    class Row:
-        index: int
-        payload: t.Mapping[str, t.Any]
-        key: t.Mapping[str, t.Any] | None
-
-    @dataclass
-    class WriteResult:
-        landed: list[int]
-        rejected: list[tuple[int, WebApiError]]
-        created: int = 0
-        updated: int = 0
-        deleted: int = 0
-
-    class Writer:
-        def __init__(
-            self, client: t.Any, *, max_concurrency: int | None = None, chunk_size: int = 500
-        ):
-            self.client = client
-
-    module = types.ModuleType("target_dynamics.writer")
-    module.__dict__.update(
-        Operation=Operation, WritePlan=WritePlan, Row=Row, WriteResult=WriteResult, Writer=Writer
-    )
-    sys.modules["target_dynamics.writer"] = module
-
 from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 
