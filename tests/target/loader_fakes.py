@@ -12,7 +12,7 @@ from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 
 def attr(name: str, type_name: str, **more: t.Any) -> dict[str, t.Any]:
-    """An attribute: common properties plus the derived ones (``cast`` names the derived type)."""
+    """An attribute: common properties, and under ``derived`` what its cast (§3.4) returns."""
     common = {
         "LogicalName": name,
         "AttributeType": type_name.removesuffix("Type"),
