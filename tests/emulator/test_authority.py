@@ -384,3 +384,15 @@ def test_get_on_token_endpoint(server, http):
     response = http.get(f"{server.authority}/oauth2/v2.0/token", timeout=10)
     body = assert_entra_error(response, 400, "invalid_request", 900561)
     assert "Received a GET request." in body["error_description"]
+
+
+def test_msal_oidc_authority(server):
+    """§1.6: oidc_authority="https://127.0.0.1:P/T/v2.0" works (issuer equals it)."""
+    app = msal.ConfidentialClientApplication(
+        server.users.first.client_id,
+        client_credential=server.users.first.secret,
+        oidc_authority=f"{server.authority}/v2.0",
+        http_client=https_session(server),
+    )
+    result = app.acquire_token_for_client(scopes=[f"{server.base_url}/.default"])
+    assert result.get("token_type") == "Bearer", result.get("error_description")
