@@ -82,7 +82,7 @@ def test_response_format(dv):
     assert_create_part(dv, parts[1], "contacts")
     get = parts[2]
     assert (get.status, get.reason) == (200, "OK")
-    assert get.headers["Content-Type"].startswith(JSON_CONTENT_TYPE)
+    assert get.headers["Content-Type"] == f"{JSON_CONTENT_TYPE}; odata.streaming=true"  # §2.3
     assert get.headers["OData-Version"] == "4.0"
     assert [row["lastname"] for row in get.json()["value"]] == ["One", "Two"]
 
@@ -236,6 +236,7 @@ def test_change_set_is_atomic(dv):
     failed = [part for part in dv.parts(response) if part.status >= 400]
     assert len(failed) == 1
     part = failed[0]
+    assert part.changeset is not None  # inside the changesetresponse
     assert (part.status, part.reason) == (400, "Bad Request")
     assert GUID.match(part.headers["REQ_ID"])
     dv.assert_error(part, 400, "0x80044331", TOO_LONG)
@@ -339,3 +340,33 @@ def test_multipart_without_boundary_is_rejected(dv):
         "$batch", data=b"--x\r\n\r\n--x--\r\n", headers={"Content-Type": "multipart/mixed"}
     )
     dv.assert_error(response, 400)
+
+
+def test_preamble_epilogue_and_plus_in_part_query(dv):
+    """§5.5: accept a preamble and an epilogue, and decode ``+`` as a space as well as
+    ``%20`` in part query strings."""
+    dv.create("contacts", {"lastname": "Plus"})
+    boundary = new_boundary("batch")
+    query = "/api/data/v9.2/contacts?$select=lastname&$filter="
+    body = (
+        "This is a preamble.\r\n"
+        + multipart(
+            boundary,
+            [
+                operation(
+                    "GET", "/api/data/v9.2/contacts?$select=lastname&$filter=lastname+eq+'Plus'"
+                ),
+                operation(
+                    "GET", "/api/data/v9.2/contacts?$select=lastname&$filter=lastname%20eq%20'Plus'"
+                ),
+            ],
+        )
+        + "This is an epilogue.\r\n"
+    )
+    response = dv.batch(body, boundary)
+    assert response.status_code == 200, response.text
+    parts = dv.parts(response)
+    assert [[row["lastname"] for row in part.json()["value"]] for part in parts] == [
+        ["Plus"],
+        ["Plus"],
+    ]
