@@ -353,12 +353,8 @@ def test_preamble_epilogue_and_plus_in_part_query(dv):
         + multipart(
             boundary,
             [
-                operation(
-                    "GET", "/api/data/v9.2/contacts?$select=lastname&$filter=lastname+eq+'Plus'"
-                ),
-                operation(
-                    "GET", "/api/data/v9.2/contacts?$select=lastname&$filter=lastname%20eq%20'Plus'"
-                ),
+                operation("GET", f"{query}lastname+eq+'Plus'"),
+                operation("GET", f"{query}lastname%20eq%20'Plus'"),
             ],
         )
         + "This is an epilogue.\r\n"
