@@ -426,3 +426,21 @@ def test_troubleshooting_unknown_column(
     )
     assert any(quote in record.getMessage() for record in caplog.records)
     assert quote in README
+
+
+def test_troubleshooting_throttling_is_retried_and_reported(emu: EmulatorServer) -> None:
+    """§7.8: a 429 with Retry-After is waited out and retried; the run counts it."""
+    storm = {"action": "throttle", "operation": "bulk", "retry_after": 1, "times": 1}
+    emu.admin.set_faults([storm])
+    config = {**emu.target_config, "entity": "contact", "id_field": "emailaddress1"}
+    config |= columns("jobtitle")
+    messages = [
+        {"type": "SCHEMA", "stream": "people", "schema": PERSON, "key_properties": []},
+        {"type": "RECORD", "stream": "people", "record": {"email": "a@x.org", "value": "x"}},
+    ]
+    target = TargetDynamics(config=config)
+    target_sync_test(target, io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+    assert list(by_email(emu)) == ["a@x.org"]
+    assert target.client.stats.retries >= 1
+    assert target.client.stats.throttled_seconds >= 1.0
+    assert "`Requests: N, retries: N, throttled: N s`" in README
