@@ -110,8 +110,12 @@ class Emulator:
         self.options = options
         self.users = users
         self.tenant_id = tenant_id_for(options.seed)
-        self.env = environment or Environment.create(
-            entities_file=options.entities_file, seed=options.seed, users=list(users)
+        self.env = (
+            Environment.create(
+                entities_file=options.entities_file, seed=options.seed, users=list(users)
+            )
+            if environment is None
+            else environment
         )
         self.tokens = TokenService(self.tenant_id, options.token_lifetime)
         self.budgets = Budgets(options.limits, options.time_scale)
