@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from conformance_support import GUID
+from conformance_support import GUID, JSON_CONTENT_TYPE
 
 CONTACT_TYPE = "Microsoft.Dynamics.CRM.contact"
 
@@ -25,7 +25,7 @@ def test_create_multiple_returns_ids_in_request_order(dv):
     response = bulk(dv, "contacts", "CreateMultiple", targets(*({"lastname": n} for n in names)))
     assert response.status_code == 200, response.text
     assert response.headers["OData-Version"] == "4.0"
-    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["Content-Type"] == JSON_CONTENT_TYPE  # §2.3
     body = response.json()
     assert body["@odata.context"] == (
         f"{dv.api_url}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse"
@@ -206,3 +206,36 @@ def test_bulk_on_custom_table(dv):
     )
     assert response.status_code == 200, response.text
     assert len(response.json()["Ids"]) == 1
+
+
+def test_duplicate_keys_in_create_multiple_fail_the_request(dv):
+    """§6.5: "Two rows with the same key in one CreateMultiple fail the whole request"."""
+    body = targets(
+        {"lastname": "A", "emailaddress1": "same@example.com"},
+        {"lastname": "B", "emailaddress1": "same@example.com"},
+    )
+    response = bulk(dv, "contacts", "CreateMultiple", body)
+    assert 400 <= response.status_code < 500, response.text
+    dv.assert_error(response, response.status_code)
+    assert dv.rows("contacts") == []
+
+
+def test_update_multiple_with_alternate_key_is_rejected(dv):
+    """§6.2: "Using alternate keys with Web API and UpdateMultiple is not supported"."""
+    dv.create("contacts", {"lastname": "Keyed", "emailaddress1": "k@example.com"})
+    body = targets({"lastname": "New", "@odata.id": "contacts(emailaddress1='k@example.com')"})
+    response = bulk(dv, "contacts", "UpdateMultiple", body)
+    assert 400 <= response.status_code < 500, response.text
+    dv.assert_error(response, response.status_code)
+    assert [row["lastname"] for row in dv.rows("contacts", "$select=lastname")] == ["Keyed"]
+
+
+def test_delete_multiple_on_standard_table_is_not_implemented(dv):
+    """§6.4: DeleteMultiple on a standard table: error "DeleteMultiple has not yet been
+    implemented."."""
+    record_id = dv.create("contacts", {"lastname": "Stays"})
+    response = bulk(dv, "contacts", "DeleteMultiple", targets({"contactid": record_id}))
+    assert 400 <= response.status_code < 500, response.text
+    error = dv.assert_error(response, response.status_code)
+    assert "DeleteMultiple has not yet been implemented." in error["message"]
+    assert dv.get(f"contacts({record_id})").status_code == 200

@@ -78,6 +78,12 @@ def test_collection_shape_with_select(dv, people):
             {"Hamilton", "Dijkstra"},
         ),
         ("lastname in ('Knuth','Turing')", {"Knuth", "Turing"}),
+        ("endswith(emailaddress1,'.org')", {"Turing", "Dijkstra"}),
+        ("not startswith(lastname,'H') and numberofchildren le 1", {"Turing", "Liskov"}),
+        ("numberofchildren ge 3", {"Dijkstra"}),
+        ("middlename eq null and lastname eq 'Knuth'", {"Knuth"}),
+        ("createdon ge 2000-01-01T00:00:00Z and lastname eq 'Hopper'", {"Hopper"}),
+        ("createdon lt 2000-01-01T00:00:00Z", set()),
     ],
 )
 def test_filter(dv, people, expression, expected):
@@ -164,6 +170,63 @@ def test_unknown_filter_column_is_400(dv):
     """§4.9: an unknown property in a query is a 400 with the same message."""
     dv.assert_error(
         dv.get("contacts?$filter=nosuchcolumn eq 1"),
+        400,
+        "0x0",
+        "Could not find a property named 'nosuchcolumn' on type 'Microsoft.Dynamics.CRM.contact'.",
+    )
+
+
+def test_filter_with_parameter_alias(dv, people):
+    """§A.3: parameter aliases (``… eq @p`` with ``@p='…'``)."""
+    assert lastnames(dv, "$select=lastname&$filter=lastname eq @p&@p='Knuth'") == ["Knuth"]
+
+
+def test_filter_on_lookup_value(dv, people):
+    """§A.3: ``_parentaccountid_value eq <guid>`` style filters on lookup value properties."""
+    account_id = dv.create("accounts", {"name": "Contoso"})
+    dv.patch(
+        f"contacts({people['Knuth']})",
+        json={"parentcustomerid_account@odata.bind": f"/accounts({account_id})"},
+    )
+    query = f"$select=lastname&$filter=_parentcustomerid_value eq {account_id}"
+    assert lastnames(dv, query) == ["Knuth"]
+
+
+def test_expand_single_valued_navigation(dv, people):
+    """§4.1 / §4.4: ``$expand`` of a single-valued navigation property with nested
+    ``$select``."""
+    account_id = dv.create("accounts", {"name": "Contoso"})
+    dv.patch(
+        f"contacts({people['Knuth']})",
+        json={"parentcustomerid_account@odata.bind": f"/accounts({account_id})"},
+    )
+    response = dv.get(
+        f"contacts({people['Knuth']})?$select=lastname"
+        "&$expand=parentcustomerid_account($select=name)"
+    )
+    assert response.status_code == 200, response.text
+    expanded = response.json()["parentcustomerid_account"]
+    assert (expanded["accountid"], expanded["name"]) == (account_id, "Contoso")
+
+
+def test_collection_valued_navigation_path(dv, people):
+    """§5.1: ``GET accounts(<id>)/Account_Tasks?$select=subject`` — related rows through a
+    collection-valued navigation property."""
+    account_id = dv.create("accounts", {"name": "Contoso"})
+    for name in ("Knuth", "Liskov"):
+        dv.patch(
+            f"contacts({people[name]})",
+            json={"parentcustomerid_account@odata.bind": f"/accounts({account_id})"},
+        )
+    response = dv.get(f"accounts({account_id})/contact_customer_accounts?$select=lastname")
+    assert response.status_code == 200, response.text
+    assert sorted(row["lastname"] for row in response.json()["value"]) == ["Knuth", "Liskov"]
+
+
+def test_unknown_orderby_column_is_400(dv):
+    """§4.9: an unknown property in ``$orderby`` → 400 "Could not find a property named …"."""
+    dv.assert_error(
+        dv.get("contacts?$orderby=nosuchcolumn"),
         400,
         "0x0",
         "Could not find a property named 'nosuchcolumn' on type 'Microsoft.Dynamics.CRM.contact'.",
