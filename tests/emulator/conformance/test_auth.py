@@ -352,3 +352,29 @@ def test_revoked_token_is_401(conformance_server, config):
             assert_challenge(http.get(url, headers=headers, timeout=30), config)
     finally:
         conformance_server.admin.reset()
+
+
+def test_discovery_for_unknown_tenant_is_400(http, config):
+    """§1.3: unknown tenant at OIDC discovery → 400 ``invalid_tenant`` AADSTS90002."""
+    tenant = str(uuid.uuid4())
+    response = http.get(
+        f"{config['authority_host']}/{tenant}/v2.0/.well-known/openid-configuration", timeout=30
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "invalid_tenant"
+    assert body["error_codes"] == [90002]
+    assert body["error_description"].startswith(f"AADSTS90002: Tenant '{tenant}' not found.")
+
+
+def test_malformed_tenant_is_400_aadsts900023(http, config):
+    """§1.3: malformed tenant id → 400 ``invalid_request`` AADSTS900023."""
+    response = token_post(http, config, tenant="not_a_tenant!")
+    assert_aadsts(
+        response,
+        400,
+        "invalid_request",
+        900023,
+        "Specified tenant identifier 'not_a_tenant!' is neither a valid DNS name, nor a valid "
+        "external domain.",
+    )

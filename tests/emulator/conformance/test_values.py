@@ -283,3 +283,24 @@ def test_upsert_multiple_key_in_body_pitfall(dv):
 
     assert upsert("A-1").status_code == 204
     dv.assert_error(upsert("A-2"), 400, "0x80040216", "An unexpected error occurred.")
+
+
+def test_entity_id_keeps_the_requested_version(dv):
+    """§4.1: the v9.0 example answers ``OData-EntityId: [Organization URI]/api/data/v9.0/
+    accounts(<guid>)``."""
+    response = dv.session.post(
+        f"{dv.base_url}/api/data/v9.0/accounts", json={"name": "Old client"}, timeout=30
+    )
+    assert response.status_code == 204, response.text
+    assert response.headers["OData-EntityId"].startswith(f"{dv.base_url}/api/data/v9.0/accounts(")
+
+
+def test_statecode_without_statuscode_picks_default_status(dv):
+    """§4.2: "Setting statecode without statuscode picks the default status" (contact:
+    statecode 1 Inactive → statuscode 2 Inactive)."""
+    record_id = dv.create("contacts", {"lastname": "Active"})
+    body = dv.get(f"contacts({record_id})?$select=statecode,statuscode").json()
+    assert (body["statecode"], body["statuscode"]) == (0, 1)
+    assert dv.patch(f"contacts({record_id})", json={"statecode": 1}).status_code == 204
+    body = dv.get(f"contacts({record_id})?$select=statecode,statuscode").json()
+    assert (body["statecode"], body["statuscode"]) == (1, 2)
