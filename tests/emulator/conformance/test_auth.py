@@ -246,8 +246,14 @@ def test_whoami(dv, path):
 
 
 def test_whoami_ids_name_real_rows(dv):
-    """§2.4: ``UserId`` is the caller's systemuser and ``BusinessUnitId`` its business unit."""
+    """§2.4: ``UserId`` is the caller's systemuser and ``BusinessUnitId`` its business unit;
+    rows the caller creates are owned by that user."""
     body = dv.get("WhoAmI").json()
+    assert body["UserId"] != body["BusinessUnitId"]
+    created = dv.post(
+        "contacts", json={"lastname": "Mine"}, headers={"Prefer": "return=representation"}
+    )
+    assert created.json()["_ownerid_value"] == body["UserId"]
     user = dv.get(f"systemusers({body['UserId']})?$select=_businessunitid_value")
     assert user.status_code == 200, user.text
     assert user.json()["_businessunitid_value"] == body["BusinessUnitId"]
