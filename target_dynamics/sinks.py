@@ -36,7 +36,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from target_dynamics.metadata import ColumnInfo, TableInfo
-    from target_dynamics.target import StreamSettings, TargetDynamics
+    from target_dynamics.settings import StreamSettings
+    from target_dynamics.target import TargetDynamics
 
 CODE_NOT_FOUND = "0x80040217"
 WRITABLE = frozenset(JSON_TYPES_FOR)

@@ -6,7 +6,8 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_dynamics.errors import ConfigError
-from target_dynamics.target import SettingsError, TargetDynamics, parse_settings
+from target_dynamics.settings import SettingsError, parse_settings
+from target_dynamics.target import TargetDynamics
 from target_dynamics.writer import Operation
 
 GOOD = {

@@ -1,0 +1,330 @@
+"""Settings: the config schema's cross-field rules, parsed once into typed values.
+
+``parse_settings`` reports every problem at once (what, where, how to fix) and never echoes a
+secret; the target and its sinks read only the typed :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_dynamics.errors import ConfigError
+from target_dynamics.metadata import close_names
+from target_dynamics.writer import Operation
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from jsonschema import ValidationError
+
+
+CLOUDS = ("public", "gcc", "gcc_high", "dod", "china")
+SECRETS = frozenset({"client_secret", "certificate_private_key"})
+LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
+STREAM_KEYS = ("entity", "operation", "id_field", "columns", "lookups")
+LOOKUP_KEYS = ("table", "key", "table_field")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
+_API_VERSION = re.compile(r"^v?(\d+\.\d+)$")
+ID_FIELD_TYPE = th.CustomType(
+    {"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1, "minLength": 1}
+)
+OPERATIONS = [op.value for op in Operation]
+
+
+class SettingsError(ConfigError, ConfigValidationError):
+    """Every settings problem at once; each names what is wrong, where, and the fix."""
+
+    def __init__(self, problems: list[str], schema: dict | None = None) -> None:
+        text = "\n".join(f"- {p}" for p in problems)
+        ConfigValidationError.__init__(
+            self,
+            f"Config validation failed ({len(problems)} problems):\n{text}",
+            errors=problems,
+            schema=schema,
+        )
+
+
+@dataclass(frozen=True)
+class LookupSettings:
+    """``lookups.<column>``: how a lookup column binds (see ``mapping.LookupRule``)."""
+
+    table: str | None = None
+    key: tuple[str, ...] = ()
+    table_field: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """The effective settings of one stream (per-stream values over the top-level ones)."""
+
+    entity: str
+    operation: Operation
+    id_field: tuple[str, ...]
+    columns: Mapping[str, str]
+    lookups: Mapping[str, LookupSettings]
+    id_from_config: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The config, read and validated once."""
+
+    dynamics_url: str
+    tenant_id: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_private_key: str | None = field(default=None, repr=False)
+    certificate_thumbprint: str | None = None
+    cloud: str = "public"
+    authority_host: str | None = None
+    api_version: str = "9.2"
+    ca_bundle: str | None = None
+    entity: str | None = None
+    operation: Operation = Operation.UPSERT
+    id_field: tuple[str, ...] = ()
+    streams: Mapping[str, Mapping[str, t.Any]] = field(default_factory=dict)
+    lookups: Mapping[str, LookupSettings] = field(default_factory=dict)
+    max_concurrency: int | None = None
+    extra_fields: str = "drop"
+    dead_letter_path: str | None = None
+    max_errors: int = 0
+    dry_run: bool = False
+    bypass_business_logic: bool = False
+    suppress_duplicate_detection: bool | None = None
+    caller_object_id: str | None = None
+    timeout_seconds: float = 120.0
+    progress_interval_seconds: float = 60.0
+
+    def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
+        """The settings that apply to ``stream`` (whose SCHEMA names ``key_properties``)."""
+        own = self.streams.get(stream, {})
+        columns = dict(own.get("columns") or {})
+        lookups = dict(self.lookups)
+        lookups.update(_lookups(own.get("lookups") or {}, f"streams.{stream}.lookups", []))
+        id_field = _id_tuple(own.get("id_field")) or self.id_field
+        from_config = bool(id_field)
+        if not id_field:
+            id_field = tuple(columns.get(k, k) for k in key_properties)
+        return StreamSettings(
+            entity=own.get("entity") or self.entity or stream,
+            operation=Operation(own["operation"]) if own.get("operation") else self.operation,
+            id_field=tuple(columns.get(f, f) for f in id_field),
+            columns=columns,
+            lookups=lookups,
+            id_from_config=from_config,
+        )
+
+
+def _id_tuple(value: t.Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def _lookups(
+    raw: Mapping[str, t.Any], where: str, problems: list[str]
+) -> dict[str, LookupSettings]:
+    found: dict[str, LookupSettings] = {}
+    for column, spec in raw.items():
+        if not isinstance(spec, dict):
+            problems.append(f"{where}.{column} must be an object like {{'table': 'account'}}")
+            continue
+        unknown = sorted(set(spec) - set(LOOKUP_KEYS))
+        if unknown:
+            problems.append(
+                f"{where}.{column} has unknown keys {unknown}: use only {', '.join(LOOKUP_KEYS)}"
+            )
+        key = _id_tuple(spec.get("key"))
+        if key and not spec.get("table"):
+            problems.append(
+                f"{where}.{column}.key is set without table: name the table the key belongs to"
+            )
+        found[column] = LookupSettings(spec.get("table"), key, spec.get("table_field"))
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(name: str, value: str, problems: list[str]) -> str:
+    parts = urlsplit(value)
+    if not parts.hostname:
+        problems.append(f"{name} '{value}' is not a URL: use e.g. https://contoso.crm.dynamics.com")
+    elif parts.scheme != "https":
+        problems.append(
+            f"{name} must use https (got '{parts.scheme}://'): Dataverse and Entra ID only "
+            "accept TLS; use https://" + parts.netloc
+        )
+    elif parts.query or parts.fragment or parts.path.strip("/"):
+        problems.append(
+            f"{name} must be the environment root, without path or query (got '{value}'): "
+            f"use https://{parts.netloc}"
+        )
+    return value.rstrip("/")
+
+
+def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:  # noqa: C901, PLR0912, PLR0915
+    """Read ``config`` into :class:`Settings`, collecting every cross-field problem.
+
+    JSON-Schema problems (types, required, enums) are reported by the caller; this checks what
+    the schema cannot: URLs, credential combinations, cloud versus authority, load method versus
+    operation, stream and lookup structure, paths. Secrets are never quoted.
+    """
+    problems: list[str] = []
+    get = config.get
+    url = (
+        _check_url("dynamics_url", str(get("dynamics_url")), problems)
+        if get("dynamics_url")
+        else ""
+    )
+    authority = get("authority_host")
+    if authority:
+        authority = _check_url("authority_host", str(authority), problems)
+        if get("cloud"):
+            problems.append(
+                "cloud and authority_host are both set: set only one (authority_host wins over "
+                "the cloud's default login host)"
+            )
+    cloud = get("cloud") or "public"
+    secret, key, thumb = (
+        get("client_secret"),
+        get("certificate_private_key"),
+        get("certificate_thumbprint"),
+    )
+    if secret and (key or thumb):
+        problems.append(
+            "client_secret and certificate_private_key/certificate_thumbprint are both set: "
+            "choose one way to authenticate"
+        )
+    elif not secret and not (key and thumb):
+        if key or thumb:
+            missing = "certificate_thumbprint" if key else "certificate_private_key"
+            problems.append(f"certificate authentication needs {missing} too")
+        else:
+            problems.append(
+                "no credentials: set client_secret, or certificate_private_key (PEM) with "
+                "certificate_thumbprint"
+            )
+    if key and isinstance(key, str) and "-----BEGIN" not in key:
+        problems.append(
+            "certificate_private_key is not PEM text (no '-----BEGIN' line): paste the key file's "
+            "content, not its path"
+        )
+    if thumb and isinstance(thumb, str) and not _THUMBPRINT.match(thumb.replace(":", "")):
+        problems.append(
+            "certificate_thumbprint must be the certificate's SHA-1 thumbprint, 40 hex digits"
+        )
+    for name in ("tenant_id", "client_id"):
+        value = get(name)
+        if isinstance(value, str) and (not value.strip() or "/" in value):
+            problems.append(f"{name} must be a GUID or a domain name (got '{value}')")
+    version = _API_VERSION.match(str(get("api_version") or "9.2"))
+    if not version:
+        problems.append(f"api_version '{get('api_version')}' is not like 'v9.2'")
+    caller = get("caller_object_id")
+    if caller and not _GUID.match(str(caller)):
+        problems.append(
+            f"caller_object_id '{caller}' is not a GUID: use the Entra object id of the user to "
+            "impersonate"
+        )
+    ca_bundle = get("ca_bundle")
+    if ca_bundle and not Path(ca_bundle).is_file():
+        problems.append(f"ca_bundle '{ca_bundle}' does not exist: give the path of a PEM file")
+    dead = get("dead_letter_path")
+    if dead:
+        parent = Path(dead).expanduser().resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            problems.append(
+                f"dead_letter_path '{dead}': directory '{parent}' does not exist or is not writable"
+            )
+    operation = Operation.UPSERT
+    load_method = get("load_method")
+    if get("operation") in OPERATIONS:
+        operation = Operation(get("operation"))
+        wanted = LOAD_METHODS.get(load_method) if load_method else None
+        if wanted and wanted is not operation:
+            problems.append(
+                f"load_method '{load_method}' contradicts operation '{operation}': "
+                "append-only means create and upsert means upsert; drop one of them"
+            )
+    elif load_method in LOAD_METHODS:
+        operation = LOAD_METHODS[load_method]
+    id_field = _id_tuple(get("id_field"))
+    streams = get("streams") or {}
+    for stream, spec in streams.items() if isinstance(streams, dict) else ():
+        where = f"streams.{stream}"
+        if not isinstance(spec, dict):
+            problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
+            continue
+        for unknown in sorted(set(spec) - set(STREAM_KEYS)):
+            hint = close_names(unknown, STREAM_KEYS)
+            fix = f"did you mean {hint[0]}?" if hint else f"use only {', '.join(STREAM_KEYS)}"
+            problems.append(f"{where} has unknown key '{unknown}': {fix}")
+        if spec.get("operation") and spec["operation"] not in OPERATIONS:
+            problems.append(
+                f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"
+            )
+        columns = spec.get("columns") or {}
+        if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+            problems.append(f"{where}.columns must map record fields to column names (strings)")
+        _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
+    lookups = _lookups(get("lookups") or {}, "lookups", problems)
+    if problems:
+        return None, problems
+    suppress = get("suppress_duplicate_detection")
+    return Settings(
+        dynamics_url=url,
+        tenant_id=str(get("tenant_id")),
+        client_id=str(get("client_id")),
+        client_secret=secret,
+        certificate_private_key=key,
+        certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
+        cloud=cloud,
+        authority_host=authority,
+        api_version=version.group(1) if version else "9.2",
+        ca_bundle=ca_bundle,
+        entity=get("entity"),
+        operation=operation,
+        id_field=id_field,
+        streams=streams,
+        lookups=lookups,
+        max_concurrency=get("max_concurrency"),
+        extra_fields=get("extra_fields") or "drop",
+        dead_letter_path=dead,
+        max_errors=int(get("max_errors") or 0),
+        dry_run=bool(get("dry_run")),
+        bypass_business_logic=bool(get("bypass_business_logic")),
+        suppress_duplicate_detection=None if suppress is None else bool(suppress),
+        caller_object_id=caller,
+        timeout_seconds=float(get("timeout_seconds") or 120),
+        progress_interval_seconds=float(
+            60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
+        ),
+    ), []
+
+
+def format_error(error: ValidationError) -> str:
+    """Say where in the config a JSON Schema error is, without echoing a secret value."""
+    where = "config" + "".join(f"[{p!r}]" for p in error.path)
+    top = str(error.path[0]) if error.path else ""
+    if top in SECRETS:
+        return f"{where} is invalid ({error.validator} check failed); value not shown"
+    return f"{error.message} in {where}"
