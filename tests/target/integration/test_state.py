@@ -140,10 +140,11 @@ def test_killed_cli_resumes_from_its_last_state(reset_emulator, tmp_path, sig):
     for state in states:
         assert covered(state) <= set(rows), state
     if sig == signal.SIGTERM:
-        # A graceful stop drains and checkpoints, unless it interrupted a write: then it
-        # withholds STATE and exits 1.
+        # A graceful stop drains and checkpoints (exit 0; no STATE if none had arrived yet),
+        # unless it interrupted a write: then it withholds STATE and exits 1.
         assert process.returncode in {0, 1}
-        assert bool(states) == (process.returncode == 0)
+        if process.returncode == 1:
+            assert not states
 
     reset_emulator.admin.set_faults([])
     rerun = subprocess.run(
