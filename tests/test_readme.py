@@ -280,7 +280,28 @@ def run_dry_run(emu: EmulatorServer, tmp_path: Path) -> None:
     assert "0x80044331" in (tmp_path / "dry.jsonl").read_text(encoding="utf-8")
 
 
+ENTITIES: dict[str, str] = dict(
+    re.findall(r"<!-- emulator-entities: ([\w-]+) -->\s*```json\n(.*?)```", README, re.DOTALL)
+)
+
+
+def run_custom_table(emu: EmulatorServer, tmp_path: Path, start: t.Callable[..., t.Any]) -> None:
+    entities = tmp_path / "subscriptions.json"
+    entities.write_text(ENTITIES["custom-table"], encoding="utf-8")
+    private = start(latency="zero", entities_file=entities)
+    records = [{"email": "ann@contoso.com", "plan": "Pro", "name": "Ann's plan"}]
+    sync(connection(private, RECIPES["custom-table"]), {"subscriptions": records})
+    sync(connection(private, RECIPES["custom-table"]), {"subscriptions": records})
+    [row] = rows(private, "new_subscription")
+    assert (row["new_email"], row["new_plan"], row["new_name"]) == (
+        "ann@contoso.com",
+        100000001,
+        "Ann's plan",
+    )
+
+
 RUNS: dict[str, t.Callable[..., None]] = {
+    "custom-table": run_custom_table,
     "email-upsert": run_email_upsert,
     "update-only": run_update_only,
     "delete": run_delete,
@@ -300,11 +321,17 @@ def test_every_recipe_is_exercised() -> None:
 
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_recipe_works_against_the_emulator(
-    name: str, emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    emu: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator_factory: t.Callable[..., t.Any],
 ) -> None:
     run = RUNS[name]
     if name == "dead-letter":
         run(emu, tmp_path, monkeypatch)
+    elif name == "custom-table":
+        run(emu, tmp_path, emulator_factory)
     else:
         run(emu, tmp_path)
 
