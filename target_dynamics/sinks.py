@@ -11,267 +11,30 @@ import json
 import typing as t
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from target_dynamics.deadletter import FIELD as DEAD_LETTER_FIELD
 from target_dynamics.deadletter import DeadLetter
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.mapping import (
-    JSON_TYPES_FOR,
     IdMode,
-    LookupRule,
-    LookupTarget,
-    RecordMapper,
     RecordRejected,
     deterministic_id,
 )
-from target_dynamics.metadata import close_names
-from target_dynamics.writer import Operation, Row, WritePlan
+from target_dynamics.planning import StreamPlan, field_column, plan_stream
+from target_dynamics.writer import Operation, Row
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from target_dynamics.metadata import ColumnInfo, TableInfo
-    from target_dynamics.settings import StreamSettings
+    from target_dynamics.metadata import TableInfo
     from target_dynamics.target import TargetDynamics
 
 CODE_NOT_FOUND = "0x80040217"
-WRITABLE = frozenset(JSON_TYPES_FOR)
 _SHOWN_REASONS = 5
-
-
-@dataclass
-class StreamPlan:
-    """What setup decided for one stream: the mapper, the write plan, what was dropped."""
-
-    mapper: RecordMapper
-    plan: WritePlan
-    dropped: dict[str, str] = field(default_factory=dict)
-
-
-def json_types(prop: Mapping[str, t.Any]) -> set[str] | None:
-    """The non-null JSON types a property schema allows, or None when it does not say."""
-    found: set[str] = set()
-    declared = prop.get("type")
-    if isinstance(declared, str):
-        found.add(declared)
-    elif isinstance(declared, list):
-        found.update(declared)
-    for option in [*prop.get("anyOf", []), *prop.get("oneOf", [])]:
-        more = json_types(option)
-        if more is None:
-            return None
-        found |= more
-    found.discard("null")
-    return found or None
-
-
-def _column_name(table: TableInfo, field_name: str, columns: Mapping[str, str]) -> str:
-    if field_name in columns:
-        return columns[field_name]
-    return field_name if field_name in table.columns else field_name.lower()
-
-
-def _invalid_reason(column: ColumnInfo, operation: Operation) -> str | None:
-    if column.attribute_of:
-        return f"internal shadow of '{column.attribute_of}' (AttributeOf)"
-    if column.type_name not in WRITABLE:
-        return f"cannot be written ({column.type_name})"
-    create_ok = column.valid_for_create
-    update_ok = column.valid_for_update
-    if operation is Operation.CREATE and not create_ok:
-        return "read-only on create (IsValidForCreate false)"
-    if operation is Operation.UPDATE and not update_ok:
-        return "read-only on update (IsValidForUpdate false)"
-    if operation is Operation.UPSERT and not (create_ok and update_ok):
-        return "not valid for upsert (IsValidForCreate/IsValidForUpdate false)"
-    return None
-
-
-def _id_mode(
-    table: TableInfo, settings: StreamSettings, problems: list[str], where: str
-) -> IdMode | None:
-    ids = settings.id_field
-    unknown = [c for c in ids if c not in table.columns]
-    origin = "id_field" if settings.id_from_config else "key property"
-    for name in unknown:
-        hint = close_names(name, table.columns)
-        problems.append(
-            f"{where}: {origin} '{name}' is not a column of {table.logical_name}"
-            + (f" (close: {', '.join(hint)})" if hint else "")
-            + "; set id_field or map the field with `streams.<stream>.columns`"
-        )
-    if unknown:
-        return None
-    if not ids:
-        return IdMode.NONE
-    if ids == (table.primary_id,):
-        return IdMode.PRIMARY
-    if table.key_for(ids):
-        return IdMode.ALTERNATE
-    if len(ids) == 1:
-        return IdMode.MATCH
-    keys = "; ".join(f"{k}: {', '.join(v)}" for k, v in table.keys.items()) or "none"
-    problems.append(
-        f"{where}: id_field {list(ids)} is not an alternate key of {table.logical_name} "
-        f"(active keys: {keys}); use one column, or the columns of one key"
-    )
-    return None
-
-
-def plan_stream(  # noqa: C901, PLR0912, PLR0913, PLR0915
-    stream: str,
-    schema: Mapping[str, t.Any],
-    settings: StreamSettings,
-    table: TableInfo,
-    targets: Mapping[str, TableInfo],
-    *,
-    extra_fields: str = "drop",
-) -> StreamPlan:
-    """Check ``stream`` against ``table`` and build its mapper and write plan.
-
-    Args:
-        stream: Stream name (after stream maps).
-        schema: The stream's JSON schema.
-        settings: The stream's effective settings.
-        table: Metadata of the stream's table.
-        targets: Metadata of the tables its lookups may point to (missing ones are skipped).
-        extra_fields: ``drop`` or ``error`` for fields the table cannot take.
-
-    Raises:
-        MetadataError: Every problem at once (unknown ID field, type mismatches, bad lookups,
-            and dropped fields when ``extra_fields`` is ``error``).
-    """
-    where = f"stream '{stream}' -> table '{table.logical_name}'"
-    problems: list[str] = []
-    dropped: dict[str, str] = {}
-    mode = _id_mode(table, settings, problems, where)
-    operation = settings.operation
-    if mode is IdMode.NONE and operation in {Operation.UPDATE, Operation.DELETE}:
-        problems.append(
-            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
-        )
-    if mode is IdMode.NONE and operation is Operation.UPSERT:
-        operation = Operation.CREATE  # nothing to match on: every record is a new row
-    fields: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if name.startswith("_sdc_") or name == DEAD_LETTER_FIELD:
-            continue
-        column_name = _column_name(table, name, settings.columns)
-        column = table.columns.get(column_name)
-        is_id = column_name in settings.id_field
-        if column is None or "@odata." in name:
-            hint = close_names(column_name, table.columns)
-            dropped[name] = "no such column" + (f" (close: {', '.join(hint)})" if hint else "")
-            continue
-        if column_name in seen:
-            problems.append(
-                f"{where}: fields '{seen[column_name]}' and '{name}' both write {column_name}"
-            )
-            continue
-        if operation is Operation.DELETE and not is_id:
-            continue
-        reason = None if is_id else _invalid_reason(column, operation)
-        if reason:
-            dropped[name] = reason
-            continue
-        allowed = JSON_TYPES_FOR.get(column.type_name, frozenset())
-        declared = json_types(prop)
-        if declared and not declared <= allowed:
-            problems.append(
-                f"{where}: field '{name}' is JSON {'/'.join(sorted(declared))} but column "
-                f"'{column_name}' is {column.type_name}, which takes "
-                f"{'/'.join(sorted(allowed))}; convert it with a stream map or drop it "
-                f'(`"{name}": "__NULL__"`)'
-            )
-            continue
-        seen[column_name] = name
-        fields[name] = column_name
-    missing_ids = [c for c in settings.id_field if c not in seen and c in table.columns]
-    if missing_ids and mode is not None:
-        problems.append(
-            f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
-            f"(fields: {', '.join(schema.get('properties') or {})}); map it with "
-            "`streams.<stream>.columns` or set id_field"
-        )
-    lookups: dict[str, LookupRule] = {}
-    for name, column_name in fields.items():
-        column = table.columns[column_name]
-        if not column.is_lookup:
-            continue
-        rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
-        if rule:
-            lookups[column_name] = rule
-    if dropped and extra_fields == "error":
-        problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(dropped.items()))
-    if problems:
-        raise MetadataError(
-            f"Stream '{stream}' cannot be written:\n" + "\n".join(f"- {p}" for p in problems)
-        )
-    key_columns: tuple[str, ...] = ()
-    if operation is not Operation.CREATE:
-        key_columns = settings.id_field if mode is IdMode.ALTERNATE else (table.primary_id,)
-    mapper = RecordMapper(
-        table=table,
-        operation=operation.value,
-        fields=fields,
-        id_columns=settings.id_field,
-        id_mode=mode or IdMode.NONE,
-        lookups=lookups,
-    )
-    plan = WritePlan(
-        entity_set=table.entity_set,
-        logical_name=table.logical_name,
-        primary_id=table.primary_id,
-        operation=operation,
-        key_columns=key_columns,
-        supports_bulk=table.supports_bulk,
-    )
-    return StreamPlan(mapper, plan, dropped)
-
-
-def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context
-    column: str,
-    field_name: str,
-    settings: StreamSettings,
-    table: TableInfo,
-    targets: Mapping[str, TableInfo],
-    problems: list[str],
-    where: str,
-) -> LookupRule | None:
-    pairs = table.lookups.get(column, [])
-    if not pairs:
-        problems.append(f"{where}: lookup '{column}' has no many-to-one relationship in metadata")
-        return None
-    config = settings.lookups.get(column) or settings.lookups.get(field_name)
-    found = {
-        name: LookupTarget(name, info.entity_set, nav, tuple(info.keys.values()))
-        for name, nav in pairs
-        if (info := targets.get(name)) is not None
-    }
-    if config is None:
-        return LookupRule(column, found)
-    if config.table and config.table not in found:
-        problems.append(
-            f"{where}: lookups.{column}.table '{config.table}' is not a target of {column} "
-            f"(targets: {', '.join(name for name, _ in pairs)})"
-        )
-        return None
-    if config.key:
-        target = targets[config.table or ""]
-        if not target.key_for(config.key):
-            keys = "; ".join(", ".join(v) for v in target.keys.values()) or "none"
-            problems.append(
-                f"{where}: lookups.{column}.key {list(config.key)} is not an alternate key of "
-                f"{config.table} (active keys: {keys})"
-            )
-            return None
-    return LookupRule(column, found, config.table, config.key, config.table_field)
 
 
 @dataclass
@@ -340,7 +103,7 @@ class DataverseSink(BatchSink):
         table = target.metadata.table(stream.entity)
         targets: dict[str, TableInfo] = {}
         for name, prop in (self.schema.get("properties") or {}).items():
-            column = table.columns.get(_column_name(table, name, stream.columns))
+            column = table.columns.get(field_column(table, name, stream.columns))
             if column is None or not column.is_lookup or prop is None:
                 continue
             for target_table, _ in table.lookups.get(column.name, []):
