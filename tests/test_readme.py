@@ -471,3 +471,26 @@ def test_troubleshooting_throttling_is_retried_and_reported(emu: EmulatorServer)
     assert target.client.stats.retries >= 1
     assert target.client.stats.throttled_seconds >= 1.0
     assert "`Requests: N, retries: N, throttled: N s`" in README
+
+
+def test_emulator_fault_plan_in_the_readme(emulator_factory: t.Callable[..., t.Any]) -> None:
+    """The README's fault plan: throttled and lost answers, yet every row lands exactly once."""
+    plan = json.loads(
+        re.search(r"<!-- emulator-faults: storm -->\s*```json\n(.*?)```", README, re.DOTALL).group(
+            1
+        )
+    )
+    private = emulator_factory(latency="zero", faults=plan, seed=7)
+    config = connection(private, {**RECIPES["email-upsert"], "batch_size_rows": 1})
+    target = TargetDynamics(config=config)
+    records = email_list(15)  # the 18th row is one of the bad ones
+    lines = [{"type": "SCHEMA", "stream": "email_list", "key_properties": []}]
+    lines[0]["schema"] = {"properties": {f: {"type": ["string", "null"]} for f in records[0]}}
+    lines += [{"type": "RECORD", "stream": "email_list", "record": r} for r in records]
+    target_sync_test(target, io.StringIO("".join(json.dumps(m) + "\n" for m in lines)))
+    emails = [row["emailaddress1"] for row in rows(private, "contact")]
+    assert sorted(emails) == sorted(r["email"] for r in records)
+    assert target.client.stats.retries >= 2
+    bulk = private.admin.counters()["requests"]["bulk"]
+    assert bulk["429"] == 2
+    assert bulk["reset"] >= 1  # answers lost after the write landed, and still no duplicate
