@@ -15,6 +15,7 @@ import subprocess
 import typing as t
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -88,6 +89,18 @@ def test_meltano_yml_uses_only_current_schema_keys() -> None:
         "structured-logging",
     }
     assert not [s for s in plugin["settings"] if s["kind"] in {"password", "hidden"}]
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_meltano_yml_validates_against_meltanos_own_schema() -> None:
+    assert MELTANO is not None
+    venv = Path(MELTANO).parent.parent
+    [schema_file] = venv.glob("lib/python3*/site-packages/meltano/schemas/meltano.schema.json")
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert [e.message for e in validator.iter_errors(project)] == []
 
 
 def test_meltano_yml_config_is_valid_for_the_target(emulator: EmulatorServer) -> None:
