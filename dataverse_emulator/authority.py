@@ -232,8 +232,17 @@ class Authority:
         )
 
     def _resource(self, scope: str, base_url: str, tenant: str) -> str:
-        """Validate ``scope`` (``{org}/.default``, one resource) and return the org URL."""
+        """Validate ``scope`` (one resource's ``/.default``) and return the org URL."""
         scopes = scope.split()
+        resources = {s.rsplit("/", 1)[0].rstrip("/") for s in scopes if "/" in s}
+        if len(resources) > 1:
+            raise AuthorityError(
+                400,
+                "invalid_scope",
+                700022,
+                "The provided value for the input parameter scope is not valid because it "
+                f"contains more than one resource. Scope {scope} is not valid.",
+            )
         invalid = next((s for s in scopes if not s.endswith("/.default")), None)
         if invalid is not None or len(scopes) != 1:
             raise AuthorityError(
