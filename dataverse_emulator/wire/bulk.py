@@ -1,9 +1,10 @@
 """Bulk messages: CreateMultiple, UpdateMultiple, UpsertMultiple on standard tables (§6).
 
 Every request runs in one store transaction: one bad target fails the whole request with that
-target's error and rolls back the others (§6.5, standard tables).
+target's error and rolls back the others (§6.5, standard tables). DeleteMultiple answers, as on
+every standard table, "DeleteMultiple has not yet been implemented." (§6.4).
 
-Unsupported: DeleteMultiple and the partial-success behaviour of elastic tables (§6.4, §6.5).
+Unsupported: elastic tables (DeleteMultiple, partial success; §6.4, §6.5).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.http import Response
     from dataverse_emulator.state.catalog import Catalog, Table
 
-MESSAGES = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
+MESSAGES = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple", "DeleteMultiple"})
 _TYPE = "@odata.type"
 _NAMESPACE = "Microsoft.Dynamics.CRM."
 _VALIDATING = (
@@ -49,10 +50,14 @@ def handle(call: Call, table: Table, message: str) -> Response:
 
     Raises:
         DataverseFault: the first failing target's error (nothing is written), a missing or
-            wrong ``@odata.type``, or an unsupported table (§6.5).
+            wrong ``@odata.type``, an unsupported table (§6.5), or DeleteMultiple (§6.4).
     """
     if not table.supports_bulk:
         raise unsupported(message, table)
+    if message == "DeleteMultiple":
+        raise DataverseFault(
+            Kind.BAD_REQUEST, "0x80040800", "DeleteMultiple has not yet been implemented."
+        )
     targets = _targets(call.request.body, table)
     call.request.context["operation_count"] = len(targets)
     store = call.env.store
