@@ -153,9 +153,7 @@ def check(result: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.meltano
 @pytest.mark.slow
-@pytest.mark.skipif(
-    MELTANO is None, reason="meltano is not on PATH (python3 tasks.py test installs it)"
-)
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
 def test_meltano_run_upserts_contacts_and_stores_state(
     reset_emulator: EmulatorServer, api: requests.Session, tmp_path: Path
 ) -> None:
@@ -169,7 +167,8 @@ def test_meltano_run_upserts_contacts_and_stores_state(
     assert (ada["firstname"], ada["jobtitle"]) == ("Ada", "Marketing Manager")
     assert ada["_parentcustomerid_value"] == account_ids(api, reset_emulator)["ACC-1001"]
     assert ada["company"] is None  # the CSV's company name stays out of "Company Phone"
-    rejected = [json.loads(line) for line in (tmp_path / "dead-letter.jsonl").open()]
+    dead_letters = (tmp_path / "dead-letter.jsonl").read_text(encoding="utf-8").splitlines()
+    rejected = [json.loads(line) for line in dead_letters]
     assert sorted(m["record"]["email"] for m in rejected if m["type"] == "RECORD") == [
         "lena.unknown@wingtip.example",
         "maria.longname@fabrikam.com",
