@@ -73,6 +73,7 @@ def query(call: Call, table: Table) -> Response:
         render.check_select(select)
     if options.filter is not None:
         render.check_select(sorted(options.filter.properties()))
+    render.check_select([path for path, _ in options.orderby if "/" not in path])
     stored = call.env.store.rows(table.logical_name)
     if options.filter is not None:
         matches = render.matcher(options.filter.matches)
