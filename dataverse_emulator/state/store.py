@@ -300,6 +300,11 @@ class RecordStore:
                 raise self._missing(state, record_id)
             return dict(row)
 
+    def find(self, table: str, record_id: str) -> Row | None:
+        """Return the stored row with that primary id, or None (the stored dict; do not mutate)."""
+        with self._lock:
+            return self._state(table).rows.get(record_id)
+
     def rows(self, table: str) -> list[Row]:
         """Return every row of a table (the stored dicts; do not mutate them)."""
         with self._lock:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from dataverse_emulator.http import Response
 from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE
 from dataverse_emulator.wire.query_options import Prefer
-from dataverse_emulator.wire.rows import dumps
+from dataverse_emulator.wire.rows import Annotations, dumps
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.http import Request
@@ -33,6 +33,7 @@ class Call:
     root: str
     caller: Caller | None
     prefer: Prefer = field(default_factory=Prefer)
+    _annotations: tuple[Annotations | None] | None = field(default=None, init=False, repr=False)
 
     def header(self, name: str) -> str | None:
         """Return a request header (lower-case name); ``null`` counts as absent (§2.2)."""
@@ -46,13 +47,65 @@ class Call:
         """Whether ``Prefer: return=representation`` was sent."""
         return self.prefer.return_representation
 
+    def wants(self, annotation: str) -> bool:
+        """Whether ``Prefer: odata.include-annotations`` asks for ``annotation`` (§2.2).
+
+        The preference lists names, ``namespace.*`` patterns or ``*``; ``-`` excludes.
+        """
+        wanted = self.prefer.include_annotations
+        if not wanted:
+            return False
+        included = False
+        for raw in wanted.split(","):
+            pattern = raw.strip()
+            excluded = pattern.startswith("-")
+            pattern = pattern.removeprefix("-")
+            if pattern in {"*", annotation} or (
+                pattern.endswith(".*") and annotation.startswith(pattern[:-1])
+            ):
+                if excluded:
+                    return False
+                included = True
+        return included
+
     @property
-    def annotate(self) -> bool:
-        """Whether ``Prefer: odata.include-annotations`` asks for lookup annotations."""
-        wanted = self.prefer.include_annotations or ""
-        return (
-            wanted == "*" or "lookuplogicalname" in wanted or "Microsoft.Dynamics.CRM.*" in wanted
+    def annotations(self) -> Annotations | None:
+        """The row annotations the request asks for, or None (§2.2); computed once."""
+        if self._annotations is None:
+            self._annotations = (self._build_annotations(),)
+        return self._annotations[0]
+
+    def _build_annotations(self) -> Annotations | None:
+        if not self.prefer.include_annotations:
+            return None
+        env = self.env
+        catalog, store = env.catalog, env.store
+
+        def name_of(table: str, record_id: str) -> str | None:
+            if not catalog.has_table(table):
+                return None
+            primary_name = catalog.table(table).primary_name
+            row = store.find(table, record_id)
+            return row.get(primary_name) if row is not None and primary_name else None
+
+        def symbol_of(currency_id: str | None) -> str:
+            row = store.find("transactioncurrency", currency_id) if currency_id else None
+            return (row or {}).get("currencysymbol") or "$"
+
+        return Annotations(
+            lookup_table=self.wants("Microsoft.Dynamics.CRM.lookuplogicalname"),
+            navigation=self.wants("Microsoft.Dynamics.CRM.associatednavigationproperty"),
+            formatted=self.wants("OData.Community.Display.V1.FormattedValue"),
+            name_of=name_of,
+            symbol_of=symbol_of,
         )
+
+    def preference_applied(self) -> list[tuple[str, str]]:
+        """``Preference-Applied`` echoing ``odata.include-annotations`` when sent (§2.2)."""
+        wanted = self.prefer.include_annotations
+        if wanted is None:
+            return []
+        return [("Preference-Applied", f'odata.include-annotations="{wanted}"')]
 
 
 def json_response(status: int, data: t.Any, headers: t.Sequence[tuple[str, str]] = ()) -> Response:

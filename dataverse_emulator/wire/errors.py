@@ -6,6 +6,7 @@ throttling (429) and record errors share one shape and one set of headers.
 
 from __future__ import annotations
 
+import typing as t
 import uuid
 
 import orjson
@@ -29,6 +30,42 @@ STATUS_BY_KIND: dict[Kind, int] = {
 def error_body(code: str, message: str) -> bytes:
     """Encode the Dataverse error JSON (§4.8)."""
     return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+ERROR_ANNOTATIONS = (
+    "Microsoft.PowerApps.CDS.ErrorDetails.OperationStatus",
+    "Microsoft.PowerApps.CDS.ErrorDetails.SubErrorCode",
+    "Microsoft.PowerApps.CDS.HelpLink",
+    "Microsoft.PowerApps.CDS.InnerError.Message",
+)
+"""The ``@…`` members an error carries with ``Prefer: odata.include-annotations`` (§4.8)."""
+
+
+def error_annotations(code: str, message: str) -> dict[str, str]:
+    """The values of :data:`ERROR_ANNOTATIONS` for an error (§4.8 example)."""
+    try:
+        number = int(code, 16) if code else 0
+    except ValueError:
+        number = 0
+    signed = number - (1 << 32) if number >= 1 << 31 else number
+    link = "http://go.microsoft.com/fwlink/?LinkID=398563&error=Microsoft.Crm.CrmException"
+    values = ("0", str(signed), f"{link}%3a{number:x}&client=platform", message)
+    return dict(zip(ERROR_ANNOTATIONS, values, strict=True))
+
+
+def annotate_error(response: Response, wanted: t.Callable[[str], bool]) -> Response:
+    """Add the error annotations ``wanted`` accepts to an error response's ``error`` (§4.8)."""
+    if response.status < 400 or not response.body:
+        return response
+    try:
+        body = orjson.loads(response.body)
+        error = body["error"]
+        extra = error_annotations(error["code"], error["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return response
+    error.update({f"@{name}": value for name, value in extra.items() if wanted(name)})
+    response.body = orjson.dumps(body)
+    return response
 
 
 def error_response(

@@ -153,12 +153,23 @@ def project(
     ]
 
 
-def order(rows: Iterable[Mapping[str, t.Any]], orderby: Sequence[tuple[str, bool]]) -> list:
-    """Sort rows like Dataverse: strings case-insensitively, nulls first when ascending."""
+def order(
+    rows: Iterable[t.Any],
+    orderby: Sequence[tuple[str, bool]],
+    view: t.Callable[[t.Any], Mapping[str, t.Any]] | None = None,
+) -> list:
+    """Sort rows like Dataverse: strings case-insensitively, nulls first when ascending.
+
+    ``view`` maps a row to the OData properties the paths name (the row itself when None).
+    """
     result = list(rows)
     for path, descending in reversed(orderby):
         parts = path.split("/")
-        result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
+        if view is None:
+            result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
+        else:
+            keys = {id(row): _sort_key(_lookup(view(row), parts)) for row in result}
+            result.sort(key=lambda row, k=keys: k[id(row)], reverse=descending)
     return result
 
 

@@ -1,7 +1,11 @@
 """Record endpoints: create, retrieve, update / upsert, delete, single properties (§4.1-§4.5).
 
-Unsupported: deep insert, ``$expand``, navigation-property reads and ``$ref`` writes, change
-tracking, FetchXML (``fetchXml=``), formatted-value annotations, ``If-None-Match`` on collections.
+Creates accept deep insert; reads accept ``$expand`` and related-row paths
+(:mod:`~dataverse_emulator.wire.navigation`) and the annotations of ``Prefer:
+odata.include-annotations`` (§2.2).
+
+Unsupported: ``$ref`` writes, deep update, change tracking, FetchXML (``fetchXml=``),
+``If-None-Match`` on collections.
 """
 
 from __future__ import annotations
@@ -10,22 +14,30 @@ import typing as t
 
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.store import etag
+from dataverse_emulator.wire import navigation
 from dataverse_emulator.wire.call import Call, empty_response, json_response
-from dataverse_emulator.wire.query_options import next_link_query, order, page, parse_query, top
+from dataverse_emulator.wire.query_options import (
+    QueryOptions,
+    next_link_query,
+    order,
+    page,
+    parse_query,
+    top,
+)
 from dataverse_emulator.wire.rows import load_object, renderer
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from dataverse_emulator.http import Response
-    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.catalog import Relationship, Table
 
 Locator = t.Union[str, "Mapping[str, t.Any]"]
 
 
-def entity_context(call: Call, table: Table, select: Sequence[str] | None) -> str:
-    """``{root}/$metadata#{set}/$entity``, with ``({select})`` when projected (§4.1)."""
-    chosen = f"({','.join(select)})" if select else ""
+def entity_context(call: Call, table: Table, options: QueryOptions) -> str:
+    """``{root}/$metadata#{set}/$entity``, with ``(…)`` when projected or expanded (§4.1)."""
+    chosen = navigation.projection(options.select, options.expand)
     return f"{call.root}/$metadata#{table.entity_set_name}{chosen}/$entity"
 
 
@@ -34,62 +46,89 @@ def entity_id(call: Call, table: Table, record_id: str) -> str:
     return f"{call.root}/{table.entity_set_name}({record_id})"
 
 
+def check_options(call: Call, table: Table, options: QueryOptions) -> None:
+    """Reject unknown ``$select`` columns and ``$expand`` navigation properties (§4.9)."""
+    if options.select:
+        renderer(table).check_select(options.select)
+    if options.expand:
+        navigation.check_expand(call, table, options.expand)
+
+
 def representation(
-    call: Call, table: Table, row: Mapping[str, t.Any], select: Sequence[str] | None
+    call: Call, table: Table, row: Mapping[str, t.Any], options: QueryOptions
 ) -> dict[str, t.Any]:
     """The JSON of one record as returned with ``return=representation`` or by GET."""
-    render = renderer(table)
-    body = render.project(render.full(row, annotate=call.annotate), select)
-    return {"@odata.context": entity_context(call, table, select), **body}
+    annotations = call.annotations
+    body = renderer(table).selected(row, options.select, annotations)
+    if options.expand:
+        navigation.expand_row(call, table, row, body, options.expand)
+    return {"@odata.context": entity_context(call, table, options), **body}
 
 
-def create(call: Call, table: Table, select: Sequence[str] | None) -> Response:
-    """``POST /{set}``: 204 + ``OData-EntityId``, or 201 + body with ``return=representation``."""
-    if select:
-        renderer(table).check_select(select)
+def create(call: Call, table: Table, options: QueryOptions) -> Response:
+    """``POST /{set}``: 204 + ``OData-EntityId``, or 201 + body with ``return=representation``.
+
+    Nested records (deep insert) are created in the same transaction (§4.1).
+    """
+    check_options(call, table, options)
     body = load_object(call.request.body, table)
-    row = call.env.store.create(table.logical_name, body, caller=call.caller)
+    store = call.env.store
+    if any(isinstance(value, dict | list) for value in body.values()):
+        with store.transaction():
+            row = dict(navigation.deep_create(call, table, body))
+    else:
+        row = store.create(table.logical_name, body, caller=call.caller)
     call.request.context["operation_count"] = 1
     if call.representation:
         return json_response(
             201,
-            representation(call, table, row, select),
+            representation(call, table, row, options),
             [("Preference-Applied", "return=representation")],
         )
     return empty_response(204, [("OData-EntityId", entity_id(call, table, row[table.primary_id]))])
 
 
-def query(call: Call, table: Table) -> Response:
-    """``GET /{set}``: ``$select``, ``$filter``, ``$orderby``, ``$top``, ``$count``, paging.
+def query(
+    call: Call,
+    table: Table,
+    stored: list[dict[str, t.Any]] | None = None,
+    address: str | None = None,
+) -> Response:
+    """``GET /{set}``: ``$select``, ``$filter``, ``$orderby``, ``$top``, ``$count``, ``$expand``.
 
     Paging follows ``Prefer: odata.maxpagesize`` (default 5,000): ``@odata.nextLink`` carries a
     ``$skiptoken`` and ``Preference-Applied`` echoes the size (§2.2). ``$count=true`` adds
     ``@odata.count``, the number of matching rows.
+
+    Args:
+        call: The call.
+        table: The table of the rows.
+        stored: The rows to query (a related-row path); every row of ``table`` when None.
+        address: The path the ``@odata.nextLink`` repeats (the entity set when None).
     """
     options = parse_query(call.request.query)
     render = renderer(table)
-    select = options.select
-    if select:
-        render.check_select(select)
+    check_options(call, table, options)
     if options.filter is not None:
         render.check_select(sorted(options.filter.properties()))
     render.check_select([path for path, _ in options.orderby if "/" not in path])
-    stored = call.env.store.rows(table.logical_name)
+    if stored is None:
+        stored = call.env.store.rows(table.logical_name)
     if options.filter is not None:
         matches = render.matcher(options.filter.matches)
         stored = [row for row in stored if matches(row)]
-    annotate = call.annotate
     if options.orderby:
-        # $orderby may name unselected properties: render whole rows, then sort.
-        rows = [render.full(row, annotate=annotate) for row in stored]
-        rows = top(order(rows, options.orderby), options.top)
-        chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
-        value = [render.project(row, select) for row in chosen]
-    else:
-        rows = top(stored, options.top)
-        chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
-        value = [render.selected(row, select, annotate=annotate) for row in chosen]
-    projection = f"({','.join(select)})" if select else ""
+        # $orderby may name unselected properties: sort on whole rendered rows.
+        stored = order(stored, options.orderby, render.full)
+    rows = top(stored, options.top)
+    chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
+    annotations = call.annotations
+    select = options.select
+    value = [render.selected(row, select, annotations) for row in chosen]
+    if options.expand:
+        for row, out in zip(chosen, value, strict=True):
+            navigation.expand_row(call, table, row, out, options.expand)
+    projection = navigation.projection(select, options.expand)
     body: dict[str, t.Any] = {
         "@odata.context": f"{call.root}/$metadata#{table.entity_set_name}{projection}"
     }
@@ -98,29 +137,40 @@ def query(call: Call, table: Table) -> Response:
     body["value"] = value
     if token is not None:
         next_query = next_link_query(call.request.query, token)
-        body["@odata.nextLink"] = f"{call.root}/{table.entity_set_name}?{next_query}"
+        body["@odata.nextLink"] = f"{call.root}/{address or table.entity_set_name}?{next_query}"
     applied = []
     if call.prefer.maxpagesize is not None:
         applied.append(f"odata.maxpagesize={call.prefer.maxpagesize}")
-    if call.prefer.include_annotations is not None:
-        applied.append(f'odata.include-annotations="{call.prefer.include_annotations}"')
+    applied += [value for _, value in call.preference_applied()]
     headers = [("Preference-Applied", ",".join(applied))] if applied else []
     return json_response(200, body, headers)
 
 
-def retrieve(call: Call, table: Table, locator: Locator, select: Sequence[str] | None) -> Response:
+def related(
+    call: Call, table: Table, locator: Locator, rel: Relationship, address: str
+) -> Response:
+    """``GET /{set}(key)/{collection-valued navigation}``: the related rows, queried (§5.1)."""
+    parent = call.env.store.retrieve(table.logical_name, locator)
+    rows = navigation.related_rows(call, table, parent[table.primary_id], rel)
+    return query(call, call.env.catalog.table(rel.referencing_entity), rows, address)
+
+
+def retrieve(call: Call, table: Table, locator: Locator, options: QueryOptions) -> Response:
     """``GET /{set}(key)``: 200 with the row; 304 when ``If-None-Match`` holds its ETag (§4.4)."""
-    if select:
-        renderer(table).check_select(select)
+    check_options(call, table, options)
     row = call.env.store.retrieve(table.logical_name, locator)
     tag = etag(row)
     if call.header("if-none-match") == tag and call.prefer.include_annotations is None:
         return empty_response(304, [("ETag", tag)])
-    return json_response(200, representation(call, table, row, select), [("ETag", tag)])
+    return json_response(
+        200,
+        representation(call, table, row, options),
+        [("ETag", tag), *call.preference_applied()],
+    )
 
 
 def upsert(
-    call: Call, table: Table, locator: Locator, address: str, select: Sequence[str] | None
+    call: Call, table: Table, locator: Locator, address: str, options: QueryOptions
 ) -> Response:
     """``PATCH /{set}(key)``: update or create (§4.2, §4.3) under ``If-Match`` / ``If-None-Match``.
 
@@ -129,10 +179,9 @@ def upsert(
         table: The table.
         locator: GUID or alternate-key values.
         address: The entity segment as the client wrote it, echoed in ``OData-EntityId``.
-        select: ``$select`` for ``return=representation``.
+        options: ``$select`` / ``$expand`` for ``return=representation``.
     """
-    if select:
-        renderer(table).check_select(select)
+    check_options(call, table, options)
     body = load_object(call.request.body, table)
     outcome = call.env.store.upsert(
         table.logical_name,
@@ -146,7 +195,7 @@ def upsert(
     if call.representation:
         return json_response(
             201 if outcome.created else 200,
-            representation(call, table, outcome.row, select),
+            representation(call, table, outcome.row, options),
             [("Preference-Applied", "return=representation")],
         )
     return empty_response(204, [("OData-EntityId", f"{call.root}/{address}")])
@@ -164,9 +213,9 @@ def property_value(call: Call, table: Table, locator: Locator, name: str) -> Res
     render = renderer(table)
     render.check_select([name])
     row = call.env.store.retrieve(table.logical_name, locator)
-    full = render.full(row)
+    value = render.selected(row, [name])[name]
     context = f"{call.root}/$metadata#{table.entity_set_name}({row[table.primary_id]})/{name}"
-    return json_response(200, {"@odata.context": context, "value": full.get(name)})
+    return json_response(200, {"@odata.context": context, "value": value})
 
 
 def write_property(call: Call, table: Table, locator: Locator, name: str) -> Response:

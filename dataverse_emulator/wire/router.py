@@ -6,14 +6,15 @@
   :mod:`~dataverse_emulator.wire.metadata`
 - ``sdkmessagefilters`` (GET): :mod:`~dataverse_emulator.wire.sdkmessages`
 - ``{set}`` (GET, POST), ``{set}(key)`` (GET, PATCH, DELETE), ``{set}(key)/{property}``
-  (GET, PUT, DELETE): :mod:`~dataverse_emulator.wire.records`
-- ``{set}/Microsoft.Dynamics.CRM.<Create|Update|Upsert>Multiple`` (POST):
+  (GET, PUT, DELETE), ``{set}(key)/{collection-valued navigation}`` (GET):
+  :mod:`~dataverse_emulator.wire.records`
+- ``{set}/Microsoft.Dynamics.CRM.<Create|Update|Upsert|Delete>Multiple`` (POST):
   :mod:`~dataverse_emulator.wire.bulk`
 
 Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
 model. Unsupported: ``$metadata`` (CSDL), functions and actions other than the above,
-navigation-property paths, ``$ref``.
+single-valued navigation paths (``{set}(key)/{lookup navigation}``), ``$ref``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ import typing as t
 import uuid
 
 from dataverse_emulator.state.errors import DataverseFault, Kind
-from dataverse_emulator.wire import batch, bulk, metadata, records, sdkmessages
+from dataverse_emulator.wire import batch, bulk, metadata, navigation, records, sdkmessages
 from dataverse_emulator.wire.call import Call, json_response
-from dataverse_emulator.wire.errors import error_response, fault_response
+from dataverse_emulator.wire.errors import annotate_error, error_response, fault_response
 from dataverse_emulator.wire.multipart import MultipartError
-from dataverse_emulator.wire.query_options import QueryOptionError, parse_prefer, parse_query
+from dataverse_emulator.wire.query_options import (
+    QueryOptionError,
+    QueryOptions,
+    parse_prefer,
+    parse_query,
+)
 from dataverse_emulator.wire.rows import plain_key
 from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name, split_path
 
@@ -99,16 +105,20 @@ def _route(request: Request, env: Environment) -> Response:
 def dispatch(call: Call, rest: str) -> Response:
     """Route a path relative to the service root and render any failure (§4.8).
 
-    ``$batch`` uses this for each operation it runs.
+    ``$batch`` uses this for each operation it runs. Errors carry the ``@Microsoft.PowerApps.CDS``
+    members that ``Prefer: odata.include-annotations`` asks for (§4.8).
     """
     try:
-        return _dispatch(call, rest)
+        response = _dispatch(call, rest)
     except DataverseFault as fault:
-        return fault_response(fault)
+        response = fault_response(fault)
     except PathSyntaxError:
-        return error_response(400, "0x8006088a", "Bad Request - Error in query syntax.")
+        response = error_response(400, "0x8006088a", "Bad Request - Error in query syntax.")
     except (QueryOptionError, MultipartError) as exc:
-        return error_response(400, "0x80060888", exc.message)
+        response = error_response(400, "0x80060888", exc.message)
+    if call.prefer.include_annotations and response.status >= 400:
+        return annotate_error(response, call.wants)
+    return response
 
 
 def not_found_response(segment: str) -> Response:
@@ -141,33 +151,33 @@ def _dispatch(call: Call, rest: str) -> Response:
     if len(segments) == 1:
         return _entity_set(call, table, head, rest)
     if len(segments) == 2:
-        return _second(call, table, head, segments[1])
+        return _second(call, table, head, segments[1], rest)
     return not_found_response(segments[2].name)
 
 
 def _entity_set(call: Call, table: Table, head: Segment, rest: str) -> Response:
     request = call.request
     method = request.method
-    select = parse_query(request.query).select if request.query else None
+    options = parse_query(request.query) if request.query else QueryOptions()
     if head.key is None:
         if method == "GET":
             request.context["operation_kind"] = "read"
             return records.query(call, table)
         _require(method, "POST")
         request.context["operation_kind"] = "single"
-        return records.create(call, table, select)
+        return records.create(call, table, options)
     locator = head.key if isinstance(head.key, str) else plain_key(head.key)
     if method == "GET":
         request.context["operation_kind"] = "read"
-        return records.retrieve(call, table, locator, select)
+        return records.retrieve(call, table, locator, options)
     request.context["operation_kind"] = "single"
     if method == "PATCH":
-        return records.upsert(call, table, locator, rest, select)
+        return records.upsert(call, table, locator, rest, options)
     _require(method, "DELETE")
     return records.delete(call, table, locator)
 
 
-def _second(call: Call, table: Table, head: Segment, second: Segment) -> Response:
+def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str) -> Response:
     request = call.request
     method = request.method
     message = crm_name(second.name)
@@ -180,6 +190,11 @@ def _second(call: Call, table: Table, head: Segment, second: Segment) -> Respons
     if second.key is not None or message is not None or second.name.startswith("$"):
         return not_found_response(second.name)
     locator = head.key if isinstance(head.key, str) else plain_key(head.key)
+    related = navigation.collection_valued(call, table).get(second.name)
+    if related is not None:
+        _require(method, "GET")
+        request.context["operation_kind"] = "read"
+        return records.related(call, table, locator, related, rest)
     if method == "GET":
         request.context["operation_kind"] = "read"
         return records.property_value(call, table, locator, second.name)

@@ -1,12 +1,16 @@
 """Shared serialisation for record handlers: JSON bodies in, OData rows out (§4.6, §2.3).
 
-Stored rows hold a lookup under its logical name; OData shows it as ``_<lookup>_value``, with the
-target table as the ``Microsoft.Dynamics.CRM.lookuplogicalname`` annotation when asked for.
+Stored rows hold a lookup under its logical name; OData shows it as ``_<lookup>_value``. Money is
+written with four decimals (``5000000.0000``). When ``Prefer: odata.include-annotations`` asks
+(§2.2), rows carry ``Microsoft.Dynamics.CRM.lookuplogicalname`` and
+``associatednavigationproperty`` on lookups and ``OData.Community.Display.V1.FormattedValue`` on
+choices, booleans, lookups (the target's primary name), money and dates.
 """
 
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -27,6 +31,44 @@ if t.TYPE_CHECKING:
 
 Row = dict[str, t.Any]
 LOOKUP_ANNOTATION = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+NAVIGATION_ANNOTATION = "@Microsoft.Dynamics.CRM.associatednavigationproperty"
+FORMATTED_ANNOTATION = "@OData.Community.Display.V1.FormattedValue"
+_CHOICE_TYPES = frozenset({"Picklist", "State", "Status", "Boolean"})
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    """Which row annotations a response carries, and how to name a lookup's target (§2.2).
+
+    Attributes:
+        lookup_table: ``Microsoft.Dynamics.CRM.lookuplogicalname`` on lookups.
+        navigation: ``Microsoft.Dynamics.CRM.associatednavigationproperty`` on lookups.
+        formatted: ``OData.Community.Display.V1.FormattedValue``.
+        name_of: ``(table, id)`` -> the target row's primary name (formatted lookups).
+        symbol_of: Currency id -> its symbol (formatted money).
+    """
+
+    lookup_table: bool = False
+    navigation: bool = False
+    formatted: bool = False
+    name_of: t.Callable[[str, str], str | None] = lambda _table, _id: None
+    symbol_of: t.Callable[[str | None], str] = lambda _currency: "$"
+
+
+def money(value: t.Any) -> t.Any:
+    """Money as JSON with four decimals (§4.6), pre-encoded for orjson."""
+    return orjson.Fragment(b"%.4f" % value) if isinstance(value, int | float) else value
+
+
+def _formatted_datetime(value: str, *, date_only: bool) -> str:
+    moment = datetime.fromisoformat(value)
+    day = f"{moment.month}/{moment.day}/{moment.year}"
+    if date_only:
+        return day
+    hour = moment.hour % 12 or 12
+    return f"{day} {hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+
+
 JSON_HEADERS = (("Content-Type", JSON_CONTENT_TYPE), ("OData-Version", "4.0"))
 
 
@@ -125,6 +167,33 @@ class Renderer:
         ]
         self.by_property = {prop: name for name, prop in self.properties}
         self.readable = set(self.by_property)
+        readable = {name for name, _ in self.properties}
+        self.money = [
+            (n, self.lookups.get(n, n))
+            for n, c in table.columns.items()
+            if c.type == "Money" and n in readable
+        ]
+        self.labels = {
+            name: {option.value: option.label for option in column.options}
+            or {True: "Yes", False: "No"}
+            for name, column in table.columns.items()
+            if name in readable and column.type in _CHOICE_TYPES
+        }
+        self.multi_labels = {
+            name: {option.value: option.label for option in column.options}
+            for name, column in table.columns.items()
+            if name in readable and column.type == "MultiSelectPicklist"
+        }
+        self.dates = {
+            name: column.format == "DateOnly"
+            for name, column in table.columns.items()
+            if name in readable and column.type == "DateTime"
+        }
+        self.navigation_of = {
+            (rel.referencing_attribute, rel.referenced_entity): rel.referencing_navigation
+            for rel in table.many_to_one
+            if rel.referencing_navigation
+        }
 
     def check_select(self, select: t.Sequence[str]) -> None:
         """Reject ``$select`` names the entity type does not declare (§4.9).
@@ -141,39 +210,106 @@ class Renderer:
                     f"'Microsoft.Dynamics.CRM.{self.table.logical_name}'.",
                 )
 
-    def full(self, row: Mapping[str, t.Any], *, annotate: bool = False) -> Row:
-        """Render every property (null when unset; lookups as ``_x_value``) and ``@odata.etag``.
+    def full(self, row: Mapping[str, t.Any]) -> Row:
+        """Every property as stored (null when unset; lookups as ``_x_value``), ``@odata.etag``.
 
-        With ``annotate``, set lookups also carry their ``lookuplogicalname`` annotation.
+        For sorting and single values; :meth:`finish` turns it into the JSON form.
         """
         out: Row = {"@odata.etag": etag(row)}
         get = row.get
         for name, prop in self.properties:
             out[prop] = get(name)
-        if annotate:
-            for name, prop in self.lookups.items():
-                target = get(name + TARGET)
-                if target is not None:
-                    out[prop + LOOKUP_ANNOTATION] = target
         return out
 
     def selected(
-        self, row: Mapping[str, t.Any], select: t.Sequence[str] | None, *, annotate: bool = False
+        self,
+        row: Mapping[str, t.Any],
+        select: t.Sequence[str] | None,
+        annotations: Annotations | None = None,
     ) -> Row:
-        """Render only the selected properties (all when None), as :meth:`project` would."""
+        """Render the selected properties (all when None) of a stored row, in JSON form."""
         if select is None:
-            return self.full(row, annotate=annotate)
+            return self.finish(self.full(row), row, annotations)
         get = row.get
         by_property = self.by_property
         out: Row = {"@odata.etag": etag(row)}
         for prop in select:
-            name = by_property[prop]
-            out[prop] = get(name)
-            if annotate and name in self.lookups and get(name + TARGET) is not None:
-                out[prop + LOOKUP_ANNOTATION] = get(name + TARGET)
+            out[prop] = get(by_property[prop])
         primary = self.table.primary_id
         out[primary] = get(primary)
+        return self.finish(out, row, annotations)
+
+    def project(
+        self,
+        full: Row,
+        select: t.Sequence[str] | None,
+        row: Mapping[str, t.Any],
+        annotations: Annotations | None = None,
+    ) -> Row:
+        """Keep ``@odata.etag``, the selected properties and the primary id of :meth:`full`."""
+        if select is None:
+            return self.finish(full, row, annotations)
+        out: Row = {"@odata.etag": full["@odata.etag"]}
+        for name in select:
+            out[name] = full.get(name)
+        primary = self.table.primary_id
+        out[primary] = full.get(primary)
+        return self.finish(out, row, annotations)
+
+    def finish(
+        self, out: Row, row: Mapping[str, t.Any], annotations: Annotations | None = None
+    ) -> Row:
+        """Encode money (§4.6) and add the requested annotations (§2.2) to rendered ``out``."""
+        for _, prop in self.money:
+            if out.get(prop) is not None:
+                out[prop] = money(out[prop])
+        if annotations is not None:
+            self._annotate(out, row, annotations)
         return out
+
+    def _annotate(self, out: Row, row: Mapping[str, t.Any], annotations: Annotations) -> None:
+        get = row.get
+        formatted = annotations.formatted
+        for name, prop in self.lookups.items():
+            value = get(name)
+            if prop not in out or value is None:
+                continue
+            target = get(name + TARGET)
+            if annotations.lookup_table and target is not None:
+                out[prop + LOOKUP_ANNOTATION] = target
+            navigation = self.navigation_of.get((name, target)) or self.navigation_of.get(
+                (name, "owner")
+            )
+            if annotations.navigation and navigation is not None:
+                out[prop + NAVIGATION_ANNOTATION] = navigation
+            if formatted and target is not None:
+                label = annotations.name_of(target, value)
+                if label is not None:
+                    out[prop + FORMATTED_ANNOTATION] = label
+        if formatted:
+            self._format(out, row, annotations)
+
+    def _format(self, out: Row, row: Mapping[str, t.Any], annotations: Annotations) -> None:
+        """Add ``FormattedValue`` to choices, booleans, dates and money present in ``out``."""
+        get = row.get
+        for name, labels in self.labels.items():
+            value = get(name)
+            if value is not None and name in out and value in labels:
+                out[name + FORMATTED_ANNOTATION] = labels[value]
+        for name, labels in self.multi_labels.items():
+            value = get(name)
+            if value and name in out:
+                chosen = (labels.get(int(v), v) for v in str(value).split(","))
+                out[name + FORMATTED_ANNOTATION] = "; ".join(chosen)
+        for name, date_only in self.dates.items():
+            value = get(name)
+            if value and name in out:
+                out[name + FORMATTED_ANNOTATION] = _formatted_datetime(value, date_only=date_only)
+        for name, prop in self.money:
+            value = get(name)
+            if value is not None and prop in out:
+                symbol = annotations.symbol_of(get("transactioncurrencyid"))
+                out[prop + FORMATTED_ANNOTATION] = f"{symbol}{value:,.2f}"
 
     def matcher(
         self, predicate: t.Callable[[t.Any], bool]
@@ -190,20 +326,6 @@ class Renderer:
             return predicate(view)
 
         return matches
-
-    def project(self, full: Row, select: t.Sequence[str] | None) -> Row:
-        """Keep ``@odata.etag``, the selected properties (null when unset) and the primary id."""
-        if select is None:
-            return full
-        out: Row = {"@odata.etag": full["@odata.etag"]}
-        for name in select:
-            out[name] = full.get(name)
-            annotation = name + LOOKUP_ANNOTATION
-            if annotation in full:
-                out[annotation] = full[annotation]
-        primary = self.table.primary_id
-        out[primary] = full.get(primary)
-        return out
 
 
 class _StoredView:

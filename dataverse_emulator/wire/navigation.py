@@ -1,0 +1,224 @@
+"""Navigation properties: ``$expand``, related-row paths and deep insert (§4.1, §4.4, §5.1).
+
+Single-valued navigation properties are the lookups' ``referencing_navigation`` names
+(``parentcustomerid_account``); collection-valued ones are the one-to-many relationships'
+``referenced_navigation`` names (``contact_customer_accounts``) whose table the catalog holds.
+
+Unsupported: ``$ref``, ``$orderby`` on expanded properties, many-to-many navigation properties,
+paging inside expanded collections.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from dataverse_emulator.state import values
+from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.schema import BIND, Reference
+from dataverse_emulator.state.store import TARGET
+from dataverse_emulator.wire.query_options import order, top
+from dataverse_emulator.wire.rows import prepare, renderer
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from dataverse_emulator.state.catalog import Relationship, Table
+    from dataverse_emulator.wire.call import Call
+    from dataverse_emulator.wire.query_options import QueryOptions
+
+Row = dict[str, t.Any]
+_TYPE = "@odata.type"
+_NAMESPACE = "Microsoft.Dynamics.CRM."
+
+
+def single_valued(call: Call, table: Table) -> Mapping[str, tuple[t.Any, tuple[str, ...]]]:
+    """Single-valued navigation property -> (lookup column, target tables)."""
+    return call.env.store.schema(table.logical_name).navigations
+
+
+def collection_valued(call: Call, table: Table) -> dict[str, Relationship]:
+    """Collection-valued navigation property -> its one-to-many relationship."""
+    catalog = call.env.catalog
+    return {
+        rel.referenced_navigation: rel
+        for rel in table.one_to_many
+        if rel.referenced_navigation and catalog.has_table(rel.referencing_entity)
+    }
+
+
+def unknown(table: Table, name: str) -> DataverseFault:
+    """400 "Could not find a property named …" (§4.9)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x0",
+        f"Could not find a property named '{name}' on type "
+        f"'Microsoft.Dynamics.CRM.{table.logical_name}'.",
+    )
+
+
+def _target_of(call: Call, table: Table, name: str) -> tuple[Table, Relationship | None]:
+    """The table a navigation property leads to, and its relationship when collection-valued."""
+    single = single_valued(call, table).get(name)
+    catalog = call.env.catalog
+    if single is not None and catalog.has_table(single[1][0]):
+        return catalog.table(single[1][0]), None
+    rel = collection_valued(call, table).get(name)
+    if rel is None:
+        raise unknown(table, name)
+    return catalog.table(rel.referencing_entity), rel
+
+
+def check_expand(call: Call, table: Table, expand: Mapping[str, QueryOptions]) -> None:
+    """Validate ``$expand`` names and their nested ``$select`` / ``$filter`` / ``$orderby``.
+
+    Raises:
+        DataverseFault: 400 for an unknown navigation or nested property (§4.9).
+    """
+    for name, options in expand.items():
+        target, _ = _target_of(call, table, name)
+        render = renderer(target)
+        if options.select:
+            render.check_select(options.select)
+        if options.filter is not None:
+            render.check_select(sorted(options.filter.properties()))
+        render.check_select([path for path, _ in options.orderby if "/" not in path])
+        check_expand(call, target, options.expand)
+
+
+def projection(select: t.Sequence[str] | None, expand: Mapping[str, QueryOptions]) -> str:
+    """The ``(…)`` of ``@odata.context`` for ``$select`` and ``$expand`` (empty when neither)."""
+    items = list(select or [])
+    items += [f"{name}({projection(o.select, o.expand)[1:-1]})" for name, o in expand.items()]
+    return f"({','.join(items)})" if items else ""
+
+
+def expand_row(
+    call: Call,
+    table: Table,
+    row: Mapping[str, t.Any],
+    out: Row,
+    expand: Mapping[str, QueryOptions],
+) -> Row:
+    """Add each expanded navigation property of stored ``row`` to rendered ``out``."""
+    for name, options in expand.items():
+        target, rel = _target_of(call, table, name)
+        if rel is None:
+            out[name] = _single(call, table, row, name, options)
+        else:
+            related = related_rows(call, table, row[table.primary_id], rel)
+            out[name] = render_rows(call, target, related, options)
+    return out
+
+
+def _single(
+    call: Call,
+    table: Table,
+    row: Mapping[str, t.Any],
+    name: str,
+    options: QueryOptions,
+) -> Row | None:
+    column, targets = single_valued(call, table)[name]
+    record_id = row.get(column.logical_name)
+    target_name = row.get(column.logical_name + TARGET)
+    if record_id is None or target_name not in targets:
+        return None
+    target = call.env.catalog.table(target_name)
+    stored = call.env.store.find(target_name, record_id)
+    if stored is None:
+        return None
+    out = renderer(target).selected(stored, options.select, call.annotations)
+    return expand_row(call, target, stored, out, options.expand)
+
+
+def related_rows(call: Call, table: Table, record_id: str, rel: Relationship) -> list[Row]:
+    """Stored rows of ``rel``'s referencing table whose lookup points at ``record_id``."""
+    column = rel.referencing_attribute
+    target_key = column + TARGET
+    name = table.logical_name
+    return [
+        row
+        for row in call.env.store.rows(rel.referencing_entity)
+        if row.get(column) == record_id and row.get(target_key) == name
+    ]
+
+
+def render_rows(
+    call: Call,
+    table: Table,
+    stored: list[Row],
+    options: QueryOptions,
+) -> list[Row]:
+    """Filter, order, cut and render rows of an expanded collection."""
+    render = renderer(table)
+    annotations = call.annotations
+    if options.filter is not None:
+        matches = render.matcher(options.filter.matches)
+        stored = [row for row in stored if matches(row)]
+    if options.orderby:
+        stored = order(stored, options.orderby, render.full)
+    return [
+        expand_row(
+            call, table, row, render.selected(row, options.select, annotations), options.expand
+        )
+        for row in top(stored, options.top)
+    ]
+
+
+def deep_create(call: Call, table: Table, body: dict[str, t.Any]) -> Row:
+    """Create a record and the related records nested in its body (deep insert, §4.1).
+
+    Nested objects under single-valued navigation properties are created first and bound;
+    arrays under collection-valued ones are created after the parent, bound to it. The caller
+    runs this inside a store transaction so that a failure writes nothing.
+
+    Raises:
+        DataverseFault: the first invalid record, as a plain create reports it.
+    """
+    singles = single_valued(call, table)
+    collections: dict[str, Relationship] | None = None
+    children: list[tuple[Relationship, list[t.Any]]] = []
+    for name, value in list(body.items()):
+        if isinstance(value, dict) and name in singles:
+            target = _nested_table(call, table, value, singles[name][1])
+            child = deep_create(call, target, prepare(dict(value)))
+            del body[name]
+            body[name + BIND] = Reference(target.entity_set_name, id=child[target.primary_id])
+        elif isinstance(value, list):
+            if collections is None:
+                collections = collection_valued(call, table)
+            rel = collections.get(name)
+            if rel is None or rel.referencing_navigation is None:
+                raise values.unknown_property(table, name)
+            children.append((rel, value))
+            del body[name]
+    row = call.env.store.create(table.logical_name, body, caller=call.caller)
+    parent = Reference(table.entity_set_name, id=row[table.primary_id])
+    for rel, items in children:
+        child_table = call.env.catalog.table(rel.referencing_entity)
+        for item in items:
+            if not isinstance(item, dict):
+                raise values.payload_error(
+                    child_table,
+                    "Microsoft.OData.ODataException: An unexpected 'PrimitiveValue' node was "
+                    "found when reading from the JSON reader. A 'StartObject' node was expected.",
+                )
+            nested = prepare(dict(item))
+            nested[f"{rel.referencing_navigation}{BIND}"] = parent
+            deep_create(call, child_table, nested)
+    return row
+
+
+def _nested_table(
+    call: Call, table: Table, value: Mapping[str, t.Any], targets: tuple[str, ...]
+) -> Table:
+    """The table of a nested single-valued record: its ``@odata.type`` or the only target."""
+    type_name = str(value.get(_TYPE) or "").removeprefix("#").removeprefix(_NAMESPACE)
+    chosen = type_name or targets[0]
+    catalog = call.env.catalog
+    if chosen not in targets or not catalog.has_table(chosen):
+        raise values.payload_error(
+            table,
+            f"Microsoft.OData.ODataException: The type '{chosen}' is not a valid target of the "
+            "navigation property.",
+        )
+    return catalog.table(chosen)
