@@ -87,10 +87,6 @@ def _route(request: Request, env: Environment) -> Response:
             f"Requested API Version '{version}' was not understood. Please provide in the format "
             "/api/data/v<Major>.<Minor>/ (example: /api/data/v7.2/)",
         )
-    first = rest.split("/", 1)[0].split("(", 1)[0]
-    if first in _METADATA:
-        request.context["operation_kind"] = "metadata"
-        return metadata.handle(request, rest, env.catalog)
     user = request.context.get("user")
     call = Call(
         request=request,
@@ -105,8 +101,9 @@ def _route(request: Request, env: Environment) -> Response:
 def dispatch(call: Call, rest: str) -> Response:
     """Route a path relative to the service root and render any failure (§4.8).
 
-    ``$batch`` uses this for each operation it runs. Errors carry the ``@Microsoft.PowerApps.CDS``
-    members that ``Prefer: odata.include-annotations`` asks for (§4.8).
+    ``$batch`` uses this for each operation it runs, metadata GETs included (§3.9). Errors
+    carry the ``@Microsoft.PowerApps.CDS`` members ``Prefer: odata.include-annotations`` asks
+    for (§4.8).
     """
     try:
         response = _dispatch(call, rest)
@@ -137,6 +134,9 @@ def method_not_allowed(method: str) -> DataverseFault:
 
 def _dispatch(call: Call, rest: str) -> Response:
     request = call.request
+    if rest.split("/", 1)[0].split("(", 1)[0] in _METADATA:
+        request.context["operation_kind"] = "metadata"
+        return metadata.handle(request, rest, call.env.catalog)
     method = request.method
     segments = split_path(rest)
     if not segments:

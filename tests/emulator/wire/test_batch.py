@@ -227,3 +227,16 @@ def test_content_id_property_url(env: Environment) -> None:
     )
     assert statuses(response) == [204, 204]
     assert [r["lastname"] for r in env.store.rows("contact")] == ["new"]
+
+
+def test_metadata_get_parts(env: Environment) -> None:
+    """§3.9: clients send ``EntityDefinitions`` GETs inside ``$batch`` (airbyte's dialect)."""
+    url = (
+        "/api/data/v9.2/EntityDefinitions(LogicalName='contact')/Attributes/"
+        "Microsoft.Dynamics.CRM.DateTimeAttributeMetadata?$select=LogicalName,DateTimeBehavior"
+    )
+    response, _ = batch(
+        env, [part("GET", url), part("GET", f"{ROOT}/EntityDefinitions(LogicalName='nosuch')")]
+    )
+    assert statuses(response) == [200, 404]
+    assert b'"LogicalName":"birthdate"' in response.body
