@@ -48,6 +48,10 @@ _ENUM = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*'[^']*'"
 _NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_.$]*")
 _PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT = re.compile(r"(?:https?://[^/]+)?/api/data/v\d+\.\d+/")
+_SIMPLE_KEYED = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*)\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*'([^'()/]*)'\s*\)"
+)
+"""One segment keyed by one string literal without quotes (``contacts(emailaddress1='a')``)."""
 _CONSTANTS: dict[str, Value] = {"null": None, "true": True, "false": False}
 
 
@@ -86,6 +90,10 @@ def split_path(path: str) -> list[Segment]:
     text = _decode(path.removeprefix("/"))
     if not text:
         return []
+    simple = _SIMPLE_KEYED.fullmatch(text)
+    if simple is not None:  # fast path for UpsertMultiple's @odata.id values
+        name, column, value = simple.groups()
+        return [Segment(name, {column: value.replace(_SLASH, "/")})]
     return [_segment(raw) for raw in split_top_level(text, "/", "path")]
 
 

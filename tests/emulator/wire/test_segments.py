@@ -196,3 +196,23 @@ def test_parse_bind_rejects(value: str) -> None:
 )
 def test_crm_name(name: str, expected: str | None) -> None:
     assert crm_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "keyed",
+    [
+        "contacts(emailaddress1='a@b.c')",
+        "contacts( emailaddress1 = 'a b' )",
+        "accounts(accountnumber='A,1')",
+        "accounts(accountnumber='')",
+        "accounts(name='a%2Fb')",
+        "accounts(name='%C3%A9t%C3%A9')",
+    ],
+)
+def test_simple_key_fast_path_agrees_with_the_general_parser(keyed: str) -> None:
+    """§4.3: a one-segment ``key='v'`` path (fast path) parses like the same segment in a longer
+    path (general parser)."""
+    [fast] = split_path(keyed)
+    general, _ = split_path(f"{keyed}/x")
+    assert fast == general
+    assert isinstance(fast.key, dict)
