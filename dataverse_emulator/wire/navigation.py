@@ -4,8 +4,10 @@ Single-valued navigation properties are the lookups' ``referencing_navigation`` 
 (``parentcustomerid_account``); collection-valued ones are the one-to-many relationships'
 ``referenced_navigation`` names (``contact_customer_accounts``) whose table the catalog holds.
 
-Unsupported: ``$ref``, ``$orderby`` on expanded properties, many-to-many navigation properties,
-paging inside expanded collections.
+``$orderby`` may name ``<single-valued navigation>/<column>``.
+
+Unsupported: ``$ref``, many-to-many navigation properties, paging inside expanded collections,
+single-valued navigation paths (``contacts(id)/parentcustomerid_account``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def check_expand(call: Call, table: Table, expand: Mapping[str, QueryOptions]) -
             render.check_select(options.select)
         if options.filter is not None:
             render.check_select(sorted(options.filter.properties()))
-        render.check_select([path for path, _ in options.orderby if "/" not in path])
+        sort_view(call, target, [path for path, _ in options.orderby])
         check_expand(call, target, options.expand)
 
 
@@ -117,17 +119,59 @@ def _single(
     name: str,
     options: QueryOptions,
 ) -> Row | None:
+    found = related_record(call, table, row, name)
+    if found is None:
+        return None
+    target, stored = found
+    out = renderer(target).selected(stored, options.select, call.annotations)
+    return expand_row(call, target, stored, out, options.expand)
+
+
+def related_record(
+    call: Call, table: Table, row: Mapping[str, t.Any], name: str
+) -> tuple[Table, Row] | None:
+    """The table and stored row a single-valued navigation property of ``row`` points at."""
     column, targets = single_valued(call, table)[name]
     record_id = row.get(column.logical_name)
     target_name = row.get(column.logical_name + TARGET)
     if record_id is None or target_name not in targets:
         return None
-    target = call.env.catalog.table(target_name)
     stored = call.env.store.find(target_name, record_id)
-    if stored is None:
-        return None
-    out = renderer(target).selected(stored, options.select, call.annotations)
-    return expand_row(call, target, stored, out, options.expand)
+    return None if stored is None else (call.env.catalog.table(target_name), stored)
+
+
+def sort_view(call: Call, table: Table, paths: t.Iterable[str]) -> t.Callable[[Row], Row]:
+    """What ``$orderby`` reads of a stored row: its properties, and the related row's.
+
+    ``nav/column`` paths name a single-valued navigation property; unknown names are rejected
+    like ``$select`` ones (§4.9).
+
+    Raises:
+        DataverseFault: 400 for an unknown property or single-valued navigation property.
+    """
+    render = renderer(table)
+    navigations: list[str] = []
+    for path in paths:
+        name, _, rest = path.partition("/")
+        if not rest:
+            render.check_select([name])
+            continue
+        if name not in single_valued(call, table) or "/" in rest:
+            raise unknown(table, name)
+        target, _ = _target_of(call, table, name)
+        renderer(target).check_select([rest])
+        navigations.append(name)
+    if not navigations:
+        return render.full
+
+    def view(row: Row) -> Row:
+        full = render.full(row)
+        for name in navigations:
+            found = related_record(call, table, row, name)
+            full[name] = None if found is None else renderer(found[0]).full(found[1])
+        return full
+
+    return view
 
 
 def related_rows(call: Call, table: Table, record_id: str, rel: Relationship) -> list[Row]:
@@ -155,7 +199,8 @@ def render_rows(
         matches = render.matcher(options.filter.matches)
         stored = [row for row in stored if matches(row)]
     if options.orderby:
-        stored = order(stored, options.orderby, render.full)
+        view = sort_view(call, table, [path for path, _ in options.orderby])
+        stored = order(stored, options.orderby, view)
     return [
         expand_row(
             call, table, row, render.selected(row, options.select, annotations), options.expand

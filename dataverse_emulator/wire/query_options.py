@@ -163,12 +163,15 @@ def order(
     ``view`` maps a row to the OData properties the paths name (the row itself when None).
     """
     result = list(rows)
+    if not orderby:
+        return result
+    views = {id(row): view(row) for row in result} if view is not None else None
     for path, descending in reversed(orderby):
         parts = path.split("/")
-        if view is None:
+        if views is None:
             result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
         else:
-            keys = {id(row): _sort_key(_lookup(view(row), parts)) for row in result}
+            keys = {key: _sort_key(_lookup(seen, parts)) for key, seen in views.items()}
             result.sort(key=lambda row, k=keys: k[id(row)], reverse=descending)
     return result
 

@@ -65,6 +65,12 @@ def representation(
     return {"@odata.context": entity_context(call, table, options), **body}
 
 
+def _applied_with_representation(call: Call) -> list[tuple[str, str]]:
+    """``Preference-Applied: return=representation`` plus any annotation preference (§2.2)."""
+    applied = ["return=representation", *(value for _, value in call.preference_applied())]
+    return [("Preference-Applied", ",".join(applied))]
+
+
 def create(call: Call, table: Table, options: QueryOptions) -> Response:
     """``POST /{set}``: 204 + ``OData-EntityId``, or 201 + body with ``return=representation``.
 
@@ -83,7 +89,7 @@ def create(call: Call, table: Table, options: QueryOptions) -> Response:
         return json_response(
             201,
             representation(call, table, row, options),
-            [("Preference-Applied", "return=representation")],
+            _applied_with_representation(call),
         )
     return empty_response(204, [("OData-EntityId", entity_id(call, table, row[table.primary_id]))])
 
@@ -111,15 +117,15 @@ def query(
     check_options(call, table, options)
     if options.filter is not None:
         render.check_select(sorted(options.filter.properties()))
-    render.check_select([path for path, _ in options.orderby if "/" not in path])
+    view = navigation.sort_view(call, table, [path for path, _ in options.orderby])
     if stored is None:
         stored = call.env.store.rows(table.logical_name)
     if options.filter is not None:
         matches = render.matcher(options.filter.matches)
         stored = [row for row in stored if matches(row)]
     if options.orderby:
-        # $orderby may name unselected properties: sort on whole rendered rows.
-        stored = order(stored, options.orderby, render.full)
+        # $orderby may name unselected properties and related rows' columns.
+        stored = order(stored, options.orderby, view)
     rows = top(stored, options.top)
     chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
     annotations = call.annotations
@@ -196,7 +202,7 @@ def upsert(
         return json_response(
             201 if outcome.created else 200,
             representation(call, table, outcome.row, options),
-            [("Preference-Applied", "return=representation")],
+            _applied_with_representation(call),
         )
     return empty_response(204, [("OData-EntityId", f"{call.root}/{address}")])
 

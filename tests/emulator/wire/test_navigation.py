@@ -159,3 +159,24 @@ def test_error_annotations_only_when_asked(env: Environment) -> None:
     assert error["@Microsoft.PowerApps.CDS.ErrorDetails.SubErrorCode"] == str(0x80040217 - 2**32)
     assert error["@Microsoft.PowerApps.CDS.InnerError.Message"] == error["message"]
     assert "80040217" in error["@Microsoft.PowerApps.CDS.HelpLink"]
+
+
+def test_orderby_related_column_and_unknown_navigation(env: Environment) -> None:
+    """§4.9: ``$orderby`` names columns or ``<navigation>/<column>``; unknown names are 400."""
+    for account, contact in (("Zeta", "A"), ("Alpha", "B")):
+        account_id = create(env, "accounts", {"name": account})
+        bind = {"parentcustomerid_account@odata.bind": f"/accounts({account_id})"}
+        create(env, "contacts", {"lastname": contact, **bind})
+    query = "$select=lastname&$orderby=parentcustomerid_account/name"
+    body = orjson.loads(call(env, "GET", "contacts", query=query).body)
+    assert [row["lastname"] for row in body["value"]] == ["B", "A"]
+    for bad in ("nosuchnav/name", "parentcustomerid_account/nosuch"):
+        response = call(env, "GET", "contacts", query=f"$orderby={bad}")
+        assert response.status == 400, bad
+
+
+def test_representation_echoes_both_preferences(env: Environment) -> None:
+    """§2.2: ``Preference-Applied`` echoes return=representation and the annotations."""
+    response = call(env, "POST", "accounts", {"name": "A"}, prefer=f"return=representation,{ALL}")
+    assert response.status == 201
+    assert response.header("Preference-Applied") == f"return=representation,{ALL}"
