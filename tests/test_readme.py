@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from singer_sdk.testing import target_sync_test
 
-from target_dynamics.auth import CLOUD_AUTHORITY_HOSTS
+from target_dynamics.auth import _HINTS, CLOUD_AUTHORITY_HOSTS
+from target_dynamics.errors import WebApiError
 from target_dynamics.target import TargetDynamics
 
 if t.TYPE_CHECKING:
@@ -494,3 +495,12 @@ def test_emulator_fault_plan_in_the_readme(emulator_factory: t.Callable[..., t.A
     bulk = private.admin.counters()["requests"]["bulk"]
     assert bulk["429"] == 2
     assert bulk["reset"] >= 1  # answers lost after the write landed, and still no duplicate
+
+
+def test_troubleshooting_expired_secret_and_missing_privilege() -> None:
+    """The two rows the emulator cannot provoke: the hint for AADSTS7000222, a 403 not retried."""
+    assert "AADSTS7000222" in README
+    assert _HINTS["AADSTS7000222"] in README
+    forbidden = WebApiError(403, "0x80040220", "The user does not hold the necessary privileges.")
+    assert not forbidden.is_transient
+    assert "`403` with `0x80040220`" in README
