@@ -239,23 +239,6 @@ class Renderer:
         out[primary] = get(primary)
         return self.finish(out, row, annotations)
 
-    def project(
-        self,
-        full: Row,
-        select: t.Sequence[str] | None,
-        row: Mapping[str, t.Any],
-        annotations: Annotations | None = None,
-    ) -> Row:
-        """Keep ``@odata.etag``, the selected properties and the primary id of :meth:`full`."""
-        if select is None:
-            return self.finish(full, row, annotations)
-        out: Row = {"@odata.etag": full["@odata.etag"]}
-        for name in select:
-            out[name] = full.get(name)
-        primary = self.table.primary_id
-        out[primary] = full.get(primary)
-        return self.finish(out, row, annotations)
-
     def finish(
         self, out: Row, row: Mapping[str, t.Any], annotations: Annotations | None = None
     ) -> Row:
