@@ -125,7 +125,7 @@ class Emulator:
         """Contacts in the emulator's store, read from the admin snapshot."""
         snapshot = requests.get(f"{self.base}/_emulator/snapshot", verify=self.ca, timeout=60)
         snapshot.raise_for_status()
-        return len(snapshot.json()["tables"].get("contact", []))
+        return len(snapshot.json().get("contact", []))
 
     def stop(self) -> None:
         """Stop the emulator process."""

@@ -9,7 +9,8 @@ How a call to :meth:`Writer.write` proceeds:
    Found: the row is written by primary id. Not found: an upsert creates the record under a
    deterministic id (UUIDv5 of table and key, so a rerun finds or recreates the same id), an
    update is rejected as not found, a delete is already done.
-3. **Chunk** (``chunk_size``, at most 1,000) and send chunks in parallel: ``min(x-ms-dop-hint,
+3. **Chunk** (``chunk_size``, at most 1,000; a batch is spread evenly over the workers, down
+   to ``MIN_PARALLEL_CHUNK`` rows a chunk) and send chunks in parallel: ``min(x-ms-dop-hint,
    max_concurrency)`` threads.
 4. Each chunk goes as one **bulk message** where one applies: ``UpsertMultiple`` (key in
    ``@odata.id``, or the primary id in the body), ``CreateMultiple`` (primary id in the body),
@@ -51,12 +52,16 @@ if t.TYPE_CHECKING:
     from target_dynamics.client import DataverseClient
 
 LOGGER = logging.getLogger(__name__)
+_T = t.TypeVar("_T")
 DEFAULT_CONCURRENCY = 4
 """Threads when the service gave no ``x-ms-dop-hint`` (the sample environments' value, §7.3)."""
 MAX_CONCURRENCY = 52
 """Concurrent requests per user and web server (§7.1)."""
 KEY_NAMESPACE = uuid.UUID("1f0a5c3e-8d5b-4e8e-9a3f-6d2b7c4e5a10")
 """Namespace of the deterministic ids given to rows created by an unaddressable alternate key."""
+MIN_PARALLEL_CHUNK = 100
+"""Fewest rows worth a request of their own when spreading a batch over workers (§6.5: start
+with 100 to 1,000 rows per bulk request)."""
 LOOKUP_CHUNK = 25
 """Values per ``$filter`` query: keeps URLs short (§5.1 limits GET URLs in batches to 64 KB)."""
 SQL_TIMEOUT_CODE = "0x80044151"
@@ -182,6 +187,18 @@ def _rejection(message: str, status: int = 400, code: str | None = None) -> WebA
     return WebApiError(status, code, message)
 
 
+def split_even(items: Sequence[_T], chunk_size: int, workers: int) -> list[Sequence[_T]]:
+    """Split ``items`` into even chunks of at most ``chunk_size``, one per worker where it pays.
+
+    A batch smaller than ``workers * chunk_size`` is still spread over all workers, as long as
+    each chunk keeps at least ``MIN_PARALLEL_CHUNK`` rows, so a sink's batch keeps every allowed
+    request in flight instead of leaving workers idle.
+    """
+    count = max(-(-len(items) // chunk_size), min(workers, len(items) // MIN_PARALLEL_CHUNK), 1)
+    size = -(-len(items) // count)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 class Writer:
     """Sends rows for one or more tables through one :class:`DataverseClient`; thread-safe."""
 
@@ -226,7 +243,7 @@ class Writer:
         """
         result = WriteResult([], [])
         items = self._prepare(plan, merge_rows(plan, rows), result)
-        chunks = [items[i : i + self._chunk_size] for i in range(0, len(items), self._chunk_size)]
+        chunks = split_even(items, self._chunk_size, self.concurrency()) if items else []
         if chunks:
             workers = min(self.concurrency(), len(chunks))
             with ThreadPoolExecutor(workers, thread_name_prefix="dataverse") as pool:
