@@ -57,8 +57,6 @@ STREAMS = {
 }
 SETTINGS = {
     "streams": STREAMS,
-    # contact.company is the "Company Phone" column: keep the CSV's company name out of it.
-    "stream_maps": {"email_list": {"company": "__NULL__"}},
     "max_errors": 5,
 }
 """The target's settings besides the connection (which the emulator writes)."""

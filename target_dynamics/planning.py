@@ -52,7 +52,12 @@ def json_types(prop: Mapping[str, t.Any]) -> set[str] | None:
 
 
 def field_column(table: TableInfo, field_name: str, columns: Mapping[str, str]) -> str:
-    """The column a stream field writes: mapped by ``columns``, else by (lower-cased) name."""
+    """The column a stream field writes: mapped by ``columns``, else by (lower-cased) name.
+
+    A stream with a ``columns`` mapping sends only the fields it names (the origin's data
+    template): a tap's ``company`` must never land in ``contact.company`` (a phone number column)
+    just because the names match.
+    """
     if field_name in columns:
         return columns[field_name]
     return field_name if field_name in table.columns else field_name.lower()
@@ -143,6 +148,9 @@ def plan_stream(  # noqa: C901, PLR0912, PLR0913, PLR0915
     seen: dict[str, str] = {}
     for name, prop in (schema.get("properties") or {}).items():
         if name.startswith("_sdc_") or name == DEAD_LETTER_FIELD:
+            continue
+        if settings.columns and name not in settings.columns:
+            dropped[name] = "not in the stream's `columns` mapping"
             continue
         column_name = field_column(table, name, settings.columns)
         column = table.columns.get(column_name)

@@ -150,7 +150,10 @@ class TargetDynamics(Target):
                     th.Property(
                         "columns",
                         th.ObjectType(additional_properties=th.StringType),
-                        description='Record field -> column, e.g. {"email": "emailaddress1"}.',
+                        description=(
+                            'Record field -> column, e.g. {"email": "emailaddress1"}; '
+                            "when set, only the fields it names are sent."
+                        ),
                     ),
                     th.Property(
                         "lookups",

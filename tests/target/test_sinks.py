@@ -44,7 +44,14 @@ SCHEMA = {
         }
     },
 }
-COLUMNS = {"email": "emailaddress1", "first": "firstname", "gender": "gendercode"}
+COLUMNS = {
+    "email": "emailaddress1",
+    "first": "firstname",
+    "gender": "gendercode",
+    "fullname": "fullname",
+    "nickname": "nickname",
+    "parentcustomerid": "parentcustomerid",
+}
 
 
 def make_target(writer=None, **config):
@@ -212,6 +219,22 @@ def test_dry_run_writes_nothing_and_reports():
     assert writer.lookups == []
     totals = target.report.totals
     assert (totals.landed, totals.rejected) == (1, 1)
+
+
+def test_columns_mapping_sends_only_the_fields_it_names(caplog):
+    """A tap's `company` must not land in contact.company (Company Phone) by name alone."""
+    writer = loader_fakes.FakeWriter()
+    schema = {
+        **SCHEMA,
+        "schema": {"properties": {"email": {"type": "string"}, "company": {"type": "string"}}},
+    }
+    target = make_target(writer, streams={"people": {"columns": {"email": "emailaddress1"}}})
+    with caplog.at_level(logging.WARNING):
+        target_sync_test(target, lines(schema, record(email="a@x.org", company="Contoso")))
+    _, rows = writer.calls[0]
+    assert rows[0].payload == {"emailaddress1": "a@x.org"}
+    dropped = [r.message for r in caplog.records if "dropping fields" in r.message]
+    assert "company (not in the stream's `columns` mapping)" in dropped[0]
 
 
 SCHEMA_FAILURES = [
