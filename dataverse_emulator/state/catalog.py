@@ -15,9 +15,6 @@ from importlib import resources
 
 from dataverse_emulator.state.errors import DataverseFault, Kind
 
-if t.TYPE_CHECKING:
-    from pathlib import Path
-
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -198,8 +195,8 @@ class Catalog:
                 self._relationships_by_id.setdefault(rel.metadata_id.lower(), rel)
 
     @classmethod
-    def load(cls, entities_file: Path | None = None) -> Catalog:
-        """Return a fresh catalog of the default environment, plus ``entities_file`` if given.
+    def load(cls) -> Catalog:
+        """Return a fresh catalog of the default environment (custom tables: ``load_catalog``).
 
         The packaged table files are parsed once per process; every call copies the parsed
         tables (cheap), so catalogs never share mutable state.
@@ -217,10 +214,6 @@ class Catalog:
                 key.get("display_name"),
                 metadata_id=key.get("metadata_id"),
             )
-        if entities_file is not None:
-            from dataverse_emulator.state.custom_tables import apply_entities_file  # noqa: PLC0415
-
-            apply_entities_file(catalog, entities_file)
         return catalog
 
     def tables(self) -> list[Table]:

@@ -90,6 +90,18 @@ class EntitiesFileError(ValueError):
     """The entities file is malformed; the message names the file, the place and the fix."""
 
 
+def load_catalog(entities_file: Path | None = None) -> Catalog:
+    """Return the default environment's catalog, plus the tables and keys of ``entities_file``.
+
+    Raises:
+        EntitiesFileError: The entities file is invalid.
+    """
+    catalog = Catalog.load()
+    if entities_file is not None:
+        apply_entities_file(catalog, entities_file)
+    return catalog
+
+
 def apply_entities_file(catalog: Catalog, path: Path) -> None:
     """Add the custom tables, keys and bulk switches of ``path`` to ``catalog``.
 

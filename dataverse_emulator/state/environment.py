@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state.catalog import Catalog
+from dataverse_emulator.state.custom_tables import load_catalog
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.state.store import Caller, RecordStore
 
 if t.TYPE_CHECKING:
     from pathlib import Path
+
+    from dataverse_emulator.state.catalog import Catalog
 
 
 class AppUser(t.Protocol):
@@ -62,11 +64,11 @@ class Environment:
         """Build an environment from the packaged tables (plus ``entities_file``).
 
         Args:
-            entities_file: Extra tables, columns and keys (see ``Catalog.load``).
+            entities_file: Extra tables, columns and keys (see ``load_catalog``).
             seed: Seed of the GUID generator: the same seed gives the same ids.
             users: Application users (their systemuser rows are created).
         """
-        catalog = Catalog.load(entities_file)
+        catalog = load_catalog(entities_file)
         return cls(catalog, RecordStore(catalog, seed=seed), users or [])
 
     def add_users(self, users: t.Iterable[AppUser]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dataverse_emulator.state.catalog import Catalog
-from dataverse_emulator.state.custom_tables import EntitiesFileError
+from dataverse_emulator.state.custom_tables import EntitiesFileError, load_catalog
 from dataverse_emulator.state.errors import DataverseFault, Kind
 
 EXAMPLE = Path(str(resources.files("dataverse_emulator.data").joinpath("examples")))
@@ -21,7 +21,7 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def custom() -> Catalog:
-    return Catalog.load(EXAMPLE_FILE)
+    return load_catalog(EXAMPLE_FILE)
 
 
 def write(tmp_path: Path, doc: dict) -> Path:
@@ -246,7 +246,7 @@ def test_invalid_entities_files(tmp_path: Path, doc: dict, fragment: str) -> Non
     """docs/emulator-entities.md: invalid files fail with the place and the problem."""
     path = write(tmp_path, doc)
     with pytest.raises(EntitiesFileError) as info:
-        Catalog.load(path)
+        load_catalog(path)
     assert str(path) in str(info.value)
     assert fragment in str(info.value)
 
@@ -255,4 +255,4 @@ def test_unreadable_entities_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{not json", "utf-8")
     with pytest.raises(EntitiesFileError, match="cannot read entities file"):
-        Catalog.load(path)
+        load_catalog(path)

@@ -8,6 +8,7 @@ import pytest
 
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.catalog import Catalog
+from dataverse_emulator.state.custom_tables import load_catalog
 from dataverse_emulator.wire.metadata import handle
 
 BASE = "https://127.0.0.1:8443"
@@ -19,7 +20,7 @@ EXAMPLE = Path(str(resources.files("dataverse_emulator.data").joinpath("examples
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load(EXAMPLE / "custom-entities.json")
+    return load_catalog(EXAMPLE / "custom-entities.json")
 
 
 def call(catalog: Catalog, path: str, query: str = "", method: str = "GET", body: bytes = b""):
