@@ -153,8 +153,8 @@ def key_is_addressable(key: t.Mapping[str, t.Any]) -> bool:
     return not any(isinstance(v, str) and UNADDRESSABLE_KEY_CHARS & set(v) for v in key.values())
 
 
-def key_segment(key: t.Mapping[str, t.Any], primary_id: str) -> str:
-    """Render the part between parentheses of a key URL, percent-encoded.
+def key_segment(key: t.Mapping[str, t.Any], primary_id: str, *, encoded: bool = True) -> str:
+    """Render the part between parentheses of a key URL, percent-encoded unless ``encoded=False``.
 
     ``{primary_id: guid}`` gives the bare GUID; anything else ``col='v',col2=1`` (§4.3).
 
@@ -173,7 +173,7 @@ def key_segment(key: t.Mapping[str, t.Any], primary_id: str) -> str:
         if value is None or value == "":
             raise ValueError(f"Key column {column!r} is empty.")
         rendered = _guid(value) if _is_id_column(column, primary_id) else literal(value)
-        parts.append(f"{check_name(column)}={_encode(rendered)}")
+        parts.append(f"{check_name(column)}={_encode(rendered) if encoded else rendered}")
     return ",".join(parts)
 
 
@@ -234,8 +234,12 @@ def bulk(
 
 
 def odata_id(entity_set: str, key: t.Mapping[str, t.Any], primary_id: str) -> str:
-    """The ``@odata.id`` of an UpsertMultiple target (§6.3)."""
-    return entity_path(entity_set, key, primary_id)
+    """The ``@odata.id`` of an UpsertMultiple target (§6.3), as Microsoft's own SDK writes it.
+
+    A JSON string, not a request URL: quotes doubled, nothing percent-encoded
+    (``contacts(emailaddress1='ann o''neil@x.org')``).
+    """
+    return f"{check_name(entity_set)}({key_segment(key, primary_id, encoded=False)})"
 
 
 def filter_any(column: str, values: t.Iterable[t.Any]) -> str:

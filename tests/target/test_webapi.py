@@ -227,3 +227,16 @@ def test_transient_classification(status, code, transient):
 @pytest.mark.parametrize("value", ["abc", "", None, "inf"])
 def test_parse_retry_after_ignores_garbage(value):
     assert webapi.parse_retry_after(value) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ({"emailaddress1": "ann o'neil@x.org"}, "contacts(emailaddress1='ann o''neil@x.org')"),
+        ({"emailaddress1": "café#1@x.org"}, "contacts(emailaddress1='café#1@x.org')"),
+        ({"contactid": GUID}, f"contacts({GUID.lower()})"),
+    ],
+)
+def test_odata_id_is_quoted_not_percent_encoded(key, expected):
+    """§6.3: `@odata.id` carries the key as Microsoft's SDK writes it, in a JSON string."""
+    assert webapi.odata_id("contacts", key, "contactid") == expected

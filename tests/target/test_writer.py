@@ -232,7 +232,7 @@ def test_upsert_by_alternate_key_uses_odata_id_without_key_in_body(dv):
     )
     ((_, request),) = [c for c in dv.calls if c[0] == "send"]
     (target,) = orjson.loads(request.body)["Targets"]
-    assert target["@odata.id"] == "contacts(emailaddress1='O''Neil%40x.com')"
+    assert target["@odata.id"] == "contacts(emailaddress1='O''Neil@x.com')"
     assert "emailaddress1" not in target
     assert [r["emailaddress1"] for r in dv.records.values()] == ["O'Neil@x.com"]
 
@@ -282,7 +282,7 @@ def test_duplicate_keys_merged_per_column_later_wins(dv):
     assert len(targets) == 2
     assert targets[0]["firstname"] == "new"
     assert targets[0]["lastname"] == "keep"
-    assert targets[0]["@odata.id"] == "contacts(emailaddress1='A%40X.com')"
+    assert targets[0]["@odata.id"] == "contacts(emailaddress1='A@X.com')"
 
 
 def test_merge_rows_keeps_keyless_rows_apart():
