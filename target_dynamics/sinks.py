@@ -7,7 +7,6 @@ the STATE the SDK emits after a drain is never ahead of the data.
 
 from __future__ import annotations
 
-import json
 import typing as t
 import uuid
 from collections import Counter
@@ -181,25 +180,21 @@ class DataverseSink(BatchSink):
         done: list[int] = []
         if matches:
             self._resolve_matches(rows, matches, rejected, done)
-        survivors, followers = _coalesce(
-            sorted(rows.values(), key=lambda r: r.index), plan.plan.primary_id
-        )
-        result = self._target.writer.write(plan.plan, survivors)
+        # The writer merges records that address the same row and answers for each of them.
+        result = self._target.writer.write(plan.plan, sorted(rows.values(), key=lambda r: r.index))
         lost: set[int] = set()
         for index, error in result.rejected:
-            for member in followers.get(index, [index]):
-                rejected[member] = self._letter(error.message, error.code, error.status)
-                if error.is_transient:
-                    lost.add(member)
-        landed = [m for index in result.landed for m in followers.get(index, [index])]
+            rejected[index] = self._letter(error.message, error.code, error.status)
+            if error.is_transient:
+                lost.add(index)
         self._target.report.add(
             self.stream_name,
             created=result.created,
             updated=result.updated,
             deleted=result.deleted,
-            upserted=getattr(result, "upserted", 0),
+            upserted=result.upserted,
         )
-        self._settle(pending, landed + done, rejected, lost)
+        self._settle(pending, result.landed + done, rejected, lost)
 
     def _resolve_matches(
         self,
@@ -280,33 +275,3 @@ class DataverseSink(BatchSink):
                 "key_properties": list(self.key_properties),
             }
             self._target.dead_letter.write(raw_stream, schema, items)
-
-    def clean_up(self) -> None:
-        """Emit the SDK's record-count metric."""
-        super().clean_up()
-
-
-def _identity(row: Row, primary_id: str) -> str:
-    if row.key is not None:
-        return json.dumps(row.key, sort_keys=True, default=str)
-    return json.dumps({primary_id: row.payload.get(primary_id) or f"#{row.index}"}, default=str)
-
-
-def _coalesce(rows: t.Iterable[Row], primary_id: str) -> tuple[list[Row], dict[int, list[int]]]:
-    """Merge rows that address the same record (later values win), keeping the first's index.
-
-    Returns:
-        The rows to write, and for each written index every record index it stands for.
-    """
-    merged: dict[str, Row] = {}
-    members: dict[int, list[int]] = {}
-    for row in rows:
-        identity = _identity(row, primary_id)
-        first = merged.get(identity)
-        if first is None:
-            merged[identity] = row
-            members[row.index] = [row.index]
-            continue
-        merged[identity] = Row(first.index, {**first.payload, **row.payload}, first.key)
-        members[first.index].append(row.index)
-    return list(merged.values()), members

@@ -179,7 +179,8 @@ def test_transient_failures_withhold_state_and_fail():
     assert out.getvalue() == ""
 
 
-def test_duplicate_keys_in_a_batch_are_merged_last_wins():
+def test_duplicate_keys_reach_the_writer_in_order():
+    """The writer merges rows that address one record (later wins); the sink keeps the order."""
     writer = loader_fakes.FakeWriter()
     target = make_target(
         writer,
@@ -201,7 +202,10 @@ def test_duplicate_keys_in_a_batch_are_merged_last_wins():
         ),
     )
     [(_, rows)] = writer.calls
-    assert [(r.key, dict(r.payload)) for r in rows] == [({"contactid": guid}, {"firstname": "B"})]
+    assert [(r.key, dict(r.payload)) for r in rows] == [
+        ({"contactid": guid}, {"firstname": "A"}),
+        ({"contactid": guid}, {"firstname": "B"}),
+    ]
     assert target.report.totals.landed == 2
 
 

@@ -111,3 +111,16 @@ def test_delete(reset_emulator, mode):
 def test_update_and_delete_need_an_id_field(reset_emulator):
     with pytest.raises(Exception, match="update needs id_field"):
         run(reset_emulator, "none", "update", [person("none", 1)])
+
+
+def test_duplicate_keys_in_one_batch_land_once_later_values_win(reset_emulator):
+    """§6.5: duplicate keys in one bulk request fail it; the target merges them first."""
+    target = run(
+        reset_emulator,
+        "alternate",
+        "upsert",
+        [person("alternate", 1, first="Ann"), person("alternate", 1, first="Anna")],
+    )
+    [row] = contacts(reset_emulator)
+    assert (row["emailaddress1"], row["firstname"]) == ("p1@x.org", "Anna")
+    assert target.report.totals.landed == 2
