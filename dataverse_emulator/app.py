@@ -133,6 +133,7 @@ class Emulator:
             wire_layer,
             options.time_scale,
             enforce=options.latency == "realistic",
+            counters=self.counters,
         )
         auth = BearerAuth(self.tokens, users, self.counters, protection)
         faults = FaultLayer(self.faults, self.tokens, self.counters, auth, options.time_scale)
@@ -160,9 +161,10 @@ class Emulator:
         return response
 
     def reset(self) -> None:
-        """Back to the start-up state: records, faults, budgets, counters and revocations."""
+        """Back to the start-up state: records, faults, budgets, counters, revocations, users."""
         self.env.reset()
         self.faults.reset()
         self.budgets.clear()
         self.counters.clear()
         self.tokens.clear_revocations()
+        self.users.restore()

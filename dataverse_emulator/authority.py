@@ -201,15 +201,7 @@ class Authority:
             token_endpoint = f"{request.base_url}/{tenant}/oauth2/v2.0/token"
             _verify_assertion(assertion, user, token_endpoint)
         elif secret is not None:
-            if user.secret is None or secret != user.secret:
-                raise AuthorityError(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the request "
-                    "is the client secret value, not the client secret ID, for a secret added to "
-                    f"app '{user.client_id}'.",
-                )
+            _check_secret(user, secret)
         else:
             raise AuthorityError(
                 400,
@@ -264,6 +256,29 @@ class Authority:
                 "might have sent your authentication request to the wrong tenant.",
             )
         return resource
+
+
+def _check_secret(user: ApplicationUser, secret: str) -> None:
+    """A wrong secret is AADSTS7000215, the right one past its expiry AADSTS7000222 (§1.3)."""
+    if user.secret is None or secret != user.secret:
+        raise AuthorityError(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request "
+            "is the client secret value, not the client secret ID, for a secret added to "
+            f"app '{user.client_id}'.",
+        )
+    if user.secret_expired:
+        raise AuthorityError(
+            401,
+            "invalid_client",
+            7000222,
+            f"The provided client secret keys for app '{user.client_id}' are expired. "
+            "Visit the Azure portal to create new keys for your app: "
+            "https://aka.ms/NewClientSecret, or consider using certificate credentials "
+            "for added security: https://aka.ms/certCreds.",
+        )
 
 
 def _verify_assertion(assertion: str, user: ApplicationUser, audience: str) -> None:

@@ -8,6 +8,9 @@ The only way tests reset or inspect the emulator (documented in ``docs/emulator-
 - ``GET /_emulator/counters``: requests by kind and outcome, token and discovery requests, 429s.
 - ``GET /_emulator/snapshot``: the record store as JSON.
 - ``POST /_emulator/revoke-tokens``: body ``{"client_id": "…"}`` for one user, empty for all.
+- ``GET /_emulator/users``: application users (no secrets), with role and secret expiry.
+- ``PUT /_emulator/users/{client_id}/role``: a role (``state/privileges.py``) or null (all).
+- ``PUT /_emulator/users/{client_id}/secret``: ``{"expired": true|false}``.
 - ``GET /_emulator/health``: ``{"status": "ok"}``.
 """
 
@@ -18,10 +21,12 @@ import typing as t
 import orjson
 
 from dataverse_emulator.http import Request, Response
+from dataverse_emulator.state.privileges import Role
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.app import Emulator
     from dataverse_emulator.http import Handler
+    from dataverse_emulator.state.users import ApplicationUser
 
 PREFIX = "/_emulator/"
 
@@ -52,6 +57,11 @@ class Control:
             ("GET", "counters"): lambda _: _json(200, emulator.counters.to_json()),
             ("GET", "snapshot"): lambda _: _json(200, emulator.env.snapshot()),
             ("POST", "revoke-tokens"): self._revoke_tokens,
+            ("GET", "users"): lambda _: _json(200, [user_json(u) for u in emulator.users]),
+        }
+        self._user_settings: dict[str, t.Callable[[str, t.Any], dict[str, t.Any]]] = {
+            "role": self._set_role,
+            "secret": self._set_secret,
         }
 
     async def __call__(self, request: Request) -> Response:
@@ -63,6 +73,8 @@ class Control:
         route = self._routes.get((request.method, name))
         if route is not None:
             return route(request)
+        if name.startswith("users/") and name.count("/") == 2:
+            return self._user_setting(request, name)
         if any(known == name for _, known in self._routes):
             return _problem(405, f"{request.method} is not allowed on {request.path}")
         return _problem(404, f"no control endpoint {request.path}")
@@ -78,6 +90,31 @@ class Control:
             return _problem(400, str(exc))
         return _json(200, self._emulator.faults.to_json())
 
+    def _user_setting(self, request: Request, name: str) -> Response:
+        _, client_id, setting = name.split("/")
+        apply = self._user_settings.get(setting)
+        if apply is None:
+            return _problem(404, f"no control endpoint {request.path}")
+        if request.method != "PUT":
+            return _problem(405, f"{request.method} is not allowed on {request.path}")
+        if self._emulator.users.get(client_id) is None:
+            return _problem(404, f"no application user {client_id}")
+        try:
+            return _json(200, apply(client_id, _body(request)))
+        except ValueError as exc:
+            return _problem(400, str(exc))
+
+    def _set_role(self, client_id: str, body: t.Any) -> dict[str, t.Any]:
+        role = None if body is None else Role.from_json(body)
+        return user_json(self._emulator.users.update(client_id, role=role))
+
+    def _set_secret(self, client_id: str, body: t.Any) -> dict[str, t.Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("expired"), bool):
+            msg = 'expected {"expired": true} or {"expired": false}'
+            raise ValueError(msg)  # noqa: TRY004 - a bad document, answered 400
+        user = self._emulator.users.update(client_id, secret_expired=body["expired"])
+        return user_json(user)
+
     def _revoke_tokens(self, request: Request) -> Response:
         try:
             body = _body(request) or {}
@@ -86,6 +123,17 @@ class Control:
         if not isinstance(body, dict):
             return _problem(400, "expected {} or {'client_id': '...'}")
         return _json(200, {"revoked": self._emulator.tokens.revoke(body.get("client_id"))})
+
+
+def user_json(user: ApplicationUser) -> dict[str, t.Any]:
+    """A user as the control API shows it: never its secret."""
+    return {
+        "client_id": user.client_id,
+        "name": user.name,
+        "systemuser_id": user.systemuser_id,
+        "role": None if user.role is None else user.role.to_json(),
+        "secret_expired": user.secret_expired,
+    }
 
 
 def _body(request: Request) -> t.Any:

@@ -25,6 +25,8 @@ class Counters:
         token_errors: Authority answers with an AADSTS error.
         unauthorized: Web API requests refused with 401.
         throttled: 429 answers (service protection and injected storms).
+        throttle_extensions: 429s to requests sent before an earlier ``Retry-After`` had
+            passed, each of which extended the wait (§7.1; ``state/budget.py``).
         faults: Fault rules that fired.
     """
 
@@ -35,6 +37,7 @@ class Counters:
     token_errors: int = 0
     unauthorized: int = 0
     throttled: int = 0
+    throttle_extensions: int = 0
     faults: int = 0
 
     def to_json(self) -> dict[str, t.Any]:
@@ -50,6 +53,7 @@ class Counters:
             "token_errors": self.token_errors,
             "unauthorized": self.unauthorized,
             "throttled": self.throttled,
+            "throttle_extensions": self.throttle_extensions,
             "faults": self.faults,
         }
 
@@ -58,4 +62,4 @@ class Counters:
         self.requests.clear()
         self.operations.clear()
         self.token_requests = self.discovery_requests = self.token_errors = 0
-        self.unauthorized = self.throttled = self.faults = 0
+        self.unauthorized = self.throttled = self.throttle_extensions = self.faults = 0

@@ -24,6 +24,7 @@ from dataverse_emulator.wire.errors import error_response
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.costs import CostModel
+    from dataverse_emulator.counters import Counters
     from dataverse_emulator.http import Handler, Request, Response
     from dataverse_emulator.state.budget import Budgets
 
@@ -68,9 +69,10 @@ class ServiceProtection:
         inner: The next handler (wire).
         scale: Time scale applied to costs (budgets are built with the same scale).
         enforce: False for ``--latency zero``: no waiting, no limits, hint headers only.
+        counters: Where extended waits are counted (``throttle_extensions``).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options
         self,
         budgets: Budgets,
         costs: CostModel,
@@ -78,8 +80,10 @@ class ServiceProtection:
         scale: float = 1.0,
         *,
         enforce: bool = True,
+        counters: Counters | None = None,
     ) -> None:
         self._budgets = budgets
+        self._counters = counters
         self._costs = costs
         self._inner = inner
         self._scale = scale
@@ -99,6 +103,8 @@ class ServiceProtection:
         try:
             budget.admit()
         except LimitExceeded as exc:
+            if exc.extended and self._counters is not None:
+                self._counters.throttle_extensions += 1
             return error_response(
                 429, exc.code, exc.message, [("Retry-After", str(exc.retry_after)), *hints]
             )

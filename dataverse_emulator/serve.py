@@ -167,6 +167,18 @@ class Admin:
         body = {"client_id": client_id} if client_id else {}
         return self._call("POST", "revoke-tokens", body)["revoked"]
 
+    def users(self) -> list[dict[str, t.Any]]:
+        """``GET /_emulator/users``: client id, name, role and secret expiry of each user."""
+        return self._call("GET", "users")
+
+    def set_role(self, client_id: str, role: dict[str, t.Any] | None) -> dict[str, t.Any]:
+        """``PUT /_emulator/users/{client_id}/role``: a role document; None: every privilege."""
+        return self._call("PUT", f"users/{client_id}/role", role)
+
+    def expire_secret(self, client_id: str, *, expired: bool = True) -> dict[str, t.Any]:
+        """``PUT /_emulator/users/{client_id}/secret``: mark the user's secret (un)expired."""
+        return self._call("PUT", f"users/{client_id}/secret", {"expired": expired})
+
     def close(self) -> None:
         """Close the HTTP session."""
         self._session.close()
@@ -281,6 +293,8 @@ class EmulatorServer:
         users = []
         for user in self.users:
             entry: dict[str, t.Any] = {"name": user.name, "client_id": user.client_id}
+            if user.role is not None:
+                entry["role"] = user.role.to_json()
             if user.secret:
                 entry["client_secret"] = user.secret
             if user.certificate_pem:

@@ -5,6 +5,14 @@ Per user, over a sliding 5-minute window: 6,000 requests, 1,200 s of combined ex
 has been exceeded; the concurrency limit bites immediately. ``scale`` shrinks the window and the
 execution budget together with the cost model (``--time-scale``), so a test sees the same
 behaviour faster; messages keep quoting the nominal limits.
+
+"If the application continues to send such demanding requests, the duration will be extended"
+(§7.1). The rule emulated: a request-count or execution-time 429 asks the user to wait
+``Retry-After``; until that wait (exact, scaled) has passed, every further request is refused
+with the same error and *extends* the wait by the original penalty, capped at one window from
+now, and ``Retry-After`` shows the new wait. A client that honours ``Retry-After`` never meets
+the extension. Concurrency 429s stay immediate (the next request is admitted as soon as a slot
+is free), as §7.1 describes them.
 """
 
 from __future__ import annotations
@@ -49,11 +57,24 @@ class Limits:
 class LimitExceeded(Exception):
     """A service protection limit refused the request (rendered as 429 by the caller)."""
 
-    def __init__(self, code: str, message: str, retry_after: int) -> None:
+    def __init__(
+        self, code: str, message: str, retry_after: int, *, extended: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.extended = extended
+
+
+@dataclass(slots=True)
+class _Penalty:
+    """A wait a 429 imposed: until when, by how much each early request extends it, the error."""
+
+    until: float
+    step: float
+    code: str
+    message: str
 
 
 def _retry_after(seconds: float) -> int:
@@ -75,12 +96,23 @@ class Budget:
         self._admitted: deque[float] = deque()
         self._executed: deque[tuple[float, float]] = deque()
         self._execution_total = 0.0
+        self._penalty: _Penalty | None = None
         self.in_flight = 0
 
     def admit(self) -> None:
-        """Count a new request in, or raise :class:`LimitExceeded` without counting it."""
+        """Count a new request in, or raise :class:`LimitExceeded` without counting it.
+
+        A request before an earlier 429's wait has passed extends that wait (module docstring).
+        """
         now = self._clock()
         self._expire(now)
+        penalty = self._penalty
+        if penalty is not None and now < penalty.until:
+            penalty.until = min(penalty.until + penalty.step, now + self._window)
+            raise LimitExceeded(
+                penalty.code, penalty.message, _retry_after(penalty.until - now), extended=True
+            )
+        self._penalty = None
         limits = self.limits
         if self.in_flight >= limits.concurrent:
             raise LimitExceeded(
@@ -89,23 +121,30 @@ class Budget:
                 _retry_after(limits.concurrency_retry_after * self._scale),
             )
         if len(self._admitted) >= limits.requests:
-            raise LimitExceeded(
+            raise self._impose(
                 REQUESTS_CODE,
                 f"Number of requests exceeded the limit of {limits.requests} over time window "
                 f"of {_number(limits.window_seconds)} seconds.",
-                _retry_after(self._admitted[0] + self._window - now),
+                self._admitted[0] + self._window - now,
+                now,
             )
         if self._execution_total >= self._execution_limit:
-            raise LimitExceeded(
+            raise self._impose(
                 EXECUTION_CODE,
                 "Combined execution time of incoming requests exceeded limit of "
                 f"{round(limits.execution_seconds * 1000):,} milliseconds over time window of "
                 f"{_number(limits.window_seconds)} seconds. Decrease number of concurrent "
                 "requests or reduce the duration of requests and try again later.",
-                _retry_after(self._execution_free_at() - now),
+                self._execution_free_at() - now,
+                now,
             )
         self._admitted.append(now)
         self.in_flight += 1
+
+    def _impose(self, code: str, message: str, wait: float, now: float) -> LimitExceeded:
+        """Remember the wait a window 429 asks for (extended by early requests)."""
+        self._penalty = _Penalty(now + wait, wait, code, message)
+        return LimitExceeded(code, message, _retry_after(wait))
 
     def release(self, execution_seconds: float) -> None:
         """Finish an admitted request that kept the server busy ``execution_seconds`` (scaled)."""

@@ -86,7 +86,11 @@ class Environment:
         chosen = user or (self.users[0] if self.users else None)
         if chosen is None:
             return None
-        return Caller(chosen.systemuser_id, chosen.business_unit_id or self.business_unit_id)
+        return Caller(
+            chosen.systemuser_id,
+            chosen.business_unit_id or self.business_unit_id,
+            getattr(chosen, "role", None),  # a security role, where the platform gives one
+        )
 
     def reset(self) -> None:
         """Drop every record and rule; the organization, users and ids start over."""

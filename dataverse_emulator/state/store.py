@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 
 from dataverse_emulator.state import schema as schemas
 from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.privileges import require
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from dataverse_emulator.state.catalog import AlternateKey, Catalog, Table
+    from dataverse_emulator.state.privileges import Role
 
 Row = dict[str, t.Any]
 
@@ -59,10 +61,14 @@ class RecordRule:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who writes: stamped into ownerid, createdby and modifiedby."""
+    """Who writes: stamped into ownerid, createdby and modifiedby.
+
+    ``role`` limits what it may do (:mod:`~dataverse_emulator.state.privileges`); None: all.
+    """
 
     systemuser_id: str
     business_unit_id: str | None = None
+    role: Role | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,12 +344,15 @@ class RecordStore:
 
         Raises:
             DataverseFault: invalid values, failed binds, duplicate primary id (412
-                ``0x80040237``) or alternate key (412 ``0x80060892``), a matching record rule.
+                ``0x80040237``) or alternate key (412 ``0x80060892``), a matching record rule,
+                a missing privilege (403 ``0x80040220``).
         """
+        caller = caller or self.default_caller
         with self._lock:
             state = self._state(table)
+            require(caller, state.table, "create")
             parsed = state.schema.parse(body, schemas.CREATE)
-            return dict(self._insert(state, parsed, caller or self.default_caller, key))
+            return dict(self._insert(state, parsed, caller, key))
 
     def update(
         self,
@@ -383,7 +392,8 @@ class RecordStore:
 
         Raises:
             DataverseFault: 404 (``If-Match`` and missing), 412 (``If-None-Match: *`` and present,
-                or stale ETag), invalid values, failed binds, a matching record rule.
+                or stale ETag), invalid values, failed binds, a matching record rule, a missing
+                privilege (403 ``0x80040220``: create when the record is new, else write).
         """
         caller = caller or self.default_caller
         with self._lock:
@@ -392,6 +402,7 @@ class RecordStore:
             if existing is None:
                 if if_match is not None:
                     raise self._missing(state, record_id)
+                require(caller, state.table, "create")
                 parsed = state.schema.parse(body, schemas.CREATE)
                 if record_id is not None:
                     parsed.values[state.table.primary_id] = record_id
@@ -405,6 +416,7 @@ class RecordStore:
                 and if_match.strip() != etag(existing)
             ):
                 raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
+            require(caller, state.table, "write")
             parsed = state.schema.parse(body, schemas.UPDATE)
             assert record_id is not None  # noqa: S101 - found rows always have an id
             if not isinstance(locator, str):
@@ -415,15 +427,22 @@ class RecordStore:
             )
 
     def delete(
-        self, table: str, locator: str | Mapping[str, t.Any], *, if_match: str | None = None
+        self,
+        table: str,
+        locator: str | Mapping[str, t.Any],
+        *,
+        if_match: str | None = None,
+        caller: Caller | None = None,
     ) -> None:
         """Delete a record (§4.5).
 
         Raises:
-            DataverseFault: 404 when missing, 412 on a stale ETag.
+            DataverseFault: 404 when missing, 412 on a stale ETag, a missing privilege (403).
         """
+        caller = caller or self.default_caller
         with self._lock:
             state = self._state(table)
+            require(caller, state.table, "delete")
             record_id, existing = self._locate(state, locator)
             if existing is None or record_id is None:
                 raise self._missing(state, record_id)
@@ -459,7 +478,7 @@ class RecordStore:
             row[pid] = record_id
         elif record_id in state.rows:
             raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
-        self._bind(row, parsed.links)
+        self._bind(row, parsed.links, caller, table)
         now = self.now()
         if "createdon" in columns:
             row["createdon"] = now
@@ -497,7 +516,7 @@ class RecordStore:
         columns = table.columns
         changes = parsed.values
         changes.pop(table.primary_id, None)
-        self._bind(changes, parsed.links)
+        self._bind(changes, parsed.links, caller, table)
         row = {**existing, **changes}
         if "modifiedon" in columns:
             row["modifiedon"] = self.now()
@@ -531,7 +550,10 @@ class RecordStore:
             row["transactioncurrencyid"] = self.default_currency
             row["transactioncurrencyid" + TARGET] = "transactioncurrency"
 
-    def _bind(self, row: Row, links: list[schemas.Link]) -> None:
+    def _bind(
+        self, row: Row, links: list[schemas.Link], caller: Caller | None, table: Table
+    ) -> None:
+        """Set lookups; binding needs Append on ``table`` and AppendTo on the target (§1.7)."""
         for link in links:
             name = link.column.logical_name
             ref = link.reference
@@ -547,6 +569,8 @@ class RecordStore:
                     f"The entity set '{ref.entity_set}' is not a valid target of the navigation "
                     f"property '{link.navigation}'. Valid targets: {', '.join(link.targets)}.",
                 )
+            require(caller, table, "append")
+            require(caller, target, "appendto")
             locator: str | Mapping[str, t.Any] = ref.id if ref.id is not None else (ref.key or {})
             state = self._state(target.logical_name)
             record_id, found = self._locate(state, locator)

@@ -1,11 +1,14 @@
 """Registered application users: the app registrations the emulated tenant knows.
 
 Each user authenticates with a client secret or a certificate (reference §1.1, §1.7) and has its
-own service-protection budget (§7.1: "Each authenticated user is limited independently").
+own service-protection budget (§7.1: "Each authenticated user is limited independently"), an
+optional security role (§1.7; none: every privilege) and a secret that may have expired (§1.3).
+Roles and expiry change at run time through the control API; ``reset`` restores them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import secrets
 import typing as t
@@ -13,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from dataverse_emulator.pki import thumbprints
+from dataverse_emulator.state.privileges import READER, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,8 @@ class ApplicationUser:
         object_id: Entra object id of the service principal (the token's ``oid``).
         secret: Client secret, if the app authenticates with one.
         certificate_pem: Public certificate (PEM), if the app authenticates with a certificate.
+        role: The security role limiting what it may do; None: every privilege.
+        secret_expired: Whether its client secret has expired (AADSTS7000222, §1.3).
     """
 
     client_id: str
@@ -37,6 +43,8 @@ class ApplicationUser:
     object_id: str
     secret: str | None = None
     certificate_pem: bytes | None = None
+    role: Role | None = None
+    secret_expired: bool = False
 
     def __repr__(self) -> str:
         return f"ApplicationUser(client_id={self.client_id!r}, name={self.name!r})"
@@ -47,15 +55,24 @@ class Users:
 
     def __init__(self, users: t.Iterable[ApplicationUser]) -> None:
         self._by_client_id = {user.client_id.lower(): user for user in users}
+        self._initial = dict(self._by_client_id)
         self._by_thumbprint: dict[str, ApplicationUser] = {}
-        for user in self._by_client_id.values():
-            if user.certificate_pem:
-                for thumbprint in thumbprints(user.certificate_pem):
-                    self._by_thumbprint[thumbprint] = user
+        self._index_thumbprints()
+
+    def _index_thumbprints(self) -> None:
+        self._by_thumbprint = {
+            thumbprint: user
+            for user in self._by_client_id.values()
+            if user.certificate_pem
+            for thumbprint in thumbprints(user.certificate_pem)
+        }
 
     @classmethod
     def default(cls, seed: int, certificate_pem: bytes) -> Users:
-        """Three users: two with secrets, one with ``certificate_pem``.
+        """Four users: two loaders with secrets, one with ``certificate_pem``, and a reader.
+
+        The reader authenticates with a secret and holds :data:`~.privileges.READER`: it may read
+        every table and write none (403 ``0x80040220``, §4.9).
 
         Ids derive from ``seed`` (reproducible records); secrets are random per start. The
         business unit is left empty: the environment puts them in its root business unit.
@@ -65,10 +82,11 @@ class Users:
         def new_id() -> str:
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-        specs = [
-            ("Loader (secret)", True),
-            ("Second loader (secret)", True),
-            ("Loader (certificate)", False),
+        specs: list[tuple[str, bool, Role | None]] = [
+            ("Loader (secret)", True, None),
+            ("Second loader (secret)", True, None),
+            ("Loader (certificate)", False, None),
+            ("Reader (secret, read-only role)", True, READER),
         ]
         return cls(
             ApplicationUser(
@@ -79,13 +97,37 @@ class Users:
                 object_id=new_id(),
                 secret=secrets.token_urlsafe(30) if with_secret else None,
                 certificate_pem=None if with_secret else certificate_pem,
+                role=role,
             )
-            for name, with_secret in specs
+            for name, with_secret, role in specs
         )
 
     def get(self, client_id: str) -> ApplicationUser | None:
         """Return the user registered with ``client_id`` (case-insensitive), or None."""
         return self._by_client_id.get(client_id.lower())
+
+    def update(self, client_id: str, **changes: t.Any) -> ApplicationUser:
+        """Replace fields (``role``, ``secret_expired``) of a user; return the new user.
+
+        Raises:
+            KeyError: no user has ``client_id``.
+        """
+        key = client_id.lower()
+        user = dataclasses.replace(self._by_client_id[key], **changes)
+        self._by_client_id[key] = user
+        self._index_thumbprints()
+        return user
+
+    def restore(self) -> None:
+        """Put back every user as registered at start (control API reset)."""
+        self._by_client_id = dict(self._initial)
+        self._index_thumbprints()
+
+    @property
+    def reader(self) -> ApplicationUser | None:
+        """The first user registered with a role (the default restricted user), if any."""
+        first = next((u for u in self._initial.values() if u.role is not None), None)
+        return None if first is None else self._by_client_id[first.client_id.lower()]
 
     def by_thumbprint(self, thumbprint_hex: str) -> ApplicationUser | None:
         """Return the user whose certificate has this SHA-1 or SHA-256 thumbprint (hex)."""

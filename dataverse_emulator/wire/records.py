@@ -209,7 +209,9 @@ def upsert(
 
 def delete(call: Call, table: Table, locator: Locator) -> Response:
     """``DELETE /{set}(key)``: 204; 404 when missing (§4.5)."""
-    call.env.store.delete(table.logical_name, locator, if_match=call.header("if-match"))
+    call.env.store.delete(
+        table.logical_name, locator, if_match=call.header("if-match"), caller=call.caller
+    )
     call.request.context["operation_count"] = 1
     return empty_response(204)
 

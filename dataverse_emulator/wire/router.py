@@ -13,7 +13,11 @@
 
 Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
-model. Unsupported: ``$metadata`` (CSDL), functions and actions other than the above,
+model. Reads need the Read privilege on the addressed table; the §8 headers
+``MSCRM.BypassBusinessLogicExecution`` (``…StepIds``), ``MSCRM.BypassCustomPluginExecution`` and
+``CallerObjectId`` / ``MSCRMCallerID`` need their own privileges
+(:mod:`~dataverse_emulator.state.privileges`); an allowed impersonation still writes as the
+caller. Unsupported: ``$metadata`` (CSDL), functions and actions other than the above,
 single-valued navigation paths (``{set}(key)/{lookup navigation}``), ``$ref``.
 """
 
@@ -24,6 +28,7 @@ import re
 import typing as t
 import uuid
 
+from dataverse_emulator.state import privileges
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.wire import batch, bulk, metadata, navigation, records, sdkmessages
 from dataverse_emulator.wire.call import Call, json_response
@@ -132,8 +137,27 @@ def method_not_allowed(method: str) -> DataverseFault:
     )
 
 
+_PRIVILEGED_HEADERS = (
+    ("mscrm.bypassbusinesslogicexecution", privileges.BYPASS_BUSINESS_LOGIC),
+    ("mscrm.bypassbusinesslogicexecutionstepids", privileges.BYPASS_BUSINESS_LOGIC),
+    ("mscrm.bypasscustompluginexecution", privileges.BYPASS_PLUGINS),
+    ("callerobjectid", privileges.IMPERSONATE),
+    ("mscrmcallerid", privileges.IMPERSONATE),
+)
+"""§8: headers needing a privilege of their own (``MSCRM.SuppressDuplicateDetection`` does not)."""
+
+
+def _check_headers(call: Call) -> None:
+    for header, privilege in _PRIVILEGED_HEADERS:
+        value = call.header(header)
+        if value is None or (header == "mscrm.bypasscustompluginexecution" and value != "true"):
+            continue
+        privileges.require_privilege(call.caller, privilege)
+
+
 def _dispatch(call: Call, rest: str) -> Response:
     request = call.request
+    _check_headers(call)
     if rest.split("/", 1)[0].split("(", 1)[0] in _METADATA:
         request.context["operation_kind"] = "metadata"
         return metadata.handle(request, rest, call.env.catalog)
@@ -159,6 +183,9 @@ def _entity_set(call: Call, table: Table, head: Segment, rest: str) -> Response:
     request = call.request
     method = request.method
     options = parse_query(request.query) if request.query else QueryOptions()
+    if method == "GET":
+        request.context["operation_kind"] = "read"
+        privileges.require(call.caller, table, "read")
     if head.key is None:
         if method == "GET":
             request.context["operation_kind"] = "read"
@@ -180,6 +207,9 @@ def _entity_set(call: Call, table: Table, head: Segment, rest: str) -> Response:
 def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str) -> Response:
     request = call.request
     method = request.method
+    if method == "GET":
+        request.context["operation_kind"] = "read"
+        privileges.require(call.caller, table, "read")
     message = crm_name(second.name)
     if head.key is None:
         if message not in bulk.MESSAGES or second.key is not None:

@@ -1,0 +1,171 @@
+"""Security roles: which privileges an application user holds (reference §1.5, §1.7, §4.9, §8).
+
+An application user "is associated with a custom security role which controls the kinds of data
+and operations the application is allowed to perform" (§1.7). A :class:`Role` grants access
+rights per table (``create``, ``read``, ``write``, ``delete``, ``append``, ``appendto``; table
+``*`` means every table) plus named miscellaneous privileges (§8: bypass headers and
+impersonation). A user without a role holds every privilege (System Administrator).
+
+A missing privilege is 403 ``0x80040220`` (PrivilegeDenied, §4.9). The documented text is "The
+user does not hold the necessary privileges."; at run time Dataverse names the privilege, in the
+shape this module renders::
+
+    Principal user (Id=<systemuserid>, type=8, roleCount=1, privilegeCount=<n>, accessMode=4),
+    is missing prvCreateContact privilege (Id=<guid>) on OTC=2 for entity 'contact'.
+    context.Caller=<systemuserid>
+
+(type 8 is a systemuser, access mode 4 a non-interactive application user.) The exact wording
+of that runtime text is recalled from Dataverse traces, not pinned by the reference.
+"""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+from dataclasses import dataclass, field
+
+from dataverse_emulator.state.errors import DataverseFault, Kind
+
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.store import Caller
+
+PRIVILEGE_DENIED = "0x80040220"
+DOCUMENTED_MESSAGE = "The user does not hold the necessary privileges."
+ACCESS_RIGHTS = ("create", "read", "write", "delete", "append", "appendto")
+_VERBS = {
+    "create": "Create",
+    "read": "Read",
+    "write": "Write",
+    "delete": "Delete",
+    "append": "Append",
+    "appendto": "AppendTo",
+}
+ALL_TABLES = "*"
+BYPASS_BUSINESS_LOGIC = "prvBypassCustomBusinessLogic"
+"""§8: needed by ``MSCRM.BypassBusinessLogicExecution`` (and ``…StepIds``)."""
+BYPASS_PLUGINS = "prvBypassCustomPlugins"
+"""§8: needed by the legacy ``MSCRM.BypassCustomPluginExecution``."""
+IMPERSONATE = "prvActOnBehalfOfAnotherUser"
+"""§8: needed by ``CallerObjectId`` / ``MSCRMCallerID`` (CannotActOnBehalfOfAnotherUser)."""
+MISCELLANEOUS = frozenset({BYPASS_BUSINESS_LOGIC, BYPASS_PLUGINS, IMPERSONATE})
+_NAMESPACE = uuid.UUID("8d2f6a0e-4f6b-4c58-9f0a-7c1d2e3b4a50")
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A security role.
+
+    Attributes:
+        name: Display name.
+        tables: Table logical name (or ``*``) → access rights granted on it.
+        privileges: Miscellaneous privileges held (names from :data:`MISCELLANEOUS`).
+    """
+
+    name: str = "Restricted"
+    tables: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    privileges: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: t.Any) -> Role:
+        """Build a role from ``{"name"?, "tables": {table: [rights]}, "privileges"?: [...]}``.
+
+        Raises:
+            ValueError: on an unknown access right or privilege, or a malformed document.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("tables", {}), dict):
+            msg = 'a role is {"tables": {"<table>": ["read", ...]}, "privileges": [...]}'
+            raise ValueError(msg)  # noqa: TRY004 - a bad document, answered 400
+        unknown_keys = set(data) - {"name", "tables", "privileges"}
+        if unknown_keys:
+            raise ValueError(f"unknown role members: {', '.join(sorted(unknown_keys))}")
+        tables: dict[str, frozenset[str]] = {}
+        for table, rights in data.get("tables", {}).items():
+            if not isinstance(rights, list) or not all(isinstance(r, str) for r in rights):
+                raise ValueError(f"access rights of {table!r} must be a list of strings")
+            lowered = frozenset(r.lower() for r in rights)
+            wrong = lowered - set(ACCESS_RIGHTS)
+            if wrong:
+                raise ValueError(
+                    f"unknown access rights {sorted(wrong)} for {table!r}; "
+                    f"use {', '.join(ACCESS_RIGHTS)}"
+                )
+            tables[str(table).lower()] = lowered
+        privileges = data.get("privileges", [])
+        if not isinstance(privileges, list) or not set(privileges) <= MISCELLANEOUS:
+            raise ValueError(f"privileges must be a list drawn from {sorted(MISCELLANEOUS)}")
+        return cls(str(data.get("name", "Restricted")), tables, frozenset(privileges))
+
+    def to_json(self) -> dict[str, t.Any]:
+        """The JSON :meth:`from_json` reads."""
+        return {
+            "name": self.name,
+            "tables": {table: sorted(rights) for table, rights in sorted(self.tables.items())},
+            "privileges": sorted(self.privileges),
+        }
+
+    def allows(self, table: str, access: str) -> bool:
+        """Whether the role grants ``access`` on ``table`` (logical name)."""
+        return access in self.tables.get(table, frozenset()) or access in self.tables.get(
+            ALL_TABLES, frozenset()
+        )
+
+    @property
+    def privilege_count(self) -> int:
+        """How many privileges the role holds (table rights count one each)."""
+        return sum(len(rights) for rights in self.tables.values()) + len(self.privileges)
+
+
+READER = Role("Reader", {ALL_TABLES: frozenset({"read"})})
+"""The role of the emulator's default restricted user: read every table, write nothing."""
+
+
+def privilege_name(access: str, table: Table) -> str:
+    """``prv<Verb><SchemaName>``, e.g. ``prvWriteContact``."""
+    return f"prv{_VERBS[access]}{table.schema_name}"
+
+
+def privilege_id(name: str) -> str:
+    """A stable id for a privilege name (real ids differ per privilege, too)."""
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def require(caller: Caller | None, table: Table, access: str) -> None:
+    """Raise 403 ``0x80040220`` unless ``caller`` may ``access`` ``table``.
+
+    Raises:
+        DataverseFault: the caller's role lacks the right.
+    """
+    role = caller.role if caller is not None else None
+    if role is None or role.allows(table.logical_name, access):
+        return
+    name = privilege_name(access, table)
+    otc = f" on OTC={table.object_type_code}" if table.object_type_code is not None else ""
+    assert caller is not None  # noqa: S101 - a role implies a caller
+    raise _denied(caller, role, name, f"{otc} for entity '{table.logical_name}'")
+
+
+def require_privilege(caller: Caller | None, privilege: str) -> None:
+    """Raise 403 ``0x80040220`` unless ``caller`` holds the miscellaneous ``privilege`` (§8).
+
+    Raises:
+        DataverseFault: the caller's role lacks the privilege.
+    """
+    role = caller.role if caller is not None else None
+    if role is None or privilege in role.privileges:
+        return
+    assert caller is not None  # noqa: S101 - a role implies a caller
+    raise _denied(caller, role, privilege, "")
+
+
+def _denied(caller: Caller, role: Role, privilege: str, scope: str) -> DataverseFault:
+    user = caller.systemuser_id
+    return DataverseFault(
+        Kind.FORBIDDEN,
+        PRIVILEGE_DENIED,
+        f"Principal user (Id={user}, type=8, roleCount=1, privilegeCount={role.privilege_count}, "
+        f"accessMode=4), is missing {privilege} privilege (Id={privilege_id(privilege)})"
+        f"{scope}. context.Caller={user}",
+    )
