@@ -31,7 +31,8 @@ class Request:
         headers: Header names lower-cased; repeated headers joined with ``", "``.
         body: The request body.
         base_url: ``https://host:port`` as the client addressed the server.
-        context: Facts earlier handlers established, e.g. ``"client_id"`` of the caller.
+        context: Facts earlier handlers established, e.g. ``"client_id"`` of the caller;
+            the server sets ``"connection"`` (the client's address and port).
     """
 
     method: str

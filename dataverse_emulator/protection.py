@@ -101,7 +101,7 @@ class ServiceProtection:
             return response
         budget = self._budgets.of(request.context.get("client_id", ""), server)
         try:
-            budget.admit()
+            budget.admit(request.context.get("connection"))
         except LimitExceeded as exc:
             if exc.extended and self._counters is not None:
                 self._counters.throttle_extensions += 1

@@ -87,6 +87,7 @@ class AsgiApp:
                 headers=headers,
                 body=body,
                 base_url=f"https://{host}",
+                context={"connection": scope.get("client")},
             )
             response = await self.emulator.handle(request)
         await _send(send, response, head=scope["method"] == "HEAD")

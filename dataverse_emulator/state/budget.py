@@ -9,10 +9,15 @@ behaviour faster; messages keep quoting the nominal limits.
 "If the application continues to send such demanding requests, the duration will be extended"
 (§7.1). The rule emulated: a request-count or execution-time 429 asks the user to wait
 ``Retry-After``; until that wait (exact, scaled) has passed, every further request is refused
-with the same error and *extends* the wait by the original penalty, capped at one window from
-now, and ``Retry-After`` shows the new wait. A client that honours ``Retry-After`` never meets
-the extension. Concurrency 429s stay immediate (the next request is admitted as soon as a slot
-is free), as §7.1 describes them.
+with the same error and the remaining wait. A request whose sender had seen a 429 of this wait
+*extends* it by the original penalty, capped at one window from now, and its ``Retry-After``
+shows the new wait. "Had seen" means: it comes on a connection that received a 429 of this wait
+at least ``Limits.extension_grace_seconds`` (real time, not scaled) earlier; with no connection
+given (in-process callers), every early request. Requests on other connections, or within the
+grace, may have been in flight (parallel workers, a shared connection pool): they get the
+remaining wait, and their connection counts as told from then on. A client that honours
+``Retry-After`` never meets the extension. Concurrency 429s stay immediate (the next request is
+admitted as soon as a slot is free), as §7.1 describes them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ class Limits:
             matching the 4 server-seconds per second a user can spend, §9.3).
         web_servers: Web servers, each enforcing the limits on its own (§7.1; trial
             environments have one, §7.2: the affinity cookie pins a client to one).
+        extension_grace_seconds: How long after a connection received a 429 its next
+            requests still count as in flight rather than as ignoring ``Retry-After``
+            (real seconds, not scaled; module docstring).
     """
 
     requests: int = 6000
@@ -50,6 +58,7 @@ class Limits:
     concurrent: int = 52
     window_seconds: float = 300.0
     concurrency_retry_after: float = 1.0
+    extension_grace_seconds: float = 0.25
     dop_hint: int = 4
     web_servers: int = 1
 
@@ -69,12 +78,18 @@ class LimitExceeded(Exception):
 
 @dataclass(slots=True)
 class _Penalty:
-    """A wait a 429 imposed: until when, by how much each early request extends it, the error."""
+    """A wait a 429 imposed.
+
+    Until when, by how much each early request extends it, the error, and the connections that
+    have received a 429 of it.
+    """
 
     until: float
     step: float
     code: str
     message: str
+    told: dict[t.Hashable, float]
+    """Connection → when it received its first 429 of this wait."""
 
 
 def _retry_after(seconds: float) -> int:
@@ -99,18 +114,23 @@ class Budget:
         self._penalty: _Penalty | None = None
         self.in_flight = 0
 
-    def admit(self) -> None:
+    def admit(self, connection: t.Hashable | None = None) -> None:
         """Count a new request in, or raise :class:`LimitExceeded` without counting it.
 
-        A request before an earlier 429's wait has passed extends that wait (module docstring).
+        Args:
+            connection: The client connection it came on; a request on a connection that got a
+                429 of a wait not yet passed (past the grace) extends it (module docstring).
         """
         now = self._clock()
         self._expire(now)
         penalty = self._penalty
         if penalty is not None and now < penalty.until:
-            penalty.until = min(penalty.until + penalty.step, now + self._window)
+            told_at = penalty.told.setdefault(connection, now)
+            extended = connection is None or now - told_at >= self.limits.extension_grace_seconds
+            if extended:
+                penalty.until = min(penalty.until + penalty.step, now + self._window)
             raise LimitExceeded(
-                penalty.code, penalty.message, _retry_after(penalty.until - now), extended=True
+                penalty.code, penalty.message, _retry_after(penalty.until - now), extended=extended
             )
         self._penalty = None
         limits = self.limits
@@ -127,6 +147,7 @@ class Budget:
                 f"of {_number(limits.window_seconds)} seconds.",
                 self._admitted[0] + self._window - now,
                 now,
+                connection,
             )
         if self._execution_total >= self._execution_limit:
             raise self._impose(
@@ -137,13 +158,17 @@ class Budget:
                 "requests or reduce the duration of requests and try again later.",
                 self._execution_free_at() - now,
                 now,
+                connection,
             )
         self._admitted.append(now)
         self.in_flight += 1
 
-    def _impose(self, code: str, message: str, wait: float, now: float) -> LimitExceeded:
+    def _impose(
+        self, code: str, message: str, wait: float, now: float, connection: t.Hashable | None
+    ) -> LimitExceeded:
         """Remember the wait a window 429 asks for (extended by early requests)."""
-        self._penalty = _Penalty(now + wait, wait, code, message)
+        told = {} if connection is None else {connection: now}
+        self._penalty = _Penalty(now + wait, wait, code, message, told)
         return LimitExceeded(code, message, _retry_after(wait))
 
     def release(self, execution_seconds: float) -> None:

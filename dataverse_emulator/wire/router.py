@@ -15,10 +15,10 @@ Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
 model. Reads need the Read privilege on the addressed table; the §8 headers
 ``MSCRM.BypassBusinessLogicExecution`` (``…StepIds``), ``MSCRM.BypassCustomPluginExecution`` and
-``CallerObjectId`` / ``MSCRMCallerID`` need their own privileges
-(:mod:`~dataverse_emulator.state.privileges`); an allowed impersonation still writes as the
-caller. Unsupported: ``$metadata`` (CSDL), functions and actions other than the above,
-single-valued navigation paths (``{set}(key)/{lookup navigation}``), ``$ref``.
+``CallerObjectId`` / ``MSCRMCallerID`` need their own privileges (bypass headers on data
+writes only; :mod:`~dataverse_emulator.state.privileges`); an allowed impersonation still
+writes as the caller. Unsupported: ``$metadata`` (CSDL), functions and actions other than the
+above, single-valued navigation paths (``{set}(key)/{lookup navigation}``), ``$ref``.
 """
 
 from __future__ import annotations
@@ -137,18 +137,26 @@ def method_not_allowed(method: str) -> DataverseFault:
     )
 
 
-_PRIVILEGED_HEADERS = (
+_IMPERSONATION_HEADERS = ("callerobjectid", "mscrmcallerid")
+_BYPASS_HEADERS = (
     ("mscrm.bypassbusinesslogicexecution", privileges.BYPASS_BUSINESS_LOGIC),
     ("mscrm.bypassbusinesslogicexecutionstepids", privileges.BYPASS_BUSINESS_LOGIC),
     ("mscrm.bypasscustompluginexecution", privileges.BYPASS_PLUGINS),
-    ("callerobjectid", privileges.IMPERSONATE),
-    ("mscrmcallerid", privileges.IMPERSONATE),
 )
 """§8: headers needing a privilege of their own (``MSCRM.SuppressDuplicateDetection`` does not)."""
 
 
-def _check_headers(call: Call) -> None:
-    for header, privilege in _PRIVILEGED_HEADERS:
+def _check_headers(call: Call, rest: str) -> None:
+    """Impersonation needs its privilege on every request; bypass headers on data writes.
+
+    Bypass headers skip business logic of writes, so reads, metadata and the ``$batch``
+    envelope (whose parts are checked one by one) ignore them.
+    """
+    if any(call.header(name) is not None for name in _IMPERSONATION_HEADERS):
+        privileges.require_privilege(call.caller, privileges.IMPERSONATE)
+    if call.request.method == "GET" or rest.split("?", 1)[0] == "$batch":
+        return
+    for header, privilege in _BYPASS_HEADERS:
         value = call.header(header)
         if value is None or (header == "mscrm.bypasscustompluginexecution" and value != "true"):
             continue
@@ -157,7 +165,7 @@ def _check_headers(call: Call) -> None:
 
 def _dispatch(call: Call, rest: str) -> Response:
     request = call.request
-    _check_headers(call)
+    _check_headers(call, rest)
     if rest.split("/", 1)[0].split("(", 1)[0] in _METADATA:
         request.context["operation_kind"] = "metadata"
         return metadata.handle(request, rest, call.env.catalog)

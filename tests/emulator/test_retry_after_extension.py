@@ -88,6 +88,44 @@ def test_execution_limit_is_extended_too():
     assert extended.retry_after == 300  # capped at one window
 
 
+def test_only_a_sender_that_saw_the_429_extends_it():
+    """Requests on another connection, or within the grace, may have been in flight: they get
+    the remaining wait (not extended) and their connection counts as told; a told connection
+    sending again after the grace extends the wait."""
+    clock = Clock()
+    budget = Budget(Limits(requests=1), clock=clock)
+    budget.admit("a")
+    budget.release(0.0)
+    with pytest.raises(LimitExceeded) as first:
+        budget.admit("a")  # wait 300 s, until 1300
+    assert not first.value.extended
+    clock.now += 100
+    with pytest.raises(LimitExceeded) as in_flight:
+        budget.admit("b")
+    assert (in_flight.value.extended, in_flight.value.retry_after) == (False, 200)
+    clock.now += 1
+    with pytest.raises(LimitExceeded) as again:
+        budget.admit("b")
+    assert again.value.extended
+    assert again.value.retry_after == 300  # 1300 + 300, capped at 1101 + 300
+    with pytest.raises(LimitExceeded) as told:
+        budget.admit("a")
+    assert told.value.extended
+    with pytest.raises(LimitExceeded) as fresh:
+        budget.admit("c")
+    clock.now += 0.2  # within the 0.25 s grace: maybe sent before "c" saw its 429
+    with pytest.raises(LimitExceeded) as racing:
+        budget.admit("c")
+    clock.now += 0.1
+    with pytest.raises(LimitExceeded) as ignoring:
+        budget.admit("c")
+    assert (fresh.value.extended, racing.value.extended, ignoring.value.extended) == (
+        False,
+        False,
+        True,
+    )
+
+
 def test_concurrency_429_stays_immediate():
     """§7.1: the concurrency limit answers at once; a freed slot admits the next request."""
     budget = Budget(Limits(concurrent=1), clock=Clock())
@@ -104,8 +142,9 @@ def standin_wire(request, env):
 
 
 def test_extension_over_https_with_time_scale(emulator_factory):
-    """Over HTTPS (time scale 0.01: 3 s window): an early request gets a longer Retry-After
-    and counts in ``throttle_extensions``; after the extended wait the user is served."""
+    """Over HTTPS (time scale 0.01: 3 s window): an early request on the connection that got
+    the 429 gets a longer Retry-After and counts in ``throttle_extensions``; after the
+    extended wait the user is served."""
     server = emulator_factory(
         latency="realistic", time_scale=0.01, limits=Limits(requests=2), wire_handler=standin_wire
     )
@@ -115,6 +154,7 @@ def test_extension_over_https_with_time_scale(emulator_factory):
             assert session.post(url, json={}, timeout=5).status_code == 204
         first = session.post(url, json={}, timeout=5)
         assert first.status_code == 429
+        time.sleep(0.3)  # past the 0.25 s grace, well before Retry-After
         early = session.post(url, json={}, timeout=5)
         assert early.status_code == 429
         assert early.json() == first.json()
