@@ -146,3 +146,16 @@ def test_users_endpoint_shows_roles_never_secrets(emulator):
         assert session.put(f"{base}/{client_id}/colour", json={}).status_code == 404
         bad_secret = session.put(f"{base}/{client_id}/secret", json={"expired": "yes"})
         assert bad_secret.status_code == 400
+
+
+def test_impersonation_checked_on_reads_bypass_only_on_writes(emulator):
+    """§8: impersonation applies to every request; bypass headers only skip write logic, so a
+    GET carrying one is served."""
+    reader = emulator.users.reader
+    url = f"{emulator.api_url}/contacts"
+    with api_session(emulator, reader) as session:
+        bypass = {"MSCRM.BypassBusinessLogicExecution": "CustomSync"}
+        assert session.get(url, headers=bypass, timeout=30).status_code == 200
+        impersonate = {"CallerObjectId": "0b5e3b57-5b1c-4c55-9a52-9e1f3c6f1a11"}
+        denied = session.get(url, headers=impersonate, timeout=30)
+    assert_denied(denied, "prvActOnBehalfOfAnotherUser")

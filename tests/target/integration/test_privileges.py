@@ -12,6 +12,7 @@ import pytest
 from singer_sdk.testing import target_sync_test
 
 from dataverse_emulator.state.budget import Limits
+from target_dynamics.errors import AuthError
 from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
@@ -150,10 +151,10 @@ def test_expired_secret_fails_at_once_without_the_secret(reset_emulator, capsys,
     user = reset_emulator.user(1)
     reset_emulator.admin.expire_secret(user.client_id)
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(Exception, match="AADSTS7000222") as caught:
+    with pytest.raises(AuthError, match="AADSTS7000222") as caught:
         run(reset_emulator, records(1), user)
     message = str(caught.value)
-    assert "expired" in message.lower()
+    assert "The client secret has expired: create a new one" in message  # the target's hint
     captured = capsys.readouterr()
     for text in (message, repr(caught.value), captured.out, captured.err, caplog.text):
         assert user.secret not in text
