@@ -64,6 +64,7 @@ class RunReport:
         self._dry_run = dry_run
         self._lock = threading.Lock()
         self._streams: dict[str, StreamStats] = {}
+        self._reasons: dict[str, tuple[int, str]] = {}
         self._last = clock()
 
     def add(self, stream: str, **counts: int) -> None:
@@ -72,6 +73,13 @@ class RunReport:
             stats = self._streams.setdefault(stream, StreamStats(started=self._clock()))
             for name, value in counts.items():
                 setattr(stats, name, getattr(stats, name) + value)
+
+    def note_rejections(self, errors: t.Iterable[tuple[str | None, str]]) -> None:
+        """Count rejections by Dataverse code, keeping the first message of each code."""
+        with self._lock:
+            for code, message in errors:
+                count, first = self._reasons.get(code or "no code", (0, message))
+                self._reasons[code or "no code"] = (count + 1, first)
 
     def stats(self, stream: str) -> StreamStats:
         """A copy of ``stream``'s counters."""
@@ -146,9 +154,20 @@ class RunReport:
             )
         if total.rejected > max_errors:
             where = f"see {dead_letter_path}" if dead_letter_path else "see the warnings above"
+            with self._lock:
+                ranked = sorted(self._reasons.items(), key=lambda item: -item[1][0])
+            reasons = "; ".join(
+                f"{code} x{count}: {_shorten(first)}" for code, (count, first) in ranked[:3]
+            )
             problems.append(
                 f"{total.rejected} records were rejected, more than max_errors={max_errors} "
-                f"({where})"
+                f"({where})" + (f"; by code: {reasons}" if reasons else "")
             )
         if problems:
             raise LoadFailed("; ".join(problems))
+
+
+def _shorten(message: str, limit: int = 160) -> str:
+    """One line of at most ``limit`` characters."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."

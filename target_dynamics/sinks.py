@@ -254,6 +254,9 @@ class DataverseSink(BatchSink):
             self._target.unsettled = True
         if not rejected:
             return
+        report.note_rejections(
+            (letter.code, letter.error) for i, letter in rejected.items() if i not in lost
+        )
         counts = Counter(letter.code or "" for letter in rejected.values())
         examples = list(dict.fromkeys(letter.error for letter in rejected.values()))
         self.logger.warning(

@@ -57,3 +57,21 @@ def test_summary_lines(caplog):
         )
     ]
     assert caplog.messages == lines
+
+
+def test_failure_names_the_commonest_codes_with_a_message():
+    run = report(received=4, landed=0, rejected=4)
+    run.note_rejections(
+        [
+            ("0x80040220", "Principal user is missing prvCreateContact privilege"),
+            ("0x80040220", "Principal user is missing prvCreateContact privilege"),
+            ("0x80044331", "column 'jobtitle' is 117 characters long;\n the maximum is 100"),
+            (None, "record does not match the stream's schema"),
+        ]
+    )
+    with pytest.raises(LoadFailed) as caught:
+        run.raise_if_failed(0, "dead.jsonl")
+    message = str(caught.value)
+    assert "0x80040220 x2: Principal user is missing prvCreateContact privilege" in message
+    assert "0x80044331 x1: column 'jobtitle' is 117 characters long; the maximum is 100" in message
+    assert "no code x1" in message
