@@ -21,7 +21,8 @@ import pytest
 from singer_sdk.testing import target_sync_test
 
 from target_dynamics.auth import _HINTS, CLOUD_AUTHORITY_HOSTS
-from target_dynamics.errors import WebApiError
+from target_dynamics.errors import AuthError
+from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 if t.TYPE_CHECKING:
@@ -497,10 +498,39 @@ def test_emulator_fault_plan_in_the_readme(emulator_factory: t.Callable[..., t.A
     assert bulk["reset"] >= 1  # answers lost after the write landed, and still no duplicate
 
 
-def test_troubleshooting_expired_secret_and_missing_privilege() -> None:
-    """The two rows the emulator cannot provoke: the hint for AADSTS7000222, a 403 not retried."""
-    assert "AADSTS7000222" in README
-    assert _HINTS["AADSTS7000222"] in README
-    forbidden = WebApiError(403, "0x80040220", "The user does not hold the necessary privileges.")
-    assert not forbidden.is_transient
+def test_troubleshooting_missing_privilege(reset_emulator: EmulatorServer) -> None:
+    """The README's 403 row, provoked: the read-only user, rows rejected once, run fails by code."""
+    config = connection(reset_emulator, RECIPES["email-upsert"])
+    reader = reset_emulator.users.reader
+    config["client_id"], config["client_secret"] = reader.client_id, reader.secret
+    records = email_list(3)
+    lines = [{"type": "SCHEMA", "stream": "email_list", "key_properties": []}]
+    lines[0]["schema"] = {"properties": {f: {"type": ["string", "null"]} for f in records[0]}}
+    lines += [{"type": "RECORD", "stream": "email_list", "record": r} for r in records]
+    with pytest.raises(LoadFailed) as caught:
+        target_sync_test(
+            TargetDynamics(config=config),
+            io.StringIO("".join(json.dumps(m) + "\n" for m in lines)),
+        )
+    assert "0x80040220 x3" in str(caught.value)
+    assert "is missing prvCreateContact privilege" in str(caught.value)
     assert "`403` with `0x80040220`" in README
+    assert "is missing prvCreateContact privilege" in README
+    assert rows(reset_emulator, "contact") == []
+
+
+def test_troubleshooting_expired_secret(reset_emulator: EmulatorServer) -> None:
+    """The README's expired-secret row, provoked: the target's hint, as the README quotes it."""
+    reset_emulator.admin.expire_secret(reset_emulator.target_config["client_id"])
+    lines = [{"type": "SCHEMA", "stream": "email_list", "key_properties": [], "schema": {}}]
+    lines[0]["schema"] = {"properties": {"email": {"type": "string"}}}
+    lines.append({"type": "RECORD", "stream": "email_list", "record": {"email": "a@x.org"}})
+    config = connection(reset_emulator, RECIPES["email-upsert"])
+    with pytest.raises(AuthError) as caught:
+        target_sync_test(
+            TargetDynamics(config=config),
+            io.StringIO("".join(json.dumps(m) + "\n" for m in lines)),
+        )
+    assert "AADSTS7000222" in str(caught.value)
+    assert _HINTS["AADSTS7000222"] in str(caught.value)
+    assert _HINTS["AADSTS7000222"] in README
