@@ -243,9 +243,10 @@ class Writer:
         """
         result = WriteResult([], [])
         items = self._prepare(plan, merge_rows(plan, rows), result)
-        chunks = split_even(items, self._chunk_size, self.concurrency()) if items else []
-        if chunks:
-            workers = min(self.concurrency(), len(chunks))
+        if items:
+            threads = self.concurrency()
+            chunks = split_even(items, self._chunk_size, threads)
+            workers = min(threads, len(chunks))
             with ThreadPoolExecutor(workers, thread_name_prefix="dataverse") as pool:
                 for outcome in pool.map(lambda chunk: self._write_chunk(plan, chunk), chunks):
                     result.merge(outcome)
