@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from target_dynamics.errors import DataverseError
 
 if t.TYPE_CHECKING:
     import logging
     from collections.abc import Callable
+
+    from target_dynamics.client import ClientStats
 
 
 _COUNTS = ("received", "landed", "rejected", "lost", "created", "updated", "deleted", "upserted")
@@ -85,7 +87,7 @@ class RunReport:
         """A copy of ``stream``'s counters."""
         with self._lock:
             found = self._streams.get(stream) or StreamStats(started=self._clock())
-            return StreamStats(**{k: getattr(found, k) for k in found.__dataclass_fields__})
+            return replace(found)
 
     @property
     def totals(self) -> StreamStats:
@@ -118,7 +120,7 @@ class RunReport:
             f"{stats.rejected} rejected, {rate:.1f} records/s"
         )
 
-    def summary(self, client_stats: t.Any = None) -> list[str]:
+    def summary(self, client_stats: ClientStats | None = None) -> list[str]:
         """Log and return one summary line per stream, then the retries and throttled time."""
         verb = "validated (dry run, nothing written)" if self._dry_run else "landed"
         with self._lock:
@@ -131,9 +133,8 @@ class RunReport:
             ]
         if client_stats is not None:
             lines.append(
-                f"Requests: {getattr(client_stats, 'requests', 0)}, retries: "
-                f"{getattr(client_stats, 'retries', 0)}, throttled: "
-                f"{getattr(client_stats, 'throttled_seconds', 0):.1f} s"
+                f"Requests: {client_stats.requests}, retries: {client_stats.retries}, "
+                f"throttled: {client_stats.throttled_seconds:.1f} s"
             )
         for line in lines:
             self._logger.info(line)
