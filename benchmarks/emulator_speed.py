@@ -15,9 +15,6 @@ promises.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,7 +24,8 @@ from pathlib import Path
 import orjson
 import requests
 
-BIN = Path(sys.executable).parent
+from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+
 BULK_TARGET = 20_000
 SINGLE_TARGET = 500
 HEADERS = {
@@ -39,69 +37,25 @@ HEADERS = {
 }
 
 
-class EmulatorProcess:
-    """``dataverse-emulator --port 0 --latency zero`` in a child process."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "dataverse-emulator"),
-                "--port",
-                "0",
-                "--data-dir",
-                str(data_dir),
-                "--latency",
-                "zero",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        config_path = data_dir / "target-config.json"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit("the emulator exited during start-up")
-            try:
-                self.config = json.loads(config_path.read_text())
-                requests.get(
-                    f"{self.config['dynamics_url']}/_emulator/health",
-                    verify=self.config["ca_bundle"],
-                    timeout=1,
-                ).raise_for_status()
-            except (OSError, ValueError, requests.RequestException):
-                time.sleep(0.1)
-            else:
-                return
-        self.stop()
-        raise SystemExit("the emulator did not start within 30 s")
-
-    def session(self) -> requests.Session:
-        """An authorized session (token from the emulator's own authority)."""
-        config = self.config
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = config["ca_bundle"]
-        token = session.post(
-            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "client_id": config["client_id"],
-                "client_secret": config["client_secret"],
-                "grant_type": "client_credentials",
-                "scope": f"{config['dynamics_url']}/.default",
-            },
-            timeout=10,
-        ).json()["access_token"]
-        session.headers.update(HEADERS)
-        session.headers["Authorization"] = f"Bearer {token}"
-        return session
-
-    def stop(self) -> None:
-        """Terminate the child process."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def authorized_session(emulator: EmulatorProcess) -> requests.Session:
+    """An authorized session (token from the emulator's own authority)."""
+    config = emulator.target_config
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = config["ca_bundle"]
+    token = session.post(
+        f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
+        data={
+            "client_id": config["client_id"],
+            "client_secret": config["client_secret"],
+            "grant_type": "client_credentials",
+            "scope": f"{config['dynamics_url']}/.default",
+        },
+        timeout=10,
+    ).json()["access_token"]
+    session.headers.update(HEADERS)
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
 
 
 def account(number: int) -> dict[str, object]:
@@ -121,13 +75,13 @@ def account(number: int) -> dict[str, object]:
 
 def bulk_rate(emulator: EmulatorProcess, requests_count: int, clients: int) -> float:
     """Records/s through CreateMultiple, 1,000 records per request, bodies pre-encoded."""
-    root = f"{emulator.config['dynamics_url']}/api/data/v9.2"
+    root = f"{emulator.base_url}/api/data/v9.2"
     url = f"{root}/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
     bodies = [
         orjson.dumps({"Targets": [account(r * 1000 + i) for i in range(1000)]})
         for r in range(requests_count)
     ]
-    sessions = [emulator.session() for _ in range(clients)]
+    sessions = [authorized_session(emulator) for _ in range(clients)]
 
     def send(index: int) -> None:
         response = sessions[index % clients].post(url, data=bodies[index], timeout=120)
@@ -142,10 +96,10 @@ def bulk_rate(emulator: EmulatorProcess, requests_count: int, clients: int) -> f
 
 def single_rate(emulator: EmulatorProcess, per_client: int, clients: int) -> float:
     """Single create requests/s from ``clients`` threads, each with its own session."""
-    url = f"{emulator.config['dynamics_url']}/api/data/v9.2/contacts"
-    sessions = [emulator.session() for _ in range(clients)]
+    url = f"{emulator.base_url}/api/data/v9.2/contacts"
+    sessions = [authorized_session(emulator) for _ in range(clients)]
     for session in sessions:  # open the TLS connections before timing
-        session.get(f"{emulator.config['dynamics_url']}/api/data/v9.2/WhoAmI", timeout=10)
+        session.get(f"{emulator.base_url}/api/data/v9.2/WhoAmI", timeout=10)
     failures: list[str] = []
     lock = threading.Lock()
 
@@ -175,13 +129,12 @@ def main() -> None:
     parser.add_argument("--single-clients", type=int, default=8, help="concurrent threads")
     parser.add_argument("--single-per-client", type=int, default=250, help="creates per thread")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="emulator-speed-") as tmp:
-        emulator = EmulatorProcess(Path(tmp))
-        try:
-            bulk = bulk_rate(emulator, args.bulk_requests, args.bulk_clients)
-            single = single_rate(emulator, args.single_per_client, args.single_clients)
-        finally:
-            emulator.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="emulator-speed-") as tmp,
+        emulator_process(Path(tmp), "--latency", "zero") as emulator,
+    ):
+        bulk = bulk_rate(emulator, args.bulk_requests, args.bulk_clients)
+        single = single_rate(emulator, args.single_per_client, args.single_clients)
     print("Emulator speed (--latency zero, HTTPS, separate process)")
     print(
         f"  CreateMultiple x1000 : {bulk:10,.0f} records/s   target >= {BULK_TARGET:,}"
@@ -194,4 +147,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EmulatorStartError as exc:
+        raise SystemExit(str(exc)) from None

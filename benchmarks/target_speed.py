@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +26,10 @@ import requests
 
 from dataverse_emulator.costs import CostModel
 from dataverse_emulator.state.budget import Limits
+from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def singer_input(path: Path, count: int, prefix: str) -> None:
@@ -64,73 +57,35 @@ def singer_input(path: Path, count: int, prefix: str) -> None:
         out.write(json.dumps({"type": "STATE", "value": {"bookmark": count}}) + "\n")
 
 
-class Emulator:
-    """``dataverse-emulator`` in its own process."""
-
-    def __init__(self, data_dir: Path, latency: str) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        cmd = [
-            str(BIN / "dataverse-emulator"),
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(data_dir),
-            "--latency",
-            latency,
-        ]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.base = f"https://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{self.base}/_emulator/health", verify=self.ca, timeout=2)
-                break
-            except (requests.ConnectionError, OSError):
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise SystemExit("the emulator did not start within 30 s")
-
-    @property
-    def ca(self) -> str:
-        """Path of the emulator's CA certificate."""
-        return str(self.data_dir / "ca.pem")
-
-    def config(self, dead_letter: Path) -> dict:
-        """A target config that upserts the benchmark stream into contacts by email."""
-        config = json.loads((self.data_dir / "target-config.json").read_text())
-        config.update(
-            {
-                "entity": "contact",
-                "operation": "upsert",
-                "id_field": "emailaddress1",
-                "dead_letter_path": str(dead_letter),
-                "progress_interval_seconds": 3600,
-                "streams": {
-                    "contacts": {
-                        "columns": {
-                            "email": "emailaddress1",
-                            "first_name": "firstname",
-                            "last_name": "lastname",
-                            "job_title": "jobtitle",
-                        }
-                    }
-                },
+def target_config(emulator: EmulatorProcess, dead_letter: Path) -> dict:
+    """A target config that upserts the benchmark stream into contacts by email."""
+    return {
+        **emulator.target_config,
+        "entity": "contact",
+        "operation": "upsert",
+        "id_field": "emailaddress1",
+        "dead_letter_path": str(dead_letter),
+        "progress_interval_seconds": 3600,
+        "streams": {
+            "contacts": {
+                "columns": {
+                    "email": "emailaddress1",
+                    "first_name": "firstname",
+                    "last_name": "lastname",
+                    "job_title": "jobtitle",
+                }
             }
-        )
-        return config
+        },
+    }
 
-    def contact_count(self) -> int:
-        """Contacts in the emulator's store, read from the admin snapshot."""
-        snapshot = requests.get(f"{self.base}/_emulator/snapshot", verify=self.ca, timeout=60)
-        snapshot.raise_for_status()
-        return len(snapshot.json().get("contact", []))
 
-    def stop(self) -> None:
-        """Stop the emulator process."""
-        self.process.terminate()
-        self.process.wait(timeout=30)
+def contact_count(emulator: EmulatorProcess) -> int:
+    """Contacts in the emulator's store, read from the admin snapshot."""
+    snapshot = requests.get(
+        f"{emulator.base_url}/_emulator/snapshot", verify=str(emulator.ca_path), timeout=60
+    )
+    snapshot.raise_for_status()
+    return len(snapshot.json().get("contact", []))
 
 
 def run_child(cmd: list[str], stdin: Path) -> tuple[float, float]:
@@ -180,14 +135,11 @@ def main() -> None:
         singer_input(tmp / "throughput.jsonl", args.records, "t")
         singer_input(tmp / "cpu.jsonl", args.cpu_records, "c")
 
-        emulator = Emulator(tmp / "realistic", "realistic")
-        try:
+        with emulator_process(tmp / "realistic", "--latency", "realistic") as emulator:
             config = tmp / "realistic.json"
-            config.write_text(json.dumps(emulator.config(tmp / "dead-realistic.jsonl")))
+            config.write_text(json.dumps(target_config(emulator, tmp / "dead-realistic.jsonl")))
             wall, _ = run_child([*target, str(config)], tmp / "throughput.jsonl")
-            landed = emulator.contact_count()
-        finally:
-            emulator.stop()
+            landed = contact_count(emulator)
         at_hint, at_limit, sustained = ceiling(args.records)
         print(f"realistic latency: {args.records} contacts upserted by emailaddress1")
         print(f"  landed in the emulator:  {landed}")
@@ -197,13 +149,10 @@ def main() -> None:
         print(f"  sustained ceiling:       {sustained:8.0f} records/s once the budget is spent")
         print(f"  share of dop-hint bound: {args.records / wall / at_hint:8.0%}")
 
-        emulator = Emulator(tmp / "zero", "zero")
-        try:
+        with emulator_process(tmp / "zero", "--latency", "zero") as emulator:
             config = tmp / "zero.json"
-            config.write_text(json.dumps(emulator.config(tmp / "dead-zero.jsonl")))
+            config.write_text(json.dumps(target_config(emulator, tmp / "dead-zero.jsonl")))
             _, target_cpu = run_child([*target, str(config)], tmp / "cpu.jsonl")
-        finally:
-            emulator.stop()
         noop = [sys.executable, str(HERE / "noop_target.py")]
         _, noop_cpu = run_child(noop, tmp / "cpu.jsonl")
         per = 10_000 / args.cpu_records
@@ -215,4 +164,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    main()
+    try:
+        main()
+    except EmulatorStartError as exc:
+        raise SystemExit(str(exc)) from None

@@ -1,14 +1,22 @@
-"""Helpers for tests that talk to a running emulator over HTTPS.
+"""Helpers for tests, benchmarks and the demo that talk to a running emulator over HTTPS.
 
 ``running_emulator(**options)`` starts an :class:`EmulatorServer` in a background thread and
-stops it afterwards; the session helpers build ``requests`` sessions that trust the emulator's
-CA even when ``REQUESTS_CA_BUNDLE`` is set (reference §1.6, the ``trust_env`` pitfall).
+stops it afterwards; ``emulator_process(data_dir, *cli_args)`` runs the ``dataverse-emulator``
+console script in a child process instead. The session helpers build ``requests`` sessions that
+trust the emulator's CA even when ``REQUESTS_CA_BUNDLE`` is set (reference §1.6, the
+``trust_env`` pitfall).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import subprocess
+import sys
+import time
 import typing as t
+from pathlib import Path
 
 import requests
 
@@ -26,6 +34,9 @@ ODATA_HEADERS = {
     "If-None-Match": "null",
 }
 """The headers every Dataverse call carries (§2.2)."""
+
+CLI_SCRIPT = Path(sys.executable).parent / "dataverse-emulator"
+"""The console script installed next to the running interpreter."""
 
 
 @contextlib.contextmanager
@@ -67,3 +78,108 @@ def api_session(server: EmulatorServer, user: ApplicationUser | None = None) -> 
     session.headers.update(ODATA_HEADERS)
     session.headers["Authorization"] = f"Bearer {acquire_token(server, user)}"
     return session
+
+
+class EmulatorStartError(RuntimeError):
+    """The emulator process exited during start-up or did not answer in time.
+
+    Attributes:
+        returncode: The exit status when the process exited; None when it timed out.
+    """
+
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+@dataclasses.dataclass
+class EmulatorProcess:
+    """A ``dataverse-emulator`` child process that answers on its health endpoint."""
+
+    process: subprocess.Popen[str]
+    data_dir: Path
+    target_config: dict[str, t.Any]
+    """The target-dynamics configuration the emulator wrote (``target-config.json``)."""
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:PORT``, the root of the Web API, authority and control API."""
+        return self.target_config["dynamics_url"]
+
+    @property
+    def ca_path(self) -> Path:
+        """The emulator's CA certificate (``ca.pem``)."""
+        return Path(self.target_config["ca_bundle"])
+
+    def stop(self, timeout: float = 15) -> int:
+        """Terminate the process unless it ended (kill after ``timeout`` s); return its status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def emulator_process(
+    data_dir: Path,
+    *cli_args: str,
+    stdout: t.Any = subprocess.DEVNULL,
+    stderr: t.Any = subprocess.PIPE,
+    startup_timeout: float = 30,
+) -> Iterator[EmulatorProcess]:
+    """Run ``dataverse-emulator --port 0 --data-dir DATA_DIR *CLI_ARGS``; stop it afterwards.
+
+    Yields once ``target-config.json`` is written and ``/_emulator/health`` answers.
+
+    Args:
+        data_dir: The ``--data-dir`` (``ca.pem``, ``target-config.json``, ...).
+        *cli_args: Further command-line options, e.g. ``"--latency", "zero"``.
+        stdout: Where the process's standard output goes (``subprocess.Popen`` semantics).
+        stderr: Where its standard error goes; with ``PIPE`` a start-up failure quotes it.
+        startup_timeout: Seconds to wait for the health endpoint.
+
+    Raises:
+        EmulatorStartError: if the process exited or did not answer in time.
+    """
+    command = [str(CLI_SCRIPT), "--port", "0", "--data-dir", str(data_dir), *cli_args]
+    process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)  # noqa: S603 - our own console script
+    handle = EmulatorProcess(process, data_dir, {})
+    try:
+        config_path = data_dir / "target-config.json"
+        handle.target_config = _wait_ready(process, config_path, startup_timeout)
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _wait_ready(
+    process: subprocess.Popen[str], config_path: Path, timeout: float
+) -> dict[str, t.Any]:
+    """Poll until the config exists and the health endpoint answers 2xx; return the config."""
+    deadline = time.monotonic() + timeout
+    with requests.Session() as session:
+        session.trust_env = False
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                message = f"the emulator exited with {process.returncode}"
+                if process.stderr is not None:
+                    message += f": {process.stderr.read()}"
+                raise EmulatorStartError(message, process.returncode)
+            with contextlib.suppress(OSError, ValueError, requests.RequestException):
+                config = json.loads(config_path.read_text(encoding="utf-8"))
+                session.get(
+                    f"{config['dynamics_url']}/_emulator/health",
+                    verify=config["ca_bundle"],
+                    timeout=2,
+                ).raise_for_status()
+                return config
+            time.sleep(0.1)
+    message = f"the emulator did not start within {timeout:g} s"
+    raise EmulatorStartError(message)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import requests
 
+from dataverse_emulator.testing import EmulatorStartError, emulator_process
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 60
@@ -65,43 +67,21 @@ SETTINGS = {
 @contextlib.contextmanager
 def emulator(data_dir: Path, *, time_scale: float) -> t.Iterator[dict[str, t.Any]]:
     """Run ``dataverse-emulator`` and yield the target config it wrote; stop it afterwards."""
-    command = [
-        str(BIN / "dataverse-emulator"),
-        *("--port", "0", "--data-dir", str(data_dir)),
-        *("--latency", "realistic", "--time-scale", str(time_scale)),
-    ]
-    log = (data_dir / "emulator.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        config = _wait_ready(process, data_dir / "target-config.json")
-        yield config
-    finally:
-        process.terminate()
+    options = ("--latency", "realistic", "--time-scale", str(time_scale))
+    with (data_dir / "emulator.log").open("wb") as log:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], config_path: Path) -> dict[str, t.Any]:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the emulator exited with {process.returncode}; see its log")
-        if config_path.exists():
-            with contextlib.suppress(ValueError, OSError):
-                config = json.loads(config_path.read_text(encoding="utf-8"))
-                health = requests.get(
-                    f"{config['dynamics_url']}/_emulator/health",
-                    verify=config["ca_bundle"],
-                    timeout=5,
-                )
-                if health.ok:
-                    return config
-        time.sleep(0.2)
-    raise SystemExit(f"the emulator did not start within {STARTUP_SECONDS} s")
+            with emulator_process(
+                data_dir,
+                *options,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                startup_timeout=STARTUP_SECONDS,
+            ) as process:
+                yield process.target_config
+        except EmulatorStartError as exc:
+            if exc.returncode is None:
+                raise SystemExit(str(exc)) from None
+            raise SystemExit(f"{exc}; see its log") from None
 
 
 def run_pipeline(

@@ -5,74 +5,54 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
+import typing as t
 from pathlib import Path
 
 import pytest
 import requests
 
-SCRIPT = Path(sys.executable).parent / "dataverse-emulator"
+from dataverse_emulator.testing import CLI_SCRIPT, emulator_process
+
+if t.TYPE_CHECKING:
+    import contextlib
+
+    from dataverse_emulator.testing import EmulatorProcess
 
 
-def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], dict]:
-    process = subprocess.Popen(
-        [str(SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "data"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    config_path = tmp_path / "data" / "target-config.json"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"emulator exited: {process.stderr.read()}")
-        if config_path.exists():
-            try:
-                config = json.loads(config_path.read_text())
-                requests.get(
-                    f"{config['dynamics_url']}/_emulator/health",
-                    verify=config["ca_bundle"],
-                    timeout=1,
-                ).raise_for_status()
-            except (ValueError, requests.RequestException):
-                pass
-            else:
-                return process, config
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("the emulator did not come up within 20 s")
-    raise AssertionError  # pragma: no cover - pytest.fail raises
+def start(tmp_path: Path, *args: str) -> contextlib.AbstractContextManager[EmulatorProcess]:
+    """The CLI on a free port with ``--data-dir tmp_path/data``, its output captured."""
+    return emulator_process(tmp_path / "data", *args, stdout=subprocess.PIPE, startup_timeout=20)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_start_serve_stop(tmp_path, stop_signal):
     """Writes ca.pem and target-config.json, prints its URLs, serves the authority and the Web
     API on one port, and stops cleanly on SIGTERM / Ctrl-C."""
-    process, config = start(tmp_path, "--latency", "zero", "--seed", "3")
-    try:
-        assert (tmp_path / "data" / "ca.pem").exists()
-        token = requests.post(
-            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "client_id": config["client_id"],
-                "client_secret": config["client_secret"],
-                "grant_type": "client_credentials",
-                "scope": f"{config['dynamics_url']}/.default",
-            },
-            verify=config["ca_bundle"],
-            timeout=5,
-        ).json()["access_token"]
-        who = requests.get(
-            f"{config['dynamics_url']}/api/data/v9.2/WhoAmI",
-            headers={"Authorization": f"Bearer {token}"},
-            verify=config["ca_bundle"],
-            timeout=5,
-        )
-        assert who.status_code == 200
-    finally:
-        process.send_signal(stop_signal)
-        stdout, stderr = process.communicate(timeout=15)
+    with start(tmp_path, "--latency", "zero", "--seed", "3") as emulator:
+        process, config = emulator.process, emulator.target_config
+        try:
+            assert (tmp_path / "data" / "ca.pem").exists()
+            token = requests.post(
+                f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
+                data={
+                    "client_id": config["client_id"],
+                    "client_secret": config["client_secret"],
+                    "grant_type": "client_credentials",
+                    "scope": f"{config['dynamics_url']}/.default",
+                },
+                verify=config["ca_bundle"],
+                timeout=5,
+            ).json()["access_token"]
+            who = requests.get(
+                f"{config['dynamics_url']}/api/data/v9.2/WhoAmI",
+                headers={"Authorization": f"Bearer {token}"},
+                verify=config["ca_bundle"],
+                timeout=5,
+            )
+            assert who.status_code == 200
+        finally:
+            process.send_signal(stop_signal)
+            stdout, stderr = process.communicate(timeout=15)
     assert process.returncode == 0, stderr
     assert f"{config['dynamics_url']}/api/data/v9.2/" in stdout
     assert f"{config['authority_host']}/{config['tenant_id']}" in stdout
@@ -84,10 +64,10 @@ def test_faults_file_is_loaded(tmp_path):
     Retry-After."""
     plan = {"seed": 9, "rules": [{"action": "throttle", "retry_after": 30}]}
     (tmp_path / "faults.json").write_text(json.dumps(plan))
-    process, config = start(
+    with start(
         tmp_path, "--faults", str(tmp_path / "faults.json"), "--time-scale", "0.1"
-    )
-    try:
+    ) as emulator:
+        config = emulator.target_config
         faults = requests.get(
             f"{config['dynamics_url']}/_emulator/faults", verify=config["ca_bundle"], timeout=5
         ).json()
@@ -100,10 +80,7 @@ def test_faults_file_is_loaded(tmp_path):
         )
         assert response.status_code == 429
         assert response.headers["Retry-After"] == "3"
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
-    assert process.returncode == 0
+    assert emulator.process.returncode == 0
 
 
 def test_bad_arguments(tmp_path):
@@ -116,7 +93,7 @@ def test_bad_arguments(tmp_path):
         ["--faults", str(tmp_path / "missing.json")],
     ):
         result = subprocess.run(
-            [str(SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "d"), *args],
+            [str(CLI_SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "d"), *args],
             capture_output=True,
             text=True,
             timeout=30,
@@ -129,8 +106,8 @@ def test_entities_file_adds_tables(tmp_path):
     """--entities FILE (docs/emulator-entities.md) extends the catalog the Web API serves
     (§3.1: EntityDefinitions(LogicalName='…'))."""
     example = Path(__file__).parents[2] / "dataverse_emulator/data/examples/custom-entities.json"
-    process, config = start(tmp_path, "--latency", "zero", "--entities", str(example))
-    try:
+    with start(tmp_path, "--latency", "zero", "--entities", str(example)) as emulator:
+        config = emulator.target_config
         token = requests.post(
             f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
             data={
@@ -151,6 +128,3 @@ def test_entities_file_adds_tables(tmp_path):
         )
         assert response.status_code == 200
         assert response.json()["EntitySetName"] == "new_memberships"
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
