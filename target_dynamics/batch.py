@@ -16,6 +16,7 @@ from target_dynamics.webapi import (
     MAX_BATCH_OPERATIONS,
     WebRequest,
     WebResponse,
+    find_header,
     prefer,
 )
 
@@ -92,7 +93,7 @@ def decode(content_type: str, body: bytes) -> list[WebResponse]:
     responses: list[WebResponse] = []
     for part in _parts(body, boundary.encode()):
         headers, content = _head(part)
-        inner_type = _get(headers, "Content-Type") or ""
+        inner_type = find_header(headers, "Content-Type") or ""
         if boundary_of(inner_type):
             responses.extend(decode(inner_type, content))
         else:
@@ -141,8 +142,3 @@ def _http_response(data: bytes) -> WebResponse:
     else:
         headers, body = _head(rest)
     return WebResponse(int(match.group(1)), headers, body.strip(b"\r\n"))
-
-
-def _get(headers: t.Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)

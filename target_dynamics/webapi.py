@@ -60,8 +60,13 @@ class WebResponse:
 
     def header(self, name: str) -> str | None:
         """Return a header value by case-insensitive name, or None."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+        return find_header(self.headers, name)
+
+
+def find_header(headers: t.Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in ``headers`` (names compared case-insensitively), or None."""
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 MAX_BATCH_OPERATIONS = 1000
