@@ -46,7 +46,6 @@ ID_NAMESPACE = uuid.UUID("5b0c1f8e-7f0c-4c7e-9a57-3d1c2b6f0d11")
 CODE_TOO_LONG = "0x80044331"
 CODE_OUT_OF_RANGE = "0x8004431A"
 CODE_INVALID = "0x80040203"  # InvalidArgument
-CODE_KEY_NOT_FOUND = "0x80060891"
 EARLIEST = dt.date(1753, 1, 1)
 KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
 """Characters that make a value unaddressable by alternate key (§3.6)."""

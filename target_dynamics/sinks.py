@@ -17,7 +17,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
 from target_dynamics.deadletter import DeadLetter
-from target_dynamics.errors import MetadataError, WebApiError
+from target_dynamics.errors import OBJECT_NOT_FOUND_CODE, MetadataError, WebApiError
 from target_dynamics.mapping import (
     IdMode,
     RecordRejected,
@@ -32,7 +32,6 @@ if t.TYPE_CHECKING:
     from target_dynamics.metadata import TableInfo
     from target_dynamics.target import TargetDynamics
 
-CODE_NOT_FOUND = "0x80040217"
 _SHOWN_REASONS = 5
 
 
@@ -225,7 +224,7 @@ class DataverseSink(BatchSink):
                 rejected[index] = self._letter(
                     f"no {plan.logical_name} row has this {column} "
                     "(update changes existing rows only)",
-                    CODE_NOT_FOUND,
+                    OBJECT_NOT_FOUND_CODE,
                     404,
                 )
                 continue

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from target_dynamics import webapi
-from target_dynamics.errors import WebApiError
+from target_dynamics.errors import KEY_NOT_FOUND_CODE, SQL_TIMEOUT_CODE, WebApiError
 from target_dynamics.webapi import MAX_BATCH_OPERATIONS, WebRequest, WebResponse
 
 if t.TYPE_CHECKING:
@@ -64,8 +64,6 @@ MIN_PARALLEL_CHUNK = 100
 with 100 to 1,000 rows per bulk request)."""
 LOOKUP_CHUNK = 25
 """Values per ``$filter`` query: keeps URLs short (§5.1 limits GET URLs in batches to 64 KB)."""
-SQL_TIMEOUT_CODE = "0x80044151"
-"""-2147204783 "SQL timeout expired": reduce the batch size (§4.9)."""
 _UNSUPPORTED_HINTS = ("not supported", "not implemented", "not yet implemented", "does not support")
 
 
@@ -349,7 +347,7 @@ class Writer:
                         f"A record with the specified key values does not exist in "
                         f"{plan.logical_name} entity",
                         404,
-                        "0x80060891",
+                        KEY_NOT_FOUND_CODE,
                     )
                     result.rejected.extend((i, error) for i in item.indexes)
                     continue
