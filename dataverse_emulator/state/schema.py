@@ -61,7 +61,6 @@ class TableSchema:
     def __init__(self, table: Table) -> None:
         self.table = table
         self.size = len(table.columns)
-        self.primary_id = table.primary_id
         self.converters: dict[str, tuple[Column, values.Converter]] = {}
         self.lookup_values: frozenset[str] = frozenset(
             f"_{c.logical_name}_value"

@@ -488,6 +488,7 @@ class RecordStore:
             self._stamp_caller(row, columns, caller, creating=True)
         if "statecode" in columns:
             self._apply_state(row, table, creating=True)
+        # Money columns get the organization's base currency (§4.1).
         if (
             self.default_currency
             and "transactioncurrencyid" in columns
@@ -543,12 +544,6 @@ class RecordStore:
             column = columns.get(column_name)
             if column is not None and column.targets and value is not None:
                 row[column_name + TARGET] = column.targets[0]
-
-    def _default_currency(self, row: Row) -> None:
-        # Money columns get the organization's base currency (§4.1).
-        if self.default_currency and row.get("transactioncurrencyid") is None:
-            row["transactioncurrencyid"] = self.default_currency
-            row["transactioncurrencyid" + TARGET] = "transactioncurrency"
 
     def _bind(
         self, row: Row, links: list[schemas.Link], caller: Caller | None, table: Table

@@ -5,7 +5,8 @@ lookup and one call per value. Converters return the stored form: GUIDs lower-ca
 ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, date-only values ``YYYY-MM-DD``, multi-select choices ``"1,9"``,
 numbers rounded to the column precision.
 
-Not emulated: deep insert (nested records), file and image columns, currency conversion.
+Nested records (deep insert) never reach a converter: :mod:`dataverse_emulator.wire.navigation`
+splits them off first. Not emulated: file and image columns, currency conversion.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ Converter = t.Callable[[t.Any], t.Any]
 
 HELP_LINK = "https://go.microsoft.com/fwlink/?linkid=2195293"
 EARLIEST = datetime(1753, 1, 1, tzinfo=UTC)
+_EARLIEST_DATE = EARLIEST.date()
 MAX_MULTISELECT = 150
 LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
 
@@ -298,7 +300,7 @@ def _date_only(ctx: _Context) -> Converter:
             parsed = date.fromisoformat(value)
         except ValueError:
             raise ctx.literal(value) from None
-        if parsed < EARLIEST.date():
+        if parsed < _EARLIEST_DATE:
             raise out_of_range(ctx.table, ctx.column, value)
         return parsed.isoformat()
 
