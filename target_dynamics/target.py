@@ -292,6 +292,8 @@ class TargetDynamics(Target):
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the schema and every cross-field rule, reporting all problems at once."""
+        # Private SDK override: the SDK checks only the JSON Schema and its messages may quote
+        # a secret; here the cross-field rules join them and the typed Settings are kept.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
         problems = [format_error(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)]
@@ -385,6 +387,8 @@ class TargetDynamics(Target):
         return self._raw_schemas.get(stream)
 
     def _process_schema_message(self, message_dict: dict) -> None:
+        # Private SDK override: keep each SCHEMA as it arrived (before stream maps), so the
+        # dead-letter file can replay rejected records as the tap sent them.
         if isinstance(message_dict.get("stream"), str):
             self._raw_schemas[message_dict["stream"]] = message_dict
         super()._process_schema_message(message_dict)
@@ -396,6 +400,7 @@ class TargetDynamics(Target):
         self.report.tick()
 
     def _write_state_message(self, state: dict) -> None:
+        # Private SDK override: the SDK emits STATE after every drain, even one that lost records.
         if self.unsettled:
             self.logger.warning(
                 "STATE withheld: some records could not be written, so the bookmark stays at "
