@@ -38,7 +38,7 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Latency = t.Literal["realistic", "zero"]
-WireHandler = t.Callable[["Request", t.Any], "Response"]
+WireHandler = t.Callable[["Request", Environment], "Response"]
 
 DEFAULT_TOKEN_LIFETIME = 3599
 """§1.2: ``expires_in`` 3599; §1.6: MSAL refetches on every call below 300 s."""
@@ -104,7 +104,7 @@ class Emulator:
         options: Options,
         users: Users,
         *,
-        environment: t.Any = None,
+        environment: Environment | None = None,
         wire_handler: WireHandler | None = None,
     ) -> None:
         self.options = options

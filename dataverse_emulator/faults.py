@@ -255,8 +255,7 @@ class Faults:
 
         def client_id() -> str | None:
             if not caller:
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                caller.append(peek_client_id(token) if scheme.lower() == "bearer" else None)
+                caller.append(_bearer_client_id(request))
             return caller[0]
 
         for rule in self.rules:
@@ -314,9 +313,8 @@ class FaultLayer:
             case Action.DROP:
                 return _broken(await self._inner(request))
             case Action.REVOKE_TOKENS:
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                caller = peek_client_id(token) if scheme.lower() == "bearer" else None
-                self._tokens.revoke(None if rule.revoke == "all" else caller or "")
+                caller = None if rule.revoke == "all" else _bearer_client_id(request) or ""
+                self._tokens.revoke(caller)
                 return await self._inner(request)
 
     def _retry_after(self, rule: FaultRule, status: int) -> str | None:
@@ -339,6 +337,12 @@ class FaultLayer:
         return error_response(
             status, rule.code or default_code, rule.message or default_message, headers
         )
+
+
+def _bearer_client_id(request: Request) -> str | None:
+    """The application id in the request's bearer token (unverified), or None."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return peek_client_id(token) if scheme.lower() == "bearer" else None
 
 
 def _broken(response: Response) -> Response:
