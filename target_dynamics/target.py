@@ -26,6 +26,7 @@ from target_dynamics.settings import (
     parse_settings,
 )
 from target_dynamics.sinks import DataverseSink
+from target_dynamics.webapi import option_headers
 from target_dynamics.writer import Writer
 
 if t.TYPE_CHECKING:
@@ -364,22 +365,17 @@ class TargetDynamics(Target):
             resource_url=s.dynamics_url,
             session=session,
         )
-        headers: dict[str, str] = {}
-        if s.bypass_business_logic:
-            headers["MSCRM.BypassBusinessLogicExecution"] = "CustomSync,CustomAsync"
-        if s.suppress_duplicate_detection is not None:
-            headers["MSCRM.SuppressDuplicateDetection"] = str(
-                s.suppress_duplicate_detection
-            ).lower()
-        if s.caller_object_id:
-            headers["CallerObjectId"] = s.caller_object_id
         return DataverseClient(
             dynamics_url=s.dynamics_url,
             api_version=s.api_version,
             tokens=tokens,
             session=session,
             timeout=s.timeout_seconds,
-            default_headers=headers,
+            default_headers=option_headers(
+                bypass_business_logic=s.bypass_business_logic,
+                suppress_duplicate_detection=s.suppress_duplicate_detection,
+                caller_object_id=s.caller_object_id,
+            ),
         )
 
     def raw_schema(self, stream: str) -> dict | None:

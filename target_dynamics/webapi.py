@@ -111,6 +111,29 @@ def standard_headers(request: WebRequest) -> dict[str, str]:
     return headers
 
 
+def option_headers(
+    *,
+    bypass_business_logic: bool = False,
+    suppress_duplicate_detection: bool | None = None,
+    caller_object_id: str | None = None,
+) -> dict[str, str]:
+    """The optional headers a run sends on every request and ``$batch`` part (§8).
+
+    Args:
+        bypass_business_logic: Skip custom synchronous and asynchronous logic.
+        suppress_duplicate_detection: Sent as ``true``/``false`` when not None.
+        caller_object_id: Entra object id of the user to impersonate.
+    """
+    headers: dict[str, str] = {}
+    if bypass_business_logic:
+        headers["MSCRM.BypassBusinessLogicExecution"] = "CustomSync,CustomAsync"
+    if suppress_duplicate_detection is not None:
+        headers["MSCRM.SuppressDuplicateDetection"] = str(suppress_duplicate_detection).lower()
+    if caller_object_id:
+        headers["CallerObjectId"] = caller_object_id
+    return headers
+
+
 def literal(value: t.Any) -> str:  # noqa: PLR0911 - one branch per OData literal type
     """Render ``value`` as an OData literal, unencoded (strings quoted, ``'`` doubled).
 

@@ -167,6 +167,27 @@ def test_standard_headers(request_, expected):
     assert webapi.standard_headers(request_) == base | expected
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {}),
+        ({"suppress_duplicate_detection": None}, {}),
+        ({"suppress_duplicate_detection": True}, {"MSCRM.SuppressDuplicateDetection": "true"}),
+        (
+            {"bypass_business_logic": True, "suppress_duplicate_detection": False},
+            {
+                "MSCRM.BypassBusinessLogicExecution": "CustomSync,CustomAsync",
+                "MSCRM.SuppressDuplicateDetection": "false",
+            },
+        ),
+        ({"caller_object_id": GUID}, {"CallerObjectId": GUID}),
+    ],
+)
+def test_option_headers(options, expected):
+    """§8: bypass, duplicate detection and impersonation headers only when asked for."""
+    assert webapi.option_headers(**options) == expected
+
+
 def test_check_header_value_refuses_injection():
     """§1.7: CR / LF / NUL in header values built from configuration are rejected."""
     with pytest.raises(ValueError, match="CR, LF"):
