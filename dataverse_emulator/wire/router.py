@@ -196,14 +196,12 @@ def _entity_set(call: Call, table: Table, head: Segment, rest: str) -> Response:
         privileges.require(call.caller, table, "read")
     if head.key is None:
         if method == "GET":
-            request.context["operation_kind"] = "read"
             return records.query(call, table)
         _require(method, "POST")
         request.context["operation_kind"] = "single"
         return records.create(call, table, options)
     locator = head.key if isinstance(head.key, str) else plain_key(head.key)
     if method == "GET":
-        request.context["operation_kind"] = "read"
         return records.retrieve(call, table, locator, options)
     request.context["operation_kind"] = "single"
     if method == "PATCH":
@@ -231,10 +229,8 @@ def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str)
     related = navigation.collection_valued(call, table).get(second.name)
     if related is not None:
         _require(method, "GET")
-        request.context["operation_kind"] = "read"
         return records.related(call, table, locator, related, rest)
     if method == "GET":
-        request.context["operation_kind"] = "read"
         return records.property_value(call, table, locator, second.name)
     if method not in ("PUT", "DELETE"):
         raise method_not_allowed(method)
