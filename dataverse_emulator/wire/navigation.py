@@ -102,14 +102,31 @@ def expand_row(
     expand: Mapping[str, QueryOptions],
 ) -> Row:
     """Add each expanded navigation property of stored ``row`` to rendered ``out``."""
+    expand_rows(call, table, [row], [out], expand)
+    return out
+
+
+def expand_rows(
+    call: Call,
+    table: Table,
+    rows: t.Sequence[Mapping[str, t.Any]],
+    outs: t.Sequence[Row],
+    expand: Mapping[str, QueryOptions],
+) -> None:
+    """Add each expanded navigation property of stored ``rows`` to their rendered ``outs``.
+
+    A collection-valued property reads the related table once for all ``rows``.
+    """
     for name, options in expand.items():
         target, rel = _target_of(call, table, name)
         if rel is None:
-            out[name] = _single(call, table, row, name, options)
-        else:
-            related = related_rows(call, table, row[table.primary_id], rel)
+            for row, out in zip(rows, outs, strict=True):
+                out[name] = _single(call, table, row, name, options)
+            continue
+        by_parent = _related_by_parent(call, table, rel)
+        for row, out in zip(rows, outs, strict=True):
+            related = by_parent.get(row[table.primary_id], [])
             out[name] = render_rows(call, target, related, options)
-    return out
 
 
 def _single(
@@ -176,14 +193,20 @@ def sort_view(call: Call, table: Table, paths: t.Iterable[str]) -> t.Callable[[R
 
 def related_rows(call: Call, table: Table, record_id: str, rel: Relationship) -> list[Row]:
     """Stored rows of ``rel``'s referencing table whose lookup points at ``record_id``."""
+    return _related_by_parent(call, table, rel).get(record_id, [])
+
+
+def _related_by_parent(call: Call, table: Table, rel: Relationship) -> dict[str, list[Row]]:
+    """Stored rows of ``rel``'s referencing table that point at a ``table`` row, by its id."""
     column = rel.referencing_attribute
     target_key = column + TARGET
     name = table.logical_name
-    return [
-        row
-        for row in call.env.store.rows(rel.referencing_entity)
-        if row.get(column) == record_id and row.get(target_key) == name
-    ]
+    by_parent: dict[str, list[Row]] = {}
+    for row in call.env.store.rows(rel.referencing_entity):
+        parent = row.get(column)
+        if parent is not None and row.get(target_key) == name:
+            by_parent.setdefault(parent, []).append(row)
+    return by_parent
 
 
 def render_rows(
@@ -201,12 +224,10 @@ def render_rows(
     if options.orderby:
         view = sort_view(call, table, [path for path, _ in options.orderby])
         stored = order(stored, options.orderby, view)
-    return [
-        expand_row(
-            call, table, row, render.selected(row, options.select, annotations), options.expand
-        )
-        for row in top(stored, options.top)
-    ]
+    chosen = top(stored, options.top)
+    outs = [render.selected(row, options.select, annotations) for row in chosen]
+    expand_rows(call, table, chosen, outs, options.expand)
+    return outs
 
 
 def deep_create(call: Call, table: Table, body: dict[str, t.Any]) -> Row:

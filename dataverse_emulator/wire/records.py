@@ -131,9 +131,7 @@ def query(
     annotations = call.annotations
     select = options.select
     value = [render.selected(row, select, annotations) for row in chosen]
-    if options.expand:
-        for row, out in zip(chosen, value, strict=True):
-            navigation.expand_row(call, table, row, out, options.expand)
+    navigation.expand_rows(call, table, chosen, value, options.expand)
     projection = navigation.projection(select, options.expand)
     body: dict[str, t.Any] = {
         "@odata.context": f"{call.root}/$metadata#{table.entity_set_name}{projection}"
