@@ -31,6 +31,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from urllib.parse import quote
 
 from target_dynamics.errors import DataverseError
@@ -408,6 +409,20 @@ def deterministic_id(table: str, values: Sequence[t.Any]) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, text))
 
 
+@dataclass(frozen=True, slots=True)
+class _FieldStep:
+    """How one written field is converted, resolved once per stream (see ``RecordMapper``)."""
+
+    source: str
+    name: str
+    column: ColumnInfo
+    convert: t.Callable[[ColumnInfo, t.Any], t.Any] | None
+    """Value converter; None for a lookup (bound through ``rule``)."""
+    rule: LookupRule | None
+    null_key: str
+    """Payload key a null value clears: the column, or its ``nav@odata.bind``."""
+
+
 @dataclass(frozen=True)
 class RecordMapper:
     """Converts records of one stream for one table and operation (built at SCHEMA time).
@@ -428,6 +443,21 @@ class RecordMapper:
     id_mode: IdMode = IdMode.NONE
     lookups: Mapping[str, LookupRule] = field(default_factory=dict)
 
+    @cached_property
+    def _steps(self) -> tuple[_FieldStep, ...]:
+        """Each field's column, converter and lookup rule, looked up once, not per record."""
+        steps = []
+        for source, name in self.fields.items():
+            column = self.table.columns[name]
+            if not column.is_lookup:
+                convert = _CONVERTERS.get(column.type_name, convert_value)
+                steps.append(_FieldStep(source, name, column, convert, None, name))
+                continue
+            rule = self.lookups.get(name)
+            nav = next(iter(rule.targets.values())).navigation if rule and rule.targets else name
+            steps.append(_FieldStep(source, name, column, None, rule, f"{nav}@odata.bind"))
+        return tuple(steps)
+
     def _id_values(self, converted: Mapping[str, t.Any]) -> list[t.Any]:
         values = [converted.get(col) for col in self.id_columns]
         missing = [col for col, val in zip(self.id_columns, values, strict=True) if val is None]
@@ -444,39 +474,29 @@ class RecordMapper:
         creating = self.operation == "create"
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
-        for source, name in self.fields.items():
-            if source not in record:
+        for step in self._steps:
+            if step.source not in record:
                 continue
-            value = record[source]
-            column = self.table.columns[name]
+            value = record[step.source]
+            name = step.name
             if value is None:
                 converted[name] = None
                 if creating or name in self.id_columns:
                     continue
-                if column.required_level == "SystemRequired":
+                if step.column.required_level == "SystemRequired":
                     raise RecordRejected(f"column '{name}' is required and cannot be cleared")
-                if column.is_lookup:
-                    rule = self.lookups.get(name)
-                    nav = (
-                        next(iter(rule.targets.values())).navigation
-                        if rule and rule.targets
-                        else name
-                    )
-                    payload[f"{nav}@odata.bind"] = None
-                else:
-                    payload[name] = None
+                payload[step.null_key] = None
                 continue
-            if column.is_lookup:
-                rule = self.lookups.get(name)
-                if rule is None:
+            if step.convert is None:
+                if step.rule is None:
                     raise RecordRejected(
                         f"lookup '{name}' has no binding (no relationship metadata)"
                     )
-                nav, path = bind_value(rule, value, record)
+                nav, path = bind_value(step.rule, value, record)
                 payload[nav] = path
                 converted[name] = value
                 continue
-            converted[name] = payload[name] = convert_value(column, value)
+            converted[name] = payload[name] = step.convert(step.column, value)
         return self._keyed(payload, converted, fallback_id)
 
     def _keyed(
