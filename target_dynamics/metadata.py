@@ -174,13 +174,17 @@ def _value(item: Mapping[str, t.Any], key: str) -> t.Any:
     return found.get("Value") if isinstance(found, dict) else found
 
 
+def _type_name(attribute: Mapping[str, t.Any]) -> str:
+    """``AttributeTypeName.Value``, else the ``AttributeType`` with ``Type`` appended (§3.3)."""
+    return _value(attribute, "AttributeTypeName") or f"{attribute.get('AttributeType')}Type"
+
+
 def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> ColumnInfo:
     """Build a column from its common properties and its casted ones (may be empty)."""
-    type_name = _value(common, "AttributeTypeName") or f"{common.get('AttributeType')}Type"
     behavior = _value(derived, "DateTimeBehavior")
     return ColumnInfo(
         name=common["LogicalName"],
-        type_name=type_name,
+        type_name=_type_name(common),
         valid_for_create=bool(common.get("IsValidForCreate", True)),
         valid_for_update=bool(common.get("IsValidForUpdate", True)),
         attribute_of=common.get("AttributeOf") or None,
@@ -303,10 +307,7 @@ class MetadataCache:
         except WebApiError as exc:
             msg = f"Could not read the metadata of table '{logical}': {exc}"
             raise MetadataError(msg) from exc
-        wanted = {
-            _value(a, "AttributeTypeName") or f"{a.get('AttributeType')}Type"
-            for a in definition.get("Attributes") or []
-        }
+        wanted = {_type_name(a) for a in definition.get("Attributes") or []}
         derived: dict[str, dict[str, t.Any]] = {}
         for cast, query in sorted({_CASTS[n] for n in wanted if n in _CASTS}):
             body = self._client.get_json(f"{base}/Attributes/Microsoft.Dynamics.CRM.{cast}?{query}")
