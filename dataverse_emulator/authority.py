@@ -27,9 +27,9 @@ import uuid
 import jwt
 import orjson
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from dataverse_emulator.http import Request, Response
+from dataverse_emulator.pki import thumbprints
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.counters import Counters
@@ -341,11 +341,7 @@ def _verify_assertion(assertion: str, user: ApplicationUser, audience: str) -> N
 
 
 def _registered(certificate_pem: bytes, thumbprint_hex: str) -> bool:
-    cert = x509.load_pem_x509_certificate(certificate_pem)
-    return thumbprint_hex.lower() in {
-        cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - x5t is SHA-1 by definition
-        cert.fingerprint(hashes.SHA256()).hex(),
-    }
+    return thumbprint_hex.upper() in thumbprints(certificate_pem)
 
 
 def _form(body: bytes) -> dict[str, str]:
