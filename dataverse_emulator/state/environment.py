@@ -71,16 +71,6 @@ class Environment:
         catalog = load_catalog(entities_file)
         return cls(catalog, RecordStore(catalog, seed=seed), users or [])
 
-    def add_users(self, users: t.Iterable[AppUser]) -> None:
-        """Register application users after creation (their systemuser rows are created).
-
-        Lets the platform build users with :attr:`business_unit_id` of this environment.
-        """
-        new = list(users)
-        self.users.extend(new)
-        self.store.default_caller = self.caller()
-        self._seed_users(new)
-
     def caller(self, user: AppUser | None = None) -> Caller | None:
         """Return the writing identity for ``user`` (or the default user)."""
         chosen = user or (self.users[0] if self.users else None)

@@ -15,7 +15,6 @@ import typing as t
 import uuid
 from dataclasses import dataclass
 
-from dataverse_emulator.pki import thumbprints
 from dataverse_emulator.state.privileges import READER, Role
 
 
@@ -51,21 +50,11 @@ class ApplicationUser:
 
 
 class Users:
-    """The registry of application users, looked up by client id or certificate thumbprint."""
+    """The registry of application users, looked up by client id."""
 
     def __init__(self, users: t.Iterable[ApplicationUser]) -> None:
         self._by_client_id = {user.client_id.lower(): user for user in users}
         self._initial = dict(self._by_client_id)
-        self._by_thumbprint: dict[str, ApplicationUser] = {}
-        self._index_thumbprints()
-
-    def _index_thumbprints(self) -> None:
-        self._by_thumbprint = {
-            thumbprint: user
-            for user in self._by_client_id.values()
-            if user.certificate_pem
-            for thumbprint in thumbprints(user.certificate_pem)
-        }
 
     @classmethod
     def default(cls, seed: int, certificate_pem: bytes) -> Users:
@@ -115,23 +104,17 @@ class Users:
         key = client_id.lower()
         user = dataclasses.replace(self._by_client_id[key], **changes)
         self._by_client_id[key] = user
-        self._index_thumbprints()
         return user
 
     def restore(self) -> None:
         """Put back every user as registered at start (control API reset)."""
         self._by_client_id = dict(self._initial)
-        self._index_thumbprints()
 
     @property
     def reader(self) -> ApplicationUser | None:
         """The first user registered with a role (the default restricted user), if any."""
         first = next((u for u in self._initial.values() if u.role is not None), None)
         return None if first is None else self._by_client_id[first.client_id.lower()]
-
-    def by_thumbprint(self, thumbprint_hex: str) -> ApplicationUser | None:
-        """Return the user whose certificate has this SHA-1 or SHA-256 thumbprint (hex)."""
-        return self._by_thumbprint.get(thumbprint_hex.upper())
 
     @property
     def first(self) -> ApplicationUser:
