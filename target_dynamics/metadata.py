@@ -9,18 +9,15 @@ every sink of a run and is thread-safe: parallel drains never fetch a table twic
 from __future__ import annotations
 
 import difflib
-import re
 import threading
 import typing as t
 from dataclasses import dataclass, field
 
 from target_dynamics.errors import MetadataError, WebApiError
+from target_dynamics.webapi import NAME_PATTERN
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-"""Table and column names that may go into a URL (§4.6)."""
 
 _ATTRIBUTE_SELECT = (
     "LogicalName,AttributeType,AttributeTypeName,RequiredLevel,IsValidForCreate,"

@@ -77,14 +77,15 @@ UNADDRESSABLE_KEY_CHARS = frozenset("/<>*%&:\\?+")
 
 BULK_MESSAGES = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"})
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""Table, entity-set and column names that may go into a URL (§4.6)."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _FORBIDDEN_HEADER_CHARS = frozenset("\r\n\0")
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid table, entity-set or column name, else raise ValueError."""
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         raise ValueError(f"Invalid Dataverse name {name!r}: expected letters, digits and '_'.")
     return name
 
