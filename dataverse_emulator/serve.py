@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 import uvicorn
 
-from dataverse_emulator.app import Emulator, Options
+from dataverse_emulator.app import Emulator, Options, WireHandler
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.pki import Pki, thumbprints
 from dataverse_emulator.state.users import Users
@@ -33,6 +33,7 @@ from dataverse_emulator.wire.errors import error_response
 if t.TYPE_CHECKING:
     from types import TracebackType
 
+    from dataverse_emulator.state.environment import Environment
     from dataverse_emulator.state.users import ApplicationUser
 
 API_PATH = "/api/data/v9.2"
@@ -215,8 +216,8 @@ class EmulatorServer:
         port: int = 0,
         host: str = "127.0.0.1",
         options: Options | None = None,
-        environment: t.Any = None,
-        wire_handler: t.Callable[[Request, t.Any], Response] | None = None,
+        environment: Environment | None = None,
+        wire_handler: WireHandler | None = None,
         **option_fields: t.Any,
     ) -> None:
         self.options = dataclasses.replace(options or Options(), **option_fields)
