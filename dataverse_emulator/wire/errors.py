@@ -93,6 +93,31 @@ def error_response(
     return Response(status=status, headers=base + (headers or []), body=error_body(code, message))
 
 
+def segment_not_found(segment: str) -> DataverseFault:
+    """404 ``0x80060888`` "Resource not found for the segment '<x>'." (§2.1)."""
+    return DataverseFault(
+        Kind.NOT_FOUND, "0x80060888", f"Resource not found for the segment '{segment}'."
+    )
+
+
+def method_not_allowed(method: str) -> DataverseFault:
+    """405 for a method the resource does not support (§2.5)."""
+    return DataverseFault(
+        Kind.METHOD_NOT_ALLOWED,
+        "0x80060888",
+        f"The requested resource does not support http method '{method}'.",
+    )
+
+
+def property_not_found(name: str, type_name: str) -> DataverseFault:
+    """400 ``0x0`` "Could not find a property named '<name>' on type '…<type_name>'." (§4.9)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x0",
+        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{type_name}'.",
+    )
+
+
 def fault_response(fault: DataverseFault) -> Response:
     """Render a domain fault with the status its kind maps to."""
     return error_response(STATUS_BY_KIND[fault.kind], fault.code, fault.message)

@@ -34,7 +34,14 @@ from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.catalog import ManyToMany
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.wire import metadata_json as mj
-from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE, error_response, fault_response
+from dataverse_emulator.wire.errors import (
+    JSON_CONTENT_TYPE,
+    error_response,
+    fault_response,
+    method_not_allowed,
+    property_not_found,
+    segment_not_found,
+)
 from dataverse_emulator.wire.odata_filter import FilterSyntaxError
 from dataverse_emulator.wire.query_options import QueryOptionError, QueryOptions, parse_query
 from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name, split_path
@@ -83,7 +90,7 @@ def handle(request: Request, path: str, catalog: Catalog) -> Response:
         if request.method == "POST":
             return _post(request, segments, catalog)
         if request.method != "GET":
-            return _method_not_allowed(request.method)
+            return fault_response(method_not_allowed(request.method))
         options = parse_query(request.query)
         version = _VERSION.search(request.path)
         root = f"{request.base_url}/api/data/{version[1] if version else 'v9.2'}/$metadata#"
@@ -109,14 +116,14 @@ def _get(segments: list[Segment], catalog: Catalog, ctx: _Context) -> Response:
                 Kind.NOT_FOUND, "0x80040217", f"Could not find optionset {segments[0].key}."
             )
         return _ok({"@odata.context": ctx.root + "GlobalOptionSetDefinitions", "value": []})
-    raise _not_found(name)
+    raise segment_not_found(name)
 
 
 def _entity_definitions(segments: list[Segment], catalog: Catalog, ctx: _Context) -> Response:
     head = segments[0]
     if head.key is None:
         if len(segments) > 1:
-            raise _not_found(segments[1].name)
+            raise segment_not_found(segments[1].name)
         return _entity_list(catalog, ctx)
     table, address = _table(catalog, head.key)
     if len(segments) == 1:
@@ -124,12 +131,12 @@ def _entity_definitions(segments: list[Segment], catalog: Catalog, ctx: _Context
         return _ok({"@odata.context": context} | _entity_item(catalog, table, ctx.options))
     collection = segments[1]
     if collection.name not in _COLLECTIONS:
-        raise _not_found(collection.name)
+        raise segment_not_found(collection.name)
     base = f"{ctx.root}EntityDefinitions({address})/{collection.name}"
     if collection.name == "Attributes":
         return _attributes(table, segments[1:], ctx, base)
     if len(segments) > 2:
-        raise _not_found(segments[2].name)
+        raise segment_not_found(segments[2].name)
     items = _collection_items(catalog, table, collection.name)
     type_name = _collection_type(collection.name)
     if collection.key is None:
@@ -147,7 +154,7 @@ def _post(request: Request, segments: list[Segment], catalog: Catalog) -> Respon
         and segments[1].key is None
     )
     if not keyed:
-        return _method_not_allowed("POST")
+        return fault_response(method_not_allowed("POST"))
     table, address = _table(catalog, segments[0].key)
     body = _json_body(request)
     schema_name = body.get("SchemaName")
@@ -173,7 +180,7 @@ def _relationship_definitions(segments: list[Segment], catalog: Catalog, ctx: _C
     head = segments[0]
     cast = _relationship_cast(segments[1]) if len(segments) > 1 else None
     if len(segments) > 2:
-        raise _not_found(segments[2].name)
+        raise segment_not_found(segments[2].name)
     base = ctx.root + "RelationshipDefinitions"
     if cast is not None:
         base += f"/{mj.NS}{cast}"
@@ -188,7 +195,7 @@ def _relationship_definitions(segments: list[Segment], catalog: Catalog, ctx: _C
         return _list(base, ctx.options, items, cast or "RelationshipMetadataBase")
     rel = _relationship_by_key(catalog, head.key)
     if wanted_m2m is not None and isinstance(rel, ManyToMany) != wanted_m2m:
-        raise _not_found(segments[1].name)
+        raise segment_not_found(segments[1].name)
     item = _relationship_json(catalog, rel, typed=cast is None)
     return _single(base, ctx.options, item, cast or "RelationshipMetadataBase")
 
@@ -216,7 +223,7 @@ def _entity_item(
     out = _select(full, options.select, _ENTITY_TYPE, navigations=_COLLECTIONS)
     for name, sub in options.expand.items():
         if name not in _COLLECTIONS:
-            raise _no_property(name, _ENTITY_TYPE)
+            raise property_not_found(name, _ENTITY_TYPE)
         if name == "Attributes":
             pairs = [_attribute_json(table, c, n, cast=None) for n, c in _numbered(table)]
             children = [{"@odata.type": f"#{mj.NS}{_listed(c)}"} | j for c, j in pairs]
@@ -269,12 +276,12 @@ def _attributes(table: Table, segments: list[Segment], ctx: _Context, base: str)
     collection = segments[0]
     cast = _attribute_cast(segments[1]) if len(segments) > 1 else None
     if len(segments) > 2:
-        raise _not_found(segments[2].name)
+        raise segment_not_found(segments[2].name)
     numbered = _numbered(table)
     if collection.key is not None:
         number, column = _find_column(table, numbered, collection.key)
         if cast is not None and column.type not in _CAST_TYPES[cast]:
-            raise _not_found(f"{mj.NS}{cast}")
+            raise segment_not_found(f"{mj.NS}{cast}")
         type_name = cast or mj.DERIVED_TYPES.get(column.type, _ATTRIBUTE_TYPE)
         full = _attribute_json(table, column, number, cast=type_name)[1]
         if cast is None and _listed(column) != _ATTRIBUTE_TYPE:
@@ -315,7 +322,7 @@ def _attribute_out(
         out = {"@odata.type": full["@odata.type"]} | out
     for name, sub in options.expand.items():
         if name not in _OPTION_NAVIGATIONS or column.type not in mj.OPTION_SET_TYPES:
-            raise _no_property(name, type_name)
+            raise property_not_found(name, type_name)
         if name == "GlobalOptionSet":
             out[name] = None
             continue
@@ -346,7 +353,7 @@ def _find_column(
 ) -> tuple[int, Column]:
     if isinstance(key, dict):
         if set(key) != {"LogicalName"}:
-            raise _not_found("Attributes")
+            raise segment_not_found("Attributes")
         wanted = str(key["LogicalName"])
         found = [(n, c) for n, c in numbered if c.logical_name == wanted]
     else:
@@ -364,7 +371,7 @@ def _find_column(
 def _attribute_cast(segment: Segment) -> str:
     cast = crm_name(segment.name)
     if cast is None or cast not in _CAST_TYPES or segment.key is not None:
-        raise _not_found(segment.name)
+        raise segment_not_found(segment.name)
     return cast
 
 
@@ -374,7 +381,7 @@ def _attribute_cast(segment: Segment) -> str:
 def _relationship_cast(segment: Segment) -> str:
     cast = crm_name(segment.name)
     if cast not in _RELATIONSHIP_CASTS or segment.key is not None:
-        raise _not_found(segment.name)
+        raise segment_not_found(segment.name)
     return cast
 
 
@@ -420,7 +427,7 @@ def _list(base: str, options: QueryOptions, items: list[Json], type_name: str) -
 
 def _single(base: str, options: QueryOptions, item: Json, type_name: str) -> Response:
     if options.expand:
-        raise _no_property(next(iter(options.expand)), type_name)
+        raise property_not_found(next(iter(options.expand)), type_name)
     body = _keep_type(item, _select(item, options.select, type_name, navigations=()))
     return _ok({"@odata.context": f"{base}{_clause(options)}/$entity"} | body)
 
@@ -437,7 +444,7 @@ def _find(items: list[Json], key: str | dict[str, t.Any], name_property: str | N
     else:
         (prop, value), *rest = key.items()
         if rest or prop not in {"LogicalName", name_property}:
-            raise _not_found(prop)
+            raise segment_not_found(prop)
         found = [i for i in items if i.get(prop) == value]
     if not found:
         raise DataverseFault(
@@ -448,7 +455,7 @@ def _find(items: list[Json], key: str | dict[str, t.Any], name_property: str | N
 
 def _apply(children: list[Json], options: QueryOptions, type_name: str) -> list[Json]:
     if options.expand:
-        raise _no_property(next(iter(options.expand)), type_name)
+        raise property_not_found(next(iter(options.expand)), type_name)
     out = []
     for child in children:
         if options.filter is not None:
@@ -471,7 +478,7 @@ def _select(
         if name in full:
             out[name] = full[name]
         elif name not in allowed:
-            raise _no_property(name, type_name)
+            raise property_not_found(name, type_name)
     if "MetadataId" in full and "MetadataId" not in out:
         out["MetadataId"] = full["MetadataId"]
     return out
@@ -480,7 +487,7 @@ def _select(
 def _check_properties(names: set[str], full: Json, type_name: str) -> None:
     for name in names:
         if name not in full:
-            raise _no_property(name, type_name)
+            raise property_not_found(name, type_name)
 
 
 def _clause(options: QueryOptions) -> str:
@@ -517,25 +524,3 @@ def _label_text(body: Json) -> str | None:
         if labels and isinstance(labels[0], dict):
             return labels[0].get("Label")
     return None
-
-
-def _method_not_allowed(method: str) -> Response:
-    """405, as the router answers it (§2.5)."""
-    return error_response(
-        405, "0x80060888", f"The requested resource does not support http method '{method}'."
-    )
-
-
-def _not_found(segment: str) -> DataverseFault:
-    return DataverseFault(
-        Kind.NOT_FOUND, "0x80060888", f"Resource not found for the segment '{segment}'."
-    )
-
-
-def _no_property(name: str, type_name: str) -> DataverseFault:
-    """400 ``0x0`` "Could not find a property named ..." (§4.9)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x0",
-        f"Could not find a property named '{name}' on type '{mj.NS}{type_name}'.",
-    )

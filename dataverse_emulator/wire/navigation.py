@@ -15,9 +15,9 @@ from __future__ import annotations
 import typing as t
 
 from dataverse_emulator.state import values
-from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET
+from dataverse_emulator.wire.errors import property_not_found
 from dataverse_emulator.wire.query_options import order, top
 from dataverse_emulator.wire.rows import prepare, renderer
 
@@ -48,16 +48,6 @@ def collection_valued(call: Call, table: Table) -> dict[str, Relationship]:
     }
 
 
-def unknown(table: Table, name: str) -> DataverseFault:
-    """400 "Could not find a property named …" (§4.9)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x0",
-        f"Could not find a property named '{name}' on type "
-        f"'Microsoft.Dynamics.CRM.{table.logical_name}'.",
-    )
-
-
 def _target_of(call: Call, table: Table, name: str) -> tuple[Table, Relationship | None]:
     """The table a navigation property leads to, and its relationship when collection-valued."""
     single = single_valued(call, table).get(name)
@@ -66,7 +56,7 @@ def _target_of(call: Call, table: Table, name: str) -> tuple[Table, Relationship
         return catalog.table(single[1][0]), None
     rel = collection_valued(call, table).get(name)
     if rel is None:
-        raise unknown(table, name)
+        raise property_not_found(name, table.logical_name)
     return catalog.table(rel.referencing_entity), rel
 
 
@@ -174,7 +164,7 @@ def sort_view(call: Call, table: Table, paths: t.Iterable[str]) -> t.Callable[[R
             render.check_select([name])
             continue
         if name not in single_valued(call, table) or "/" in rest:
-            raise unknown(table, name)
+            raise property_not_found(name, table.logical_name)
         target, _ = _target_of(call, table, name)
         renderer(target).check_select([rest])
         navigations.append(name)

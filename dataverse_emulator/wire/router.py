@@ -29,10 +29,16 @@ import typing as t
 import uuid
 
 from dataverse_emulator.state import privileges
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import batch, bulk, metadata, navigation, records, sdkmessages
 from dataverse_emulator.wire.call import Call, json_response
-from dataverse_emulator.wire.errors import annotate_error, error_response, fault_response
+from dataverse_emulator.wire.errors import (
+    annotate_error,
+    error_response,
+    fault_response,
+    method_not_allowed,
+    segment_not_found,
+)
 from dataverse_emulator.wire.multipart import MultipartError
 from dataverse_emulator.wire.query_options import (
     QueryOptionError,
@@ -125,16 +131,7 @@ def dispatch(call: Call, rest: str) -> Response:
 
 def not_found_response(segment: str) -> Response:
     """404 "Resource not found for the segment '<x>'." (§2.1)."""
-    return error_response(404, "0x80060888", f"Resource not found for the segment '{segment}'.")
-
-
-def method_not_allowed(method: str) -> DataverseFault:
-    """405 for a method the resource does not support (§2.5)."""
-    return DataverseFault(
-        Kind.METHOD_NOT_ALLOWED,
-        "0x80060888",
-        f"The requested resource does not support http method '{method}'.",
-    )
+    return fault_response(segment_not_found(segment))
 
 
 _IMPERSONATION_HEADERS = ("callerobjectid", "mscrmcallerid")

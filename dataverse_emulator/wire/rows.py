@@ -21,7 +21,7 @@ from dataverse_emulator.state import values
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET, etag
-from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE
+from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE, property_not_found
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -203,12 +203,7 @@ class Renderer:
         """
         for name in select:
             if name not in self.readable and name not in self.by_property:
-                raise DataverseFault(
-                    Kind.BAD_REQUEST,
-                    "0x0",
-                    f"Could not find a property named '{name}' on type "
-                    f"'Microsoft.Dynamics.CRM.{self.table.logical_name}'.",
-                )
+                raise property_not_found(name, self.table.logical_name)
 
     def full(self, row: Mapping[str, t.Any]) -> Row:
         """Every property as stored (null when unset; lookups as ``_x_value``), ``@odata.etag``.
