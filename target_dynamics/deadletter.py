@@ -62,7 +62,6 @@ class DeadLetterFile:
         self._lock = threading.Lock()
         self._file: t.TextIO | None = None
         self._schemas: dict[str, str] = {}
-        self.written = 0
 
     def write(
         self,
@@ -86,7 +85,6 @@ class DeadLetterFile:
                 self._file = Path(self.path).expanduser().open("a", encoding="utf-8")
             self._file.write("\n".join(lines) + "\n")
             self._file.flush()
-            self.written += len(rejected)
 
     def close(self) -> None:
         """Close the file, if it was opened."""

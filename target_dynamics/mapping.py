@@ -51,7 +51,6 @@ EARLIEST = dt.date(1753, 1, 1)
 KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
 """Characters that make a value unaddressable by alternate key (§3.6)."""
 _INT_BOUNDS = {"IntegerType": (-(2**31), 2**31 - 1), "BigIntType": (-(2**63), 2**63 - 1)}
-_CHOICES = frozenset({"PicklistType", "StateType", "StatusType"})
 
 
 class IdMode(StrEnum):

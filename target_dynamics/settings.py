@@ -6,7 +6,6 @@ secret; the target and its sinks read only the typed :class:`Settings`.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import typing as t
@@ -153,15 +152,6 @@ def _lookups(
             )
         found[column] = LookupSettings(spec.get("table"), key, spec.get("table_field"))
     return found
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(name: str, value: str, problems: list[str]) -> str:
