@@ -53,7 +53,8 @@ REDACTED_HEADERS = frozenset(
 )
 AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
 _BROKEN = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
-"""No answer, or half an answer: the outcome is unknown, so only idempotent requests go again."""
+"""No answer, or half an answer: the outcome is unknown. Retried like a 5xx whatever the method:
+the writer makes every write safe to replay (creates carry their primary id, §10.2)."""
 CONCURRENCY_CODE = "0x80072326"
 """429 "Number of concurrent requests exceeded the limit of 52" (§7.1)."""
 POOL_SIZE = 64

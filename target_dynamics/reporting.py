@@ -36,6 +36,7 @@ class StreamStats:
         updated: Rows updated, where known.
         deleted: Rows deleted.
         upserted: Rows upserted (created or updated: the service does not say which).
+        started: Monotonic time of the stream's first count (for the progress rate).
     """
 
     received: int = 0
