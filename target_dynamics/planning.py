@@ -63,6 +63,21 @@ def field_column(table: TableInfo, field_name: str, columns: Mapping[str, str]) 
     return field_name if field_name in table.columns else field_name.lower()
 
 
+def lookup_tables(
+    schema: Mapping[str, t.Any], settings: StreamSettings, table: TableInfo
+) -> list[tuple[str, str]]:
+    """``(lookup column, target table)`` for each lookup column a field of ``schema`` writes.
+
+    The caller reads these tables' metadata before :func:`plan_stream` binds the lookups.
+    """
+    pairs: list[tuple[str, str]] = []
+    for name, prop in (schema.get("properties") or {}).items():
+        column = table.columns.get(field_column(table, name, settings.columns))
+        if column is not None and column.is_lookup and prop is not None:
+            pairs.extend((column.name, target) for target, _ in table.lookups.get(column.name, []))
+    return pairs
+
+
 def _invalid_reason(column: ColumnInfo, operation: Operation) -> str | None:
     if column.attribute_of:
         return f"internal shadow of '{column.attribute_of}' (AttributeOf)"

@@ -23,7 +23,7 @@ from target_dynamics.mapping import (
     RecordRejected,
     deterministic_id,
 )
-from target_dynamics.planning import StreamPlan, field_column, plan_stream
+from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
 from target_dynamics.writer import Operation, Row
 
 if t.TYPE_CHECKING:
@@ -100,17 +100,11 @@ class DataverseSink(BatchSink):
         stream = settings.for_stream(self.stream_name, list(self.key_properties))
         table = target.metadata.table(stream.entity)
         targets: dict[str, TableInfo] = {}
-        for name, prop in (self.schema.get("properties") or {}).items():
-            column = table.columns.get(field_column(table, name, stream.columns))
-            if column is None or not column.is_lookup or prop is None:
-                continue
-            for target_table, _ in table.lookups.get(column.name, []):
-                try:
-                    targets[target_table] = target.metadata.table(target_table)
-                except MetadataError:
-                    self.logger.info(
-                        "Lookup %s: table %s has no metadata", column.name, target_table
-                    )
+        for column, name in lookup_tables(self.schema, stream, table):
+            try:
+                targets[name] = target.metadata.table(name)
+            except MetadataError:
+                self.logger.info("Lookup %s: table %s has no metadata", column, name)
         self._stream_plan = plan_stream(
             self.stream_name,
             self.schema,
