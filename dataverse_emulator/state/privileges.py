@@ -33,7 +33,6 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.state.store import Caller
 
 PRIVILEGE_DENIED = "0x80040220"
-DOCUMENTED_MESSAGE = "The user does not hold the necessary privileges."
 ACCESS_RIGHTS = ("create", "read", "write", "delete", "append", "appendto")
 _VERBS = {
     "create": "Create",

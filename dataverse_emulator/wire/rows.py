@@ -21,7 +21,7 @@ from dataverse_emulator.state import values
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET, etag
-from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE, property_not_found
+from dataverse_emulator.wire.errors import property_not_found
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -67,9 +67,6 @@ def _formatted_datetime(value: str, *, date_only: bool) -> str:
         return day
     hour = moment.hour % 12 or 12
     return f"{day} {hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
-
-
-JSON_HEADERS = (("Content-Type", JSON_CONTENT_TYPE), ("OData-Version", "4.0"))
 
 
 def syntax_error() -> DataverseFault:
