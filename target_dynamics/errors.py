@@ -21,12 +21,12 @@ OBJECT_NOT_FOUND_CODE = "0x80040217"
 """ObjectDoesNotExist: the addressed row does not exist (§4.9)."""
 KEY_NOT_FOUND_CODE = "0x80060891"
 """RecordNotFoundByEntityKey: no row has these alternate-key values (§4.9)."""
-PERMANENT_CODES = frozenset({"0x80040333", "0x80040237", "0x80048d19"})
+ALREADY_EXISTS_CODE = "0x80040237"
+"""DuplicateRecord: "A record with matching key values already exists." (§4.1, §4.9)."""
+PERMANENT_CODES = frozenset({"0x80040333", ALREADY_EXISTS_CODE, "0x80048d19"})
 """Codes that never succeed on retry even with a 5xx status (duplicate detection, duplicate key)."""
 TRANSIENT_CODES = frozenset({SQL_TIMEOUT_CODE, "0x80044150", "0x80040255"})
 """SQL timeout, SQL deadlock, transaction already ended (§4.9): retry later, whatever the status."""
-ALREADY_EXISTS_CODE = "0x80040237"
-"""DuplicateRecord: "A record with matching key values already exists." (§4.1, §4.9)."""
 NOT_FOUND_CODES = frozenset({OBJECT_NOT_FOUND_CODE, KEY_NOT_FOUND_CODE})
 """ObjectDoesNotExist and RecordNotFoundByEntityKey (§4.9)."""
 
