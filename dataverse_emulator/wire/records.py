@@ -84,7 +84,6 @@ def create(call: Call, table: Table, options: QueryOptions) -> Response:
             row = dict(navigation.deep_create(call, table, body))
     else:
         row = store.create(table.logical_name, body, caller=call.caller)
-    call.request.context["operation_count"] = 1
     if call.representation:
         return json_response(
             201,
@@ -195,7 +194,6 @@ def upsert(
         if_none_match=call.header("if-none-match"),
         caller=call.caller,
     )
-    call.request.context["operation_count"] = 1
     if call.representation:
         return json_response(
             201 if outcome.created else 200,
@@ -210,7 +208,6 @@ def delete(call: Call, table: Table, locator: Locator) -> Response:
     call.env.store.delete(
         table.logical_name, locator, if_match=call.header("if-match"), caller=call.caller
     )
-    call.request.context["operation_count"] = 1
     return empty_response(204)
 
 
@@ -236,5 +233,4 @@ def write_property(call: Call, table: Table, locator: Locator, name: str) -> Res
             )
         value = body["value"]
     call.env.store.update(table.logical_name, locator, {name: value}, caller=call.caller)
-    call.request.context["operation_count"] = 1
     return empty_response(204)
