@@ -113,7 +113,7 @@ class Settings:
         id_field = _id_tuple(own.get("id_field")) or self.id_field
         from_config = bool(id_field)
         if not id_field:
-            id_field = tuple(columns.get(k, k) for k in key_properties)
+            id_field = tuple(key_properties)
         return StreamSettings(
             entity=own.get("entity") or self.entity or stream,
             operation=Operation(own["operation"]) if own.get("operation") else self.operation,

@@ -183,6 +183,13 @@ def test_stream_settings_resolution():
     assert (alone.entity, alone.id_field, alone.id_from_config) == ("lead", ("Email",), False)
 
 
+def test_key_properties_go_through_columns_once():
+    """A key property names the column its field writes, not the column that one maps to."""
+    chained = {"streams": {"s": {"columns": {"code": "name", "name": "description"}}}}
+    stream = TargetDynamics(config={**GOOD, **chained}).settings.for_stream("s", ["code"])
+    assert stream.id_field == ("name",)
+
+
 def test_about_documents_every_setting():
     schema = TargetDynamics.config_jsonschema["properties"]
     for name, prop in schema.items():
