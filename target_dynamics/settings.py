@@ -171,7 +171,82 @@ def _check_url(name: str, value: str, problems: list[str]) -> str:
     return value.rstrip("/")
 
 
-def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:  # noqa: C901, PLR0912, PLR0915
+def _check_credentials(secret: t.Any, key: t.Any, thumb: t.Any, problems: list[str]) -> None:
+    """A client secret, or a PEM key with its SHA-1 thumbprint; never both."""
+    if secret and (key or thumb):
+        problems.append(
+            "client_secret and certificate_private_key/certificate_thumbprint are both set: "
+            "choose one way to authenticate"
+        )
+    elif not secret and not (key and thumb):
+        if key or thumb:
+            missing = "certificate_thumbprint" if key else "certificate_private_key"
+            problems.append(f"certificate authentication needs {missing} too")
+        else:
+            problems.append(
+                "no credentials: set client_secret, or certificate_private_key (PEM) with "
+                "certificate_thumbprint"
+            )
+    if key and isinstance(key, str) and "-----BEGIN" not in key:
+        problems.append(
+            "certificate_private_key is not PEM text (no '-----BEGIN' line): paste the key file's "
+            "content, not its path"
+        )
+    if thumb and isinstance(thumb, str) and not _THUMBPRINT.match(thumb.replace(":", "")):
+        problems.append(
+            "certificate_thumbprint must be the certificate's SHA-1 thumbprint, 40 hex digits"
+        )
+
+
+def _check_paths(ca_bundle: t.Any, dead_letter_path: t.Any, problems: list[str]) -> None:
+    """The CA bundle must exist; the dead-letter file's directory must be writable."""
+    if ca_bundle and not Path(ca_bundle).is_file():
+        problems.append(f"ca_bundle '{ca_bundle}' does not exist: give the path of a PEM file")
+    if dead_letter_path:
+        parent = Path(dead_letter_path).expanduser().resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            problems.append(
+                f"dead_letter_path '{dead_letter_path}': directory '{parent}' does not exist or "
+                "is not writable"
+            )
+
+
+def _operation(operation: t.Any, load_method: t.Any, problems: list[str]) -> Operation:
+    """``operation`` when set (it must agree with ``load_method``), else the load method's."""
+    if operation in OPERATIONS:
+        chosen = Operation(operation)
+        wanted = LOAD_METHODS.get(load_method) if load_method else None
+        if wanted and wanted is not chosen:
+            problems.append(
+                f"load_method '{load_method}' contradicts operation '{chosen}': "
+                "append-only means create and upsert means upsert; drop one of them"
+            )
+        return chosen
+    return LOAD_METHODS.get(load_method, Operation.UPSERT)
+
+
+def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
+    """Each ``streams.<stream>`` entry: known keys, a valid operation, columns and lookups."""
+    for stream, spec in streams.items():
+        where = f"streams.{stream}"
+        if not isinstance(spec, dict):
+            problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
+            continue
+        for unknown in sorted(set(spec) - set(STREAM_KEYS)):
+            hint = close_names(unknown, STREAM_KEYS)
+            fix = f"did you mean {hint[0]}?" if hint else f"use only {', '.join(STREAM_KEYS)}"
+            problems.append(f"{where} has unknown key '{unknown}': {fix}")
+        if spec.get("operation") and spec["operation"] not in OPERATIONS:
+            problems.append(
+                f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"
+            )
+        columns = spec.get("columns") or {}
+        if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+            problems.append(f"{where}.columns must map record fields to column names (strings)")
+        _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
+
+
+def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:
     """Read ``config`` into :class:`Settings`, collecting every cross-field problem.
 
     JSON-Schema problems (types, required, enums) are reported by the caller; this checks what
@@ -199,29 +274,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         get("certificate_private_key"),
         get("certificate_thumbprint"),
     )
-    if secret and (key or thumb):
-        problems.append(
-            "client_secret and certificate_private_key/certificate_thumbprint are both set: "
-            "choose one way to authenticate"
-        )
-    elif not secret and not (key and thumb):
-        if key or thumb:
-            missing = "certificate_thumbprint" if key else "certificate_private_key"
-            problems.append(f"certificate authentication needs {missing} too")
-        else:
-            problems.append(
-                "no credentials: set client_secret, or certificate_private_key (PEM) with "
-                "certificate_thumbprint"
-            )
-    if key and isinstance(key, str) and "-----BEGIN" not in key:
-        problems.append(
-            "certificate_private_key is not PEM text (no '-----BEGIN' line): paste the key file's "
-            "content, not its path"
-        )
-    if thumb and isinstance(thumb, str) and not _THUMBPRINT.match(thumb.replace(":", "")):
-        problems.append(
-            "certificate_thumbprint must be the certificate's SHA-1 thumbprint, 40 hex digits"
-        )
+    _check_credentials(secret, key, thumb, problems)
     for name in ("tenant_id", "client_id"):
         value = get(name)
         if isinstance(value, str) and (not value.strip() or "/" in value):
@@ -235,47 +288,13 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
             f"caller_object_id '{caller}' is not a GUID: use the Entra object id of the user to "
             "impersonate"
         )
-    ca_bundle = get("ca_bundle")
-    if ca_bundle and not Path(ca_bundle).is_file():
-        problems.append(f"ca_bundle '{ca_bundle}' does not exist: give the path of a PEM file")
-    dead = get("dead_letter_path")
-    if dead:
-        parent = Path(dead).expanduser().resolve().parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            problems.append(
-                f"dead_letter_path '{dead}': directory '{parent}' does not exist or is not writable"
-            )
-    operation = Operation.UPSERT
-    load_method = get("load_method")
-    if get("operation") in OPERATIONS:
-        operation = Operation(get("operation"))
-        wanted = LOAD_METHODS.get(load_method) if load_method else None
-        if wanted and wanted is not operation:
-            problems.append(
-                f"load_method '{load_method}' contradicts operation '{operation}': "
-                "append-only means create and upsert means upsert; drop one of them"
-            )
-    elif load_method in LOAD_METHODS:
-        operation = LOAD_METHODS[load_method]
+    ca_bundle, dead = get("ca_bundle"), get("dead_letter_path")
+    _check_paths(ca_bundle, dead, problems)
+    operation = _operation(get("operation"), get("load_method"), problems)
     id_field = _id_tuple(get("id_field"))
     streams = get("streams") or {}
-    for stream, spec in streams.items() if isinstance(streams, dict) else ():
-        where = f"streams.{stream}"
-        if not isinstance(spec, dict):
-            problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
-            continue
-        for unknown in sorted(set(spec) - set(STREAM_KEYS)):
-            hint = close_names(unknown, STREAM_KEYS)
-            fix = f"did you mean {hint[0]}?" if hint else f"use only {', '.join(STREAM_KEYS)}"
-            problems.append(f"{where} has unknown key '{unknown}': {fix}")
-        if spec.get("operation") and spec["operation"] not in OPERATIONS:
-            problems.append(
-                f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"
-            )
-        columns = spec.get("columns") or {}
-        if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-            problems.append(f"{where}.columns must map record fields to column names (strings)")
-        _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
+    if isinstance(streams, dict):
+        _check_streams(streams, problems)
     lookups = _lookups(get("lookups") or {}, "lookups", problems)
     if problems:
         return None, problems
