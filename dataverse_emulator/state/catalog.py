@@ -141,6 +141,9 @@ class Table:
     many_to_one: list[Relationship] = field(default_factory=list)
     one_to_many: list[Relationship] = field(default_factory=list)
     many_to_many: list[ManyToMany] = field(default_factory=list)
+    views: dict[str, t.Any] = field(default_factory=dict, compare=False, repr=False)
+    """Derived views other rooms build from this table (e.g. wire's row renderer), so they live
+    and die with the table instead of in a module-level cache."""
 
 
 KEY_COLUMN_TYPES = frozenset({"Decimal", "Integer", "String", "DateTime", "Lookup", "Picklist"})
@@ -431,6 +434,7 @@ def _copy(table: Table) -> Table:
         many_to_one=list(table.many_to_one),
         one_to_many=list(table.one_to_many),
         many_to_many=list(table.many_to_many),
+        views={},
     )
 
 

@@ -316,16 +316,12 @@ class _StoredView:
         return self.row.get(self.aliases.get(name, name), default)
 
 
-_RENDERERS: dict[tuple[int, str, int], Renderer] = {}
-
-
 def renderer(table: Table) -> Renderer:
-    """Return the (cached) renderer of a table; rebuilt when its columns change."""
-    cache_key = (id(table), table.logical_name, len(table.columns))
-    found = _RENDERERS.get(cache_key)
-    if found is None:
-        found = _RENDERERS[cache_key] = Renderer(table)
-    return found
+    """Return the renderer of a table, kept on the table; rebuilt when its columns change."""
+    built = table.views.get("renderer")
+    if built is None or built[0] != len(table.columns):
+        built = table.views["renderer"] = (len(table.columns), Renderer(table))
+    return built[1]
 
 
 def dumps(data: t.Any) -> bytes:
