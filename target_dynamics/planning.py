@@ -125,40 +125,16 @@ def _id_mode(
     return None
 
 
-def plan_stream(  # noqa: C901, PLR0912, PLR0913, PLR0915
-    stream: str,
+def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     schema: Mapping[str, t.Any],
     settings: StreamSettings,
     table: TableInfo,
-    targets: Mapping[str, TableInfo],
-    *,
-    extra_fields: str = "drop",
-) -> StreamPlan:
-    """Check ``stream`` against ``table`` and build its mapper and write plan.
-
-    Args:
-        stream: Stream name (after stream maps).
-        schema: The stream's JSON schema.
-        settings: The stream's effective settings.
-        table: Metadata of the stream's table.
-        targets: Metadata of the tables its lookups may point to (missing ones are skipped).
-        extra_fields: ``drop`` or ``error`` for fields the table cannot take.
-
-    Raises:
-        MetadataError: Every problem at once (unknown ID field, type mismatches, bad lookups,
-            and dropped fields when ``extra_fields`` is ``error``).
-    """
-    where = f"stream '{stream}' -> table '{table.logical_name}'"
-    problems: list[str] = []
+    operation: Operation,
+    where: str,
+    problems: list[str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The fields written (field -> column) and those dropped (field -> reason)."""
     dropped: dict[str, str] = {}
-    mode = _id_mode(table, settings, problems, where)
-    operation = settings.operation
-    if mode is IdMode.NONE and operation in {Operation.UPDATE, Operation.DELETE}:
-        problems.append(
-            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
-        )
-    if mode is IdMode.NONE and operation is Operation.UPSERT:
-        operation = Operation.CREATE  # nothing to match on: every record is a new row
     fields: dict[str, str] = {}
     seen: dict[str, str] = {}
     for name, prop in (schema.get("properties") or {}).items():
@@ -197,7 +173,45 @@ def plan_stream(  # noqa: C901, PLR0912, PLR0913, PLR0915
             continue
         seen[column_name] = name
         fields[name] = column_name
-    missing_ids = [c for c in settings.id_field if c not in seen and c in table.columns]
+    return fields, dropped
+
+
+def plan_stream(  # noqa: PLR0913
+    stream: str,
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    targets: Mapping[str, TableInfo],
+    *,
+    extra_fields: str = "drop",
+) -> StreamPlan:
+    """Check ``stream`` against ``table`` and build its mapper and write plan.
+
+    Args:
+        stream: Stream name (after stream maps).
+        schema: The stream's JSON schema.
+        settings: The stream's effective settings.
+        table: Metadata of the stream's table.
+        targets: Metadata of the tables its lookups may point to (missing ones are skipped).
+        extra_fields: ``drop`` or ``error`` for fields the table cannot take.
+
+    Raises:
+        MetadataError: Every problem at once (unknown ID field, type mismatches, bad lookups,
+            and dropped fields when ``extra_fields`` is ``error``).
+    """
+    where = f"stream '{stream}' -> table '{table.logical_name}'"
+    problems: list[str] = []
+    mode = _id_mode(table, settings, problems, where)
+    operation = settings.operation
+    if mode is IdMode.NONE and operation in {Operation.UPDATE, Operation.DELETE}:
+        problems.append(
+            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
+        )
+    if mode is IdMode.NONE and operation is Operation.UPSERT:
+        operation = Operation.CREATE  # nothing to match on: every record is a new row
+    fields, dropped = _choose_fields(schema, settings, table, operation, where, problems)
+    written = set(fields.values())
+    missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
     if missing_ids and mode is not None:
         problems.append(
             f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
