@@ -277,6 +277,13 @@ def filter_any(column: str, values: t.Iterable[t.Any]) -> str:
     return " or ".join(f"{name} eq {literal(v)}" for v in values)
 
 
+def filter_keys(columns: t.Sequence[str], keys: t.Iterable[t.Mapping[str, t.Any]]) -> str:
+    """``(a eq 1 and b eq 'x') or (...)``: rows matching any of ``keys`` on ``columns``."""
+    names = [check_name(c) for c in columns]
+    clauses = (" and ".join(f"{c} eq {literal(key[c])}" for c in names) for key in keys)
+    return " or ".join(f"({clause})" for clause in clauses)
+
+
 def query(entity_set: str, select: t.Sequence[str], filter_: str | None = None) -> WebRequest:
     """``GET {set}?$select=…&$filter=…``, percent-encoded."""
     params = [f"$select={','.join(check_name(c) for c in select)}"]

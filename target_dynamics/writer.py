@@ -364,12 +364,10 @@ class Writer:
 
     def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[tuple, str]:
         columns = sorted(t.cast("dict[str, t.Any]", items[0].key))
-        clauses = []
-        for item in items:
-            key = t.cast("dict[str, t.Any]", item.key)
-            parts = [f"{webapi.check_name(c)} eq {webapi.literal(key[c])}" for c in columns]
-            clauses.append("(" + " and ".join(parts) + ")")
-        request = webapi.query(plan.entity_set, [plan.primary_id, *columns], " or ".join(clauses))
+        keys = [t.cast("dict[str, t.Any]", item.key) for item in items]
+        request = webapi.query(
+            plan.entity_set, [plan.primary_id, *columns], webapi.filter_keys(columns, keys)
+        )
         found: dict[tuple, str] = {}
         for record in self._client.get_json(request.path).get("value", []):
             ident = _key_id({c: record.get(c) for c in columns})

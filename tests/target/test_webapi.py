@@ -109,6 +109,15 @@ def test_query_encodes_filter_literals():
     )
 
 
+def test_filter_keys_matches_any_composite_key():
+    """§3.6: rows by alternate-key values a key URL cannot carry, found with one `$filter`."""
+    keys = [{"a": "x/y", "n": 1}, {"a": "O'Neil", "n": 2}]
+    expected = "(a eq 'x/y' and n eq 1) or (a eq 'O''Neil' and n eq 2)"
+    assert webapi.filter_keys(["a", "n"], keys) == expected
+    with pytest.raises(ValueError, match="Invalid Dataverse name"):
+        webapi.filter_keys(["a b"], [{"a b": 1}])
+
+
 def test_write_builders():
     """§4.1 to §4.5: method, path and conditional headers of each write."""
     payload = {"name": "x"}
