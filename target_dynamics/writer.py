@@ -130,10 +130,13 @@ class _Item:
     indexes: list[int]
     payload: dict[str, t.Any]
     key: dict[str, t.Any] | None
-    by_id: bool = False
-    """Addressed by primary id (``key == {primary_id: guid}``)."""
     extra: dict[str, t.Any] = field(default_factory=dict)
     """Columns to add to the body (key columns of a row resolved to its primary id)."""
+
+
+def _by_id(plan: WritePlan, item: _Item) -> bool:
+    """Whether ``item`` is addressed by primary id (``key == {primary_id: guid}``)."""
+    return item.key is not None and item.key.keys() == {plan.primary_id}
 
 
 def _norm(value: t.Any) -> t.Any:
@@ -152,7 +155,7 @@ def _key_id(key: Mapping[str, t.Any]) -> tuple[tuple[str, t.Any], ...]:
     return tuple(sorted((column, _norm(value)) for column, value in key.items()))
 
 
-def merge_rows(plan: WritePlan, rows: Sequence[Row]) -> list[_Item]:
+def merge_rows(rows: Sequence[Row]) -> list[_Item]:
     """Merge rows with the same key; later values win, column by column (§6.5, §10 F9)."""
     items: list[_Item] = []
     by_key: dict[tuple[tuple[str, t.Any], ...], _Item] = {}
@@ -164,8 +167,7 @@ def merge_rows(plan: WritePlan, rows: Sequence[Row]) -> list[_Item]:
         ident = _key_id(key)
         found = by_key.get(ident)
         if found is None:
-            by_id = set(key) == {plan.primary_id}
-            found = by_key[ident] = _Item([row.index], dict(row.payload), key, by_id)
+            found = by_key[ident] = _Item([row.index], dict(row.payload), key)
             items.append(found)
         else:
             found.indexes.append(row.index)
@@ -240,7 +242,7 @@ class Writer:
             ConfigError: TLS or settings problems.
         """
         result = WriteResult([], [])
-        items = self._prepare(plan, merge_rows(plan, rows), result)
+        items = self._prepare(plan, merge_rows(rows), result)
         if items:
             threads = self.concurrency()
             chunks = split_even(items, self._chunk_size, threads)
@@ -301,7 +303,7 @@ class Writer:
                 result.rejected.extend((i, _rejection(problem)) for i in item.indexes)
             elif (
                 item.key is not None
-                and not item.by_id
+                and not _by_id(plan, item)
                 and plan.operation is not Operation.CREATE
                 and not webapi.key_is_addressable(item.key)
             ):
@@ -358,7 +360,6 @@ class Writer:
                     guid = str(uuid.uuid5(KEY_NAMESPACE, f"{plan.logical_name}|{_key_id(key)}"))
                 item.extra = dict(key)
                 item.key = {plan.primary_id: guid}
-                item.by_id = True
                 resolved.append(item)
         return resolved
 
@@ -439,7 +440,7 @@ class Writer:
         if plan.operation is Operation.DELETE:
             return None
         if plan.operation is Operation.UPDATE:
-            return "UpdateMultiple" if all(item.by_id for item in items) else None
+            return "UpdateMultiple" if all(_by_id(plan, item) for item in items) else None
         if plan.operation is Operation.CREATE or all(item.key is None for item in items):
             return "CreateMultiple"
         if any(item.key is None for item in items):
@@ -458,7 +459,7 @@ class Writer:
         return body
 
     def _bulk_target(self, plan: WritePlan, item: _Item) -> dict[str, t.Any]:
-        if plan.operation is Operation.UPSERT and item.key is not None and not item.by_id:
+        if plan.operation is Operation.UPSERT and item.key is not None and not _by_id(plan, item):
             body = self._body(item, with_key=False)
             body["@odata.id"] = webapi.odata_id(plan.entity_set, item.key, plan.primary_id)
             return body

@@ -286,7 +286,7 @@ def test_duplicate_keys_merged_per_column_later_wins(dv):
 
 
 def test_merge_rows_keeps_keyless_rows_apart():
-    items = merge_rows(plan(Operation.CREATE), [Row(0, {"a": 1}, None), Row(1, {"a": 1}, None)])
+    items = merge_rows([Row(0, {"a": 1}, None), Row(1, {"a": 1}, None)])
     assert [i.indexes for i in items] == [[0], [1]]
 
 
