@@ -6,7 +6,8 @@ import typing as t
 
 from dataverse_emulator.state.custom_tables import load_catalog
 from dataverse_emulator.state.errors import DataverseFault
-from dataverse_emulator.state.store import Caller, RecordStore
+from dataverse_emulator.state.privileges import Caller
+from dataverse_emulator.state.store import RecordStore
 
 if t.TYPE_CHECKING:
     from pathlib import Path

@@ -30,7 +30,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dataverse_emulator.state.catalog import Table
-    from dataverse_emulator.state.store import Caller
 
 PRIVILEGE_DENIED = "0x80040220"
 ACCESS_RIGHTS = ("create", "read", "write", "delete", "append", "appendto")
@@ -129,6 +128,18 @@ def privilege_name(access: str, table: Table) -> str:
 def privilege_id(name: str) -> str:
     """A stable id for a privilege name (real ids differ per privilege, too)."""
     return str(uuid.uuid5(_NAMESPACE, name))
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who writes: stamped into ownerid, createdby and modifiedby.
+
+    ``role`` limits what it may do (see :class:`Role`); None: all.
+    """
+
+    systemuser_id: str
+    business_unit_id: str | None = None
+    role: Role | None = None
 
 
 def require(caller: Caller | None, table: Table, access: str) -> None:

@@ -21,13 +21,12 @@ from datetime import UTC, datetime
 
 from dataverse_emulator.state import schema as schemas
 from dataverse_emulator.state.errors import DataverseFault, Kind
-from dataverse_emulator.state.privileges import require
+from dataverse_emulator.state.privileges import Caller, require
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from dataverse_emulator.state.catalog import AlternateKey, Catalog, Table
-    from dataverse_emulator.state.privileges import Role
 
 Row = dict[str, t.Any]
 
@@ -57,18 +56,6 @@ class RecordRule:
     kind: Kind
     code: str
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who writes: stamped into ownerid, createdby and modifiedby.
-
-    ``role`` limits what it may do (:mod:`~dataverse_emulator.state.privileges`); None: all.
-    """
-
-    systemuser_id: str
-    business_unit_id: str | None = None
-    role: Role | None = None
 
 
 @dataclass(frozen=True, slots=True)

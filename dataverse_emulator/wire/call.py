@@ -13,7 +13,7 @@ from dataverse_emulator.wire.rows import Annotations, dumps
 if t.TYPE_CHECKING:
     from dataverse_emulator.http import Request
     from dataverse_emulator.state.environment import Environment
-    from dataverse_emulator.state.store import Caller
+    from dataverse_emulator.state.privileges import Caller
 
 
 @dataclass(slots=True)

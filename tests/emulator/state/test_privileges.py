@@ -9,11 +9,11 @@ from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.privileges import (
     BYPASS_BUSINESS_LOGIC,
     READER,
+    Caller,
     Role,
     privilege_id,
     require_privilege,
 )
-from dataverse_emulator.state.store import Caller
 from dataverse_emulator.wire.rows import prepare
 
 USER = "11111111-2222-4333-8444-555555555555"
