@@ -20,41 +20,23 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
-import requests
 
 from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
 
+if TYPE_CHECKING:
+    import requests
+
 BULK_TARGET = 20_000
 SINGLE_TARGET = 500
-HEADERS = {
-    "Accept": "application/json",
-    "OData-MaxVersion": "4.0",
-    "OData-Version": "4.0",
-    "If-None-Match": "null",
-    "Content-Type": "application/json",
-}
 
 
 def authorized_session(emulator: EmulatorProcess) -> requests.Session:
     """An authorized session (token from the emulator's own authority)."""
-    config = emulator.target_config
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = config["ca_bundle"]
-    token = session.post(
-        f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-        data={
-            "client_id": config["client_id"],
-            "client_secret": config["client_secret"],
-            "grant_type": "client_credentials",
-            "scope": f"{config['dynamics_url']}/.default",
-        },
-        timeout=10,
-    ).json()["access_token"]
-    session.headers.update(HEADERS)
-    session.headers["Authorization"] = f"Bearer {token}"
+    session = emulator.api_session()
+    session.headers["Content-Type"] = "application/json"
     return session
 
 

@@ -111,6 +111,31 @@ class EmulatorProcess:
         """The emulator's CA certificate (``ca.pem``)."""
         return Path(self.target_config["ca_bundle"])
 
+    def api_session(self, timeout: float = 30) -> requests.Session:
+        """A session trusting the CA, with a token for the user of ``target-config.json``.
+
+        Proxies and ``REQUESTS_CA_BUNDLE`` from the environment are ignored; every Dataverse call
+        carries the §2.2 headers.
+        """
+        config = self.target_config
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = config["ca_bundle"]
+        answer = session.post(
+            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": config["client_id"],
+                "client_secret": config["client_secret"],
+                "scope": f"{config['dynamics_url']}/.default",
+            },
+            timeout=timeout,
+        )
+        answer.raise_for_status()
+        session.headers.update(ODATA_HEADERS)
+        session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        return session
+
     def stop(self, timeout: float = 15) -> int:
         """Terminate the process unless it ended (kill after ``timeout`` s); return its status."""
         if self.process.poll() is None:

@@ -27,9 +27,10 @@ import time
 import typing as t
 from pathlib import Path
 
-import requests
+from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
 
-from dataverse_emulator.testing import EmulatorStartError, emulator_process
+if t.TYPE_CHECKING:
+    import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -65,8 +66,8 @@ SETTINGS = {
 
 
 @contextlib.contextmanager
-def emulator(data_dir: Path, *, time_scale: float) -> t.Iterator[dict[str, t.Any]]:
-    """Run ``dataverse-emulator`` and yield the target config it wrote; stop it afterwards."""
+def emulator(data_dir: Path, *, time_scale: float) -> t.Iterator[EmulatorProcess]:
+    """Run ``dataverse-emulator`` and yield it (with the target config it wrote); stop it after."""
     options = ("--latency", "realistic", "--time-scale", str(time_scale))
     with (data_dir / "emulator.log").open("wb") as log:
         try:
@@ -77,7 +78,7 @@ def emulator(data_dir: Path, *, time_scale: float) -> t.Iterator[dict[str, t.Any
                 stderr=subprocess.STDOUT,
                 startup_timeout=STARTUP_SECONDS,
             ) as process:
-                yield process.target_config
+                yield process
         except EmulatorStartError as exc:
             if exc.returncode is None:
                 raise SystemExit(str(exc)) from None
@@ -120,36 +121,15 @@ def run_pipeline(
 
 
 class WebApi:
-    """A minimal, independent Web API reader: its own token request, its own paging."""
+    """A minimal Web API reader with its own paging, on a session holding a token."""
 
-    def __init__(self, config: t.Mapping[str, t.Any]) -> None:
-        self._config = config
-        self._session = requests.Session()
-        self._session.verify = config["ca_bundle"]
-        self._session.trust_env = False
-        token = self._session.post(
-            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": config["client_id"],
-                "client_secret": config["client_secret"],
-                "scope": f"{config['dynamics_url']}/.default",
-            },
-            timeout=30,
-        )
-        token.raise_for_status()
-        self._session.headers.update(
-            {
-                "Authorization": f"Bearer {token.json()['access_token']}",
-                "Accept": "application/json",
-                "OData-MaxVersion": "4.0",
-                "OData-Version": "4.0",
-            }
-        )
+    def __init__(self, base_url: str, session: requests.Session) -> None:
+        self._base_url = base_url
+        self._session = session
 
     def rows(self, query: str) -> list[dict[str, t.Any]]:
         """Every row of ``query`` (relative to the service root), following next links."""
-        url: str | None = f"{self._config['dynamics_url']}/api/data/v9.2/{query}"
+        url: str | None = f"{self._base_url}/api/data/v9.2/{query}"
         rows: list[dict[str, t.Any]] = []
         while url:
             answer = self._session.get(url, timeout=30)
@@ -220,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = work / "emulator"
         data_dir.mkdir(exist_ok=True)
         print(f"starting the Dataverse emulator (latency realistic x {args.time_scale}) ...")
-        config = stack.enter_context(emulator(data_dir, time_scale=args.time_scale))
+        process = stack.enter_context(emulator(data_dir, time_scale=args.time_scale))
+        config = process.target_config
         dead_letter = work / "dead-letter.jsonl"
         target_config = work / "target-config.json"
         target_config.write_text(
@@ -239,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             if code:
                 print(logs[stream][-3000:], file=sys.stderr)
                 return code
-        contacts = landed_contacts(WebApi(config))
+        contacts = landed_contacts(WebApi(process.base_url, process.api_session()))
         print(f"\n{len(contacts)} contacts in Dataverse (read back through the Web API):\n")
         print(table(contacts, ("full name", "email", "company")))
         print("\nrun summary (email list):\n")

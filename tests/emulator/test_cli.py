@@ -32,23 +32,8 @@ def test_start_serve_stop(tmp_path, stop_signal):
         process, config = emulator.process, emulator.target_config
         try:
             assert (tmp_path / "data" / "ca.pem").exists()
-            token = requests.post(
-                f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-                data={
-                    "client_id": config["client_id"],
-                    "client_secret": config["client_secret"],
-                    "grant_type": "client_credentials",
-                    "scope": f"{config['dynamics_url']}/.default",
-                },
-                verify=config["ca_bundle"],
-                timeout=5,
-            ).json()["access_token"]
-            who = requests.get(
-                f"{config['dynamics_url']}/api/data/v9.2/WhoAmI",
-                headers={"Authorization": f"Bearer {token}"},
-                verify=config["ca_bundle"],
-                timeout=5,
-            )
+            with emulator.api_session(timeout=5) as api:
+                who = api.get(f"{config['dynamics_url']}/api/data/v9.2/WhoAmI", timeout=5)
             assert who.status_code == 200
         finally:
             process.send_signal(stop_signal)
@@ -108,23 +93,11 @@ def test_entities_file_adds_tables(tmp_path):
     example = Path(__file__).parents[2] / "dataverse_emulator/data/examples/custom-entities.json"
     with start(tmp_path, "--latency", "zero", "--entities", str(example)) as emulator:
         config = emulator.target_config
-        token = requests.post(
-            f"{config['authority_host']}/{config['tenant_id']}/oauth2/v2.0/token",
-            data={
-                "client_id": config["client_id"],
-                "client_secret": config["client_secret"],
-                "grant_type": "client_credentials",
-                "scope": f"{config['dynamics_url']}/.default",
-            },
-            verify=config["ca_bundle"],
-            timeout=5,
-        ).json()["access_token"]
-        response = requests.get(
-            f"{config['dynamics_url']}/api/data/v9.2/"
-            "EntityDefinitions(LogicalName='new_membership')?$select=EntitySetName",
-            headers={"Authorization": f"Bearer {token}"},
-            verify=config["ca_bundle"],
-            timeout=5,
-        )
+        with emulator.api_session(timeout=5) as api:
+            response = api.get(
+                f"{config['dynamics_url']}/api/data/v9.2/"
+                "EntityDefinitions(LogicalName='new_membership')?$select=EntitySetName",
+                timeout=5,
+            )
         assert response.status_code == 200
         assert response.json()["EntitySetName"] == "new_memberships"
