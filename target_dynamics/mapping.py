@@ -26,23 +26,19 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import typing as t
 import uuid
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from functools import cached_property
 from urllib.parse import quote
 
 from target_dynamics.errors import DataverseError
+from target_dynamics.identity import IdMode, content_guid
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from target_dynamics.metadata import ColumnInfo, TableInfo
-
-ID_NAMESPACE = uuid.UUID("5b0c1f8e-7f0c-4c7e-9a57-3d1c2b6f0d11")
-"""Namespace of the deterministic primary ids (uuid5 of table and ID field values)."""
 
 CODE_TOO_LONG = "0x80044331"
 CODE_OUT_OF_RANGE = "0x8004431A"
@@ -51,15 +47,6 @@ EARLIEST = dt.date(1753, 1, 1)
 KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
 """Characters that make a value unaddressable by alternate key (§3.6)."""
 _INT_BOUNDS = {"IntegerType": (-(2**31), 2**31 - 1), "BigIntType": (-(2**63), 2**63 - 1)}
-
-
-class IdMode(StrEnum):
-    """How records name the row they write."""
-
-    NONE = "none"  # no ID field: every record creates a row
-    PRIMARY = "primary"  # the table's primary id column (a GUID)
-    ALTERNATE = "alternate"  # the columns of an active alternate key
-    MATCH = "match"  # any other column: matched to a GUID by a batched lookup query
 
 
 class RecordRejected(DataverseError):
@@ -119,17 +106,17 @@ class LookupRule:
 
 @dataclass(frozen=True)
 class MappedRecord:
-    """A converted record, before an ID field matched by query is resolved.
+    """A converted record.
 
     Attributes:
-        payload: JSON-ready body (logical names and ``@odata.bind`` entries).
-        key: Key of the row (primary id or alternate-key columns), None when not known yet.
-        match: Value of the ID field to match by query (``IdMode.MATCH``), else None.
+        payload: JSON-ready body (logical names and ``@odata.bind`` entries); on a delete, empty.
+        key: The ID field's values by column (primary id, alternate key or matched column);
+            for a keyless create the content-derived primary id (see :mod:`identity`), or None
+            when the writer is to choose a random one.
     """
 
     payload: dict[str, t.Any]
     key: dict[str, t.Any] | None
-    match: t.Any = None
 
 
 def _reject_type(column: ColumnInfo, value: t.Any, wanted: str) -> t.NoReturn:
@@ -402,12 +389,6 @@ def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> t
     return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
 
 
-def deterministic_id(table: str, values: Sequence[t.Any]) -> str:
-    """uuid5 of the table and the ID field values: the same record always gets the same GUID."""
-    text = json.dumps([table, *values], default=str, separators=(",", ":"), ensure_ascii=False)
-    return str(uuid.uuid5(ID_NAMESPACE, text))
-
-
 @dataclass(frozen=True, slots=True)
 class _FieldStep:
     """How one written field is converted, resolved once per stream (see ``RecordMapper``)."""
@@ -433,6 +414,9 @@ class RecordMapper:
         id_columns: ID field columns (Dataverse names), () for none.
         id_mode: How the ID field names the row.
         lookups: Lookup column -> rule.
+        stream: The stream's name (part of a keyless create's content-derived id).
+        content_ids: Whether keyless creates get content-derived ids (else the writer's
+            random ones).
     """
 
     table: TableInfo
@@ -441,6 +425,8 @@ class RecordMapper:
     id_columns: tuple[str, ...] = ()
     id_mode: IdMode = IdMode.NONE
     lookups: Mapping[str, LookupRule] = field(default_factory=dict)
+    stream: str = ""
+    content_ids: bool = True
 
     @cached_property
     def _steps(self) -> tuple[_FieldStep, ...]:
@@ -464,8 +450,8 @@ class RecordMapper:
             raise RecordRejected(f"ID field {', '.join(missing)} is null or missing")
         return values
 
-    def map(self, record: Mapping[str, t.Any], *, fallback_id: str | None = None) -> MappedRecord:
-        """Convert ``record``; ``fallback_id`` is the primary id of a create without ID field.
+    def map(self, record: Mapping[str, t.Any]) -> MappedRecord:
+        """Convert ``record`` and name its row (see :class:`MappedRecord`).
 
         Raises:
             RecordRejected: The record cannot be written as it is.
@@ -496,34 +482,27 @@ class RecordMapper:
                 converted[name] = value
                 continue
             converted[name] = payload[name] = step.convert(step.column, value)
-        return self._keyed(payload, converted, fallback_id)
+        return self._keyed(payload, converted, record)
 
     def _keyed(
-        self, payload: dict[str, t.Any], converted: Mapping[str, t.Any], fallback_id: str | None
+        self, payload: dict[str, t.Any], converted: Mapping[str, t.Any], record: Mapping[str, t.Any]
     ) -> MappedRecord:
         primary = self.table.primary_id
         if self.id_mode is IdMode.NONE:
             if self.operation != "create":
                 raise RecordRejected(f"{self.operation} needs an ID field")
-            payload[primary] = fallback_id or payload.get(primary)
-            return MappedRecord(payload, None)
-        values = self._id_values(converted)
-        if self.operation == "create":
-            payload[primary] = (
-                values[0]
-                if self.id_mode is IdMode.PRIMARY
-                else deterministic_id(self.table.logical_name, values)
+            if payload.get(primary) is not None:
+                return MappedRecord(payload, {primary: payload[primary]})
+            if not self.content_ids:
+                return MappedRecord(payload, None)
+            return MappedRecord(
+                payload, {primary: content_guid(self.stream, self.table.logical_name, record)}
             )
-            return MappedRecord(payload, None)
+        values = self._id_values(converted)
+        key = dict(zip(self.id_columns, values, strict=True))
         if self.operation == "delete":
-            payload = {}
-        if self.id_mode is IdMode.MATCH:
-            return MappedRecord(payload, None, values[0])
-        if self.id_mode is IdMode.PRIMARY:
-            key = {primary: values[0]}
-        else:
-            # The writer resolves key values a URL cannot carry (§3.6) through $filter.
-            key = dict(zip(self.id_columns, values, strict=True))
-        for column in key:
-            payload.pop(column, None)
+            return MappedRecord({}, key)
+        if self.operation != "create" and self.id_mode is not IdMode.MATCH:
+            for column in key:  # the URL carries them (§4.3); a matched column stays
+                payload.pop(column, None)
         return MappedRecord(payload, key)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from target_dynamics.deadletter import FIELD as DEAD_LETTER_FIELD
 from target_dynamics.errors import MetadataError
-from target_dynamics.mapping import JSON_TYPES_FOR, IdMode, LookupRule, LookupTarget, RecordMapper
+from target_dynamics.identity import IdMode
+from target_dynamics.mapping import JSON_TYPES_FOR, LookupRule, LookupTarget, RecordMapper
 from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation, WritePlan
 
@@ -232,24 +233,25 @@ def plan_stream(  # noqa: PLR0913
         raise MetadataError(
             f"Stream '{stream}' cannot be written:\n" + "\n".join(f"- {p}" for p in problems)
         )
-    key_columns: tuple[str, ...] = ()
-    if operation is not Operation.CREATE:
-        key_columns = settings.id_field if mode is IdMode.ALTERNATE else (table.primary_id,)
+    mode = mode or IdMode.NONE
     mapper = RecordMapper(
         table=table,
         operation=operation.value,
         fields=fields,
         id_columns=settings.id_field,
-        id_mode=mode or IdMode.NONE,
+        id_mode=mode,
         lookups=lookups,
+        stream=stream,
+        content_ids=settings.content_ids,
     )
     plan = WritePlan(
         entity_set=table.entity_set,
         logical_name=table.logical_name,
         primary_id=table.primary_id,
         operation=operation,
-        key_columns=key_columns,
+        id_mode=mode,
         supports_bulk=table.supports_bulk,
+        all_matches=settings.all_matches,
     )
     return StreamPlan(mapper, plan, dropped)
 

@@ -72,6 +72,10 @@ class StreamSettings:
     columns: Mapping[str, str]
     lookups: Mapping[str, LookupSettings]
     id_from_config: bool
+    content_ids: bool = True
+    """Keyless creates get content-derived primary ids (``keyless_create_ids: content``)."""
+    all_matches: bool = False
+    """A matched ID field writes every matching row (``multiple_matches: all``)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ class Settings:
     caller_object_id: str | None = None
     timeout_seconds: float = 120.0
     progress_interval_seconds: float = 60.0
+    state_interval_records: int = 5000
+    state_interval_seconds: float = 60.0
+    keyless_create_ids: str = "content"
+    multiple_matches: str = "reject"
 
     def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
         """The settings that apply to ``stream`` (whose SCHEMA names ``key_properties``)."""
@@ -121,6 +129,8 @@ class Settings:
             columns=columns,
             lookups=lookups,
             id_from_config=from_config,
+            content_ids=self.keyless_create_ids == "content",
+            all_matches=self.multiple_matches == "all",
         )
 
 
@@ -327,6 +337,12 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         progress_interval_seconds=float(
             60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
         ),
+        state_interval_records=int(get("state_interval_records") or 5000),
+        state_interval_seconds=float(
+            60 if get("state_interval_seconds") is None else get("state_interval_seconds")
+        ),
+        keyless_create_ids=get("keyless_create_ids") or "content",
+        multiple_matches=get("multiple_matches") or "reject",
     ), []
 
 

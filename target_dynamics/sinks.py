@@ -8,7 +8,6 @@ the STATE the SDK emits after a drain is never ahead of the data.
 from __future__ import annotations
 
 import typing as t
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,14 +16,10 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
 from target_dynamics.deadletter import DeadLetter
-from target_dynamics.errors import OBJECT_NOT_FOUND_CODE, MetadataError, WebApiError
-from target_dynamics.mapping import (
-    IdMode,
-    RecordRejected,
-    deterministic_id,
-)
+from target_dynamics.errors import MetadataError
+from target_dynamics.mapping import RecordRejected
 from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
-from target_dynamics.writer import Operation, Row
+from target_dynamics.writer import Row
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -40,7 +35,6 @@ class _Pending:
     record: dict
     raw: Mapping[str, t.Any]
     raw_stream: str
-    fallback_id: str | None
     invalid: str | None = None
 
 
@@ -129,16 +123,9 @@ class DataverseSink(BatchSink):
             )
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Queue ``record`` with the message it came from and, for keyless creates, its GUID."""
+        """Queue ``record`` with the message it came from."""
         raw_stream, raw = self._target.current_raw or (self.stream_name, record)
-        keyless = self.stream_plan.mapper.id_mode is IdMode.NONE
-        pending = _Pending(
-            record,
-            raw,
-            raw_stream,
-            str(uuid.uuid4()) if keyless else None,
-            self._invalid.pop(id(record), None),
-        )
+        pending = _Pending(record, raw, raw_stream, self._invalid.pop(id(record), None))
         context.setdefault("records", []).append(pending)
         self._target.report.add(self.stream_name, received=1)
 
@@ -153,28 +140,22 @@ class DataverseSink(BatchSink):
     def _write(self, pending: Sequence[_Pending]) -> None:
         plan = self.stream_plan
         rejected: dict[int, DeadLetter] = {}
-        rows: dict[int, Row] = {}
-        matches: dict[int, t.Any] = {}
+        rows: list[Row] = []
         for index, item in enumerate(pending):
             if item.invalid:
                 rejected[index] = self._letter(item.invalid, None, None)
                 continue
             try:
-                mapped = plan.mapper.map(item.record, fallback_id=item.fallback_id)
+                mapped = plan.mapper.map(item.record)
             except RecordRejected as exc:
                 rejected[index] = self._letter(exc.reason, exc.code, None)
                 continue
-            if mapped.match is not None:
-                matches[index] = mapped.match
-            rows[index] = Row(index=index, payload=mapped.payload, key=mapped.key)
+            rows.append(Row(index=index, payload=mapped.payload, key=mapped.key))
         if self._target.settings.dry_run:
-            self._settle(pending, list(rows), rejected, lost=set())
+            self._settle(pending, [row.index for row in rows], rejected, lost=set())
             return
-        done: list[int] = []
-        if matches:
-            self._resolve_matches(rows, matches, rejected, done)
-        # The writer merges records that address the same row and answers for each of them.
-        result = self._target.writer.write(plan.plan, sorted(rows.values(), key=lambda r: r.index))
+        # The writer addresses every row and merges records that address the same one.
+        result = self._target.writer.write(plan.plan, rows)
         lost: set[int] = set()
         for index, error in result.rejected:
             rejected[index] = self._letter(error.message, error.code, error.status)
@@ -187,43 +168,7 @@ class DataverseSink(BatchSink):
             deleted=result.deleted,
             upserted=result.upserted,
         )
-        self._settle(pending, result.landed + done, rejected, lost)
-
-    def _resolve_matches(
-        self,
-        rows: dict[int, Row],
-        matches: dict[int, t.Any],
-        rejected: dict[int, DeadLetter],
-        done: list[int],
-    ) -> None:
-        plan = self.stream_plan.plan
-        column = self.stream_plan.mapper.id_columns[0]
-        values = list(dict.fromkeys(matches.values()))
-        try:
-            found = self._target.writer.lookup_ids(plan.entity_set, plan.primary_id, column, values)
-        except WebApiError as exc:
-            for index in matches:
-                rows.pop(index)
-                rejected[index] = self._letter(
-                    f"matching by {column}: {exc.message}", exc.code, exc.status
-                )
-            return
-        for index, value in matches.items():
-            row = rows.pop(index)
-            guid = found.get(value)
-            if guid is None and plan.operation is Operation.DELETE:
-                done.append(index)  # nothing to delete
-                continue
-            if guid is None and plan.operation is Operation.UPDATE:
-                rejected[index] = self._letter(
-                    f"no {plan.logical_name} row has this {column} "
-                    "(update changes existing rows only)",
-                    OBJECT_NOT_FOUND_CODE,
-                    404,
-                )
-                continue
-            guid = guid or deterministic_id(plan.logical_name, [value])
-            rows[index] = Row(index=index, payload=row.payload, key={plan.primary_id: guid})
+        self._settle(pending, result.landed, rejected, lost)
 
     def _letter(self, reason: str, code: str | None, status: int | None) -> DeadLetter:
         plan = self.stream_plan.plan

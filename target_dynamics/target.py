@@ -272,6 +272,44 @@ class TargetDynamics(Target):
             title="Progress interval",
             description="Seconds between progress lines per stream (0: none).",
         ),
+        th.Property(
+            "state_interval_records",
+            th.IntegerType(minimum=1),
+            default=5000,
+            title="STATE interval (records)",
+            description="Emit the tap's latest STATE after at most this many records, once "
+            "every record before it landed or was rejected, so a crashed run resends at most "
+            "this many.",
+        ),
+        th.Property(
+            "state_interval_seconds",
+            th.NumberType(minimum=0),
+            default=60,
+            title="STATE interval (seconds)",
+            description="Also emit the latest STATE (after writing what came before it) when "
+            "this many seconds passed since the last one (0: by record count only).",
+        ),
+        th.Property(
+            "keyless_create_ids",
+            th.StringType,
+            default="content",
+            allowed_values=["content", "random"],
+            title="Keyless create ids",
+            description="Primary ids of creates without an ID field: content (derived from the "
+            "stream and the record's fields, so a rerun or a dead-letter replay never "
+            "duplicates; identical records are one row) or random (every record is a new row, "
+            "even identical ones; a rerun after a crash may duplicate).",
+        ),
+        th.Property(
+            "multiple_matches",
+            th.StringType,
+            default="reject",
+            allowed_values=["reject", "all"],
+            title="Multiple matches",
+            description="When an id_field that is not a key matches several rows: reject the "
+            "record (naming the count) or apply the operation to all of them (e.g. unsubscribe "
+            "every lead with the address).",
+        ),
     ).to_dict()
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -284,6 +322,8 @@ class TargetDynamics(Target):
         self.current_raw: tuple[str, dict] | None = None
         self.unsettled = False
         self._writing = 0
+        self._records_since_drain = 0
+        self._emitted_state: dict | None = None
         super().__init__(**kwargs)
         settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")
         self.report = RunReport(
@@ -392,8 +432,26 @@ class TargetDynamics(Target):
     def _process_record_message(self, message_dict: dict) -> None:
         # Sinks see mapped, parsed records; rejected ones are dead-lettered as they arrived.
         self.current_raw = (message_dict.get("stream", ""), message_dict.get("record", {}))
+        self._records_since_drain += 1
         super()._process_record_message(message_dict)
         self.report.tick()
+
+    def _handle_max_record_age(self) -> None:
+        # Private SDK override: the SDK emits STATE only every 5 minutes (and at the end); here
+        # every state_interval_records records or state_interval_seconds, whenever the tap sent
+        # a STATE not yet emitted, so a killed run resends at most one interval.
+        settings = self.settings
+        seconds = settings.state_interval_seconds
+        due = self._records_since_drain >= settings.state_interval_records or (
+            seconds > 0 and self._max_record_age_in_minutes * 60 >= seconds
+        )
+        if due and not self.unsettled and self._latest_state not in (None, self._emitted_state):
+            self.drain_all()
+
+    def _reset_max_record_age(self) -> None:
+        # Private SDK override: drain_all calls it after every full drain; count from there.
+        super()._reset_max_record_age()
+        self._records_since_drain = 0
 
     def _write_state_message(self, state: dict) -> None:
         # Private SDK override: the SDK emits STATE after every drain, even one that lost records.
@@ -404,6 +462,7 @@ class TargetDynamics(Target):
             )
             return
         super()._write_state_message(state)
+        self._emitted_state = state
 
     @contextlib.contextmanager
     def writing(self) -> t.Iterator[None]:

@@ -4,11 +4,14 @@ How a call to :meth:`Writer.write` proceeds:
 
 1. **Merge** rows with the same key (strings compared case-insensitively, as Dataverse does):
    later values win, column by column; every merged row shares the outcome.
-2. **Resolve unaddressable keys**: an alternate-key value containing ``/ < > * % & : \ ? +``
-   cannot travel in a key URL (§3.6), so the row's primary id is looked up with ``$filter``.
-   Found: the row is written by primary id. Not found: an upsert creates the record under a
-   deterministic id (UUIDv5 of table and key, so a rerun finds or recreates the same id), an
-   update is rejected as not found, a delete is already done.
+2. **Address** each row (the one place that decides identity, see :mod:`identity`):
+   a create always carries a primary id: the given one, :func:`identity.key_guid` of its key,
+   or a random one when the mapper gave none. A matched column (``IdMode.MATCH``), and an
+   alternate-key value containing ``/ < > * % & : \ ? +`` (a key URL cannot carry it, §3.6),
+   are looked up with ``$filter``: one row found is written by primary id; none found, an
+   upsert creates the row under :func:`identity.key_guid` (a rerun finds it), an update is
+   rejected as not found, a delete is already done; several found (a matched column), the
+   record is rejected naming the count, or with ``all_matches`` written to every one.
 3. **Chunk** (``chunk_size``, at most 1,000; a batch is spread evenly over the workers, down
    to ``MIN_PARALLEL_CHUNK`` rows a chunk) and send chunks in parallel: ``min(x-ms-dop-hint,
    max_concurrency)`` threads.
@@ -24,9 +27,11 @@ How a call to :meth:`Writer.write` proceeds:
    ``part_retries`` rounds.
 
 Idempotency (§10.2): a create carries its primary id, so a replay after a lost answer fails
-with "already exists" (412 / ``0x80040237``, or a 500 duplicate key) and that counts as done;
-a ``CreateMultiple`` whose answer was lost fails as a whole on the client's retry and is then
-isolated through ``$batch``, where each such row is done. A delete answered 404 is done.
+with "already exists" (412 ``0x80040237``, ``0x80060892`` for its alternate key, or a 500
+duplicate key); the rows whose primary id then exists landed before and count as created, the
+others are rejected (another row holds the key). A ``CreateMultiple`` whose answer was lost fails
+as a whole on the client's retry and is then isolated through ``$batch``, row by row. A delete
+answered 404 is done.
 Counts: ``created`` / ``updated`` / ``deleted`` where the service says so; upserts, whose
 outcome the service does not tell without ``return=representation``, count as ``upserted``.
 """
@@ -44,6 +49,7 @@ from enum import StrEnum
 
 from target_dynamics import webapi
 from target_dynamics.errors import KEY_NOT_FOUND_CODE, SQL_TIMEOUT_CODE, WebApiError
+from target_dynamics.identity import IdMode, key_guid, norm
 from target_dynamics.webapi import MAX_BATCH_OPERATIONS, WebRequest, WebResponse
 
 if t.TYPE_CHECKING:
@@ -57,8 +63,6 @@ DEFAULT_CONCURRENCY = 4
 """Threads when the service gave no ``x-ms-dop-hint`` (the sample environments' value, §7.3)."""
 MAX_CONCURRENCY = 52
 """Concurrent requests per user and web server (§7.1)."""
-KEY_NAMESPACE = uuid.UUID("1f0a5c3e-8d5b-4e8e-9a3f-6d2b7c4e5a10")
-"""Namespace of the deterministic ids given to rows created by an unaddressable alternate key."""
 MIN_PARALLEL_CHUNK = 100
 """Fewest rows worth a request of their own when spreading a batch over workers (§6.5: start
 with 100 to 1,000 rows per bulk request)."""
@@ -84,9 +88,11 @@ class WritePlan:
     logical_name: str
     primary_id: str
     operation: Operation
-    key_columns: tuple[str, ...]
-    """() without keys; ``(primary_id,)`` for the primary id; alternate key columns otherwise."""
+    id_mode: IdMode = IdMode.NONE
+    """How rows name their row (the keys of :attr:`Row.key`)."""
     supports_bulk: bool = True
+    all_matches: bool = False
+    """``IdMode.MATCH``: apply the operation to every row that matches (else reject the record)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,8 @@ class Row:
     payload: Mapping[str, t.Any]
     """JSON-ready body: logical names, ``nav@odata.bind`` values; may include key columns."""
     key: Mapping[str, t.Any] | None
-    """``{primary_id: guid}`` or alternate key values; None for plain creates."""
+    """The ID field's values by column: ``{primary_id: guid}``, alternate key or matched column
+    values; None for a create whose primary id the writer chooses at random."""
 
 
 @dataclass
@@ -140,10 +147,7 @@ def _by_id(plan: WritePlan, item: _Item) -> bool:
 
 
 def _norm(value: t.Any) -> t.Any:
-    if isinstance(value, str):
-        return value.casefold()
-    if isinstance(value, uuid.UUID):
-        return str(value)
+    value = norm(value)
     try:
         hash(value)
     except TypeError:
@@ -174,6 +178,41 @@ def merge_rows(rows: Sequence[Row]) -> list[_Item]:
             found.payload.update(row.payload)
             found.key = key
     return items
+
+
+def _with_primary_id(plan: WritePlan, item: _Item) -> _Item:
+    """A create's item addressed by the primary id it will carry (see :mod:`identity`)."""
+    if item.key is None:
+        item.key = {plan.primary_id: str(uuid.uuid4())}
+    elif not _by_id(plan, item):
+        item.extra = dict(item.key)
+        item.key = {plan.primary_id: key_guid(plan.logical_name, item.key)}
+    return item
+
+
+def _needs_lookup(plan: WritePlan, item: _Item) -> bool:
+    """A matched column, or an alternate key a URL cannot carry (§3.6): found by ``$filter``."""
+    if item.key is None or _by_id(plan, item):
+        return False
+    return plan.id_mode is IdMode.MATCH or not webapi.key_is_addressable(item.key)
+
+
+def _lookup_problem(plan: WritePlan, key: Mapping[str, t.Any], found: int) -> WebApiError | None:
+    """Why a record whose key matched ``found`` rows cannot be written, if it cannot."""
+    values = ", ".join(f"{column} = {value!r}" for column, value in key.items())
+    if found == 0 and plan.operation is Operation.UPDATE:
+        return _rejection(
+            f"no {plan.logical_name} row has {values} (update changes existing rows only)",
+            404,
+            KEY_NOT_FOUND_CODE,
+        )
+    if found > 1 and not plan.all_matches:
+        return _rejection(
+            f"{found} {plan.logical_name} rows have {values}; the record names one row: use an "
+            f'alternate key as id_field, or set multiple_matches to "all" to {plan.operation} '
+            "every one"
+        )
+    return None
 
 
 def _too_big(error: WebApiError) -> bool:
@@ -250,8 +289,10 @@ class Writer:
             with ThreadPoolExecutor(workers, thread_name_prefix="dataverse") as pool:
                 for outcome in pool.map(lambda chunk: self._write_chunk(plan, chunk), chunks):
                     result.merge(outcome)
-        result.landed.sort()
-        result.rejected.sort(key=lambda pair: pair[0])
+        # A record written to several matching rows lands only if every one of them did.
+        rejected = dict(reversed(result.rejected))
+        result.landed = sorted(set(result.landed) - rejected.keys())
+        result.rejected = sorted(rejected.items(), key=lambda pair: pair[0])
         return result
 
     def concurrency(self) -> int:
@@ -269,49 +310,24 @@ class Writer:
         self._client.limit_concurrency(threads)  # shared by writes running side by side
         return threads
 
-    def lookup_ids(
-        self, entity_set: str, primary_id: str, column: str, values: Sequence[t.Any]
-    ) -> dict[t.Any, str]:
-        """Map values of ``column`` to primary ids with batched ``$filter`` queries.
-
-        Strings match case-insensitively (as Dataverse compares them); values without a record
-        are absent from the result.
-        """
-        wanted = {_norm(v): v for v in values if v is not None}
-        found: dict[t.Any, str] = {}
-        pending = list(wanted.values())
-        for start in range(0, len(pending), LOOKUP_CHUNK):
-            chunk = pending[start : start + LOOKUP_CHUNK]
-            request = webapi.query(
-                entity_set, [primary_id, column], webapi.filter_any(column, chunk)
-            )
-            for record in self._client.get_json(request.path).get("value", []):
-                original = wanted.get(_norm(record.get(column)))
-                if original is not None and record.get(primary_id):
-                    found.setdefault(original, str(record[primary_id]))
-        return found
-
-    # -- preparation -------------------------------------------------------------------------
+    # -- addressing --------------------------------------------------------------------------
 
     def _prepare(self, plan: WritePlan, items: list[_Item], result: WriteResult) -> list[_Item]:
-        """Check keys, resolve unaddressable alternate keys; reject what cannot be sent."""
+        """Check keys and address every item; reject what cannot be sent."""
         ready: list[_Item] = []
-        unaddressable: list[_Item] = []
+        lookups: list[_Item] = []
         for item in items:
             problem = self._key_problem(plan, item)
             if problem:
                 result.rejected.extend((i, _rejection(problem)) for i in item.indexes)
-            elif (
-                item.key is not None
-                and not _by_id(plan, item)
-                and plan.operation is not Operation.CREATE
-                and not webapi.key_is_addressable(item.key)
-            ):
-                unaddressable.append(item)
+            elif plan.operation is Operation.CREATE:
+                ready.append(_with_primary_id(plan, item))
+            elif _needs_lookup(plan, item):
+                lookups.append(item)
             else:
                 ready.append(item)
-        if unaddressable:
-            ready.extend(self._resolve(plan, unaddressable, result))
+        for start in range(0, len(lookups), LOOKUP_CHUNK):
+            ready.extend(self._resolve(plan, lookups[start : start + LOOKUP_CHUNK], result))
         return ready
 
     @staticmethod
@@ -331,49 +347,55 @@ class Writer:
         return None
 
     def _resolve(self, plan: WritePlan, items: list[_Item], result: WriteResult) -> list[_Item]:
-        """Find primary ids for alternate keys a URL cannot carry (§3.6, §10 F14)."""
+        """Find the primary ids of matched columns and unaddressable keys (§3.6, §10 F14)."""
+        try:
+            found = self._find_ids(plan, items)
+        except WebApiError as error:
+            for item in items:
+                result.rejected.extend((i, error) for i in item.indexes)
+            return []
         resolved: list[_Item] = []
-        for start in range(0, len(items), LOOKUP_CHUNK):
-            chunk = items[start : start + LOOKUP_CHUNK]
-            try:
-                ids = self._find_ids(plan, chunk)
-            except WebApiError as error:
-                for item in chunk:
-                    result.rejected.extend((i, error) for i in item.indexes)
-                continue
-            for item in chunk:
-                key = t.cast("dict[str, t.Any]", item.key)
-                guid = ids.get(_key_id(key))
-                if guid is None and plan.operation is Operation.UPDATE:
-                    error = _rejection(
-                        f"A record with the specified key values does not exist in "
-                        f"{plan.logical_name} entity",
-                        404,
-                        KEY_NOT_FOUND_CODE,
-                    )
-                    result.rejected.extend((i, error) for i in item.indexes)
-                    continue
-                if guid is None and plan.operation is Operation.DELETE:
-                    result.landed.extend(item.indexes)
-                    continue
-                if guid is None:
-                    guid = str(uuid.uuid5(KEY_NAMESPACE, f"{plan.logical_name}|{_key_id(key)}"))
-                item.extra = dict(key)
-                item.key = {plan.primary_id: guid}
-                resolved.append(item)
+        for item in items:
+            key = t.cast("dict[str, t.Any]", item.key)
+            guids = found.get(_key_id(key), [])
+            problem = _lookup_problem(plan, key, len(guids))
+            if problem is not None:
+                result.rejected.extend((i, problem) for i in item.indexes)
+            elif not guids and plan.operation is Operation.DELETE:
+                result.landed.extend(item.indexes)  # nothing to delete
+            else:
+                resolved.extend(
+                    _Item(item.indexes, item.payload, {plan.primary_id: guid}, dict(key))
+                    for guid in guids or [key_guid(plan.logical_name, key)]
+                )
         return resolved
 
-    def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[tuple, str]:
+    def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[tuple, list[str]]:
+        """Primary ids of the rows whose key columns hold each item's values."""
         columns = sorted(t.cast("dict[str, t.Any]", items[0].key))
         keys = [t.cast("dict[str, t.Any]", item.key) for item in items]
         request = webapi.query(
             plan.entity_set, [plan.primary_id, *columns], webapi.filter_keys(columns, keys)
         )
-        found: dict[tuple, str] = {}
+        found: dict[tuple, list[str]] = {}
         for record in self._client.get_json(request.path).get("value", []):
             ident = _key_id({c: record.get(c) for c in columns})
-            found.setdefault(ident, str(record[plan.primary_id]))
+            guids = found.setdefault(ident, [])
+            if str(record[plan.primary_id]) not in guids:
+                guids.append(str(record[plan.primary_id]))
         return found
+
+    def _existing(self, plan: WritePlan, guids: Sequence[str]) -> set[str]:
+        """Which of ``guids`` are primary ids of rows of the table."""
+        existing: set[str] = set()
+        for start in range(0, len(guids), LOOKUP_CHUNK):
+            chunk = guids[start : start + LOOKUP_CHUNK]
+            request = webapi.query(
+                plan.entity_set, [plan.primary_id], webapi.filter_any(plan.primary_id, chunk)
+            )
+            for record in self._client.get_json(request.path).get("value", []):
+                existing.add(str(record[plan.primary_id]).lower())
+        return existing
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -480,6 +502,23 @@ class Writer:
     def _write_batch(self, plan: WritePlan, items: list[_Item]) -> WriteResult:
         """Send one operation per item in ``$batch`` (continue-on-error); retry transient parts."""
         result = WriteResult([], [])
+        conflicts: list[tuple[_Item, WebApiError]] = []
+        unanswered = self._send_parts(plan, items, result, conflicts)
+        missing = WebApiError(0, None, "The $batch answer had no part for this operation.")
+        for item, _ in unanswered:
+            result.rejected.extend((i, missing) for i in item.indexes)
+        if conflicts:
+            self._settle_conflicts(plan, conflicts, result)
+        return result
+
+    def _send_parts(
+        self,
+        plan: WritePlan,
+        items: list[_Item],
+        result: WriteResult,
+        conflicts: list[tuple[_Item, WebApiError]],
+    ) -> list[tuple[_Item, WebRequest]]:
+        """Send ``items`` as ``$batch`` parts; return those that never got an answer."""
         pending = [(item, self._single(plan, item)) for item in items]
         for attempt in range(self._part_retries + 1):
             if not pending:
@@ -493,36 +532,55 @@ class Writer:
                     continue
                 for item, _ in pending:
                     result.rejected.extend((i, error) for i in item.indexes)
-                return result
+                return []
             last = attempt == self._part_retries
             retry = pending[len(answers) :]  # no answer: not executed (§5.4)
             for entry, answer in zip(pending, answers, strict=False):
-                if not self._settle(plan, entry, answer, result, last=last):
+                if not self._settle(plan, entry, answer, result, conflicts, last=last):
                     retry.append(entry)
             pending = retry
-        missing = WebApiError(0, None, "The $batch answer had no part for this operation.")
-        for item, _ in pending:
-            result.rejected.extend((i, missing) for i in item.indexes)
-        return result
+        return pending
 
-    def _settle(
+    def _settle_conflicts(
+        self, plan: WritePlan, conflicts: list[tuple[_Item, WebApiError]], result: WriteResult
+    ) -> None:
+        """Creates answered "already exists": landed if their primary id exists (a replay)."""
+        guids = [str(item.key[plan.primary_id]) for item, _ in conflicts if item.key]
+        try:
+            existing = self._existing(plan, guids)
+        except WebApiError as error:
+            for item, _ in conflicts:
+                result.rejected.extend((i, error) for i in item.indexes)
+            return
+        for item, error in conflicts:
+            if item.key and str(item.key[plan.primary_id]).lower() in existing:
+                result.landed.extend(item.indexes)
+                result.created += 1
+            else:
+                result.rejected.extend((i, error) for i in item.indexes)
+
+    def _settle(  # noqa: PLR0913 - the part, its answer, and where its outcome goes
         self,
         plan: WritePlan,
         pending: tuple[_Item, WebRequest],
         answer: WebResponse,
         result: WriteResult,
+        conflicts: list[tuple[_Item, WebApiError]],
         *,
         last: bool,
     ) -> bool:
-        """Record the outcome of one part; False when it should be sent again."""
+        """Record the outcome of one part; False when it should be sent again.
+
+        A create answered "already exists" goes to ``conflicts``, settled after the batch.
+        """
         item, request = pending
         if answer.ok:
             result.landed.extend(item.indexes)
             _count(plan, request.method, result)
             return True
         error = webapi.parse_error(answer)
-        if request.method == "POST" and item.key is not None and error.already_exists:
-            result.landed.extend(item.indexes)  # a replay of a create that landed before
+        if request.method == "POST" and error.already_exists:
+            conflicts.append((item, error))
             return True
         if request.method == "DELETE" and error.not_found:
             result.landed.extend(item.indexes)  # already deleted

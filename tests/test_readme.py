@@ -429,11 +429,14 @@ def test_troubleshooting_quotes_the_target(
 
 
 def test_troubleshooting_duplicate_key(emu: EmulatorServer, tmp_path: Path) -> None:
-    settings = {"operation": "create", "id_field": "contactid", **columns("contactid")}
-    guid = "11111111-1111-1111-1111-111111111111"
-    assert attempt(emu, tmp_path, settings, guid) == ""
-    said = attempt(emu, tmp_path, settings, guid)
-    for quote in ("0x80040237", "A record with matching key values already exists."):
+    create = {"operation": "create", **columns("jobtitle")}
+    assert attempt(emu, tmp_path, create) == ""
+    assert attempt(emu, tmp_path, create) == ""  # a rerun of a create is done, not a duplicate
+    emu.admin.reset()
+    assert attempt(emu, tmp_path, columns("jobtitle")) == ""  # the row, under another id
+    said = attempt(emu, tmp_path, create)
+    quotes = ("0x80060892", "A record with the same value for emailaddress1 already exists.")
+    for quote in quotes:
         assert quote in said
         assert quote in README
 

@@ -198,7 +198,6 @@ class FakeWriter:
     reject: t.Callable[[WritePlan, Row], WebApiError | None] = lambda plan, row: None
     rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     calls: list[tuple[WritePlan, list[Row]]] = field(default_factory=list)
-    lookups: list[tuple[str, str, list]] = field(default_factory=list)
 
     def write(self, plan: WritePlan, rows: t.Sequence[Row]) -> WriteResult:
         self.calls.append((plan, list(rows)))
@@ -219,11 +218,3 @@ class FakeWriter:
                 table[ident] = {**table.get(ident, {}), **row.payload, **(row.key or {})}
             result.landed.append(row.index)
         return result
-
-    def lookup_ids(self, entity_set: str, primary_id: str, column: str, values: t.Sequence) -> dict:
-        self.lookups.append((entity_set, column, list(values)))
-        found = {}
-        for row in self.rows.get(entity_set, {}).values():
-            if row.get(column) in values:
-                found[row[column]] = row.get(primary_id) or "00000000-0000-0000-0000-00000000000f"
-        return found

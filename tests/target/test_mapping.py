@@ -13,17 +13,16 @@ import uuid
 import loader_fakes
 import pytest
 
+from target_dynamics.identity import IdMode, content_guid
 from target_dynamics.mapping import (
     CODE_OUT_OF_RANGE,
     CODE_TOO_LONG,
-    IdMode,
     LookupRule,
     LookupTarget,
     RecordMapper,
     RecordRejected,
     bind_value,
     convert_value,
-    deterministic_id,
     key_literal,
 )
 from target_dynamics.metadata import MetadataCache
@@ -234,30 +233,37 @@ def test_upsert_by_primary_id():
     assert mapped.payload == {"firstname": "Ann"}
 
 
-def test_match_mode_leaves_the_key_to_the_sink():
+def test_match_mode_leaves_the_column_in_the_body_for_the_writer_to_match():
     mapper = _mapper("upsert", ("emailaddress1",), IdMode.MATCH)
     mapped = mapper.map({"email": "a@b.c", "first": "Ann"})
-    assert (mapped.key, mapped.match) == (None, "a@b.c")
+    assert mapped.key == {"emailaddress1": "a@b.c"}
     assert mapped.payload == {"emailaddress1": "a@b.c", "firstname": "Ann"}
 
 
-def test_create_gets_a_deterministic_primary_id():
-    """§10.2: the same record always gets the same GUID, so a replay is a duplicate-key error."""
+def test_keyed_create_names_its_key_for_the_writer():
+    """The writer derives the primary id from the key (identity.key_guid)."""
     mapper = _mapper("create", ("emailaddress1",), IdMode.MATCH)
-    first = mapper.map({"email": "a@b.c"})
-    again = mapper.map({"email": "a@b.c", "first": "Other"})
-    assert first.key is None
-    assert first.payload["contactid"] == again.payload["contactid"]
-    assert first.payload["contactid"] == deterministic_id("contact", ["a@b.c"])
-    assert first.payload["contactid"] != deterministic_id("account", ["a@b.c"])
+    mapped = mapper.map({"email": "a@b.c", "first": "Ann"})
+    assert mapped.key == {"emailaddress1": "a@b.c"}
+    assert mapped.payload == {"emailaddress1": "a@b.c", "firstname": "Ann"}
 
 
-def test_create_without_id_field_uses_the_sinks_fallback():
+def test_keyless_create_gets_an_id_from_its_stream_and_content():
+    """§10.2: the same record of the same stream always names the same row."""
     mapper = _mapper("create", (), IdMode.NONE)
-    assert mapper.map({"first": "A"}, fallback_id=GUID).payload == {
-        "firstname": "A",
-        "contactid": GUID,
-    }
+    record = {"first": "A", "_sdc_extracted_at": "2026-01-01"}
+    mapped = mapper.map(record)
+    assert mapped.payload == {"firstname": "A"}
+    assert mapped.key == {"contactid": content_guid("", "contact", {"first": "A"})}
+    assert mapper.map({**record, "_sdc_extracted_at": "2027-01-01"}).key == mapped.key
+    assert mapper.map({"first": "B"}).key != mapped.key
+
+
+def test_keyless_create_takes_a_given_primary_id_or_leaves_it_to_the_writer():
+    given = _mapper("create", (), IdMode.NONE, id="contactid", first="firstname")
+    assert given.map({"id": GUID, "first": "A"}).key == {"contactid": GUID}
+    random = RecordMapper(CONTACT, "create", {"first": "firstname"}, content_ids=False)
+    assert random.map({"first": "A"}).key is None
 
 
 def test_nulls_clear_on_upsert_and_are_omitted_on_create():

@@ -16,6 +16,7 @@ import pytest
 from singer_sdk.testing import target_sync_test
 
 from target_dynamics.errors import MetadataError, WebApiError
+from target_dynamics.identity import IdMode
 from target_dynamics.metadata import MetadataCache
 from target_dynamics.reporting import LoadFailed, RunReport
 from target_dynamics.target import TargetDynamics
@@ -74,12 +75,9 @@ def record(**values):
 STATE = {"type": "STATE", "value": {"bookmarks": {"people": 3}}}
 
 
-def test_upsert_by_email_matches_rows_and_creates_the_rest(caplog):
-    """§4.3: a non-key ID field is matched by query; unmatched rows get a deterministic GUID."""
+def test_upsert_by_a_column_hands_the_writer_the_values_to_match(caplog):
+    """§4.3: a non-key ID field reaches the writer as the key to match (the writer queries)."""
     writer = loader_fakes.FakeWriter()
-    writer.rows["contacts"] = {
-        "x": {"emailaddress1": "old@x.org", "contactid": "11111111-1111-4111-8111-111111111111"}
-    }
     target = make_target(writer)
     with caplog.at_level(logging.WARNING):
         stdout, _ = target_sync_test(
@@ -92,12 +90,9 @@ def test_upsert_by_email_matches_rows_and_creates_the_rest(caplog):
             ),
         )
     plan, rows = writer.calls[0]
-    assert plan.operation == Operation.UPSERT
-    assert plan.key_columns == ("contactid",)
-    assert rows[0].key == {"contactid": "11111111-1111-4111-8111-111111111111"}
+    assert (plan.operation, plan.id_mode) == (Operation.UPSERT, IdMode.MATCH)
+    assert [r.key for r in rows] == [{"emailaddress1": "old@x.org"}, {"emailaddress1": "new@x.org"}]
     assert rows[0].payload == {"emailaddress1": "old@x.org", "firstname": "Ann", "gendercode": 2}
-    assert rows[1].key["contactid"] != rows[0].key["contactid"]
-    assert writer.lookups == [("contacts", "emailaddress1", ["old@x.org", "new@x.org"])]
     assert json.loads(stdout.read().strip().splitlines()[-1]) == STATE["value"]
     dropped = [r.message for r in caplog.records if "dropping fields" in r.message]
     assert len(dropped) == 1
@@ -220,7 +215,6 @@ def test_dry_run_writes_nothing_and_reports():
     with pytest.raises(LoadFailed):
         target.process_endofpipe()
     assert writer.calls == []
-    assert writer.lookups == []
     totals = target.report.totals
     assert (totals.landed, totals.rejected) == (1, 1)
 
@@ -285,16 +279,19 @@ def test_update_without_id_field_fails():
         target_sync_test(make_target(operation="update"), lines(schema))
 
 
-def test_keyless_upsert_creates_with_random_ids():
+@pytest.mark.parametrize(("setting", "distinct_ids"), [("content", 2), ("random", 0)])
+def test_keyless_upsert_creates_with_content_or_random_ids(setting, distinct_ids):
+    """Content ids: identical records name one row; random: the writer picks each id."""
     writer = loader_fakes.FakeWriter()
     schema = {**SCHEMA, "key_properties": []}
-    target_sync_test(
-        make_target(writer), lines(schema, record(email="a@x.org"), record(email="a@x.org"))
-    )
+    records = [record(email="a@x.org"), record(email="a@x.org"), record(email="b@x.org")]
+    target_sync_test(make_target(writer, keyless_create_ids=setting), lines(schema, *records))
     [(plan, rows)] = writer.calls
     assert plan.operation == Operation.CREATE
-    ids = [r.payload["contactid"] for r in rows]
-    assert len(set(ids)) == 2
+    keys = [r.key for r in rows]
+    assert len({str(k) for k in keys if k}) == distinct_ids
+    if setting == "content":
+        assert keys[0] == keys[1] != keys[2]
 
 
 def test_alternate_key_upsert_and_delete():
@@ -320,20 +317,12 @@ def test_alternate_key_upsert_and_delete():
         lines(schema, record(email="a@x.org", last="L", first="F")),
     )
     (upsert, up_rows), (delete, del_rows) = writer.calls
-    assert upsert.key_columns == ("emailaddress1", "lastname")
+    assert upsert.id_mode is IdMode.ALTERNATE
+    assert up_rows[0].key == {"emailaddress1": "a@x.org", "lastname": "L"}
     assert up_rows[0].payload == {"firstname": "F"}
     assert delete.operation == Operation.DELETE
     assert del_rows[0].payload == {}
     assert del_rows[0].key == {"emailaddress1": "a@x.org", "lastname": "L"}
-
-
-def test_update_by_match_rejects_unknown_rows(tmp_path):
-    writer = loader_fakes.FakeWriter()
-    with pytest.raises(LoadFailed):
-        target_sync_test(
-            make_target(writer, operation="update"), lines(SCHEMA, record(email="nobody@x.org"))
-        )
-    assert writer.calls[0][1] == []
 
 
 def test_lookup_config_is_checked_against_metadata():

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from singer_sdk.testing import target_sync_test
 
-from target_dynamics.mapping import deterministic_id
+from target_dynamics.identity import content_guid, key_guid
 from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
@@ -64,17 +64,18 @@ def contacts(emulator) -> list[dict]:
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_create(reset_emulator, mode):
-    """§4.1: creates carry a primary id: the record's, uuid5 of the ID field, or a random one."""
-    run(reset_emulator, mode, "create", [person(mode, 1, first="Ann")])
+    """§4.1: creates carry a primary id: the record's, uuid5 of the ID field or of the record."""
+    record = person(mode, 1, first="Ann")
+    run(reset_emulator, mode, "create", [record])
     [row] = contacts(reset_emulator)
     assert (row["lastname"], row["firstname"]) == ("Last1", "Ann")
     expected = {
         "primary": G1,
-        "alternate": deterministic_id("contact", ["p1@x.org"]),
-        "match": deterministic_id("contact", ["E1"]),
+        "alternate": key_guid("contact", {"emailaddress1": "p1@x.org"}),
+        "match": key_guid("contact", {"employeeid": "E1"}),
+        "none": content_guid("people", "contact", record),
     }
-    if mode in expected:
-        assert row["contactid"] == expected[mode]
+    assert row["contactid"] == expected[mode]
 
 
 @pytest.mark.parametrize("mode", ["primary", "alternate", "match"])

@@ -61,9 +61,13 @@ def covered(state: dict) -> set[str]:
 
 def run_in_process(emulator, batch: list[dict]) -> tuple[list[dict], Exception | None]:
     target = TargetDynamics(
-        config={**emulator.target_config, "entity": "contact", "progress_interval_seconds": 0}
+        config={
+            **emulator.target_config,
+            "entity": "contact",
+            "progress_interval_seconds": 0,
+            "state_interval_records": 1,  # drain (and emit STATE) after every record
+        }
     )
-    target._MAX_RECORD_AGE_IN_MINUTES = 0  # drain (and emit STATE) after every record
     client = target.client
     client._max_retries = 1
     client._backoff_base = 0.01
@@ -192,3 +196,62 @@ def test_sigterm_while_idle_checkpoints_and_exits_zero(reset_emulator, tmp_path)
     assert json.loads(stdout.splitlines()[-1]) == {"pos": 12}
     assert len(landed(reset_emulator)) == 12
     assert "Summary people: 12 received, 12 landed" in stderr
+
+
+@pytest.mark.parametrize("id_field", [None, "emailaddress1"])
+def test_killed_create_run_has_checkpointed_and_resumes_exactly(reset_emulator, tmp_path, id_field):
+    """Item 3 of the exactly-once issue: STATE keeps up (every state_interval_records), so a
+    kill -9 resends at most one interval; a keyless or keyed create rerun is exact, and never
+    rejects what the killed run had landed."""
+    interval = 10
+    settings = {
+        **reset_emulator.target_config,
+        "entity": "contact",
+        "operation": "create",
+        "batch_size_rows": 5,
+        "state_interval_records": interval,
+        **({"id_field": id_field} if id_field else {}),
+    }
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(settings))
+    everything = messages(60, every=5)
+    reset_emulator.admin.set_faults(
+        [{"action": "delay", "seconds": 0.05, "method": "POST", "path": "/api/data/"}]
+    )
+    process = subprocess.Popen(
+        [TARGET_EXE, "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        process.stdin.write("".join(json.dumps(m) + "\n" for m in everything))
+        process.stdin.close()
+        states = [json.loads(process.stdout.readline()) for _ in range(2)]
+        process.kill()
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert states[-1]["pos"] < 60, "STATE came only at the end of the input"
+    rows = landed(reset_emulator)
+    assert covered(states[-1]) <= set(rows)
+    assert len(rows) - states[-1]["pos"] <= interval  # what the rerun sends again
+
+    reset_emulator.admin.set_faults([])
+    rerun = subprocess.run(
+        [TARGET_EXE, "--config", str(config)],
+        input="".join(json.dumps(m) + "\n" for m in resume_after(everything, states[-1])),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    resent = 60 - states[-1]["pos"]
+    assert f"Summary people: {resent} received, {resent} landed" in rerun.stderr
+    assert "0 rejected, 0 not written" in rerun.stderr
+    assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(60)}
+    assert len(reset_emulator.admin.snapshot()["contact"]) == 60
