@@ -389,7 +389,7 @@ class Writer:
         """Which of ``guids`` are primary ids of rows of the table."""
         existing: set[str] = set()
         for start in range(0, len(guids), LOOKUP_CHUNK):
-            chunk = guids[start : start + LOOKUP_CHUNK]
+            chunk = [uuid.UUID(guid) for guid in guids[start : start + LOOKUP_CHUNK]]
             request = webapi.query(
                 plan.entity_set, [plan.primary_id], webapi.filter_any(plan.primary_id, chunk)
             )

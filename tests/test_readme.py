@@ -282,6 +282,17 @@ def run_dry_run(emu: EmulatorServer, tmp_path: Path) -> None:
     assert "0x80044331" in (tmp_path / "dry.jsonl").read_text(encoding="utf-8")
 
 
+def run_unsubscribe_every_match(emu: EmulatorServer, tmp_path: Path) -> None:
+    leads = [{"email": e} for e in ("ann@x.org", "ANN@x.org", "bo@x.org")]
+    columns = {"leads": {"columns": {"email": "emailaddress1"}}}
+    sync(
+        connection(emu, {"entity": "lead", "operation": "create", "streams": columns}),
+        {"leads": leads},
+    )
+    sync(connection(emu, RECIPES["unsubscribe-every-match"]), {"unsubscribes": leads[:1]})
+    assert [row["emailaddress1"] for row in rows(emu, "lead")] == ["bo@x.org"]
+
+
 ENTITIES: dict[str, str] = dict(
     re.findall(r"<!-- emulator-entities: ([\w-]+) -->\s*```json\n(.*?)```", README, re.DOTALL)
 )
@@ -314,6 +325,7 @@ RUNS: dict[str, t.Callable[..., None]] = {
     "sovereign-cloud": run_sovereign_cloud,
     "certificate": run_certificate,
     "dry-run": run_dry_run,
+    "unsubscribe-every-match": run_unsubscribe_every_match,
 }
 
 
