@@ -38,12 +38,6 @@ def test_every_mode_is_exact_after_kill_9_and_rerun(tmp_path: Path) -> None:
     modes = {m["mode"]: m for m in figures["modes"]}
     assert sorted(modes) == ["delete", "keyed-create", "keyless-create", "upsert"]
     assert all(m["kills"] == KILLS for m in modes.values()), report
-    if "state_interval_records" not in figures["settings_passed"]:
-        # Before issue 8's fix (the target has no state_interval_records yet): the harness must
-        # see its known bugs. Remove this branch with that fix.
-        assert result.returncode == 1, report
-        assert modes["keyless-create"]["duplicates"] > 0, report
-        assert modes["keyed-create"]["already_exists"] > 0, report
-        return
+    assert "state_interval_records" in figures["settings_passed"], report
     assert result.returncode == 0, report
     assert all(m["exact"] for m in modes.values()), report
