@@ -103,9 +103,7 @@ class Authority:
         if match is None:
             return await self._inner(request)
         tenant, endpoint = match["tenant"], match["endpoint"]
-        request.context["operation_kind"] = (
-            "token" if endpoint == "oauth2/v2.0/token" else "discovery"
-        )
+        request.context["operation_kind"] = _kind(endpoint)
         try:
             if endpoint == "oauth2/v2.0/token":
                 self._counters.token_requests += 1
@@ -377,10 +375,18 @@ def _json(status: int, body: dict[str, t.Any]) -> Response:
     return Response(status=status, headers=_headers(), body=orjson.dumps(body))
 
 
-def is_token_endpoint(path: str) -> bool:
-    """Whether ``path`` is ``/{tenant}/oauth2/v2.0/token``."""
+def _kind(endpoint: str) -> str:
+    return "token" if endpoint == "oauth2/v2.0/token" else "discovery"
+
+
+def authority_kind(path: str) -> str | None:
+    """Which authority endpoint ``path`` addresses, or None.
+
+    ``token`` is ``/{tenant}/oauth2/v2.0/token``; ``discovery`` the OpenID configuration and
+    keys documents MSAL reads before it asks for a token.
+    """
     match = _ROUTE.match(path)
-    return match is not None and match["endpoint"] == "oauth2/v2.0/token"
+    return None if match is None else _kind(match["endpoint"])
 
 
 def transient_error(status: int) -> AuthorityError:

@@ -11,10 +11,12 @@ sequence give the same faults. Actions (reference §7.8, §10 F1/F2/F11, §10.2)
 - ``delay``: wait ``seconds`` (slower than a client timeout), then pass through.
 - ``drop``: pass through (the write lands), then break the connection (the answer is lost).
 - ``revoke_tokens``: revoke the caller's (or everybody's) tokens, then pass through (→ 401).
+- ``redirect``: a 3xx with ``Location`` (a hijacked or misconfigured path to the authority: a
+  client must refuse to follow it, or it sends its credentials there).
 
-Rules with ``operation: "token"`` apply in front of the token endpoint instead (Appendix A.2:
-429 / 503 with ``Retry-After`` in Entra's ``temporarily_unavailable`` shape, resets, delays);
-all other rules apply to the Web API only.
+Rules with ``operation: "token"`` or ``"discovery"`` apply in front of the authority instead
+(Appendix A.2: 429 / 503 with ``Retry-After`` in Entra's ``temporarily_unavailable`` shape,
+resets, delays, redirects); all other rules apply to the Web API only.
 
 Faults never write state. The JSON format is documented in ``docs/emulator-faults.md``.
 """
@@ -31,7 +33,7 @@ from enum import StrEnum
 
 import orjson
 
-from dataverse_emulator.authority import entra_error, is_token_endpoint, transient_error
+from dataverse_emulator.authority import authority_kind, entra_error, transient_error
 from dataverse_emulator.http import Abort, Request, Response
 from dataverse_emulator.state.budget import REQUESTS_CODE
 from dataverse_emulator.tokens import peek_client_id
@@ -67,6 +69,14 @@ class Action(StrEnum):
     DELAY = "delay"
     DROP = "drop"
     REVOKE_TOKENS = "revoke_tokens"
+    REDIRECT = "redirect"
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+AUTHORITY_OPERATIONS = frozenset({"token", "discovery"})
+"""Operations answered in front of the authority rather than the Web API."""
+
+_DEFAULT_STATUS = {Action.THROTTLE: 429, Action.REDIRECT: 307}
 
 
 def entity_set(path: str) -> str | None:
@@ -81,11 +91,12 @@ def entity_set(path: str) -> str | None:
 def classify(method: str, path: str) -> str:
     """Predict the operation kind wire will report, from the method and path alone.
 
-    ``token`` is the authority's token endpoint (only rules naming it apply there).
+    ``token`` is the authority's token endpoint, ``discovery`` its OpenID configuration and keys
+    (only rules naming them apply there).
     """
     resource = entity_set(path)
     if resource is None:
-        return "token" if is_token_endpoint(path) else "other"
+        return authority_kind(path) or "other"
     if resource == "$batch":
         return "batch"
     if resource.startswith(_METADATA):
@@ -108,17 +119,19 @@ class FaultRule:
         path: Regular expression searched in the request path.
         entity_set: Entity set (``accounts``) or ``$batch``.
         operation: ``read``, ``metadata``, ``single``, ``batch``, ``bulk``, ``other``, or
-            ``token`` (the token endpoint; only such rules apply there).
+            ``token`` / ``discovery`` (the authority's endpoints; only such rules apply there).
         client_id: The caller's application id (read from its bearer token).
         probability: Chance that an active, matching rule fires.
         times: Fire at most this often (None: no limit).
         after: Let this many matching requests through before the rule becomes active.
-        status: HTTP status for ``throttle`` (429) and ``error`` (500/502/503/504).
+        status: HTTP status for ``throttle`` (429), ``error`` (500/502/503/504) and
+            ``redirect`` (301/302/303/307/308, default 307).
         code: Dataverse error code; defaults per status.
         message: Error message; defaults per status.
         retry_after: ``Retry-After`` seconds for ``throttle`` and 503 (scaled by time scale).
         seconds: Delay for ``delay`` (scaled by time scale).
         revoke: ``caller`` or ``all`` for ``revoke_tokens``.
+        location: The ``Location`` of a ``redirect`` (required there).
     """
 
     action: Action
@@ -137,6 +150,7 @@ class FaultRule:
     retry_after: float | None = None
     seconds: float = 0.0
     revoke: str = "caller"
+    location: str | None = None
     matched: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -153,9 +167,14 @@ class FaultRule:
             self.times is not None and not isinstance(self.times, int)
         ):
             raise ValueError("'after' and 'times' must be whole numbers")
-        status = self.status or (429 if self.action is Action.THROTTLE else 500)
+        status = self.status or _DEFAULT_STATUS.get(self.action, 500)
         if self.action in {Action.THROTTLE, Action.ERROR} and status not in DEFAULT_ERRORS:
             raise ValueError(f"status {status} is not one of {sorted(DEFAULT_ERRORS)}")
+        if self.action is Action.REDIRECT:
+            if status not in REDIRECT_STATUSES:
+                raise ValueError(f"status {status} is not one of {sorted(REDIRECT_STATUSES)}")
+            if not self.location:
+                raise ValueError("a redirect rule needs a 'location'")
         self.status = status
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be between 0 and 1")
@@ -245,8 +264,8 @@ class Faults:
 
         Args:
             request: The request.
-            token_phase: True in front of the authority: only ``operation: "token"`` rules
-                apply there; False behind it: every other rule.
+            token_phase: True in front of the authority: only ``token`` and ``discovery``
+                rules apply there; False behind it: every other rule.
         """
         if not self.rules:
             return None
@@ -259,7 +278,7 @@ class Faults:
             return caller[0]
 
         for rule in self.rules:
-            if (rule.operation == "token") != token_phase:
+            if (rule.operation in AUTHORITY_OPERATIONS) != token_phase:
                 continue
             if not rule.matches(request, kind, client_id):
                 continue
@@ -307,15 +326,17 @@ class FaultLayer:
                 return self._error(rule, request)
             case Action.RESET:
                 return _broken(error_response(500, *DEFAULT_ERRORS[500]))
-            case Action.DELAY:
-                await asyncio.sleep(rule.seconds * self._scale)
-                return await self._inner(request)
             case Action.DROP:
                 return _broken(await self._inner(request))
+            case Action.REDIRECT:
+                headers = [("Location", rule.location or ""), ("Cache-Control", "no-store")]
+                return Response(rule.status or 307, headers)
+            case Action.DELAY:
+                await asyncio.sleep(rule.seconds * self._scale)
             case Action.REVOKE_TOKENS:
                 caller = None if rule.revoke == "all" else _bearer_client_id(request) or ""
                 self._tokens.revoke(caller)
-                return await self._inner(request)
+        return await self._inner(request)
 
     def _retry_after(self, rule: FaultRule, status: int) -> str | None:
         """``Retry-After`` (scaled, whole seconds) if the rule sets one or the status is 429."""

@@ -45,6 +45,8 @@ class Recorder:
         ("POST", "/api/data/v9.2/contacts/Microsoft.Dynamics.CRM.UpsertMultiple", "bulk"),
         ("GET", "/other", "other"),
         ("POST", "/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token", "token"),
+        ("GET", "/t/v2.0/.well-known/openid-configuration", "discovery"),
+        ("GET", "/t/discovery/v2.0/keys", "discovery"),
     ],
 )
 def test_classify(method, path, kind):
@@ -71,6 +73,8 @@ def test_entity_set():
         {"action": "revoke_tokens", "revoke": "some"},
         {"action": "error", "path": "accounts("},
         {"action": "error", "times": "twice"},
+        {"action": "redirect", "operation": "token"},
+        {"action": "redirect", "status": 200, "location": "https://elsewhere.test/"},
     ],
 )
 def test_malformed_rules_are_refused(rule):
@@ -293,3 +297,42 @@ def test_token_endpoint_faults_apply_only_when_named(emulator_factory):
     )
     assert api.status_code == 500
     assert server.admin.counters()["requests"]["token"] == {"503": 1, "429": 1, "200": 1}
+
+
+def test_authority_redirect_and_discovery_faults(emulator_factory):
+    """docs/emulator-faults.md: a `redirect` rule answers its status and Location instead of the
+    token endpoint (the request goes no further); `discovery` rules apply to the OpenID
+    configuration in front of the authority, in Entra's §1.3 transient shape."""
+    server = emulator_factory(
+        latency="zero",
+        wire_handler=Recorder(),
+        faults=[
+            {
+                "action": "redirect",
+                "operation": "token",
+                "location": "http://127.0.0.1:9/steal",
+                "times": 1,
+            },
+            {"action": "error", "status": 503, "operation": "discovery", "times": 1},
+        ],
+    )
+    http = https_session(server)
+    form = {
+        "client_id": server.users.first.client_id,
+        "client_secret": server.users.first.secret,
+        "grant_type": "client_credentials",
+        "scope": f"{server.base_url}/.default",
+    }
+    token_url = f"{server.authority}/oauth2/v2.0/token"
+    redirected = http.post(token_url, data=form, timeout=5, allow_redirects=False)
+    assert (redirected.status_code, redirected.content) == (307, b"")
+    assert redirected.headers["Location"] == "http://127.0.0.1:9/steal"
+    assert http.post(token_url, data=form, timeout=5).status_code == 200
+    discovery = f"{server.authority}/v2.0/.well-known/openid-configuration"
+    unavailable = http.get(discovery, timeout=5)
+    assert unavailable.status_code == 503
+    assert unavailable.json()["error"] == "temporarily_unavailable"
+    assert "token_endpoint" in http.get(discovery, timeout=5).json()
+    counters = server.admin.counters()
+    assert counters["requests"]["token"] == {"307": 1, "200": 1}
+    assert counters["requests"]["discovery"] == {"503": 1, "200": 1}
