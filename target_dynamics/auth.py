@@ -39,6 +39,8 @@ _HINTS = {
     "AADSTS90002": "Check tenant_id and the cloud / authority_host.",
     "AADSTS900023": "tenant_id must be a GUID or a domain name.",
     "AADSTS700027": "Check certificate_thumbprint and that the certificate is uploaded to the app.",
+    "authority": "Check tenant_id: your directory's id (a GUID) or one of its domains, in the "
+    "cloud / authority_host you use.",
 }
 
 
@@ -137,8 +139,9 @@ class TokenProvider:
                     http_client=self._http,
                     azure_region=False,  # ignore MSAL_FORCE_REGION (§1.6)
                 )
-            except ValueError as exc:  # bad authority URL or unreadable certificate
-                raise AuthError(f"Cannot use authority {self._authority}: {exc}") from None
+            except ValueError as exc:  # unknown tenant, bad authority URL, unreadable certificate
+                hint = _HINTS["authority"] if "authority" in str(exc) else ""
+                raise AuthError(f"Cannot use authority {self._authority}: {exc} {hint}") from None
         return self._app
 
     def token(self) -> str:
