@@ -134,3 +134,13 @@ def test_debug_logging_adds_the_traceback(reset_emulator, tmp_path):
     assert spec["message"] in errors[0]
     assert "Traceback" in done.stderr
     assert "in _message" in done.stderr
+
+
+def test_every_corpus_file_belongs_to_a_case():
+    cases = set(NAMES)
+    for path in CASES.iterdir():
+        assert path.name.split(".")[0] in cases, path.name
+    for name in NAMES:
+        spec = json.loads((CASES / f"{name}.json").read_text())
+        assert set(spec) <= {"message", "exit", "config", "dead_letters", "stdin", "config_path"}
+        assert spec["message"] or spec.get("dead_letters"), name
