@@ -31,6 +31,7 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     "ACTIVATE_VERSION": {"stream": (str,), "version": (int,)},
 }
 """The fields each supported message type needs, with their JSON types."""
+_KINDS = {kind.value: kind for kind in SingerMessageType}
 _JSON_TYPES = {str: "a string", dict: "an object", int: "an integer", object: "a value"}
 _SHOWN = 120
 
@@ -80,7 +81,7 @@ class LineReader(SingerReader):
         try:
             for number, line in enumerate(lines, start=1):
                 message = _message(number, line)
-                kind = SingerMessageType(message["type"])
+                kind = _KINDS[message["type"]]
                 try:
                     callbacks[kind](message)
                 except Exception as exc:
@@ -111,15 +112,15 @@ def _text(number: int, line: str | bytes) -> str:
 def _message(number: int, raw: str | bytes) -> dict:
     """The Singer message on input line ``number``, checked for the fields its type needs."""
     line = _text(number, raw)
-    if not line.strip():
-        raise InputError(
-            number,
-            "the line is empty: every line must be one Singer message (JSON); find what "
-            "writes blank lines to the tap's output",
-        )
     try:
         message = deserialize_json(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
+        if not line.strip():
+            raise InputError(
+                number,
+                "the line is empty: every line must be one Singer message (JSON); find what "
+                "writes blank lines to the tap's output",
+            ) from None
         raise InputError(
             number,
             f"not JSON ({exc.msg}: column {exc.colno}): {_shorten(line)}; every line must be "
