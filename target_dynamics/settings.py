@@ -22,7 +22,7 @@ from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from jsonschema import ValidationError
 
@@ -134,6 +134,16 @@ def _id_tuple(value: t.Any) -> tuple[str, ...]:
     return ()
 
 
+def _unknown_keys(
+    spec: Mapping[str, t.Any], known: Sequence[str], where: str, problems: list[str]
+) -> None:
+    """Name each key of ``spec`` not in ``known``, with the closest known one."""
+    for unknown in sorted(set(spec) - set(known)):
+        hint = close_names(unknown, known)
+        fix = f"did you mean '{hint[0]}'?" if hint else f"use only {', '.join(known)}"
+        problems.append(f"{where} has unknown key '{unknown}': {fix}")
+
+
 def _lookups(
     raw: Mapping[str, t.Any], where: str, problems: list[str]
 ) -> dict[str, LookupSettings]:
@@ -145,11 +155,7 @@ def _lookups(
         if not isinstance(spec, dict):
             problems.append(f"{where}.{column} must be an object like {{'table': 'account'}}")
             continue
-        unknown = sorted(set(spec) - set(LOOKUP_KEYS))
-        if unknown:
-            problems.append(
-                f"{where}.{column} has unknown keys {unknown}: use only {', '.join(LOOKUP_KEYS)}"
-            )
+        _unknown_keys(spec, LOOKUP_KEYS, f"{where}.{column}", problems)
         key = _id_tuple(spec.get("key"))
         if key and not spec.get("table"):
             problems.append(
@@ -254,10 +260,7 @@ def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
         if not isinstance(spec, dict):
             problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
             continue
-        for unknown in sorted(set(spec) - set(STREAM_KEYS)):
-            hint = close_names(unknown, STREAM_KEYS)
-            fix = f"did you mean '{hint[0]}'?" if hint else f"use only {', '.join(STREAM_KEYS)}"
-            problems.append(f"{where} has unknown key '{unknown}': {fix}")
+        _unknown_keys(spec, STREAM_KEYS, where, problems)
         if spec.get("operation") and spec["operation"] not in OPERATIONS:
             problems.append(
                 f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"

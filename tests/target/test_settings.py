@@ -68,7 +68,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
         "does not exist or is not writable",
         "streams.people has unknown key 'entitty': did you mean 'entity'?",
         "streams.people.operation 'merge' is not one of",
-        "lookups.parentcustomerid has unknown keys ['tabel']",
+        "lookups.parentcustomerid has unknown key 'tabel': did you mean 'table'?",
         "lookups.parentcustomerid.key is set without table",
         "-1 is less than the minimum of 0",
     ):
