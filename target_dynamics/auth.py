@@ -65,6 +65,8 @@ _HINTS = {
     "AADSTS90002": "Check tenant_id and the cloud / authority_host.",
     "AADSTS900023": "tenant_id must be a GUID or a domain name.",
     "AADSTS700027": "Check certificate_thumbprint and that the certificate is uploaded to the app.",
+    "authority": "Check tenant_id: your directory's id (a GUID) or one of its domains, in the "
+    "cloud / authority_host you use.",
 }
 
 
@@ -304,7 +306,7 @@ class TokenProvider:
             return _Failure(
                 transient=False,
                 message=f"Cannot use authority {self._authority}: {_first_line(str(exc))} "
-                "Check tenant_id and the cloud / authority_host.",
+                + _HINTS["authority"],
             )
         return _Failure(
             transient=False,

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import JSONSchemaValidator
 
 from target_dynamics.errors import ConfigError
 from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from jsonschema import ValidationError
 
@@ -32,6 +33,7 @@ LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
 STREAM_KEYS = ("entity", "operation", "id_field", "columns", "lookups")
 LOOKUP_KEYS = ("table", "key", "table_field")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
 _API_VERSION = re.compile(r"^v?(\d+\.\d+)$")
 ID_FIELD_TYPE = th.CustomType(
@@ -142,19 +144,28 @@ def _id_tuple(value: t.Any) -> tuple[str, ...]:
     return ()
 
 
+def _unknown_keys(
+    spec: Mapping[str, t.Any], known: Sequence[str], where: str, problems: list[str]
+) -> None:
+    """Name each key of ``spec`` not in ``known``, with the closest known one."""
+    for unknown in sorted(set(spec) - set(known)):
+        hint = close_names(unknown, known)
+        fix = f"did you mean '{hint[0]}'?" if hint else f"use only {', '.join(known)}"
+        problems.append(f"{where} has unknown key '{unknown}': {fix}")
+
+
 def _lookups(
     raw: Mapping[str, t.Any], where: str, problems: list[str]
 ) -> dict[str, LookupSettings]:
     found: dict[str, LookupSettings] = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be an object: lookup column -> binding")
+        return found
     for column, spec in raw.items():
         if not isinstance(spec, dict):
             problems.append(f"{where}.{column} must be an object like {{'table': 'account'}}")
             continue
-        unknown = sorted(set(spec) - set(LOOKUP_KEYS))
-        if unknown:
-            problems.append(
-                f"{where}.{column} has unknown keys {unknown}: use only {', '.join(LOOKUP_KEYS)}"
-            )
+        _unknown_keys(spec, LOOKUP_KEYS, f"{where}.{column}", problems)
         key = _id_tuple(spec.get("key"))
         if key and not spec.get("table"):
             problems.append(
@@ -208,6 +219,23 @@ def _check_credentials(secret: t.Any, key: t.Any, thumb: t.Any, problems: list[s
         )
 
 
+def _check_tenant(tenant: t.Any, problems: list[str]) -> None:
+    """A directory id (GUID) or one of the directory's domain names; never common/organizations."""
+    if not isinstance(tenant, str) or _GUID.match(tenant):
+        return
+    if tenant.lower() in {"common", "organizations", "consumers"}:
+        problems.append(
+            f"tenant_id '{tenant}' cannot issue app-only tokens: use your directory's id (a GUID, "
+            "Entra admin center > Overview > Tenant ID) or its domain, e.g. contoso.onmicrosoft.com"
+        )
+    elif not _DOMAIN.match(tenant):
+        problems.append(
+            f"tenant_id '{tenant}' is neither a GUID nor a domain name: use your directory's id "
+            "(Entra admin center > Overview > Tenant ID) or its domain, e.g. "
+            "contoso.onmicrosoft.com"
+        )
+
+
 def _check_paths(ca_bundle: t.Any, dead_letter_path: t.Any, problems: list[str]) -> None:
     """The CA bundle must exist; the dead-letter file's directory must be writable."""
     if ca_bundle and not Path(ca_bundle).is_file():
@@ -242,10 +270,7 @@ def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
         if not isinstance(spec, dict):
             problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
             continue
-        for unknown in sorted(set(spec) - set(STREAM_KEYS)):
-            hint = close_names(unknown, STREAM_KEYS)
-            fix = f"did you mean {hint[0]}?" if hint else f"use only {', '.join(STREAM_KEYS)}"
-            problems.append(f"{where} has unknown key '{unknown}': {fix}")
+        _unknown_keys(spec, STREAM_KEYS, where, problems)
         if spec.get("operation") and spec["operation"] not in OPERATIONS:
             problems.append(
                 f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"
@@ -285,10 +310,10 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         get("certificate_thumbprint"),
     )
     _check_credentials(secret, key, thumb, problems)
-    for name in ("tenant_id", "client_id"):
-        value = get(name)
-        if isinstance(value, str) and (not value.strip() or "/" in value):
-            problems.append(f"{name} must be a GUID or a domain name (got '{value}')")
+    _check_tenant(get("tenant_id"), problems)
+    client_id = get("client_id")
+    if isinstance(client_id, str) and (not client_id.strip() or "/" in client_id):
+        problems.append(f"client_id must be a GUID or a domain name (got '{client_id}')")
     version = _API_VERSION.match(str(get("api_version") or "9.2"))
     if not version:
         problems.append(f"api_version '{get('api_version')}' is not like 'v9.2'")
@@ -344,6 +369,30 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         keyless_create_ids=get("keyless_create_ids") or "content",
         multiple_matches=get("multiple_matches") or "reject",
     ), []
+
+
+def check_schema(
+    config: Mapping[str, t.Any], schema: Mapping[str, t.Any]
+) -> tuple[list[str], dict[str, t.Any]]:
+    """Check ``config`` against the settings' JSON Schema and name every unknown setting.
+
+    Returns:
+        The problems, and the config without the unknown settings and those whose value failed
+        (so :func:`parse_settings` sees top-level values of the right type).
+    """
+    errors = list(JSONSchemaValidator(dict(schema)).iter_errors(dict(config)))
+    problems = [format_error(e) for e in errors]
+    known = schema.get("properties", {})
+    for unknown in sorted(set(config) - set(known)):
+        hint = close_names(unknown, known)
+        fix = (
+            f"did you mean '{hint[0]}'?"
+            if hint
+            else "remove it (`target-dynamics --about` lists every setting)"
+        )
+        problems.append(f"unknown setting '{unknown}': {fix}")
+    failed = {str(e.path[0]) for e in errors if len(e.path) == 1} | set(config) - set(known)
+    return problems, {k: v for k, v in config.items() if k not in failed}
 
 
 def format_error(error: ValidationError) -> str:

@@ -11,7 +11,7 @@ import typing as t
 from collections import Counter
 from dataclasses import dataclass
 
-from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
@@ -22,7 +22,7 @@ from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
 from target_dynamics.writer import Row
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from target_dynamics.metadata import TableInfo
     from target_dynamics.target import TargetDynamics
@@ -42,7 +42,16 @@ class _RecordChecker(JSONSchemaValidator):
     """Schema validation that rejects the one record instead of failing the run."""
 
     def __init__(self, schema: dict, failures: dict[int, str]) -> None:
-        super().__init__(schema)
+        try:
+            super().__init__(schema)
+        except InvalidJSONSchema as exc:
+            error = exc.__cause__  # jsonschema's SchemaError
+            where = "/".join(str(p) for p in getattr(error, "absolute_path", ()))
+            msg = (
+                f"the stream's JSON Schema is invalid at '{where}': "
+                f"{getattr(error, 'message', exc)}; fix the schema the tap sends"
+            )
+            raise InvalidJSONSchema(msg) from None
         self._failures = failures
 
     def validate(self, record: dict) -> None:
@@ -50,8 +59,19 @@ class _RecordChecker(JSONSchemaValidator):
         try:
             super().validate(record)
         except InvalidRecord as exc:
-            detail = str(exc).removeprefix("Record Message Validation Error: ")
-            self._failures[id(record)] = f"record does not match the stream's schema: {detail}"
+            path = getattr(exc.__cause__, "absolute_path", ())  # jsonschema's ValidationError
+            where = f"field '{_field_path(path)}': " if path else ""
+            self._failures[id(record)] = (
+                f"record does not match the stream's schema: {where}{exc.error_message}"
+            )
+
+
+def _field_path(path: Iterable[str | int]) -> str:
+    """``address.lines[0]`` for the JSON path ``["address", "lines", 0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
 class DataverseSink(BatchSink):
@@ -71,6 +91,17 @@ class DataverseSink(BatchSink):
         A record that fails is rejected; the run goes on.
         """
         return _RecordChecker(self.schema, self._invalid) if self.validate_schema else None
+
+    def _singer_validate_message(self, record: dict) -> None:
+        # Private SDK override: a record without a key property ends the run in the SDK; it is
+        # rejected like a record whose key is null, and the run goes on.
+        missing = [key for key in self.key_properties if key not in record]
+        if missing:
+            self._invalid.setdefault(
+                id(record),
+                f"key property {', '.join(repr(k) for k in missing)} is missing from the record "
+                "(the stream's SCHEMA names it in key_properties)",
+            )
 
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The SDK raises on an unparseable date-time, ending the run; reject the record instead.

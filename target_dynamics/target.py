@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import typing as t
 
+import click
 from singer_sdk import typing as th
+from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
-from singer_sdk.plugin_base import JSONSchemaValidator
 from singer_sdk.target_base import Target
 
 from target_dynamics.deadletter import DeadLetterFile
+from target_dynamics.errors import DataverseError
+from target_dynamics.failures import came_from_input, failure_message
 from target_dynamics.metadata import MetadataCache
+from target_dynamics.reader import LineReader
 from target_dynamics.reporting import RunReport
 from target_dynamics.settings import (
     CLOUDS,
@@ -22,7 +27,7 @@ from target_dynamics.settings import (
     OPERATIONS,
     Settings,
     SettingsError,
-    format_error,
+    check_schema,
     parse_settings,
 )
 from target_dynamics.sinks import DataverseSink
@@ -324,6 +329,8 @@ class TargetDynamics(Target):
         self._writing = 0
         self._records_since_drain = 0
         self._emitted_state: dict | None = None
+        self._finished = False
+        kwargs.setdefault("message_reader", LineReader(on_failure=self._write_accepted))
         super().__init__(**kwargs)
         settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")
         self.report = RunReport(
@@ -337,8 +344,8 @@ class TargetDynamics(Target):
         # a secret; here the cross-field rules join them and the typed Settings are kept.
         schema = self.config_jsonschema
         self.append_builtin_config(schema)
-        problems = [format_error(e) for e in JSONSchemaValidator(schema).iter_errors(self._config)]
-        settings, more = parse_settings(self._config)
+        problems, checked = check_schema(self._config, schema)
+        settings, more = parse_settings(checked)
         problems += more
         self._settings = settings
         if problems and raise_errors:
@@ -500,12 +507,93 @@ class TargetDynamics(Target):
             DataverseError: After all sinks drained, when records could not be written or the
                 rejections exceed ``max_errors``.
         """
+        if self._finished:
+            return
+        self._finished = True
         try:
             super().process_endofpipe()
         finally:
             self.dead_letter.close()
             self.report.summary(self._client.stats if self._client else None)
         self.report.raise_if_failed(self.settings.max_errors, self.settings.dead_letter_path)
+
+    def _write_accepted(self, error: Exception) -> None:
+        """The input broke off at ``error``: write the records accepted before it, then report.
+
+        Nothing is written after a service failure (it would fail the same way); a failure of
+        this last write is added to ``error`` as a note, so the run still ends with one message.
+        """
+        if not came_from_input(error) or self._finished:
+            return
+        if self.report.totals.received:
+            self.logger.info("Writing the records received before the failure")
+        try:
+            self.process_endofpipe()
+        except DataverseError as also:
+            error.add_note(f"Besides: {also}")
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        # Private SDK override: the SDK fails with a bare KeyError for a stream without SCHEMA.
+        if message_dict["stream"] not in self.mapper.stream_maps:
+            msg = (
+                f"ACTIVATE_VERSION for stream '{message_dict['stream']}' before its SCHEMA: "
+                "the tap must send a stream's SCHEMA first"
+            )
+            raise RecordsWithoutSchemaException(msg)
+        super()._process_activate_version_message(message_dict)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Read the ``--config`` files; one that is missing or not a JSON object is a usage error.
+
+        Raises:
+            click.BadParameter: Naming the file and what is wrong (never its content).
+        """
+        for path in value:
+            if path == "ENV":
+                continue
+            try:
+                super().cb_config(ctx, param, (path,))
+            except (OSError, ValueError, TypeError) as exc:
+                msg = f"config file '{path}': {_config_problem(exc)}"
+                raise click.BadParameter(msg, ctx=ctx, param=param) from None
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    def invoke(cls, **options: t.Any) -> None:
+        """Run the CLI; an expected failure ends it with one message and exit code 1.
+
+        The traceback follows only when the log level is DEBUG; a bug keeps its traceback.
+        """
+        logging.getLogger(cls.name).addFilter(_not_an_sdk_echo)
+        try:
+            super().invoke(**options)
+        except Exception as exc:
+            message = failure_message(exc)
+            if message is None:
+                raise
+            debug = cls.logger.isEnabledFor(logging.DEBUG)
+            cls.logger.error(message, exc_info=exc if debug else None)  # noqa: TRY400
+            raise click.exceptions.Exit(1) from None
+
+
+def _config_problem(error: Exception) -> str:
+    """What is wrong with a config file, without quoting its content (it holds secrets)."""
+    if isinstance(error, FileNotFoundError):
+        return "does not exist; give the path of the JSON file of settings"
+    if isinstance(error, OSError):
+        return f"cannot be read ({error.strerror or type(error).__name__})"
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(error, ValueError) and hasattr(error, "lineno"):
+        where = f"line {error.lineno} column {getattr(error, 'colno', '?')}"
+        return f"not JSON ({getattr(error, 'msg', error)}: {where})"
+    return 'not a JSON object of settings: it must hold one object, {"dynamics_url": ...}'
+
+
+def _not_an_sdk_echo(record: logging.LogRecord) -> bool:
+    """Drop the SDK's extra error line before a failure the CLI reports itself."""
+    return record.msg != "Error initializing target sink '%s'"
 
 
 if __name__ == "__main__":

@@ -418,11 +418,12 @@ TROUBLES: dict[str, tuple[dict[str, t.Any], str | None, list[str]]] = {
         ],
     ),
     "bad settings": (
-        {"operation": "merge", "streams": {"people": {"colums": {}}}},
+        {"operation": "merge", "opration": "update", "streams": {"people": {"colums": {}}}},
         "x",
         [
             "'merge' is not one of ['upsert', 'create', 'update', 'delete'] in config['operation']",
-            "streams.people has unknown key 'colums': did you mean columns?",
+            "streams.people has unknown key 'colums': did you mean 'columns'?",
+            "unknown setting 'opration': did you mean 'operation'?",
         ],
     ),
 }

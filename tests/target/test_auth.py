@@ -210,7 +210,7 @@ def test_unknown_tenant_fails_at_once(reset_emulator):
     """§1.3 AADSTS90002 at discovery (400): no retry, a hint naming tenant_id."""
     with pytest.raises(AuthError) as caught:
         provider(reset_emulator, tenant="contoso.onmicrosoft.com").token()
-    assert "Check tenant_id and the cloud / authority_host" in str(caught.value)
+    assert "Check tenant_id: your directory's id" in str(caught.value)
     assert authority_requests(reset_emulator, "discovery") == {"400": 1}
     assert authority_requests(reset_emulator) == {}
 

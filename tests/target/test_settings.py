@@ -66,9 +66,9 @@ def test_every_problem_is_reported_at_once(tmp_path):
         "caller_object_id 'me' is not a GUID",
         "missing.pem' does not exist",
         "does not exist or is not writable",
-        "streams.people has unknown key 'entitty': did you mean entity?",
+        "streams.people has unknown key 'entitty': did you mean 'entity'?",
         "streams.people.operation 'merge' is not one of",
-        "lookups.parentcustomerid has unknown keys ['tabel']",
+        "lookups.parentcustomerid has unknown key 'tabel': did you mean 'table'?",
         "lookups.parentcustomerid.key is set without table",
         "-1 is less than the minimum of 0",
     ):
@@ -231,3 +231,78 @@ def test_settings_from_environment_variables(monkeypatch):
     assert settings.operation is Operation.DELETE
     assert settings.id_field == ("emailaddress1",)
     assert settings.client_secret == GOOD["client_secret"]
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("opration", "unknown setting 'opration': did you mean 'operation'?"),
+        ("dynamics_uri", "unknown setting 'dynamics_uri': did you mean 'dynamics_url'?"),
+        ("verbose", "unknown setting 'verbose': remove it (`target-dynamics --about`"),
+    ],
+)
+def test_unknown_settings_are_refused_with_the_closest_name(key, words):
+    assert any(words in p for p in problems(**GOOD, **{key: "x"}))
+
+
+def test_the_sdk_built_in_settings_are_never_refused():
+    built_ins = {
+        "stream_maps": {"people": {"__alias__": "contact"}},
+        "stream_map_config": {"salt": "x"},
+        "faker_config": {"locale": "en_US"},
+        "flattening_enabled": True,
+        "flattening_max_depth": 1,
+        "flattening_max_key_length": 40,
+        "flattening_separator": "__",
+        "batch_size_rows": 10,
+        "load_method": "upsert",
+        "validate_records": False,
+        "add_record_metadata": False,
+    }
+    TargetDynamics(config={**GOOD, **built_ins})
+
+
+@pytest.mark.parametrize(
+    ("tenant", "words"),
+    [
+        ("common", "tenant_id 'common' cannot issue app-only tokens"),
+        ("organizations", "cannot issue app-only tokens"),
+        ("my tenant", "tenant_id 'my tenant' is neither a GUID nor a domain name"),
+        ("contoso", "is neither a GUID nor a domain name"),
+        ("https://login.microsoftonline.com/contoso", "is neither a GUID nor a domain name"),
+    ],
+)
+def test_tenant_id_must_name_one_directory(tenant, words):
+    assert any(words in p for p in problems(**{**GOOD, "tenant_id": tenant}))
+
+
+@pytest.mark.parametrize("tenant", ["11111111-2222-3333-4444-555555555555", "fabrikam.com"])
+def test_tenant_id_accepts_a_guid_or_a_domain(tenant):
+    assert TargetDynamics(config={**GOOD, "tenant_id": tenant}).settings.tenant_id == tenant
+
+
+def test_values_of_the_wrong_type_are_reported_not_raised():
+    """Cross-field checks never see a value the schema refused (no bare ValueError)."""
+    found = problems(
+        **GOOD,
+        max_errors="lots",
+        timeout_seconds="slow",
+        progress_interval_seconds=[1],
+        certificate_thumbprint=1234,
+        lookups=["parentcustomerid"],
+        ca_bundle=5,
+    )
+    text = "\n".join(found)
+    for words in (
+        "'lots' is not of type 'integer'",
+        "'slow' is not of type 'number'",
+        "1234 is not of type 'string'",
+        "['parentcustomerid'] is not of type 'object'",
+        "5 is not of type 'string'",
+    ):
+        assert words in text, words
+
+
+def test_a_stream_lookups_list_is_a_problem_not_a_crash():
+    found = problems(**GOOD, streams={"people": {"lookups": ["parentcustomerid"]}})
+    assert "streams.people.lookups must be an object" in "\n".join(found)

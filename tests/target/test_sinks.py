@@ -475,7 +475,7 @@ def test_records_that_fail_the_stream_schema_or_date_parsing_are_rejected(tmp_pa
         json.loads(line)["record"]["_dead_letter"]["error"]
         for line in dead.read_text().splitlines()[1:]
     ]
-    assert "does not match the stream's schema: 'three' is not of type 'integer'" in errors[0]
+    assert "schema: field 'children': 'three' is not of type 'integer'" in errors[0]
     assert "unparseable date or time" in errors[1]
 
 

@@ -24,6 +24,7 @@ from singer_sdk.testing.target_tests import (
     TargetNoPrimaryKeys,
     TargetOptionalAttributes,
     TargetPrimaryKeyUpdates,
+    TargetRecordMissingKeyProperty,
     TargetRecordMissingOptionalFields,
     TargetSchemaNoProperties,
     TargetSchemaUpdates,
@@ -31,6 +32,7 @@ from singer_sdk.testing.target_tests import (
 )
 
 from dataverse_emulator.testing import running_emulator
+from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 ENTITIES = Path(__file__).with_name("data") / "sdk-test-entities.json"
@@ -118,6 +120,16 @@ class DuplicateRecords(_Validated, TargetDuplicateRecords):
         assert {k: v["new_metric"] for k, v in self.by_id().items()} == {1: 100, 2: 20}
 
 
+class RecordMissingKeyProperty(_Validated, TargetRecordMissingKeyProperty):
+    def test(self) -> None:
+        """Rejected like a record with a null key (not the SDK's run-ending error)."""
+        with pytest.raises(LoadFailed, match="key property 'id' is missing from the record"):
+            super(TargetRecordMissingKeyProperty, self).test()
+
+    def validate(self) -> None:
+        assert not rows(self.resource, "new_sdkint")
+
+
 class EncodedStringData(_Validated, TargetEncodedStringData):
     def validate(self) -> None:
         landed = self.by_id()
@@ -177,6 +189,7 @@ VALIDATED = {
         OptionalAttributes,
         PrimaryKeyUpdates,
         RecordMissingFields,
+        RecordMissingKeyProperty,
         SchemaNoProperties,
         SchemaUpdates,
         SpecialChars,

@@ -177,7 +177,7 @@ def run_cli(server, tmp_path: Path, **config: t.Any) -> subprocess.CompletedProc
         ),
         (
             {"tenant_id": "contoso.onmicrosoft.com"},
-            "Check tenant_id and the cloud / authority_host.",
+            "Check tenant_id: your directory's id",
             {},
         ),
     ],
