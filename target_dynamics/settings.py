@@ -102,6 +102,7 @@ class Settings:
     suppress_duplicate_detection: bool | None = None
     caller_object_id: str | None = None
     timeout_seconds: float = 120.0
+    outage_budget_seconds: float = 300.0
     progress_interval_seconds: float = 60.0
 
     def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
@@ -324,6 +325,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         suppress_duplicate_detection=None if suppress is None else bool(suppress),
         caller_object_id=caller,
         timeout_seconds=float(get("timeout_seconds") or 120),
+        outage_budget_seconds=float(get("outage_budget_seconds") or 300),
         progress_interval_seconds=float(
             60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
         ),

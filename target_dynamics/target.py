@@ -263,7 +263,18 @@ class TargetDynamics(Target):
             th.NumberType(exclusive_minimum=0),
             default=120,
             title="Timeout",
-            description="Seconds to wait for one HTTP answer.",
+            description="Seconds to wait for one HTTP answer. A write that times out is sent "
+            "again only 135 s after it was sent (Dataverse's 2-minute limit on an operation, "
+            "plus a margin), so it can never land after a newer write of the same row.",
+        ),
+        th.Property(
+            "outage_budget_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=300,
+            title="Outage budget",
+            description="Seconds the service may give no usable answer (no connection, "
+            "timeouts, 408, 429, 502, 503, 504 on every request) before the run stops; "
+            "Retry-After waits count. Rerunning resumes from the last emitted STATE.",
         ),
         th.Property(
             "progress_interval_seconds",
@@ -371,6 +382,7 @@ class TargetDynamics(Target):
             tokens=tokens,
             session=session,
             timeout=s.timeout_seconds,
+            outage_budget=s.outage_budget_seconds,
             default_headers=option_headers(
                 bypass_business_logic=s.bypass_business_logic,
                 suppress_duplicate_detection=s.suppress_duplicate_detection,

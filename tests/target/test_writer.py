@@ -67,10 +67,10 @@ class FakeDataverse:
             except WebApiError:
                 self.records = snapshot  # standard tables: all or nothing (§6.5)
                 raise
-            if self.lose_answer_once:
-                self.lose_answer_once = False
-                raise WebApiError(0, None, "ConnectionError during POST")
-            return WebResponse(204, {})
+            lost, self.lose_answer_once = self.lose_answer_once, False
+        if lost:  # the client sends again after a lost answer; the replay meets the first write
+            return self.send(request)
+        return WebResponse(204, {})
 
     def send_batch(self, requests, *, continue_on_error=True):
         assert continue_on_error
@@ -291,13 +291,14 @@ def test_merge_rows_keeps_keyless_rows_apart():
 
 
 def test_create_lost_answer_does_not_duplicate(dv):
-    """§10.2: CreateMultiple landed, answer lost; the replay is isolated and 412 counts as done."""
+    """§10.2: CreateMultiple landed, answer lost; the client's replay fails as a whole, is
+    isolated, and 412 counts as done."""
     dv.lose_answer_once = True
     result = writer(dv).write(plan(Operation.CREATE), [by_id(0, 1, firstname="a"), by_id(1, 2)])
     assert result.landed == [0, 1]
     assert result.rejected == []
     assert len(dv.records) == 2
-    assert dv.kinds() == ["CreateMultiple", "batch"]
+    assert dv.kinds() == ["CreateMultiple", "CreateMultiple", "batch"]
     rerun = writer(dv).write(plan(Operation.CREATE), [by_id(0, 1), by_id(1, 2), by_id(2, 3)])
     assert rerun.landed == [0, 1, 2]
     assert rerun.created == 1
