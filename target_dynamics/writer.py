@@ -243,6 +243,7 @@ class Writer:
         Raises:
             AuthError: no token (every later write would fail too).
             ConfigError: TLS or settings problems.
+            ServiceUnreachable: the outage budget ran out; nothing more can be written.
         """
         result = WriteResult([], [])
         items = self._prepare(plan, merge_rows(rows), result)
