@@ -8,7 +8,10 @@ sequence give the same faults. Actions (reference §7.8, §10 F1/F2/F11, §10.2)
 - ``throttle``: 429 with ``Retry-After`` and a service protection code (a storm).
 - ``error``: 500 / 502 / 503 / 504 with a Dataverse error body.
 - ``reset``: the connection breaks halfway through the response; nothing ran.
-- ``delay``: wait ``seconds`` (slower than a client timeout), then pass through.
+- ``delay``: the operation runs ``seconds`` long (slower than a client timeout), then passes
+  through and lands, whether or not the client still waits. Past Dataverse's 2-minute limit
+  on a message operation it is cancelled instead: after 120 s the answer is a 500
+  ``TimeoutException`` and nothing was written (Analyze plug-in performance, §7.5).
 - ``drop``: pass through (the write lands), then break the connection (the answer is lost).
 - ``revoke_tokens``: revoke the caller's (or everybody's) tokens, then pass through (→ 401).
 - ``redirect``: a 3xx with ``Location`` (a hijacked or misconfigured path to the authority: a
@@ -58,6 +61,20 @@ DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     503: ("0x80040216", "The Web API service isn't available."),
     504: ("0x80040216", "The operation timed out: the gateway did not receive a response."),
 }
+
+OPERATION_TIME_LIMIT = 120.0
+"""Seconds a Dataverse message operation may run; past them it is cancelled and rolled back with
+a TimeoutException (§7.5)."""
+OPERATION_TIMEOUT = (
+    500,
+    "0x80040216",
+    (
+        "The operation did not complete within the 2-minute time limit and was canceled "
+        "(rolled back): System.TimeoutException."
+    ),
+)
+"""The answer after the limit: Microsoft documents the rollback and the TimeoutException but no
+Web API code, so the generic "unexpected error" code carries it."""
 
 
 class Action(StrEnum):
@@ -129,7 +146,8 @@ class FaultRule:
         code: Dataverse error code; defaults per status.
         message: Error message; defaults per status.
         retry_after: ``Retry-After`` seconds for ``throttle`` and 503 (scaled by time scale).
-        seconds: Delay for ``delay`` (scaled by time scale).
+        seconds: How long a ``delay`` operation runs (scaled by time scale); over 120, it is
+            cancelled at 120 with a TimeoutException.
         revoke: ``caller`` or ``all`` for ``revoke_tokens``.
         location: The ``Location`` of a ``redirect`` (required there).
     """
@@ -321,21 +339,36 @@ class FaultLayer:
         if rule is None:
             return await self._inner(request)
         self._counters.faults += 1
+        return await self._fire(rule, request)
+
+    async def _fire(self, rule: FaultRule, request: Request) -> Response:
+        """Answer as ``rule`` says."""
         match rule.action:
             case Action.THROTTLE | Action.ERROR:
                 return self._error(rule, request)
             case Action.RESET:
                 return _broken(error_response(500, *DEFAULT_ERRORS[500]))
+            case Action.DELAY:
+                return await self._slow(rule, request)
             case Action.DROP:
                 return _broken(await self._inner(request))
             case Action.REDIRECT:
                 headers = [("Location", rule.location or ""), ("Cache-Control", "no-store")]
                 return Response(rule.status or 307, headers)
-            case Action.DELAY:
-                await asyncio.sleep(rule.seconds * self._scale)
             case Action.REVOKE_TOKENS:
                 caller = None if rule.revoke == "all" else _bearer_client_id(request) or ""
                 self._tokens.revoke(caller)
+        return await self._inner(request)
+
+    async def _slow(self, rule: FaultRule, request: Request) -> Response:
+        """Run the request ``rule.seconds`` late, or cancel it at the 2-minute limit (§7.5).
+
+        A client that stops waiting does not stop the operation: it still lands.
+        """
+        if not self._token_phase and rule.seconds > OPERATION_TIME_LIMIT:
+            await asyncio.sleep(OPERATION_TIME_LIMIT * self._scale)
+            return error_response(*OPERATION_TIMEOUT)
+        await asyncio.sleep(rule.seconds * self._scale)
         return await self._inner(request)
 
     def _retry_after(self, rule: FaultRule, status: int) -> str | None:

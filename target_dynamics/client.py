@@ -2,13 +2,26 @@
 
 Retry policy (§7.7):
 
-- 429: every worker waits on one shared gate for ``Retry-After`` seconds (or the backoff delay
-  when the header is missing), then the request is sent again.
-- 408, 5xx and transient Dataverse codes (SQL timeout, deadlock), timeouts and broken
-  connections: jittered exponential backoff, up to ``max_retries`` attempts.
+- The service is *unavailable* to a request when it does not answer (timeout, broken or refused
+  connection) or answers 408, 429, 502, 503 or 504. Such a request is retried for as long as the
+  service keeps failing, not a number of times: 429s wait ``Retry-After`` seconds on one gate
+  shared by all workers (or the backoff delay when the header is missing), the others wait a
+  jittered exponential backoff (a 503 may ask for longer with ``Retry-After``).
+- **Outage budget.** When the service has given no usable answer (anything but the failures
+  above) to any request for ``outage_budget`` seconds, the request fails with
+  :class:`ServiceUnreachable`, and so does every later request, at once. A ``Retry-After`` that
+  ends past the budget fails at once too. A request that alone keeps failing this way while
+  others get answers gives up after the same budget with its last error.
+- 500 and the transient Dataverse codes (SQL timeout, deadlock): backoff, up to
+  ``max_retries`` attempts.
 - Errors that cannot succeed (4xx validation, 404 / 412 outcomes, duplicate detection
   ``0x80040333`` and duplicate key ``0x80040237`` even as 500) are raised at once.
 - 401: the token is dropped and fetched again, once per request.
+- **A write whose answer timed out is resent only after the service's own limit passed.**
+  Dataverse cancels and rolls back a message operation still running after 2 minutes (§7.5), but
+  a client timeout does not stop it: until then it may still land. So a timed-out write is sent
+  again no sooner than ``write_settle`` seconds after it was handed over (the 2 minutes plus a
+  margin); otherwise the first attempt could land after a newer write of the same row and undo it.
 
 The session never keeps the ``ARRAffinity`` cookies, so parallel requests spread over the web
 servers (§7.2); TLS is always verified, against the default CAs plus an optional bundle.
@@ -18,6 +31,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import math
 import random
 import ssl
 import threading
@@ -33,7 +47,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from target_dynamics import batch
-from target_dynamics.errors import ConfigError, Throttled, WebApiError
+from target_dynamics.errors import ConfigError, ServiceUnreachable, Throttled, WebApiError
 from target_dynamics.webapi import (
     WebRequest,
     WebResponse,
@@ -59,6 +73,11 @@ CONCURRENCY_CODE = "0x80072326"
 """429 "Number of concurrent requests exceeded the limit of 52" (§7.1)."""
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
+OPERATION_TIME_LIMIT = 120.0
+"""Dataverse cancels (rolls back) a message operation still running after 2 minutes (§7.5)."""
+WRITE_SETTLE_SECONDS = OPERATION_TIME_LIMIT + 15.0
+"""After this long from being handed over, a write has landed or was rolled back (limit plus a
+margin for queueing and transit)."""
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -224,6 +243,61 @@ class RetryGate:
             self._sleep(remaining)
 
 
+class OutageClock:
+    """How long the service has given no usable answer; one for all threads.
+
+    An outage starts with the first unavailable failure (:attr:`WebApiError.unavailable`) after
+    the last usable answer, counted from when the failed attempt was sent (never before that
+    answer), and any usable answer ends it. Once the clock has tripped, it stays tripped.
+    """
+
+    def __init__(self, budget: float, clock: Callable[[], float]) -> None:
+        self.budget = budget
+        self._clock = clock
+        self._answered = clock()
+        self._since: float | None = None
+        self._tripped: str | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Raise :class:`ServiceUnreachable` if an outage already ended the run."""
+        if self._tripped is not None:
+            raise ServiceUnreachable(self._tripped)
+
+    def answered(self) -> None:
+        """The service gave a usable answer: any outage is over."""
+        with self._lock:
+            self._answered = self._clock()
+            self._since = None
+
+    def failed(self, sent: float) -> float:
+        """Note an unavailable failure of an attempt sent at ``sent``.
+
+        Returns:
+            When the budget of the current outage runs out.
+        """
+        with self._lock:
+            start = max(sent, self._answered)
+            if self._since is None or start < self._since:
+                self._since = start
+            return self._since + self.budget
+
+    def trip(self, host: str, error: WebApiError) -> ServiceUnreachable:
+        """End the run: the error for this request and, from now on, for every request."""
+        with self._lock:
+            if self._tripped is None:
+                since = self._since if self._since is not None else self._answered
+                wait = f" (Retry-After {error.retry_after:g} s)" if error.retry_after else ""
+                self._tripped = (
+                    f"Dataverse at {host} gave no usable answer for {self._clock() - since:.0f} s"
+                    f" (outage_budget_seconds is {self.budget:g}); last error: {error}{wait}. "
+                    "Check dynamics_url, the network and the service's health, then rerun: the "
+                    "run resumes from the last emitted STATE (raise outage_budget_seconds to "
+                    "wait longer)."
+                )
+            return ServiceUnreachable(self._tripped)
+
+
 class DataverseClient:
     """Sends :class:`WebRequest` values to one environment and returns :class:`WebResponse`."""
 
@@ -236,6 +310,8 @@ class DataverseClient:
         session: requests.Session,
         timeout: float = 120,
         max_retries: int = 8,
+        outage_budget: float = 300,
+        write_settle: float = WRITE_SETTLE_SECONDS,
         default_headers: Mapping[str, str] | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
@@ -252,7 +328,10 @@ class DataverseClient:
             tokens: Bearer token source.
             session: From :func:`make_session`.
             timeout: Seconds to connect and to wait for each answer.
-            max_retries: Retries per request after transient failures.
+            max_retries: Retries per request after 500s and transient Dataverse codes.
+            outage_budget: Seconds without a usable answer before :class:`ServiceUnreachable`.
+            write_settle: Seconds after which a write handed over has landed or was rolled
+                back; a timed-out write is not resent sooner.
             default_headers: Sent on every request and every ``$batch`` part, e.g.
                 ``MSCRM.BypassBusinessLogicExecution``, ``MSCRM.SuppressDuplicateDetection``,
                 ``CallerObjectId`` (§8).
@@ -269,6 +348,10 @@ class DataverseClient:
         self._session = session
         self._timeout = timeout
         self._max_retries = max_retries
+        self._write_settle = write_settle
+        self._host = urlsplit(self._root).netloc
+        self._clock = clock
+        self.outage = OutageClock(outage_budget, clock)
         self._default_headers = {
             k: check_header_value(k, v) for k, v in (default_headers or {}).items()
         }
@@ -302,6 +385,7 @@ class DataverseClient:
         Raises:
             WebApiError: for an answer that cannot succeed, or when retries run out
                 (:class:`Throttled` for a 429).
+            ServiceUnreachable: when the outage budget ran out (fatal for the run).
             AuthError: when no token can be obtained.
         """
         return self._exchange(request, accept=lambda r: r.ok)
@@ -348,42 +432,100 @@ class DataverseClient:
         self, request: WebRequest, *, accept: Callable[[WebResponse], bool]
     ) -> WebResponse:
         refreshed = False
-        attempt = 0
+        attempt = failures = 0
+        first_failure: float | None = None
         while True:
             self._gate.wait()
+            self.outage.check()
+            sent = self._clock()
+            settle = 0.0
             try:
                 with self.in_flight:
                     response = self._once(request)
             except _BROKEN as exc:
-                if isinstance(exc, requests.exceptions.SSLError):
-                    raise ConfigError(
-                        f"TLS verification of {urlsplit(self._root).netloc} failed; "
-                        "set ca_bundle to the CA that signed its certificate."
-                    ) from None
-                error = WebApiError(0, None, f"{type(exc).__name__} during {request.method}")
+                error, settle = self._no_answer(exc, request)
             else:
                 if accept(response):
+                    self.outage.answered()
                     self.in_flight.increase()
                     return response
                 error = parse_error(response)
+                if not error.unavailable:
+                    self.outage.answered()
                 if response.status == 401 and not refreshed:
                     refreshed = True
                     self._tokens.invalidate()
                     self.stats.add(token_refreshes=1)
                     continue
-            if not error.is_transient or attempt >= self._max_retries:
+            if not error.is_transient:
                 raise error
-            delay = self._backoff(attempt)
-            attempt += 1
-            self.stats.add(retries=1)
-            if isinstance(error, Throttled):
-                if error.code == CONCURRENCY_CODE:
-                    self.in_flight.decrease()
-                self.throttle(error.retry_after if error.retry_after is not None else delay)
+            first_failure = sent if first_failure is None else first_failure
+            if error.unavailable:
+                outage_end = self.outage.failed(sent)
+                request_end = first_failure + self.outage.budget
             else:
-                delay = max(delay, error.retry_after or 0.0)  # a 503 may name its own wait
-                LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
-                self._sleep(delay)
+                failures += 1
+                if failures > self._max_retries:
+                    raise error
+                outage_end = request_end = math.inf
+            delay = self._retry_delay(error, attempt, settle, outage_end, request_end)
+            attempt += 1
+            self._pause(request, error, delay)
+
+    def _no_answer(self, exc: Exception, request: WebRequest) -> tuple[WebApiError, float]:
+        """The error for a request that got no (whole) answer, and how long it may still run.
+
+        Raises:
+            ConfigError: when TLS verification failed (retrying cannot help).
+        """
+        if isinstance(exc, requests.exceptions.SSLError):
+            raise ConfigError(
+                f"TLS verification of {self._host} failed; "
+                "set ca_bundle to the CA that signed its certificate."
+            ) from None
+        error = WebApiError(0, None, f"{type(exc).__name__} during {request.method}")
+        if isinstance(exc, requests.ReadTimeout) and request.method != "GET":
+            return error, self._write_settle - self._timeout  # the write may still be running
+        return error, 0.0
+
+    def _pause(self, request: WebRequest, error: WebApiError, delay: float) -> None:
+        """Wait ``delay`` seconds before sending again: all senders after a 429, else this one."""
+        self.stats.add(retries=1)
+        if isinstance(error, Throttled):
+            if error.code == CONCURRENCY_CODE:
+                self.in_flight.decrease()
+            self.throttle(delay)
+        else:
+            LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
+            self._sleep(delay)
+
+    def _retry_delay(
+        self, error: WebApiError, attempt: int, settle: float, outage_end: float, request_end: float
+    ) -> float:
+        """Seconds to wait before sending again; raise when the wait does not fit the budget.
+
+        ``Retry-After`` and the settle time of a timed-out write are obeyed in full; a backoff
+        is shortened to end with the budget, for one last attempt.
+
+        Raises:
+            ServiceUnreachable: when the outage budget runs out (or would, before the wait ends).
+            WebApiError: ``error``, when this request alone has failed for the whole budget.
+        """
+        delay = self._backoff(attempt)
+        firm = error.retry_after is not None or settle > 0
+        if isinstance(error, Throttled) and error.retry_after is not None:
+            delay = error.retry_after
+        else:
+            delay = max(delay, error.retry_after or 0.0, settle)  # a 503 may name its own wait
+        now = self._clock()
+        deadline = min(outage_end, request_end)
+        if now + delay <= deadline:
+            return delay
+        if not firm and now < deadline:
+            return deadline - now
+        if outage_end <= request_end:
+            raise self.outage.trip(self._host, error)
+        raise error
 
     def _backoff(self, attempt: int) -> float:
         """Equal-jitter exponential backoff: half fixed, half random."""

@@ -4,10 +4,12 @@ DataverseError
  ├─ ConfigError          bad settings; never retried
  ├─ AuthError            the token endpoint refused the credentials
  ├─ MetadataError        table, column or key not found, or a stream that cannot map
+ ├─ ServiceUnreachable   no usable answer for ``outage_budget_seconds``: ends the run
  └─ WebApiError          non-2xx from the Web API
      └─ Throttled        429; ``retry_after`` from the header
 
-Callers ask :attr:`WebApiError.is_transient`; they never parse messages.
+Callers ask :attr:`WebApiError.is_transient` and :attr:`WebApiError.unavailable`; they never
+parse messages.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+UNAVAILABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+"""Refusals of a request as a whole: timeout, throttling, bad gateway, unavailable."""
 SQL_TIMEOUT_CODE = "0x80044151"
 """-2147204783 "SQL timeout expired": retry later, or send less at once (§4.9)."""
 OBJECT_NOT_FOUND_CODE = "0x80040217"
@@ -45,6 +49,14 @@ class AuthError(DataverseError):
 
 class MetadataError(DataverseError):
     """A table, column or key named in the settings or the stream does not exist."""
+
+
+class ServiceUnreachable(DataverseError):
+    """The service gave no usable answer for ``outage_budget_seconds``; the run must stop.
+
+    Fatal: nothing is isolated or dead-lettered for it, STATE stays at the last batch that
+    settled, and every later request fails at once with the same message.
+    """
 
 
 @dataclass(eq=False)
@@ -78,6 +90,14 @@ class WebApiError(DataverseError):
         if self.code in TRANSIENT_CODES:
             return True
         return self.status == 0 or self.status in TRANSIENT_STATUSES
+
+    @property
+    def unavailable(self) -> bool:
+        """Whether the service refused the request as a whole or never answered it.
+
+        No answer, 408, 429, 502, 503 or 504: a sign about the service, never about the rows.
+        """
+        return self.status == 0 or self.status in UNAVAILABLE_STATUSES
 
     @property
     def already_exists(self) -> bool:

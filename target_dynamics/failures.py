@@ -15,7 +15,7 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.singerlib.exceptions import SingerError
 
-from target_dynamics.errors import AuthError, DataverseError, WebApiError
+from target_dynamics.errors import AuthError, DataverseError, ServiceUnreachable, WebApiError
 from target_dynamics.reader import input_line
 from target_dynamics.reporting import LoadFailed
 
@@ -51,5 +51,5 @@ def came_from_input(error: BaseException) -> bool:
     API failure (or a failed verdict) writing more would fail the same way.
     """
     return isinstance(error, EXPECTED) and not isinstance(
-        error, AuthError | WebApiError | LoadFailed
+        error, AuthError | WebApiError | ServiceUnreachable | LoadFailed
     )

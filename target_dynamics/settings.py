@@ -108,6 +108,7 @@ class Settings:
     suppress_duplicate_detection: bool | None = None
     caller_object_id: str | None = None
     timeout_seconds: float = 120.0
+    outage_budget_seconds: float = 300.0
     progress_interval_seconds: float = 60.0
     state_interval_records: int = 5000
     state_interval_seconds: float = 60.0
@@ -359,6 +360,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         suppress_duplicate_detection=None if suppress is None else bool(suppress),
         caller_object_id=caller,
         timeout_seconds=float(get("timeout_seconds") or 120),
+        outage_budget_seconds=float(get("outage_budget_seconds") or 300),
         progress_interval_seconds=float(
             60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
         ),

@@ -268,7 +268,19 @@ class TargetDynamics(Target):
             th.NumberType(exclusive_minimum=0),
             default=120,
             title="Timeout",
-            description="Seconds to wait for one HTTP answer.",
+            description="Seconds to wait for one HTTP answer. A write that times out is sent "
+            "again only 135 s after it was sent (Dataverse's 2-minute limit on an operation, "
+            "plus a margin), so it can never land after a newer write of the same row.",
+        ),
+        th.Property(
+            "outage_budget_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=300,
+            title="Outage budget",
+            description="Seconds the service may give no usable answer (no connection, "
+            "timeouts, 408, 429, 502, 503, 504 on every request), or the token endpoint may "
+            "keep failing, before the run stops; "
+            "Retry-After waits count. Rerunning resumes from the last emitted STATE.",
         ),
         th.Property(
             "progress_interval_seconds",
@@ -411,6 +423,7 @@ class TargetDynamics(Target):
             authority_host=s.authority_host or CLOUD_AUTHORITY_HOSTS[s.cloud],
             resource_url=s.dynamics_url,
             session=session,
+            retry_budget_seconds=s.outage_budget_seconds,
         )
         return DataverseClient(
             dynamics_url=s.dynamics_url,
@@ -418,6 +431,7 @@ class TargetDynamics(Target):
             tokens=tokens,
             session=session,
             timeout=s.timeout_seconds,
+            outage_budget=s.outage_budget_seconds,
             default_headers=option_headers(
                 bypass_business_logic=s.bypass_business_logic,
                 suppress_duplicate_detection=s.suppress_duplicate_detection,
@@ -445,8 +459,9 @@ class TargetDynamics(Target):
 
     def _handle_max_record_age(self) -> None:
         # Private SDK override: the SDK emits STATE only every 5 minutes (and at the end); here
-        # every state_interval_records records or state_interval_seconds, whenever the tap sent
-        # a STATE not yet emitted, so a killed run resends at most one interval.
+        # every state_interval_records records or state_interval_seconds (checked on each
+        # RECORD and STATE), whenever the tap sent a STATE not yet emitted, so a killed run
+        # resends at most one interval.
         settings = self.settings
         seconds = settings.state_interval_seconds
         due = self._records_since_drain >= settings.state_interval_records or (
@@ -454,6 +469,11 @@ class TargetDynamics(Target):
         )
         if due and not self.unsettled and self._latest_state not in (None, self._emitted_state):
             self.drain_all()
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        # Private SDK override: a STATE that arrives when the interval is due goes out at once.
+        super()._process_state_message(message_dict)
+        self._handle_max_record_age()
 
     def _reset_max_record_age(self) -> None:
         # Private SDK override: drain_all calls it after every full drain; count from there.
@@ -473,11 +493,18 @@ class TargetDynamics(Target):
 
     @contextlib.contextmanager
     def writing(self) -> t.Iterator[None]:
-        """Mark a batch being written (a signal arriving meanwhile must not checkpoint it)."""
+        """Mark a batch being written.
+
+        A signal arriving meanwhile must not checkpoint it, and a batch that ends in an
+        exception leaves its records unsettled (no STATE after them).
+        """
         with self._lock:
             self._writing += 1
         try:
             yield
+        except BaseException:
+            self.unsettled = True
+            raise
         finally:
             with self._lock:
                 self._writing -= 1

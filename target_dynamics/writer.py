@@ -19,12 +19,15 @@ How a call to :meth:`Writer.write` proceeds:
    ``@odata.id``, or the primary id in the body), ``CreateMultiple`` (primary id in the body),
    ``UpdateMultiple`` (primary id only; alternate keys are not supported there, §6.2).
    Deletes and alternate-key updates always go through ``$batch``.
-5. When a bulk message fails, the chunk is **resent as** ``$batch`` **with continue-on-error**,
-   one operation per row: good rows land, bad rows are rejected with Dataverse's code and
-   message. A table whose bulk message failed while every row then succeeded alone (or that
-   answered "not supported") is remembered as having no bulk support.
+5. When the service refuses a bulk message for its content, the chunk is **resent as**
+   ``$batch`` **with continue-on-error**, one operation per row: good rows land, bad rows are
+   rejected with Dataverse's code and message. Only a "not supported" answer naming the
+   message marks the table as having no bulk support. A bulk message that got no answer, or
+   408 / 429 / 502 / 503 / 504 after every retry, is not isolated: its rows fail with that
+   error (the sink withholds STATE), and :class:`ServiceUnreachable` ends the write.
 6. ``$batch`` parts that failed transiently (429, 5xx, missing parts) are sent again, up to
-   ``part_retries`` rounds.
+   ``part_retries`` rounds; a ``$batch`` that failed as a whole is not sent again (the client
+   already retried it).
 
 Idempotency (§10.2): a create carries its primary id, so a replay after a lost answer fails
 with "already exists" (412 ``0x80040237``, ``0x80060892`` for its alternate key, or a 500
@@ -279,6 +282,7 @@ class Writer:
         Raises:
             AuthError: no token (every later write would fail too).
             ConfigError: TLS or settings problems.
+            ServiceUnreachable: the outage budget ran out; nothing more can be written.
         """
         result = WriteResult([], [])
         items = self._prepare(plan, merge_rows(rows), result)
@@ -420,6 +424,8 @@ class Writer:
                 outcome = self._write_chunk(plan, items[:half])
                 outcome.merge(self._write_chunk(plan, items[half:]))
                 return outcome
+            if error.unavailable:  # refused or unanswered as a whole: nothing to learn per row
+                return WriteResult([], [(i, error) for item in items for i in item.indexes])
             return self._isolate(plan, items, message, error)
         landed = [i for item in items for i in item.indexes]
         outcome = WriteResult(landed, [])
@@ -434,7 +440,11 @@ class Writer:
     def _isolate(
         self, plan: WritePlan, items: list[_Item], message: str, error: WebApiError
     ) -> WriteResult:
-        """Resend a failed bulk chunk as ``$batch``; learn when the table lacks bulk support."""
+        """Resend a bulk chunk the service refused as ``$batch``, one operation per row.
+
+        Only the service's own "not supported" answer for this message turns bulk off for the
+        table; any other failure (a bad row, a 401, duplicate detection) leaves it on.
+        """
         LOGGER.info(
             "%s on %s failed (%s); isolating %d rows through $batch",
             message,
@@ -442,13 +452,10 @@ class Writer:
             error,
             len(items),
         )
-        if any(hint in error.message.lower() for hint in _UNSUPPORTED_HINTS):
+        text = error.message.lower()
+        if message.lower() in text and any(hint in text for hint in _UNSUPPORTED_HINTS):
             self._disable_bulk(plan.entity_set)
-        outcome = self._write_batch(plan, items)
-        written = outcome.created + outcome.updated + outcome.upserted
-        if not outcome.rejected and written == len(items):
-            self._disable_bulk(plan.entity_set)  # failed in bulk, yet every row was fine alone
-        return outcome
+        return self._write_batch(plan, items)
 
     def _disable_bulk(self, entity_set: str) -> None:
         with self._lock:
@@ -527,9 +534,7 @@ class Writer:
                 self._sleep(min(30.0, 2.0**attempt))
             try:
                 answers = self._client.send_batch([request for _, request in pending])
-            except WebApiError as error:
-                if error.is_transient and attempt < self._part_retries:
-                    continue
+            except WebApiError as error:  # the client already retried the request as a whole
                 for item, _ in pending:
                     result.rejected.extend((i, error) for i in item.indexes)
                 return []

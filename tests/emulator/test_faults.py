@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import msal
 import pytest
 import requests
@@ -199,6 +201,39 @@ def test_delay_beats_client_timeout(emulator_factory):
     with pytest.raises(requests.exceptions.ReadTimeout):
         session.get(f"{server.api_url}/accounts", timeout=0.4)
     assert session.get(f"{server.api_url}/accounts", timeout=5).status_code == 204
+
+
+def test_slow_write_lands_after_the_client_gave_up(emulator_factory):
+    """§7.5: a client timeout does not stop the operation; under 2 minutes it still lands."""
+    server = emulator_factory(
+        latency="zero",
+        time_scale=0.01,
+        faults=[{"action": "delay", "seconds": 60, "method": "POST", "times": 1}],
+    )
+    session = api_session(server)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        session.post(f"{server.api_url}/accounts", json={"name": "Late"}, timeout=0.1)
+    assert server.admin.snapshot().get("account", []) == []
+    deadline = time.monotonic() + 10
+    while not server.admin.snapshot().get("account") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [row["name"] for row in server.admin.snapshot()["account"]] == ["Late"]
+
+
+def test_operation_past_two_minutes_is_rolled_back(emulator_factory):
+    """§7.5 (Analyze plug-in performance): past the 2-minute limit the operation is canceled
+    and rolled back with a TimeoutException; time_scale shrinks the limit with the delay."""
+    server = emulator_factory(
+        latency="zero",
+        time_scale=0.01,
+        faults=[{"action": "delay", "seconds": 150, "method": "POST", "times": 1}],
+    )
+    session = api_session(server)
+    answer = session.post(f"{server.api_url}/accounts", json={"name": "Never"}, timeout=10)
+    assert answer.status_code == 500
+    assert "TimeoutException" in answer.json()["error"]["message"]
+    time.sleep(0.5)
+    assert server.admin.snapshot().get("account", []) == []
 
 
 def test_token_revocation_mid_run_and_client_match(emulator_factory):

@@ -18,7 +18,7 @@ from target_dynamics.client import (
     make_session,
     redact_headers,
 )
-from target_dynamics.errors import ConfigError, Throttled, WebApiError
+from target_dynamics.errors import ConfigError, ServiceUnreachable, WebApiError
 from target_dynamics.webapi import WebRequest
 
 ORG = "https://org.crm.dynamics.com"
@@ -151,17 +151,99 @@ def test_retry_after_on_503_lengthens_the_backoff(requests_mock, client, fake_ti
     assert client.stats.throttled == 0
 
 
-def test_throttled_raised_when_retries_run_out(requests_mock, client):
+def test_throttling_is_obeyed_until_the_outage_budget_not_a_retry_count(
+    requests_mock, client, fake_time
+):
+    """Issue 8: a 429 with Retry-After is waited out as often as it comes; only the outage
+    budget (300 s: no usable answer) ends it, and then every later request fails at once."""
     requests_mock.get(
         ROOT + "WhoAmI",
         status_code=429,
-        headers={"Retry-After": "1"},
-        json={"error": {"code": "0x80072326", "message": "concurrent"}},
+        headers={"Retry-After": "7"},
+        json={"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
     )
-    with pytest.raises(Throttled) as caught:
+    with pytest.raises(ServiceUnreachable) as caught:
         client.get_json("WhoAmI")
-    assert caught.value.retry_after == 1.0
+    assert requests_mock.call_count == 43  # 42 waits of 7 s fit in 300 s; max_retries is 3
+    assert fake_time.sleeps == [7.0] * 42
+    message = str(caught.value)
+    for words in ("org.crm.dynamics.com", "294 s", "outage_budget_seconds is 300", "429", "rerun"):
+        assert words in message
+    with pytest.raises(ServiceUnreachable):
+        client.send(WebRequest("POST", "accounts", b"{}"))
+    assert requests_mock.call_count == 43
+
+
+def test_retry_after_beyond_the_budget_ends_at_once(requests_mock, client, fake_time):
+    requests_mock.get(ROOT + "WhoAmI", status_code=429, headers={"Retry-After": "400"})
+    with pytest.raises(ServiceUnreachable, match="Retry-After 400 s"):
+        client.get_json("WhoAmI")
+    assert (requests_mock.call_count, fake_time.sleeps) == (1, [])
+
+
+def test_dead_endpoint_ends_within_the_budget(requests_mock, client, fake_time):
+    """Issue 8: refused connections are retried until the budget, not max_retries; the last
+    backoff is shortened to end with the budget."""
+    requests_mock.post(ROOT + "accounts", exc=requests.ConnectionError("refused"))
+    with pytest.raises(ServiceUnreachable, match="ConnectionError during POST"):
+        client.send(WebRequest("POST", "accounts", b"{}"))
+    assert fake_time.now - 1000.0 == pytest.approx(300.0)
+    assert requests_mock.call_count > 4  # more than max_retries + 1
+
+
+def test_usable_answer_ends_an_outage(requests_mock, client, fake_time):
+    """A 400 is an answer: the service is there. 502s before and after it are two outages."""
+    requests_mock.get(ROOT + "WhoAmI", status_code=502)
+    requests_mock.post(ROOT + "accounts", status_code=400, json={"error": {"message": "bad"}})
+    client.outage.failed(fake_time.now)
+    fake_time.now += 250
+    with pytest.raises(WebApiError):
+        client.send(WebRequest("POST", "accounts", b"{}"))
+    fake_time.now += 250
+    with pytest.raises(ServiceUnreachable):
+        client.get_json("WhoAmI")
+    assert fake_time.now - 1500.0 == pytest.approx(300.0)
+
+
+def test_request_failing_alone_gives_up_after_the_budget(requests_mock, client, fake_time):
+    """Other requests keep getting answers (simulated between attempts): no outage, but this
+    request stops after the budget with its own error instead of retrying for ever."""
+
+    def busy(_request, context):
+        client.outage.answered()  # another thread's request was answered meanwhile
+        context.status_code = 503
+        return ""
+
+    requests_mock.get(ROOT + "WhoAmI", text=busy)
+    with pytest.raises(WebApiError) as caught:
+        client.get_json("WhoAmI")
+    assert caught.value.status == 503
+    assert not isinstance(caught.value, ServiceUnreachable)
+    assert fake_time.now - 1000.0 == pytest.approx(300.0)
+    client.outage.check()  # not tripped
+
+
+def test_server_errors_still_end_after_max_retries(requests_mock, client, fake_time):
+    """A 500 is an answer about this request: max_retries (3) bounds it, not the budget."""
+    requests_mock.get(ROOT + "WhoAmI", status_code=500, json={"error": {"message": "boom"}})
+    with pytest.raises(WebApiError) as caught:
+        client.get_json("WhoAmI")
+    assert caught.value.status == 500
     assert requests_mock.call_count == 4
+
+
+def test_timed_out_write_is_resent_only_after_the_server_limit(requests_mock, client, fake_time):
+    """Issue 8 (stale late write): the service rolls back an operation after 2 minutes but a
+    client timeout does not stop it, so a write timed out after 5 s waits 130 s more (135 s
+    after it was sent) before going again; a read goes again after the usual backoff."""
+    requests_mock.post(
+        ROOT + "accounts", [{"exc": requests.ReadTimeout("slow")}, {"status_code": 204}]
+    )
+    assert client.send(WebRequest("POST", "accounts", b"{}")).status == 204
+    assert fake_time.sleeps == [130.0]
+    requests_mock.get(ROOT + "WhoAmI", [{"exc": requests.ReadTimeout("slow")}, {"json": {}}])
+    client.get_json("WhoAmI")
+    assert fake_time.sleeps == [130.0, 0.75]
 
 
 def test_concurrency_429_halves_requests_in_flight(requests_mock, client):

@@ -431,3 +431,48 @@ def test_split_even(count, chunk_size, workers, sizes):
     chunks = split_even(list(range(count)), chunk_size, workers)
     assert [len(c) for c in chunks] == sizes
     assert [x for c in chunks for x in c] == list(range(count))
+
+
+class RefusingFake(FakeDataverse):
+    """Every bulk message fails with one given error (after the client's retries)."""
+
+    def __init__(self, error: WebApiError) -> None:
+        super().__init__()
+        self.error = error
+
+    def send(self, request):
+        with self._lock:
+            self.calls.append(("send", request))
+        raise self.error
+
+
+@pytest.mark.parametrize("status", [0, 408, 429, 502, 503, 504])
+def test_unavailable_bulk_is_not_isolated(status):
+    """Issue 8: no answer or a refusal of the whole request says nothing about the rows: they
+    fail with that (transient) error, no $batch isolation, bulk stays on."""
+    error = WebApiError(status, None, "ConnectionError during POST" if not status else "busy")
+    dv = RefusingFake(error)
+    w = writer(dv)
+    result = w.write(plan(), [by_id(0, 1), by_id(1, 2)])
+    assert result.rejected == [(0, error), (1, error)]
+    assert dv.kinds() == ["UpsertMultiple"]
+    assert not w.bulk_disabled("contacts")
+
+
+@pytest.mark.parametrize(
+    ("error", "disabled"),
+    [
+        (WebApiError(400, "0x80040800", "The 'UpsertMultiple' method does not support "), True),
+        (WebApiError(401, None, "Unauthorized"), False),
+        (WebApiError(500, "0x80040333", "A duplicate of the current record exists."), False),
+        (WebApiError(400, "0x80044331", "The value 'x' is not supported for column a."), False),
+    ],
+)
+def test_only_not_supported_for_the_message_turns_bulk_off(error, disabled):
+    """Issue 8: a 401 or duplicate detection is isolated through $batch but never switches bulk
+    off; only a "not supported" answer naming the bulk message does."""
+    dv = RefusingFake(error)
+    w = writer(dv)
+    assert w.write(plan(), [by_id(0, 1), by_id(1, 2)]).landed == [0, 1]
+    assert dv.kinds() == ["UpsertMultiple", "batch"]
+    assert w.bulk_disabled("contacts") is disabled

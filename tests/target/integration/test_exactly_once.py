@@ -133,29 +133,24 @@ def test_identical_keyless_records_are_one_row(reset_emulator):
 
 
 def test_replaying_a_dead_letter_file_never_duplicates(reset_emulator, tmp_path: Path):
-    """Item 2: rows dead-lettered although they landed (every answer lost) replay cleanly."""
+    """Item 2: keyless creates rejected by a plug-in are fixed and replayed, twice (a replay
+    that crashed and was run again): each lands once."""
     dead = tmp_path / "dead.jsonl"
-    reset_emulator.admin.set_faults([{"action": "drop", "method": "POST"}])
-    target = TargetDynamics(
-        config={
-            **reset_emulator.target_config,
-            "entity": "contact",
-            "streams": {"people": {"columns": COLUMNS}},
-            "operation": "create",
-            "dead_letter_path": str(dead),
-        }
+    reset_emulator.env.store.record_rules.append(
+        RecordRule("contact", {"lastname": "Last3"}, Kind.BAD_REQUEST, "0x80040265", "Plug-in.")
     )
-    target.client._max_retries = 0
-    target.writer._part_retries = 0
-    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(LoadFailed):
-        target.listen(io.StringIO(stream(people(12))))
-    assert len(rows(reset_emulator)) == 12
-    assert len(dead.read_text().splitlines()) == 13  # SCHEMA and every record
-    reset_emulator.admin.set_faults([])
-    replay, failure = load(reset_emulator, dead.read_text(), operation="create")
-    assert failure is None
-    assert emails(reset_emulator) == sorted(r["email"] for r in people(12))
-    assert (replay.report.totals.landed, replay.report.totals.rejected) == (12, 0)
+    records = [{**r, "email": None} for r in people(6)]  # keyless: no alternate key either
+    _, failure = load(
+        reset_emulator, stream(records), operation="create", dead_letter_path=str(dead)
+    )
+    assert failure is not None
+    assert len(rows(reset_emulator)) == 5
+    reset_emulator.env.store.record_rules.clear()  # the cause is fixed
+    for _ in range(2):
+        replay, failure = load(reset_emulator, dead.read_text(), operation="create")
+        assert failure is None
+        assert (replay.report.totals.landed, replay.report.totals.rejected) == (1, 0)
+    assert sorted(r["lastname"] for r in rows(reset_emulator)) == [f"Last{i}" for i in range(6)]
 
 
 def test_a_create_on_someone_elses_key_is_rejected_not_counted(reset_emulator, api):

@@ -87,7 +87,7 @@ def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator):
     from the last one ends with exactly the rows of an undisturbed run."""
     everything = messages(20)
     reset_emulator.admin.set_faults(
-        [{"action": "error", "status": 503, "method": "POST", "path": "/api/data/", "after": 8}]
+        [{"action": "error", "status": 500, "method": "POST", "path": "/api/data/", "after": 8}]
     )
     states, error = run_in_process(reset_emulator, everything)
     assert isinstance(error, LoadFailed)
