@@ -491,6 +491,36 @@ def test_troubleshooting_throttling_is_retried_and_reported(emu: EmulatorServer)
     assert "`Requests: N, retries: N, throttled: N s`" in README
 
 
+def test_troubleshooting_entra_blips(emu: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A token-endpoint 503 is retried and logged as the README quotes it."""
+    emu.admin.set_faults([{"action": "error", "status": 503, "operation": "token", "times": 1}])
+    messages = [
+        {"type": "SCHEMA", "stream": "people", "schema": PERSON, "key_properties": []},
+        {"type": "RECORD", "stream": "people", "record": {"email": "a@x.org", "value": "x"}},
+    ]
+    config = {**emu.target_config, "entity": "contact", "id_field": "emailaddress1"}
+    target = TargetDynamics(config=config | columns("jobtitle"))
+    target_sync_test(target, io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+    assert list(by_email(emu)) == ["a@x.org"]
+    [logged] = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert re.search(
+        r"^Token request to \S+ failed \(HTTP 503: .*\); retrying in [\d.]+ s$", logged
+    )
+    for quote in ("failed (HTTP 503: ...); retrying in", "kept failing for", "answered 307"):
+        assert quote in README
+
+
+def test_troubleshooting_several_matches(emu: EmulatorServer, tmp_path: Path) -> None:
+    sync(
+        connection(emu, {"entity": "lead", "operation": "create", "keyless_create_ids": "random"}),
+        {"leads": [{"emailaddress1": "a@x.org"}] * 3},
+    )
+    said = attempt(emu, tmp_path, {"entity": "lead", "operation": "delete", **columns("jobtitle")})
+    quote = "3 lead rows have emailaddress1 = 'a@x.org'; the record names one row"
+    assert quote in said
+    assert quote in README
+
+
 def test_emulator_fault_plan_in_the_readme(emulator_factory: t.Callable[..., t.Any]) -> None:
     """The README's fault plan: throttled and lost answers, yet every row lands exactly once."""
     plan = json.loads(
