@@ -395,6 +395,23 @@ class DataverseClient:
         response = self.send(WebRequest("GET", path))
         return orjson.loads(response.body) if response.body else {}
 
+    def get_all(self, path: str) -> t.Iterator[dict[str, t.Any]]:
+        """``GET`` a collection under the service root, every page: each record of ``value``.
+
+        Follows ``@odata.nextLink`` (Microsoft Learn, "Page results"), only within this service
+        root.
+
+        Raises:
+            WebApiError: as :meth:`send`, or for a next link outside the service root.
+        """
+        while path:
+            page = self.get_json(path)
+            yield from page.get("value", [])
+            link = str(page.get("@odata.nextLink") or "")
+            if link and not link.startswith(self._root):
+                raise WebApiError(0, None, f"@odata.nextLink leaves the service root: {link[:100]}")
+            path = link.removeprefix(self._root)
+
     def send_batch(
         self, requests: Sequence[WebRequest], *, continue_on_error: bool = True
     ) -> list[WebResponse]:

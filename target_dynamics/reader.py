@@ -60,6 +60,8 @@ class LineReader(SingerReader):
     def __init__(self, on_failure: Callable[[Exception], None] | None = None) -> None:
         super().__init__()
         self._on_failure = on_failure
+        self.reached_end = False
+        """Whether the input was read to its end without a failure."""
 
     def process_lines(
         self,
@@ -92,6 +94,7 @@ class LineReader(SingerReader):
             if self._on_failure is not None:
                 self._on_failure(exc)
             raise
+        self.reached_end = True
         return stats
 
 

@@ -50,6 +50,16 @@ class StreamStats:
     started: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class ListStats:
+    """What happened to one marketing list's members."""
+
+    added: int = 0
+    already: int = 0
+    removed: int = 0
+    rejected: int = 0
+
+
 class RunReport:
     """Thread-safe per-stream counters, with a progress line per stream every ``interval`` s."""
 
@@ -68,6 +78,7 @@ class RunReport:
         self._lock = threading.Lock()
         self._streams: dict[str, StreamStats] = {}
         self._reasons: dict[str, tuple[int, str]] = {}
+        self._lists: dict[str, ListStats] = {}
         self._last = clock()
 
     def add(self, stream: str, **counts: int) -> None:
@@ -76,6 +87,13 @@ class RunReport:
             stats = self._streams.setdefault(stream, StreamStats(started=self._clock()))
             for name, value in counts.items():
                 setattr(stats, name, getattr(stats, name) + value)
+
+    def add_list(self, name: str, **counts: int) -> None:
+        """Add ``counts`` (ListStats field -> increment) to marketing list ``name``."""
+        with self._lock:
+            stats = self._lists.setdefault(name, ListStats())
+            for field_name, value in counts.items():
+                setattr(stats, field_name, getattr(stats, field_name) + value)
 
     def note_rejections(self, errors: t.Iterable[tuple[str | None, str]]) -> None:
         """Count rejections by Dataverse code, keeping the first message of each code."""
@@ -131,6 +149,12 @@ class RunReport:
                 f"deleted {s.deleted}), "
                 f"{s.rejected} rejected, {s.lost} not written"
                 for name, s in sorted(self._streams.items())
+            ]
+            would = "would be " if self._dry_run else ""
+            lines += [
+                f"List {name!r}: {s.added} {would}added, {s.already} already members, "
+                f"{s.removed} {would}removed, {s.rejected} rejected"
+                for name, s in sorted(self._lists.items())
             ]
         if client_stats is not None:
             lines.append(

@@ -30,7 +30,17 @@ if t.TYPE_CHECKING:
 CLOUDS = ("public", "gcc", "gcc_high", "dod", "china")
 SECRETS = frozenset({"client_secret", "certificate_private_key"})
 LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
-STREAM_KEYS = ("entity", "operation", "id_field", "columns", "lookups")
+STREAM_KEYS = (
+    "entity",
+    "operation",
+    "id_field",
+    "columns",
+    "lookups",
+    "marketing_list",
+    "marketing_list_mode",
+    "marketing_list_field",
+)
+LIST_MODES = ("add", "sync")
 LOOKUP_KEYS = ("table", "key", "table_field")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
@@ -78,6 +88,17 @@ class StreamSettings:
     """Keyless creates get content-derived primary ids (``keyless_create_ids: content``)."""
     all_matches: bool = False
     """A matched ID field writes every matching row (``multiple_matches: all``)."""
+    marketing_list: str | None = None
+    """Name or GUID of the marketing list every landed row joins."""
+    marketing_list_field: str | None = None
+    """Record field naming the list (or lists) each record's row joins."""
+    marketing_list_mode: str = "add"
+    """``sync``: after a complete run, members that were not sent leave the list."""
+
+    @property
+    def fills_lists(self) -> bool:
+        """Whether landed rows join marketing lists."""
+        return bool(self.marketing_list or self.marketing_list_field)
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,8 @@ class Settings:
     state_interval_seconds: float = 60.0
     keyless_create_ids: str = "content"
     multiple_matches: str = "reject"
+    marketing_list: str | None = None
+    marketing_list_mode: str = "add"
 
     def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
         """The settings that apply to ``stream`` (whose SCHEMA names ``key_properties``)."""
@@ -134,6 +157,9 @@ class Settings:
             id_from_config=from_config,
             content_ids=self.keyless_create_ids == "content",
             all_matches=self.multiple_matches == "all",
+            marketing_list=own.get("marketing_list") or self.marketing_list,
+            marketing_list_field=own.get("marketing_list_field"),
+            marketing_list_mode=own.get("marketing_list_mode") or self.marketing_list_mode,
         )
 
 
@@ -280,6 +306,9 @@ def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
         if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
             problems.append(f"{where}.columns must map record fields to column names (strings)")
         _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
+        mode = spec.get("marketing_list_mode")
+        if mode and mode not in LIST_MODES:
+            problems.append(f"{where}.marketing_list_mode '{mode}' is not one of add, sync")
 
 
 def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:
@@ -370,6 +399,8 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         ),
         keyless_create_ids=get("keyless_create_ids") or "content",
         multiple_matches=get("multiple_matches") or "reject",
+        marketing_list=get("marketing_list") or None,
+        marketing_list_mode=get("marketing_list_mode") or "add",
     ), []
 
 

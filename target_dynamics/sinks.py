@@ -18,13 +18,15 @@ from singer_sdk.sinks.core import JSONSchemaValidator
 from target_dynamics.deadletter import DeadLetter
 from target_dynamics.errors import MetadataError
 from target_dynamics.mapping import RecordRejected
+from target_dynamics.membership import StreamLists
 from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
-from target_dynamics.writer import Row
+from target_dynamics.writer import Operation, Row
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from target_dynamics.metadata import TableInfo
+    from target_dynamics.settings import StreamSettings
     from target_dynamics.target import TargetDynamics
 
 _SHOWN_REASONS = 5
@@ -82,6 +84,8 @@ class DataverseSink(BatchSink):
     def __init__(self, target: TargetDynamics, **kwargs: t.Any) -> None:
         self._target = target
         self._stream_plan: StreamPlan | None = None
+        self._lists: StreamLists | None = None
+        self._list_field: str | None = None
         self._invalid: dict[int, str] = {}
         super().__init__(target=target, **kwargs)
 
@@ -152,6 +156,35 @@ class DataverseSink(BatchSink):
                 "Stream '%s' has no id_field or key_properties: upsert creates every record",
                 self.stream_name,
             )
+        if stream.fills_lists:
+            self._lists = self._stream_lists(stream, table)
+
+    def _stream_lists(self, stream: StreamSettings, table: TableInfo) -> StreamLists:
+        """The stream's marketing lists, found or created before any write.
+
+        Raises:
+            MetadataError: a delete stream, a field the stream lacks, or a list it cannot fill.
+        """
+        where = f"stream '{self.stream_name}'"
+        if stream.operation is Operation.DELETE:
+            msg = f"{where}: marketing_list needs rows that land; a delete stream cannot fill one"
+            raise MetadataError(msg)
+        field = stream.marketing_list_field
+        if field and field not in (self.schema.get("properties") or {}):
+            msg = (
+                f"{where}: marketing_list_field '{field}' is not a field of the stream "
+                f"(fields: {', '.join(self.schema.get('properties') or {})})"
+            )
+            raise MetadataError(msg)
+        self._list_field = field
+        report = self._target.report
+        return StreamLists(
+            self._target.lists,
+            table.logical_name,
+            stream.marketing_list,
+            sync=stream.marketing_list_mode == "sync",
+            report=report.add_list,
+        )
 
     def process_record(self, record: dict, context: dict) -> None:
         """Queue ``record`` with the message it came from."""
@@ -183,12 +216,21 @@ class DataverseSink(BatchSink):
                 continue
             rows.append(Row(index=index, payload=mapped.payload, key=mapped.key))
         if self._target.settings.dry_run:
-            self._settle(pending, [row.index for row in rows], rejected, lost=set())
+            landed = [row.index for row in rows]
+            if self._lists is not None:
+                self._lists.preview(landed, self._named_lists(pending, landed))
+            self._settle(pending, landed, rejected, lost=set())
             return
         # The writer addresses every row and merges records that address the same one.
-        result = self._target.writer.write(plan.plan, rows)
+        result = self._target.writer.write(plan.plan, rows, ids=self._lists is not None)
+        failures = list(result.rejected)
+        if self._lists is not None:
+            named = self._named_lists(pending, result.landed)
+            joined = self._lists.join(result.ids, named)
+            failures += joined.items()
+            result.landed = [i for i in result.landed if i not in joined]
         lost: set[int] = set()
-        for index, error in result.rejected:
+        for index, error in failures:
             rejected[index] = self._letter(error.message, error.code, error.status)
             if error.is_transient:
                 lost.add(index)
@@ -200,6 +242,39 @@ class DataverseSink(BatchSink):
             upserted=result.upserted,
         )
         self._settle(pending, result.landed, rejected, lost)
+
+    def _named_lists(
+        self, pending: Sequence[_Pending], landed: Sequence[int]
+    ) -> dict[int, list[str]]:
+        """The lists each landed record's ``marketing_list_field`` names (a name or a list)."""
+        if self._list_field is None:
+            return {}
+        named: dict[int, list[str]] = {}
+        for index in landed:
+            value = pending[index].record.get(self._list_field)
+            values = value if isinstance(value, list) else [value]
+            named[index] = [str(v) for v in values if v not in (None, "")]
+        return named
+
+    def clean_up(self) -> None:
+        """At the end of the input, sync the stream's marketing lists.
+
+        With ``marketing_list_mode: sync`` the members this stream did not send are removed,
+        unless the run was incomplete.
+        """
+        try:
+            if self._lists is not None and self._lists.syncs:
+                refusal = self._target.sync_refusal()
+                if refusal is None:
+                    self._lists.sync()
+                else:
+                    self.logger.warning(
+                        "Stream '%s': marketing list members not synced (none removed): %s",
+                        self.stream_name,
+                        refusal,
+                    )
+        finally:
+            super().clean_up()
 
     def _letter(self, reason: str, code: str | None, status: int | None) -> DeadLetter:
         plan = self.stream_plan.plan

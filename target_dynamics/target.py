@@ -17,6 +17,7 @@ from singer_sdk.target_base import Target
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
 from target_dynamics.failures import came_from_input, failure_message
+from target_dynamics.membership import MarketingLists
 from target_dynamics.metadata import MetadataCache
 from target_dynamics.reader import LineReader
 from target_dynamics.reporting import RunReport
@@ -166,11 +167,47 @@ class TargetDynamics(Target):
                         th.ObjectType(additional_properties=th.ObjectType()),
                         description="Lookup bindings of this stream (as `lookups`).",
                     ),
+                    th.Property(
+                        "marketing_list",
+                        th.StringType,
+                        description="Marketing list of this stream (as `marketing_list`).",
+                    ),
+                    th.Property(
+                        "marketing_list_mode",
+                        th.StringType,
+                        description="add or sync (as `marketing_list_mode`).",
+                    ),
+                    th.Property(
+                        "marketing_list_field",
+                        th.StringType,
+                        description="Record field naming the marketing list (or a list of "
+                        "lists) each record's row joins; lists are found or created like "
+                        "`marketing_list`.",
+                    ),
                 ),
             ),
             title="Streams",
             description="Per-stream settings by stream name (after stream maps): entity, "
-            "operation, id_field, columns, lookups.",
+            "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
+            "marketing_list_field.",
+        ),
+        th.Property(
+            "marketing_list",
+            th.StringType,
+            title="Marketing list",
+            description="Name or GUID of a static marketing list: every row that lands joins "
+            "it (rejected rows never do). A name no list has creates the list, for the "
+            "stream's table (contact, lead or account).",
+        ),
+        th.Property(
+            "marketing_list_mode",
+            th.StringType,
+            default="add",
+            allowed_values=["add", "sync"],
+            title="Marketing list mode",
+            description="add (default): rows join the list. sync: also, after a complete run "
+            "(end of input, nothing lost, rejections within max_errors), members that were "
+            "not sent leave the list; only for streams that send the whole list every run.",
         ),
         th.Property(
             "lookups",
@@ -335,6 +372,7 @@ class TargetDynamics(Target):
         self._client: DataverseClient | None = None
         self._writer: Writer | None = None
         self._metadata: MetadataCache | None = None
+        self._lists: MarketingLists | None = None
         self._raw_schemas: dict[str, dict] = {}
         self.current_raw: tuple[str, dict] | None = None
         self.unsettled = False
@@ -401,6 +439,30 @@ class TargetDynamics(Target):
             if self._metadata is None:
                 self._metadata = MetadataCache(client)
             return self._metadata
+
+    @property
+    def lists(self) -> MarketingLists:
+        """The marketing lists of the run (found or created once each)."""
+        writer = self.writer
+        with self._lock:
+            if self._lists is None:
+                self._lists = MarketingLists(
+                    self.client, writer.concurrency, create=not self.settings.dry_run
+                )
+            return self._lists
+
+    def sync_refusal(self) -> str | None:
+        """Why members must not be removed now (an incomplete run), or None when they may."""
+        if self.settings.dry_run:
+            return "dry run: nothing is removed"
+        if not (isinstance(self.message_reader, LineReader) and self.message_reader.reached_end):
+            return "the input did not reach its end (the run was stopped or failed)"
+        if self.unsettled:
+            return "some records could not be written"
+        totals = self.report.totals
+        if totals.rejected > self.settings.max_errors:
+            return f"{totals.rejected} records were rejected, more than max_errors"
+        return None
 
     def _build_client(self) -> DataverseClient:
         from target_dynamics.auth import (  # noqa: PLC0415 - built only when a stream needs it

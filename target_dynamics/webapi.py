@@ -170,6 +170,11 @@ def _is_id_column(column: str, primary_id: str) -> bool:
     return column == primary_id or (column.startswith("_") and column.endswith("_value"))
 
 
+def is_guid(value: t.Any) -> bool:
+    """Whether ``value`` is a GUID in its usual text form."""
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
 def _guid(value: t.Any) -> str:
     text = str(value)
     if not _GUID.match(text):
@@ -260,6 +265,61 @@ def bulk(
     body = {"Targets": [{**target, "@odata.type": odata_type} for target in targets]}
     path = f"{check_name(entity_set)}/Microsoft.Dynamics.CRM.{message}"
     return WebRequest("POST", path, encode_json(body))
+
+
+LIST_MEMBER_NAVIGATION = {
+    "account": "listaccount_association",
+    "contact": "listcontact_association",
+    "lead": "listlead_association",
+}
+"""The list's N:N navigation property to its members, by member table (the ``list`` table's
+ManyToManyRelationships: listaccount_association, listcontact_association, listlead_association)."""
+
+
+def add_list_members(list_id: str, member_table: str, member_ids: t.Sequence[str]) -> WebRequest:
+    """``POST AddListMembersList``: add many members to a static marketing list at once.
+
+    Microsoft Learn, "AddListMembersList Action": unbound, parameters ``List`` (list) and
+    ``Members`` (a collection of entities), no return value.
+    """
+    table = check_name(member_table)
+    primary_id = f"{table}id"
+    body = {
+        "List": {"@odata.type": "Microsoft.Dynamics.CRM.list", "listid": _guid(list_id)},
+        "Members": [
+            {"@odata.type": f"Microsoft.Dynamics.CRM.{table}", primary_id: _guid(member)}
+            for member in member_ids
+        ],
+    }
+    return WebRequest("POST", "AddListMembersList", encode_json(body))
+
+
+def add_list_member(list_id: str, member_id: str) -> WebRequest:
+    """``POST lists(<id>)/Microsoft.Dynamics.CRM.AddMemberList``: one member.
+
+    Microsoft Learn, "AddMemberList Action": bound to list, parameter ``EntityId``; answers the
+    list member's ``Id``.
+    """
+    body = {"EntityId": _guid(member_id)}
+    path = f"lists({_guid(list_id)})/Microsoft.Dynamics.CRM.AddMemberList"
+    return WebRequest("POST", path, encode_json(body))
+
+
+def remove_list_member(list_id: str, member_id: str) -> WebRequest:
+    """``POST lists(<id>)/Microsoft.Dynamics.CRM.RemoveMemberList``: one member leaves the list.
+
+    Microsoft Learn, "RemoveMemberList Action": bound to list, parameter ``EntityId``.
+    """
+    body = {"EntityId": _guid(member_id)}
+    path = f"lists({_guid(list_id)})/Microsoft.Dynamics.CRM.RemoveMemberList"
+    return WebRequest("POST", path, encode_json(body))
+
+
+def list_members(list_id: str, member_table: str) -> WebRequest:
+    """``GET lists(<id>)/<member navigation>?$select=<member id>``: the list's members."""
+    table = check_name(member_table)
+    navigation = LIST_MEMBER_NAVIGATION[table]
+    return WebRequest("GET", f"lists({_guid(list_id)})/{navigation}?$select={table}id")
 
 
 def odata_id(entity_set: str, key: t.Mapping[str, t.Any], primary_id: str) -> str:

@@ -122,6 +122,8 @@ class WriteResult:
     deleted: int = 0
     upserted: int = 0
     """Upserts: created or updated, the service does not say which."""
+    ids: dict[int, list[str]] = field(default_factory=dict)
+    """With ``write(..., ids=True)``: the primary ids of the rows each landed record wrote."""
 
     def merge(self, other: WriteResult) -> None:
         """Add ``other``'s outcomes to this result."""
@@ -276,8 +278,11 @@ class Writer:
         with self._lock:
             return entity_set in self._no_bulk
 
-    def write(self, plan: WritePlan, rows: Sequence[Row]) -> WriteResult:
+    def write(self, plan: WritePlan, rows: Sequence[Row], *, ids: bool = False) -> WriteResult:
         """Write ``rows``; return only when every row landed or was rejected.
+
+        With ``ids``, also tell the primary ids of the rows that landed records wrote: known
+        from their addressing, or read back by their alternate key after the write.
 
         Raises:
             AuthError: no token (every later write would fail too).
@@ -297,7 +302,30 @@ class Writer:
         rejected = dict(reversed(result.rejected))
         result.landed = sorted(set(result.landed) - rejected.keys())
         result.rejected = sorted(rejected.items(), key=lambda pair: pair[0])
+        if ids and plan.operation is not Operation.DELETE:
+            self._tell_ids(plan, items, result)
         return result
+
+    def _tell_ids(self, plan: WritePlan, items: list[_Item], result: WriteResult) -> None:
+        """Fill ``result.ids`` for landed records; read back those written by alternate key."""
+        landed = set(result.landed)
+        by_key: list[_Item] = []
+        for item in items:
+            if not landed.intersection(item.indexes):
+                continue
+            if _by_id(plan, item):
+                guid = str(t.cast("dict[str, t.Any]", item.key)[plan.primary_id])
+                for index in item.indexes:
+                    result.ids.setdefault(index, []).append(guid)
+            else:
+                by_key.append(item)
+        for start in range(0, len(by_key), LOOKUP_CHUNK):
+            chunk = by_key[start : start + LOOKUP_CHUNK]
+            found = self._find_ids(plan, chunk)
+            for item in chunk:
+                guids = found.get(_key_id(t.cast("dict[str, t.Any]", item.key)), [])
+                for index in item.indexes:
+                    result.ids[index] = list(guids)
 
     def concurrency(self) -> int:
         """Threads to use: the service's ``x-ms-dop-hint`` capped by ``max_concurrency`` (§7.3)."""

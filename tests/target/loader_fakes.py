@@ -199,7 +199,7 @@ class FakeWriter:
     rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     calls: list[tuple[WritePlan, list[Row]]] = field(default_factory=list)
 
-    def write(self, plan: WritePlan, rows: t.Sequence[Row]) -> WriteResult:
+    def write(self, plan: WritePlan, rows: t.Sequence[Row], *, ids: bool = False) -> WriteResult:
         self.calls.append((plan, list(rows)))
         table = self.rows.setdefault(plan.entity_set, {})
         result = WriteResult(landed=[], rejected=[])

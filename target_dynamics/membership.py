@@ -1,0 +1,383 @@
+"""Marketing lists: find or create the list a stream fills, then add (and remove) its members.
+
+A marketing list (table ``list``) is static or dynamic (``type``), holds one member type
+(``createdfromcode``: 1 account, 2 contact, 4 lead) and may be locked (``lockstatus``); members
+are added in bulk with ``AddListMembersList`` and read back through the list's N:N navigation
+property (Microsoft Learn: "list EntityType", "AddListMembersList Action", "AddMemberList
+Action", "RemoveMemberList Action").
+
+Adding is idempotent: the list's members are read once, and only rows that are not members yet
+are sent; a request whose answer was lost is sent again, and members it had added are skipped.
+A bulk request that fails for good is isolated through ``$batch`` of ``AddMemberList``, so one
+bad member is rejected and the others are added.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from uuid import UUID
+
+from target_dynamics import webapi
+from target_dynamics.errors import MetadataError, WebApiError
+from target_dynamics.identity import key_guid
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from target_dynamics.client import DataverseClient
+
+MEMBER_TYPES = {"account": 1, "contact": 2, "lead": 4}
+"""``list.createdfromcode`` by member table."""
+MEMBERS_PER_REQUEST = 1000
+"""Members per ``AddListMembersList`` request."""
+_LIST_COLUMNS = ("listid", "listname", "createdfromcode", "type", "lockstatus", "statecode")
+
+
+@dataclass(frozen=True)
+class MarketingList:
+    """A static, unlocked, active list of ``member_table`` rows."""
+
+    list_id: str
+    name: str
+    member_table: str
+    created: bool = False
+
+
+@dataclass
+class MemberOutcome:
+    """What one :meth:`ListMembers.add` or :meth:`ListMembers.remove_absent` did."""
+
+    done: int = 0
+    """Members added (or removed)."""
+    already: int = 0
+    """Rows that were members before (adding only)."""
+    failed: dict[str, WebApiError] | None = None
+    """Member id -> why it could not be added (or removed)."""
+
+
+def _where(wanted: str) -> str:
+    return f"marketing list {wanted!r}"
+
+
+def _check(row: dict[str, t.Any], member_table: str, wanted: str) -> MarketingList:
+    """The list in ``row``, if a stream of ``member_table`` rows may fill it.
+
+    Raises:
+        MetadataError: another member type, a dynamic, locked or inactive list.
+    """
+    name = str(row.get("listname") or wanted)
+    guid = str(row["listid"])
+    code = row.get("createdfromcode")
+    holds = next((table for table, value in MEMBER_TYPES.items() if value == code), str(code))
+    if holds != member_table:
+        raise MetadataError(
+            f"{_where(wanted)} ({guid}) holds {holds} rows; this stream writes {member_table} "
+            f"rows: name a list of {member_table} rows, or a new name to create one"
+        )
+    if row.get("type"):
+        raise MetadataError(
+            f"{_where(wanted)} ({guid}) is dynamic: its members come from its query; use a "
+            "static list"
+        )
+    if row.get("lockstatus"):
+        raise MetadataError(
+            f"{_where(wanted)} ({guid}) is locked: unlock it in Dynamics 365 to change members"
+        )
+    if row.get("statecode"):
+        raise MetadataError(f"{_where(wanted)} ({guid}) is inactive: activate it first")
+    return MarketingList(guid, name, member_table)
+
+
+def find_list(
+    client: DataverseClient, wanted: str, member_table: str, *, create: bool
+) -> MarketingList | None:
+    """The list named ``wanted`` (a name or a GUID); created when no list has that name.
+
+    The created list's id is derived from its name, so a create whose answer was lost is not
+    sent twice. Returns None when the list does not exist and ``create`` is false (dry run).
+
+    Raises:
+        MetadataError: the member table cannot be on a list; the list is of another member
+            type, dynamic, locked or inactive; no list has that GUID; two lists have that name.
+    """
+    if member_table not in MEMBER_TYPES:
+        raise MetadataError(
+            f"{_where(wanted)}: lists hold {', '.join(sorted(MEMBER_TYPES))} rows, not "
+            f"{member_table}; write this stream to one of those tables, or drop marketing_list"
+        )
+    if webapi.is_guid(wanted):
+        request = webapi.query("lists", _LIST_COLUMNS, webapi.filter_any("listid", [UUID(wanted)]))
+        rows = list(client.get_all(request.path))
+        if not rows:
+            raise MetadataError(f"no marketing list has id {wanted}: check marketing_list")
+        return _check(rows[0], member_table, wanted)
+    request = webapi.query("lists", _LIST_COLUMNS, webapi.filter_any("listname", [wanted]))
+    rows = list(client.get_all(request.path))
+    if len(rows) > 1:
+        ids = ", ".join(str(r["listid"]) for r in rows)
+        raise MetadataError(
+            f"{len(rows)} marketing lists are named {wanted!r} ({ids}): set marketing_list to "
+            "the GUID of the one to fill"
+        )
+    if rows:
+        return _check(rows[0], member_table, wanted)
+    if not create:
+        return None
+    guid = key_guid("list", {"listname": wanted})
+    body = {
+        "listid": guid,
+        "listname": wanted,
+        "createdfromcode": MEMBER_TYPES[member_table],
+        "type": False,
+    }
+    try:
+        client.send(webapi.create("lists", body))
+    except WebApiError as error:
+        if not error.already_exists:
+            raise
+    return MarketingList(guid, wanted, member_table, created=True)
+
+
+class ListMembers:
+    """The members of one list as this run knows them; thread-safe."""
+
+    def __init__(
+        self,
+        client: DataverseClient,
+        marketing_list: MarketingList,
+        threads: int,
+        *,
+        per_request: int = MEMBERS_PER_REQUEST,
+    ) -> None:
+        self.list = marketing_list
+        self._client = client
+        self._threads = max(1, threads)
+        self._per_request = per_request
+        self._members: set[str] | None = None
+        self._lock = threading.Lock()
+
+    def members(self) -> set[str]:
+        """The list's members, read once (then kept current by this object)."""
+        with self._lock:
+            if self._members is None:
+                request = webapi.list_members(self.list.list_id, self.list.member_table)
+                column = f"{self.list.member_table}id"
+                self._members = {
+                    str(row[column]).lower() for row in self._client.get_all(request.path)
+                }
+            return set(self._members)
+
+    def add(self, member_ids: Iterable[str]) -> MemberOutcome:
+        """Add ``member_ids`` that are not members yet, in parallel bulk requests."""
+        wanted = list(dict.fromkeys(m.lower() for m in member_ids))
+        present = self.members()
+        new = [m for m in wanted if m not in present]
+        outcome = MemberOutcome(already=len(wanted) - len(new), failed={})
+        chunks = [new[i : i + self._per_request] for i in range(0, len(new), self._per_request)]
+        if chunks:
+            with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
+                for done, failed in pool.map(self._add_chunk, chunks):
+                    outcome.done += done
+                    t.cast("dict", outcome.failed).update(failed)
+        return outcome
+
+    def remove_absent(self, keep: set[str]) -> MemberOutcome:
+        """Remove the members not in ``keep`` (a sync after a complete run)."""
+        gone = sorted(self.members() - {k.lower() for k in keep})
+        outcome = MemberOutcome(failed={})
+        size = webapi.MAX_BATCH_OPERATIONS
+        chunks = [gone[i : i + size] for i in range(0, len(gone), size)]
+        if chunks:
+            with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
+                for done, failed in pool.map(self._remove_chunk, chunks):
+                    outcome.done += done
+                    t.cast("dict", outcome.failed).update(failed)
+        return outcome
+
+    def _add_chunk(self, chunk: Sequence[str]) -> tuple[int, dict[str, WebApiError]]:
+        request = webapi.add_list_members(self.list.list_id, self.list.member_table, chunk)
+        try:
+            self._client.send(request)
+        except WebApiError as error:
+            if error.is_transient:
+                return 0, dict.fromkeys(chunk, error)
+            return self._one_by_one(chunk, webapi.add_list_member, adding=True)
+        self._note(chunk, adding=True)
+        return len(chunk), {}
+
+    def _remove_chunk(self, chunk: Sequence[str]) -> tuple[int, dict[str, WebApiError]]:
+        return self._one_by_one(chunk, webapi.remove_list_member, adding=False)
+
+    def _one_by_one(
+        self,
+        chunk: Sequence[str],
+        build: t.Callable[[str, str], webapi.WebRequest],
+        *,
+        adding: bool,
+    ) -> tuple[int, dict[str, WebApiError]]:
+        """One action per member in ``$batch`` (continue-on-error): who succeeded, who failed."""
+        requests = [build(self.list.list_id, member) for member in chunk]
+        try:
+            answers = self._client.send_batch(requests)
+        except WebApiError as error:
+            return 0, dict.fromkeys(chunk, error)
+        failed: dict[str, WebApiError] = {}
+        done: list[str] = []
+        missing = WebApiError(0, None, "The $batch answer had no part for this member.")
+        for index, member in enumerate(chunk):
+            answer = answers[index] if index < len(answers) else None
+            if answer is not None and (answer.ok or (not adding and answer.status == 404)):
+                done.append(member)
+            else:
+                failed[member] = webapi.parse_error(answer) if answer is not None else missing
+        self._note(done, adding=adding)
+        return len(done), failed
+
+    def _note(self, members: Sequence[str], *, adding: bool) -> None:
+        with self._lock:
+            if self._members is None:
+                return
+            if adding:
+                self._members.update(members)
+            else:
+                self._members.difference_update(members)
+
+
+class MarketingLists:
+    """The lists a run fills, each found (or created) once; thread-safe."""
+
+    def __init__(
+        self, client: DataverseClient, threads: t.Callable[[], int], *, create: bool
+    ) -> None:
+        """Prepare the registry.
+
+        Args:
+            client: Transport.
+            threads: Parallel requests allowed (the writer's concurrency).
+            create: Create lists that do not exist (false in a dry run).
+        """
+        self._client = client
+        self._threads = threads
+        self._create = create
+        self._found: dict[tuple[str, str], ListMembers | None] = {}
+        self._lock = threading.Lock()
+
+    def get(self, wanted: str, member_table: str) -> ListMembers | None:
+        """The members of list ``wanted`` for ``member_table`` rows.
+
+        None when the list does not exist and may not be created (a dry run).
+
+        Raises:
+            MetadataError: as :func:`find_list`.
+        """
+        ident = (wanted.casefold(), member_table)
+        with self._lock:
+            if ident not in self._found:
+                found = find_list(self._client, wanted, member_table, create=self._create)
+                self._found[ident] = (
+                    None if found is None else ListMembers(self._client, found, self._threads())
+                )
+            return self._found[ident]
+
+
+class StreamLists:
+    """The marketing lists one stream fills: a fixed list and/or one named per record."""
+
+    def __init__(
+        self,
+        lists: MarketingLists,
+        member_table: str,
+        fixed: str | None,
+        *,
+        sync: bool,
+        report: t.Callable[..., None],
+    ) -> None:
+        """Find (or create) the fixed list now, so a wrong list fails before any write.
+
+        Args:
+            lists: The run's registry.
+            member_table: The stream's table (account, contact or lead).
+            fixed: ``marketing_list``, if set.
+            sync: ``marketing_list_mode: sync``.
+            report: ``report(list name, added=, already=, removed=, rejected=)``.
+
+        Raises:
+            MetadataError: as :func:`find_list`.
+        """
+        self._lists = lists
+        self._table = member_table
+        self._fixed = fixed
+        self._sync = sync
+        self._report = report
+        self._seen: dict[str, set[str]] = {}
+        if fixed:
+            lists.get(fixed, member_table)
+
+    def join(
+        self, ids: t.Mapping[int, Sequence[str]], named: t.Mapping[int, Sequence[str]]
+    ) -> dict[int, WebApiError]:
+        """Make the rows of landed records members; return the records that failed to join.
+
+        Args:
+            ids: Landed record -> the primary ids of the rows it wrote.
+            named: Record -> the lists its ``marketing_list_field`` names.
+        """
+        failed: dict[int, WebApiError] = {}
+        wanted: dict[str, dict[str, list[int]]] = {}
+        for index, guids in ids.items():
+            names = [self._fixed] if self._fixed else []
+            names += named.get(index, [])
+            for name in names:
+                members = wanted.setdefault(t.cast("str", name), {})
+                for guid in guids:
+                    members.setdefault(guid.lower(), []).append(index)
+        for name, members in wanted.items():
+            try:
+                found = self._lists.get(name, self._table)
+            except MetadataError as exc:
+                problem = WebApiError(400, None, str(exc))
+                failed.update((i, problem) for indexes in members.values() for i in indexes)
+                continue
+            self._seen.setdefault(name, set()).update(members)
+            if found is None:  # dry run, the list does not exist yet
+                self._report(name, added=len(members))
+                continue
+            outcome = found.add(members)
+            errors = outcome.failed or {}
+            for guid, error in errors.items():
+                failed.update((i, error) for i in members[guid])
+            self._report(name, added=outcome.done, already=outcome.already, rejected=len(errors))
+        return failed
+
+    @property
+    def syncs(self) -> bool:
+        """Whether members not sent leave the lists after a complete run."""
+        return self._sync
+
+    def preview(self, landed: Sequence[int], named: t.Mapping[int, Sequence[str]]) -> None:
+        """A dry run: count the records that would join each list (nothing is read or sent)."""
+        counts: dict[str, int] = {}
+        for index in landed:
+            for name in ([self._fixed] if self._fixed else []) + list(named.get(index, [])):
+                counts[t.cast("str", name)] = counts.get(t.cast("str", name), 0) + 1
+        for name, count in counts.items():
+            self._report(name, added=count)
+
+    def sync(self) -> None:
+        """Remove, from every list this stream filled, the members it did not send.
+
+        Call it only when :attr:`syncs` and the run was complete.
+
+        Raises:
+            MetadataError: as :func:`find_list`.
+        """
+        names = set(self._seen) | ({self._fixed} if self._fixed else set())
+        for name in sorted(t.cast("set[str]", names)):
+            found = self._lists.get(name, self._table)
+            if found is None:
+                continue
+            outcome = found.remove_absent(self._seen.get(name, set()))
+            self._report(name, removed=outcome.done, rejected=len(outcome.failed or {}))
