@@ -24,7 +24,9 @@ class CostModel:
             "creates cost ≈ 40-60 ms"; 15 + 35 = 50 ms, the middle of that range.
         batch_operation: Each operation inside ``$batch``. §9.3: "t ≈ 40 ms from the samples to
             ≈ 64 ms from Carrington"; we take the samples' 40 ms (Carrington's includes latency).
-        bulk_create_record: Each record of CreateMultiple. §9.3: "t ≤ ≈ 10 ms create".
+        bulk_create_record: Each record of CreateMultiple, and each member of
+            AddListMembersList (one ``listmember`` row created per member). §9.3: "t ≤ ≈ 10 ms
+            create".
         bulk_update_record: Each record of UpdateMultiple / UpsertMultiple / DeleteMultiple.
             §9.3: "≈ 30 ms update per the samples".
     """
@@ -42,7 +44,8 @@ class CostModel:
             kind: The operation kind wire reported (``read``, ``metadata``, ``single``,
                 ``batch``, ``bulk``, ``other``).
             count: Operations in the request (records of a bulk request, parts of a batch).
-            path: Request path; tells CreateMultiple from the other bulk messages.
+            path: Request path; tells the creating bulk messages (CreateMultiple,
+                AddListMembersList) from the others.
 
         Returns:
             Seconds; reads, metadata and other requests cost only the base.
@@ -53,7 +56,9 @@ class CostModel:
             return self.request_base + self.batch_operation * count
         if kind == "bulk":
             per_record = (
-                self.bulk_create_record if "CreateMultiple" in path else self.bulk_update_record
+                self.bulk_create_record
+                if "CreateMultiple" in path or "AddListMembersList" in path
+                else self.bulk_update_record
             )
             return self.request_base + per_record * count
         return self.request_base

@@ -48,7 +48,11 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.tokens import TokenService
 
 API_PREFIX = "/api/data/"
-_BULK = re.compile(r"Microsoft\.Dynamics\.CRM\.(Create|Update|Upsert|Delete)Multiple$")
+_BULK = re.compile(
+    r"(?:Microsoft\.Dynamics\.CRM\.(?:Create|Update|Upsert|Delete)Multiple"
+    r"|/(?:Microsoft\.Dynamics\.CRM\.)?AddListMembersList)$"
+)
+"""Bulk operations: the ``…Multiple`` messages and AddListMembersList (one record per member)."""
 _METADATA = ("$metadata", "EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSet")
 
 DEFAULT_ERRORS: dict[int, tuple[str, str]] = {

@@ -15,7 +15,14 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from dataverse_emulator.state.catalog import Catalog, Column, Option, Relationship, Table
+from dataverse_emulator.state.catalog import (
+    Catalog,
+    Column,
+    ManyToMany,
+    Option,
+    Relationship,
+    Table,
+)
 from dataverse_emulator.state.errors import DataverseFault
 
 _NAMESPACE = uuid.UUID("4c1f7d9a-2e6b-5f03-8a41-9b7c2d5e6f10")
@@ -81,8 +88,10 @@ _TABLE_FIELDS = frozenset(
         "columns",
         "keys",
         "supports_bulk",
+        "many_to_many",
     }
 )
+_MANY_TO_MANY_FIELDS = frozenset({"target", "schema_name", "intersect_entity", "navigation"})
 _REQUIRED_LEVELS = frozenset({"None", "SystemRequired", "ApplicationRequired", "Recommended"})
 
 
@@ -207,7 +216,41 @@ def build_table(raw: t.Any, here: str, catalog: Catalog) -> Table:
     _expect(isinstance(table.supports_bulk, bool), here, "'supports_bulk' must be true or false")
     primary_ids = {target: _primary_id(catalog, table, target) for target in _targets(table)}
     table.many_to_one = _relationships(table, raw.get("columns", []), primary_ids)
+    table.many_to_many = _many_to_many(table, raw.get("many_to_many", []), here, catalog)
     return table
+
+
+def _many_to_many(table: Table, raw: t.Any, here: str, catalog: Catalog) -> list[ManyToMany]:
+    """Build the table's many-to-many relationships (the table is Entity1, the target Entity2)."""
+    _expect(isinstance(raw, list), here, "'many_to_many' must be a list")
+    found = []
+    for i, item in enumerate(raw):
+        where = f"{here}.many_to_many[{i}]"
+        _expect(isinstance(item, dict), where, "a many-to-many relationship must be an object")
+        unknown = set(item) - _MANY_TO_MANY_FIELDS
+        _expect(not unknown, where, f"unknown members {sorted(unknown)}")
+        target = item.get("target")
+        _expect(
+            isinstance(target, str) and catalog.has_table(target) and target != table.logical_name,
+            where,
+            "'target' must name another table already loaded (standard or earlier in the file)",
+        )
+        schema = item.get("schema_name") or f"{table.logical_name}_{target}"
+        navigation = item.get("navigation") or schema
+        found.append(
+            ManyToMany(
+                schema_name=schema,
+                intersect_entity=item.get("intersect_entity") or schema.lower(),
+                entity1=table.logical_name,
+                entity1_intersect_attribute=table.primary_id,
+                entity1_navigation=navigation,
+                entity2=target,
+                entity2_intersect_attribute=catalog.table(target).primary_id,
+                entity2_navigation=navigation,
+                metadata_id=_id(f"relationship/{schema}"),
+            )
+        )
+    return found
 
 
 def _column(table: str, raw: t.Any, here: str, catalog: Catalog) -> Column:

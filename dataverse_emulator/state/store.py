@@ -161,7 +161,8 @@ class RecordStore:
         self._lock = threading.RLock()
         self._random = random.Random(seed)  # noqa: S311 - reproducible ids, not secrets
         self._tables: dict[str, _TableState] = {}
-        self._undo: list[tuple[_TableState, str, Row | None]] | None = None
+        self._undo: list[Callable[[], None]] | None = None
+        self._links: dict[str, dict[tuple[str, str], Row]] = {}
         self._version = 1_000_000
         self._stamp: tuple[int, str] = (-1, "")
 
@@ -221,8 +222,7 @@ class RecordStore:
                 yield
             except BaseException:
                 while len(undo) > mark:
-                    state, record_id, old = undo.pop()
-                    self._put(state, record_id, old, log=False)
+                    undo.pop()()
                 raise
             finally:
                 if outer is None:
@@ -234,7 +234,7 @@ class RecordStore:
         """Replace (or remove, when ``row`` is None) a row and keep the indexes in step."""
         old = state.rows.get(record_id)
         if log and self._undo is not None:
-            self._undo.append((state, record_id, old))
+            self._undo.append(lambda: self._put(state, record_id, old, log=False))
         for index in state.indexes:
             if old is not None:
                 parts = index.values_of(old)
@@ -444,6 +444,80 @@ class RecordStore:
             stored = {**row, "versionnumber": self._next_version()}
             self._put(state, stored[state.table.primary_id], stored, log=False)
 
+    # ---- platform writes (messages such as AddMemberList, Associate) ------------------
+
+    def insert_platform_row(self, table: str, row: Row, *, caller: Caller | None = None) -> Row:
+        """Store a row a platform message writes (an intersect row), undoable, unvalidated.
+
+        Stamps the primary id (when missing), created/modified on and by, and the version.
+        """
+        caller = caller or self.default_caller
+        with self._lock:
+            state = self._state(table)
+            stored = dict(row)
+            pid = state.table.primary_id
+            stored.setdefault(pid, self.new_id())
+            columns = state.table.columns
+            now = self.now()
+            for name in ("createdon", "modifiedon"):
+                if name in columns:
+                    stored[name] = now
+            if caller is not None:
+                for name in ("createdby", "modifiedby"):
+                    if name in columns:
+                        stored[name] = caller.systemuser_id
+                        stored[name + TARGET] = "systemuser"
+            stored["versionnumber"] = self._next_version()
+            self._put(state, stored[pid], stored)
+            return dict(stored)
+
+    def update_platform_row(self, table: str, record_id: str, changes: Mapping[str, t.Any]) -> Row:
+        """Change columns the platform computes (``membercount``), undoable, unvalidated.
+
+        Raises:
+            DataverseFault: 404 when the row is missing.
+        """
+        with self._lock:
+            state = self._state(table)
+            existing = state.rows.get(record_id)
+            if existing is None:
+                raise not_found(state.table, record_id)
+            row = {**existing, **changes, "versionnumber": self._next_version()}
+            self._put(state, record_id, row)
+            return dict(row)
+
+    def delete_platform_row(self, table: str, record_id: str) -> None:
+        """Remove a row a platform message owns (an intersect row), undoable."""
+        with self._lock:
+            self._put(self._state(table), record_id, None)
+
+    def link(self, intersect: str, pair: tuple[str, str], row: Row) -> bool:
+        """Record a many-to-many pair in ``intersect``; False when it is already there."""
+        with self._lock:
+            links = self._links.setdefault(intersect, {})
+            if pair in links:
+                return False
+            links[pair] = dict(row)
+            if self._undo is not None:
+                self._undo.append(lambda: links.pop(pair, None))
+            return True
+
+    def unlink(self, intersect: str, pair: tuple[str, str]) -> bool:
+        """Forget a many-to-many pair; False when it was not there."""
+        with self._lock:
+            links = self._links.get(intersect, {})
+            old = links.pop(pair, None)
+            if old is None:
+                return False
+            if self._undo is not None:
+                self._undo.append(lambda: links.__setitem__(pair, old))
+            return True
+
+    def links(self, intersect: str) -> list[tuple[str, str]]:
+        """Every pair of ``intersect``, in insertion order."""
+        with self._lock:
+            return list(self._links.get(intersect, {}))
+
     # ---- internals ---------------------------------------------------------------------
 
     def _insert(
@@ -636,18 +710,28 @@ class RecordStore:
     # ---- whole-store views -------------------------------------------------------------
 
     def snapshot(self) -> dict[str, list[Row]]:
-        """Return every non-empty table's rows (copies), JSON-able, by logical name."""
+        """Return every non-empty table's rows (copies), JSON-able, by logical name.
+
+        Many-to-many pairs whose intersect entity is no catalog table appear under the
+        intersect entity's name, one ``{<entity1 attribute>: id, <entity2 attribute>: id}`` row
+        per pair.
+        """
         with self._lock:
-            return {
+            tables = {
                 name: [dict(row) for row in state.rows.values()]
                 for name, state in self._tables.items()
                 if state.rows
             }
+            for intersect, links in self._links.items():
+                if links:
+                    tables[intersect] = [dict(row) for row in links.values()]
+            return tables
 
     def reset(self) -> None:
         """Forget every row and rule and restart the id generator from the seed."""
         with self._lock:
             self._tables.clear()
+            self._links.clear()
             self.record_rules.clear()
             self._random = random.Random(self.seed)  # noqa: S311 - reproducible ids
             self._undo = None

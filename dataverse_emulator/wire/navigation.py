@@ -2,19 +2,21 @@
 
 Single-valued navigation properties are the lookups' ``referencing_navigation`` names
 (``parentcustomerid_account``); collection-valued ones are the one-to-many relationships'
-``referenced_navigation`` names (``contact_customer_accounts``) whose table the catalog holds.
+``referenced_navigation`` names (``contact_customer_accounts``) whose table the catalog holds,
+and the many-to-many relationships' navigation names (``listcontact_association``,
+:mod:`~dataverse_emulator.state.associations`).
 
 ``$orderby`` may name ``<single-valued navigation>/<column>``.
 
-Unsupported: ``$ref``, many-to-many navigation properties, paging inside expanded collections,
-single-valued navigation paths (``contacts(id)/parentcustomerid_account``).
+Unsupported: paging inside expanded collections, single-valued navigation paths
+(``contacts(id)/parentcustomerid_account``), deep insert through many-to-many properties.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state import values
+from dataverse_emulator.state import associations, values
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET
 from dataverse_emulator.wire.errors import property_not_found
@@ -27,6 +29,9 @@ if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Relationship, Table
     from dataverse_emulator.wire.call import Call
     from dataverse_emulator.wire.query_options import QueryOptions
+
+    Collection = Relationship | associations.Navigation
+    """What backs a collection-valued navigation property."""
 
 Row = dict[str, t.Any]
 _TYPE = "@odata.type"
@@ -48,16 +53,24 @@ def collection_valued(call: Call, table: Table) -> dict[str, Relationship]:
     }
 
 
-def _target_of(call: Call, table: Table, name: str) -> tuple[Table, Relationship | None]:
-    """The table a navigation property leads to, and its relationship when collection-valued."""
+def many_to_many(call: Call, table: Table) -> dict[str, associations.Navigation]:
+    """Collection-valued navigation property -> its many-to-many relationship side."""
+    return associations.navigations(call.env.catalog, table)
+
+
+def _target_of(call: Call, table: Table, name: str) -> tuple[Table, Collection | None]:
+    """The table a navigation property leads to, and what backs it when collection-valued."""
     single = single_valued(call, table).get(name)
     catalog = call.env.catalog
     if single is not None and catalog.has_table(single[1][0]):
         return catalog.table(single[1][0]), None
     rel = collection_valued(call, table).get(name)
-    if rel is None:
+    if rel is not None:
+        return catalog.table(rel.referencing_entity), rel
+    nav = many_to_many(call, table).get(name)
+    if nav is None:
         raise property_not_found(name, table.logical_name)
-    return catalog.table(rel.referencing_entity), rel
+    return catalog.table(nav.target), nav
 
 
 def check_expand(call: Call, table: Table, expand: Mapping[str, QueryOptions]) -> None:
@@ -112,6 +125,11 @@ def expand_rows(
         if rel is None:
             for row, out in zip(rows, outs, strict=True):
                 out[name] = _single(call, table, row, name, options)
+            continue
+        if isinstance(rel, associations.Navigation):
+            for row, out in zip(rows, outs, strict=True):
+                related = related_rows(call, table, row[table.primary_id], rel)
+                out[name] = render_rows(call, target, related, options)
             continue
         by_parent = _related_by_parent(call, table, rel)
         for row, out in zip(rows, outs, strict=True):
@@ -181,8 +199,16 @@ def sort_view(call: Call, table: Table, paths: t.Iterable[str]) -> t.Callable[[R
     return view
 
 
-def related_rows(call: Call, table: Table, record_id: str, rel: Relationship) -> list[Row]:
-    """Stored rows of ``rel``'s referencing table whose lookup points at ``record_id``."""
+def related_rows(call: Call, table: Table, record_id: str, rel: Collection) -> list[Row]:
+    """Stored rows related to ``record_id`` through a collection-valued navigation property.
+
+    One-to-many: the referencing rows whose lookup points at it; many-to-many: the associated
+    rows, in the order they were associated.
+    """
+    if isinstance(rel, associations.Navigation):
+        store = call.env.store
+        found = (store.find(rel.target, i) for i in associations.related_ids(store, rel, record_id))
+        return [row for row in found if row is not None]
     return _related_by_parent(call, table, rel).get(record_id, [])
 
 

@@ -4,14 +4,15 @@ Creates accept deep insert; reads accept ``$expand`` and related-row paths
 (:mod:`~dataverse_emulator.wire.navigation`) and the annotations of ``Prefer:
 odata.include-annotations`` (§2.2).
 
-Unsupported: ``$ref`` writes, deep update, change tracking, FetchXML (``fetchXml=``),
-``If-None-Match`` on collections.
+``$ref`` writes are :mod:`~dataverse_emulator.wire.references`. Unsupported: deep update,
+change tracking, FetchXML (``fetchXml=``), ``If-None-Match`` on collections.
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from dataverse_emulator.state.associations import Navigation
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.store import etag
 from dataverse_emulator.wire import navigation
@@ -30,7 +31,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dataverse_emulator.http import Response
-    from dataverse_emulator.state.catalog import Relationship, Table
+    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.wire.navigation import Collection
 
 Locator = t.Union[str, "Mapping[str, t.Any]"]
 
@@ -149,13 +151,15 @@ def query(
     return json_response(200, body, headers)
 
 
-def related(
-    call: Call, table: Table, locator: Locator, rel: Relationship, address: str
-) -> Response:
-    """``GET /{set}(key)/{collection-valued navigation}``: the related rows, queried (§5.1)."""
+def related(call: Call, table: Table, locator: Locator, rel: Collection, address: str) -> Response:
+    """``GET /{set}(key)/{collection-valued navigation}``: the related rows, queried (§5.1).
+
+    One-to-many and many-to-many properties alike (``lists(id)/listcontact_association``).
+    """
     parent = call.env.store.retrieve(table.logical_name, locator)
     rows = navigation.related_rows(call, table, parent[table.primary_id], rel)
-    return query(call, call.env.catalog.table(rel.referencing_entity), rows, address)
+    target = rel.target if isinstance(rel, Navigation) else rel.referencing_entity
+    return query(call, call.env.catalog.table(target), rows, address)
 
 
 def retrieve(call: Call, table: Table, locator: Locator, options: QueryOptions) -> Response:

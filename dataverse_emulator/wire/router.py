@@ -10,6 +10,10 @@
   :mod:`~dataverse_emulator.wire.records`
 - ``{set}/Microsoft.Dynamics.CRM.<Create|Update|Upsert|Delete>Multiple`` (POST):
   :mod:`~dataverse_emulator.wire.bulk`
+- ``lists(key)/Microsoft.Dynamics.CRM.<AddMemberList|RemoveMemberList>`` and
+  ``AddListMembersList`` (POST): :mod:`~dataverse_emulator.wire.lists`
+- ``{set}(key)/{collection-valued navigation}[(key)]/$ref`` (POST, DELETE):
+  :mod:`~dataverse_emulator.wire.references`
 
 Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
@@ -17,8 +21,10 @@ model. Reads need the Read privilege on the addressed table; the §8 headers
 ``MSCRM.BypassBusinessLogicExecution`` (``…StepIds``), ``MSCRM.BypassCustomPluginExecution`` and
 ``CallerObjectId`` / ``MSCRMCallerID`` need their own privileges (bypass headers on data
 writes only; :mod:`~dataverse_emulator.state.privileges`); an allowed impersonation still
-writes as the caller. Unsupported: ``$metadata`` (CSDL), functions and actions other than the
-above, single-valued navigation paths (``{set}(key)/{lookup navigation}``), ``$ref``.
+writes as the caller. AddListMembersList is a ``bulk`` operation counting its members;
+AddMemberList, RemoveMemberList and ``$ref`` writes are ``single``. Unsupported: ``$metadata``
+(CSDL), functions and actions other than the above, single-valued navigation paths
+(``{set}(key)/{lookup navigation}``, their ``$ref``).
 """
 
 from __future__ import annotations
@@ -30,13 +36,23 @@ import uuid
 
 from dataverse_emulator.state import privileges
 from dataverse_emulator.state.errors import DataverseFault
-from dataverse_emulator.wire import batch, bulk, metadata, navigation, records, sdkmessages
+from dataverse_emulator.wire import (
+    batch,
+    bulk,
+    lists,
+    metadata,
+    navigation,
+    records,
+    references,
+    sdkmessages,
+)
 from dataverse_emulator.wire.call import Call, json_response
 from dataverse_emulator.wire.errors import (
     annotate_error,
     error_response,
     fault_response,
     method_not_allowed,
+    property_not_found,
     segment_not_found,
 )
 from dataverse_emulator.wire.multipart import MultipartError
@@ -57,6 +73,7 @@ if t.TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 PREFIX = "/api/data/"
 _VERSION = re.compile(r"v\d+\.\d+")
+_REF = Segment("$ref")
 _METADATA = frozenset(
     {"EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions"}
 )
@@ -177,10 +194,17 @@ def _dispatch(call: Call, rest: str) -> Response:
         request.context["operation_kind"] = kind
         return run(call)
     table = call.env.catalog.table_by_set(head.name)
+    return _resource(call, table, segments, rest)
+
+
+def _resource(call: Call, table: Table, segments: list[Segment], rest: str) -> Response:
+    head = segments[0]
     if len(segments) == 1:
         return _entity_set(call, table, head, rest)
     if len(segments) == 2:
         return _second(call, table, head, segments[1], rest)
+    if segments[2:] == [_REF] and head.key is not None:
+        return _reference(call, table, head, segments[1])
     return not_found_response(segments[2].name)
 
 
@@ -214,16 +238,12 @@ def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str)
         request.context["operation_kind"] = "read"
         privileges.require(call.caller, table, "read")
     message = crm_name(second.name)
-    if head.key is None:
-        if message not in bulk.MESSAGES or second.key is not None:
-            return not_found_response(second.name)
-        _require(method, "POST")
-        request.context["operation_kind"] = "bulk"
-        return bulk.handle(call, table, message)
-    if second.key is not None or message is not None or second.name.startswith("$"):
+    if message is not None:
+        return _action(call, table, head, second, message)
+    if head.key is None or second.key is not None or second.name.startswith("$"):
         return not_found_response(second.name)
     locator = head.key if isinstance(head.key, str) else plain_key(head.key)
-    related = navigation.collection_valued(call, table).get(second.name)
+    related = _collection(call, table, second.name)
     if related is not None:
         _require(method, "GET")
         return records.related(call, table, locator, related, rest)
@@ -233,6 +253,42 @@ def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str)
         raise method_not_allowed(method)
     request.context["operation_kind"] = "single"
     return records.write_property(call, table, locator, second.name)
+
+
+def _action(call: Call, table: Table, head: Segment, second: Segment, message: str) -> Response:
+    """``{set}/Microsoft.Dynamics.CRM.<bulk message>`` and ``lists(key)/…<list action>``."""
+    method = call.request.method
+    if second.key is None and head.key is None and message in bulk.MESSAGES:
+        _require(method, "POST")
+        call.request.context["operation_kind"] = "bulk"
+        return bulk.handle(call, table, message)
+    if second.key is None and head.key is not None and message in lists.BOUND:
+        _require(method, "POST")
+        call.request.context["operation_kind"] = "single"
+        locator = head.key if isinstance(head.key, str) else plain_key(head.key)
+        record_id = call.env.store.retrieve(table.logical_name, locator)[table.primary_id]
+        return lists.bound(call, table, record_id, message, second.name)
+    return not_found_response(second.name)
+
+
+def _collection(call: Call, table: Table, name: str) -> navigation.Collection | None:
+    """What backs a collection-valued navigation property (one-to-many or many-to-many)."""
+    return navigation.collection_valued(call, table).get(name) or navigation.many_to_many(
+        call, table
+    ).get(name)
+
+
+def _reference(call: Call, table: Table, head: Segment, nav: Segment) -> Response:
+    """``{set}(key)/{collection-valued navigation}[(key)]/$ref``: associate, disassociate."""
+    related = _collection(call, table, nav.name)
+    if related is None:
+        raise property_not_found(nav.name, table.logical_name)
+    if nav.key is not None and not isinstance(nav.key, str):
+        return not_found_response(nav.name)
+    call.request.context["operation_kind"] = "single"
+    locator = head.key if isinstance(head.key, str) else plain_key(head.key or {})
+    record_id = call.env.store.retrieve(table.logical_name, locator)[table.primary_id]
+    return references.handle(call, table, record_id, related, nav.key)
 
 
 def _require(method: str, allowed: str) -> None:
@@ -259,4 +315,6 @@ _SERVICE: dict[str, tuple[str, str, t.Callable[[Call], Response]]] = {
     "$batch": ("POST", "batch", lambda call: batch.execute(call, dispatch)),
     "WhoAmI": ("GET", "other", who_am_i),
     sdkmessages.ENTITY_SET: ("GET", "read", sdkmessages.query),
+    lists.UNBOUND: ("POST", "bulk", lists.add_list_members),
+    f"Microsoft.Dynamics.CRM.{lists.UNBOUND}": ("POST", "bulk", lists.add_list_members),
 }

@@ -28,6 +28,7 @@ def standin_wire(request, env):
         ("batch", 10, "/api/data/v9.2/$batch", 0.415),
         ("bulk", 1000, "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple", 10.015),
         ("bulk", 100, "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.UpsertMultiple", 3.015),
+        ("bulk", 100, "/api/data/v9.2/AddListMembersList", 1.015),
     ],
 )
 def test_default_server_times(kind, count, path, seconds):

@@ -15,6 +15,7 @@ from dataverse_emulator.state.store import RecordRule
 from dataverse_emulator.testing import api_session, https_session
 
 BULK = "/api/data/v9.2/accounts/Microsoft.Dynamics.CRM.CreateMultiple"
+GUID = "00000000-0000-0000-0000-000000000001"
 BROKEN = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
 """What requests raises when the connection breaks mid-response (IncompleteRead)."""
 
@@ -45,6 +46,10 @@ class Recorder:
         ("POST", "/api/data/v9.2/$batch", "batch"),
         ("POST", BULK, "bulk"),
         ("POST", "/api/data/v9.2/contacts/Microsoft.Dynamics.CRM.UpsertMultiple", "bulk"),
+        ("POST", "/api/data/v9.2/AddListMembersList", "bulk"),
+        ("POST", f"/api/data/v9.2/lists({GUID})/Microsoft.Dynamics.CRM.AddMemberList", "single"),
+        ("POST", f"/api/data/v9.2/lists({GUID})/listcontact_association/$ref", "single"),
+        ("DELETE", f"/api/data/v9.2/lists({GUID})/listcontact_association({GUID})/$ref", "single"),
         ("GET", "/other", "other"),
         ("POST", "/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token", "token"),
         ("GET", "/t/v2.0/.well-known/openid-configuration", "discovery"),
