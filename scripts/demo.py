@@ -5,9 +5,11 @@ Run by ``python3 tasks.py demo``. Steps:
 1. start ``dataverse-emulator`` on a free loopback port (realistic latency, time-scaled);
 2. load ``demo/accounts.csv`` as accounts, keyed by account number;
 3. load ``demo/email-list.csv`` as contacts, upserted by email address, each bound to its
-   account by account number; rows Dataverse would refuse go to the dead-letter file;
-4. read the contacts back through the Web API with a real token and print them, with the
-   target's run summary and the dead-letter file; stop the emulator.
+   account by account number, each landed contact a member of the marketing list
+   "Newsletter" (created on the first run); rows Dataverse would refuse go to the dead-letter
+   file;
+4. read the contacts and the list back through the Web API with a real token and print them,
+   with the target's run summary and the dead-letter file; stop the emulator.
 
 Both loads run the real ``tap-spreadsheets`` tap (``$TAP_SPREADSHEETS_BIN``) piped into
 ``target-dynamics``.
@@ -56,6 +58,7 @@ STREAMS = {
             "account_number": "parentcustomerid",
         },
         "lookups": {"parentcustomerid": {"table": "account", "key": "accountnumber"}},
+        "marketing_list": "Newsletter",
     },
 }
 SETTINGS = {
@@ -156,6 +159,16 @@ def landed_contacts(api: WebApi) -> list[tuple[str, str, str]]:
     )
 
 
+def marketing_list(api: WebApi, name: str) -> tuple[int, list[tuple[str, str]]]:
+    """The list's ``membercount`` and its members' ``(full name, email)``, sorted by email."""
+    [found] = api.rows(f"lists?$select=listid,membercount&$filter=listname eq '{name}'")
+    members = api.rows(
+        f"lists({found['listid']})/listcontact_association?$select=fullname,emailaddress1"
+    )
+    rows = [(m.get("fullname") or "", m.get("emailaddress1") or "") for m in members]
+    return int(found["membercount"]), sorted(rows, key=lambda row: row[1])
+
+
 def table(rows: t.Sequence[t.Sequence[str]], headers: t.Sequence[str]) -> str:
     """A plain-text table."""
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
@@ -167,7 +180,7 @@ def table(rows: t.Sequence[t.Sequence[str]], headers: t.Sequence[str]) -> str:
 
 def summary_of(log: str) -> str:
     """The target's closing summary, without the log prefixes."""
-    wanted = ("Summary ", "Requests: ")
+    wanted = ("Summary ", "List '", "Requests: ")
     lines = [line.split(" | ", 3)[-1] for line in log.splitlines()]
     return "\n".join(line for line in lines if any(w in line for w in wanted))
 
@@ -220,9 +233,13 @@ def main(argv: list[str] | None = None) -> int:
             if code:
                 print(logs[stream][-3000:], file=sys.stderr)
                 return code
-        contacts = landed_contacts(WebApi(process.base_url, process.api_session()))
+        api = WebApi(process.base_url, process.api_session())
+        contacts = landed_contacts(api)
         print(f"\n{len(contacts)} contacts in Dataverse (read back through the Web API):\n")
         print(table(contacts, ("full name", "email", "company")))
+        count, members = marketing_list(api, "Newsletter")
+        print(f"\nmarketing list 'Newsletter': {count} members\n")
+        print(table(members, ("full name", "email")))
         print("\nrun summary (email list):\n")
         print(summary_of(logs["email_list"]))
         print(f"\ndead-letter file ({dead_letter.name}; replay it with target-dynamics):\n")

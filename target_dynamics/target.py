@@ -443,12 +443,10 @@ class TargetDynamics(Target):
     @property
     def lists(self) -> MarketingLists:
         """The marketing lists of the run (found or created once each)."""
-        writer = self.writer
+        client, writer, create = self.client, self.writer, not self.settings.dry_run
         with self._lock:
             if self._lists is None:
-                self._lists = MarketingLists(
-                    self.client, writer.concurrency, create=not self.settings.dry_run
-                )
+                self._lists = MarketingLists(client, writer.concurrency, create=create)
             return self._lists
 
     def sync_refusal(self) -> str | None:

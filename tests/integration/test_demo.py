@@ -34,6 +34,9 @@ def test_demo_loads_the_email_list_and_shows_what_landed(tmp_path: Path) -> None
     assert "48 contacts in Dataverse" in out
     assert re.search(r"Ada Lovelace\s+ada\.lovelace@contoso\.com\s+Contoso", out)
     assert "Summary email_list: 51 received, 48 landed" in out
+    assert "marketing list 'Newsletter': 48 members" in out
+    assert re.search(r"Ada Lovelace\s+ada\.lovelace@contoso\.com\n", out)
+    assert "List 'Newsletter': 48 added, 0 already members, 0 removed, 0 rejected" in out
     assert re.search(r"Requests: \d+, retries: \d+, throttled: [\d.]+ s", out)
     assert re.search(r"sven\.longtitle@contoso\.com\s+0x80044331\s+column 'jobtitle'", out)
     assert re.search(r"lena\.unknown@wingtip\.example\s+0x80060891", out)
