@@ -28,7 +28,9 @@ _TABLE_QUERY = (
     f"&$expand=Attributes($select={_ATTRIBUTE_SELECT}),"
     "Keys($select=LogicalName,SchemaName,KeyAttributes,EntityKeyIndexStatus),"
     "ManyToOneRelationships($select=SchemaName,ReferencedEntity,ReferencedAttribute,"
-    "ReferencingAttribute,ReferencingEntityNavigationPropertyName)"
+    "ReferencingAttribute,ReferencingEntityNavigationPropertyName),"
+    "ManyToManyRelationships($select=SchemaName,Entity1LogicalName,Entity2LogicalName,"
+    "Entity1NavigationPropertyName,Entity2NavigationPropertyName)"
 )
 _OPTIONS = "$expand=OptionSet($select=Options),GlobalOptionSet($select=Options)"
 _BOOLEAN_OPTIONS = "$expand=OptionSet($select=TrueOption,FalseOption)"
@@ -123,6 +125,8 @@ class TableInfo:
         lookups: Lookup column -> ``[(target table, navigation property)]``.
         supports_bulk: Whether CreateMultiple/UpdateMultiple are available (§6.5).
         primary_name: Primary name column, when the table has one.
+        many_to_many: N:N relationship schema name -> (related table, this table's
+            collection-valued navigation property to it).
     """
 
     logical_name: str
@@ -133,6 +137,7 @@ class TableInfo:
     lookups: Mapping[str, list[tuple[str, str]]]
     supports_bulk: bool = True
     primary_name: str | None = None
+    many_to_many: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def key_for(self, columns: Iterable[str]) -> str | None:
         """The schema name of the alternate key made of exactly ``columns``, if any."""
@@ -228,6 +233,13 @@ def parse_table(
         )
         if pairs:
             lookups[name] = [(table, nav) for table, nav in pairs if table != "owner"]
+    many_to_many: dict[str, tuple[str, str]] = {}
+    for rel in definition.get("ManyToManyRelationships") or []:
+        first = rel.get("Entity1LogicalName") == definition["LogicalName"]
+        side, other = ("1", "2") if first else ("2", "1")
+        navigation = rel.get(f"Entity{side}NavigationPropertyName")
+        if navigation:
+            many_to_many[rel["SchemaName"]] = (rel[f"Entity{other}LogicalName"], navigation)
     return TableInfo(
         logical_name=definition["LogicalName"],
         entity_set=definition["EntitySetName"],
@@ -237,6 +249,7 @@ def parse_table(
         keys=keys,
         lookups=lookups,
         supports_bulk=supports_bulk,
+        many_to_many=many_to_many,
     )
 
 

@@ -160,7 +160,8 @@ def _norm(value: t.Any) -> t.Any:
     return value
 
 
-def _key_id(key: Mapping[str, t.Any]) -> tuple[tuple[str, t.Any], ...]:
+def key_id(key: Mapping[str, t.Any]) -> tuple[tuple[str, t.Any], ...]:
+    """A hashable identity of key values, compared as Dataverse compares them."""
     return tuple(sorted((column, _norm(value)) for column, value in key.items()))
 
 
@@ -173,7 +174,7 @@ def merge_rows(rows: Sequence[Row]) -> list[_Item]:
         if key is None:
             items.append(_Item([row.index], dict(row.payload), None))
             continue
-        ident = _key_id(key)
+        ident = key_id(key)
         found = by_key.get(ident)
         if found is None:
             found = by_key[ident] = _Item([row.index], dict(row.payload), key)
@@ -319,11 +320,10 @@ class Writer:
                     result.ids.setdefault(index, []).append(guid)
             else:
                 by_key.append(item)
-        for start in range(0, len(by_key), LOOKUP_CHUNK):
-            chunk = by_key[start : start + LOOKUP_CHUNK]
-            found = self._find_ids(plan, chunk)
-            for item in chunk:
-                guids = found.get(_key_id(t.cast("dict[str, t.Any]", item.key)), [])
+        if by_key:
+            found = self._find_ids(plan, by_key)
+            for item in by_key:
+                guids = found.get(key_id(t.cast("dict[str, t.Any]", item.key)), [])
                 for index in item.indexes:
                     result.ids[index] = list(guids)
 
@@ -389,7 +389,7 @@ class Writer:
         resolved: list[_Item] = []
         for item in items:
             key = t.cast("dict[str, t.Any]", item.key)
-            guids = found.get(_key_id(key), [])
+            guids = found.get(key_id(key), [])
             problem = _lookup_problem(plan, key, len(guids))
             if problem is not None:
                 result.rejected.extend((i, problem) for i in item.indexes)
@@ -404,17 +404,28 @@ class Writer:
 
     def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[tuple, list[str]]:
         """Primary ids of the rows whose key columns hold each item's values."""
-        columns = sorted(t.cast("dict[str, t.Any]", items[0].key))
         keys = [t.cast("dict[str, t.Any]", item.key) for item in items]
-        request = webapi.query(
-            plan.entity_set, [plan.primary_id, *columns], webapi.filter_keys(columns, keys)
-        )
+        return self.find_rows(plan.entity_set, plan.primary_id, keys)
+
+    def find_rows(
+        self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
+    ) -> dict[tuple, list[str]]:
+        """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
+
+        One ``$filter`` per ``LOOKUP_CHUNK`` keys, following next links; strings match
+        case-insensitively, as Dataverse compares them.
+        """
         found: dict[tuple, list[str]] = {}
-        for record in self._client.get_json(request.path).get("value", []):
-            ident = _key_id({c: record.get(c) for c in columns})
-            guids = found.setdefault(ident, [])
-            if str(record[plan.primary_id]) not in guids:
-                guids.append(str(record[plan.primary_id]))
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            columns = sorted(chunk[0])
+            request = webapi.query(
+                entity_set, [primary_id, *columns], webapi.filter_keys(columns, chunk)
+            )
+            for record in self._client.get_all(request.path):
+                guids = found.setdefault(key_id({c: record.get(c) for c in columns}), [])
+                if str(record[primary_id]) not in guids:
+                    guids.append(str(record[primary_id]))
         return found
 
     def _existing(self, plan: WritePlan, guids: Sequence[str]) -> set[str]:

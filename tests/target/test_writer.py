@@ -108,6 +108,9 @@ class FakeDataverse:
             ]
         }
 
+    def get_all(self, path: str):
+        yield from self.get_json(path)["value"]
+
     def throttle(self, seconds: float) -> None:
         self.throttled.append(seconds)
 
