@@ -366,6 +366,11 @@ class DataverseClient:
         self.stats = ClientStats()
 
     @property
+    def service_root(self) -> str:
+        """``https://<host>/api/data/v<version>/``: what request paths are relative to."""
+        return self._root
+
+    @property
     def dop_hint(self) -> int | None:
         """The last ``x-ms-dop-hint`` seen: the service's advice for parallel requests (§7.3)."""
         return self._dop_hint

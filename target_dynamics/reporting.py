@@ -79,6 +79,7 @@ class RunReport:
         self._streams: dict[str, StreamStats] = {}
         self._reasons: dict[str, tuple[int, str]] = {}
         self._lists: dict[str, ListStats] = {}
+        self._associations: dict[str, ListStats] = {}
         self._last = clock()
 
     def add(self, stream: str, **counts: int) -> None:
@@ -92,6 +93,13 @@ class RunReport:
         """Add ``counts`` (ListStats field -> increment) to marketing list ``name``."""
         with self._lock:
             stats = self._lists.setdefault(name, ListStats())
+            for field_name, value in counts.items():
+                setattr(stats, field_name, getattr(stats, field_name) + value)
+
+    def add_association(self, relationship: str, **counts: int) -> None:
+        """Add ``counts`` (added, removed, rejected) to N:N ``relationship``."""
+        with self._lock:
+            stats = self._associations.setdefault(relationship, ListStats())
             for field_name, value in counts.items():
                 setattr(stats, field_name, getattr(stats, field_name) + value)
 
@@ -155,6 +163,11 @@ class RunReport:
                 f"List {name!r}: {s.added} {would}added, {s.already} already members, "
                 f"{s.removed} {would}removed, {s.rejected} rejected"
                 for name, s in sorted(self._lists.items())
+            ]
+            lines += [
+                f"Association {name!r}: {s.added} added, {s.removed} removed, "
+                f"{s.rejected} records rejected"
+                for name, s in sorted(self._associations.items())
             ]
         if client_stats is not None:
             lines.append(

@@ -39,8 +39,10 @@ STREAM_KEYS = (
     "marketing_list",
     "marketing_list_mode",
     "marketing_list_field",
+    "associations",
 )
 LIST_MODES = ("add", "sync")
+ASSOCIATION_KEYS = ("relationship", "key", "mode")
 LOOKUP_KEYS = ("table", "key", "table_field")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
@@ -75,6 +77,15 @@ class LookupSettings:
 
 
 @dataclass(frozen=True)
+class AssociationSettings:
+    """``streams.<stream>.associations.<field>``: an N:N relationship the field fills."""
+
+    relationship: str
+    key: str | None = None
+    mode: str = "add"
+
+
+@dataclass(frozen=True)
 class StreamSettings:
     """The effective settings of one stream (per-stream values over the top-level ones)."""
 
@@ -94,6 +105,8 @@ class StreamSettings:
     """Record field naming the list (or lists) each record's row joins."""
     marketing_list_mode: str = "add"
     """``sync``: after a complete run, members that were not sent leave the list."""
+    associations: Mapping[str, AssociationSettings] = field(default_factory=dict)
+    """Record field -> the N:N relationship its values fill."""
 
     @property
     def fills_lists(self) -> bool:
@@ -160,6 +173,7 @@ class Settings:
             marketing_list=own.get("marketing_list") or self.marketing_list,
             marketing_list_field=own.get("marketing_list_field"),
             marketing_list_mode=own.get("marketing_list_mode") or self.marketing_list_mode,
+            associations=_associations(own.get("associations") or {}, "", []),
         )
 
 
@@ -199,6 +213,25 @@ def _lookups(
                 f"{where}.{column}.key is set without table: name the table the key belongs to"
             )
         found[column] = LookupSettings(spec.get("table"), key, spec.get("table_field"))
+    return found
+
+
+def _associations(
+    raw: Mapping[str, t.Any], where: str, problems: list[str]
+) -> dict[str, AssociationSettings]:
+    found: dict[str, AssociationSettings] = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("relationship"), str):
+            problems.append(
+                f"{where}.{name} must be an object naming its N:N relationship, e.g. "
+                '{"relationship": "contactleads_association", "key": "emailaddress1"}'
+            )
+            continue
+        _unknown_keys(spec, ASSOCIATION_KEYS, f"{where}.{name}", problems)
+        mode = spec.get("mode") or "add"
+        if mode not in LIST_MODES:
+            problems.append(f"{where}.{name}.mode '{mode}' is not one of add, sync")
+        found[name] = AssociationSettings(spec["relationship"], spec.get("key"), mode)
     return found
 
 
@@ -309,6 +342,11 @@ def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
         mode = spec.get("marketing_list_mode")
         if mode and mode not in LIST_MODES:
             problems.append(f"{where}.marketing_list_mode '{mode}' is not one of add, sync")
+        associations = spec.get("associations") or {}
+        if isinstance(associations, dict):
+            _associations(associations, f"{where}.associations", problems)
+        else:
+            problems.append(f"{where}.associations must map record fields to relationships")
 
 
 def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:

@@ -15,10 +15,12 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
+from target_dynamics.associations import AssociationRule, StreamAssociations, TableRef
 from target_dynamics.deadletter import DeadLetter
-from target_dynamics.errors import MetadataError
+from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
+from target_dynamics.metadata import close_names
 from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
 from target_dynamics.writer import Operation, Row
 
@@ -86,6 +88,7 @@ class DataverseSink(BatchSink):
         self._stream_plan: StreamPlan | None = None
         self._lists: StreamLists | None = None
         self._list_field: str | None = None
+        self._associations: StreamAssociations | None = None
         self._invalid: dict[int, str] = {}
         super().__init__(target=target, **kwargs)
 
@@ -158,6 +161,55 @@ class DataverseSink(BatchSink):
             )
         if stream.fills_lists:
             self._lists = self._stream_lists(stream, table)
+        if stream.associations:
+            self._associations = self._stream_associations(stream, table)
+
+    def _stream_associations(self, stream: StreamSettings, table: TableInfo) -> StreamAssociations:
+        """Check each association against the table's N:N relationships, before any write.
+
+        Raises:
+            MetadataError: every problem at once (a field the stream lacks, an unknown
+                relationship or key column, a delete stream).
+        """
+        where = f"stream '{self.stream_name}' -> table '{table.logical_name}'"
+        problems: list[str] = []
+        rules: list[AssociationRule] = []
+        if stream.operation is Operation.DELETE:
+            problems.append(f"{where}: associations need rows that land, not deletes")
+        fields = self.schema.get("properties") or {}
+        for name, spec in stream.associations.items():
+            if name not in fields:
+                problems.append(f"{where}: associations.{name} names no field of the stream")
+            found = table.many_to_many.get(spec.relationship)
+            if found is None:
+                close = close_names(spec.relationship, table.many_to_many)
+                problems.append(
+                    f"{where}: associations.{name}: '{spec.relationship}' is not an N:N "
+                    f"relationship of {table.logical_name}"
+                    + (f" (close: {', '.join(close)})" if close else "")
+                )
+                continue
+            related = self._target.metadata.table(found[0])
+            if spec.key and spec.key not in related.columns:
+                close = close_names(spec.key, related.columns)
+                problems.append(
+                    f"{where}: associations.{name}.key '{spec.key}' is not a column of "
+                    f"{related.logical_name}" + (f" (close: {', '.join(close)})" if close else "")
+                )
+                continue
+            ref = TableRef(related.logical_name, related.entity_set, related.primary_id)
+            rules.append(
+                AssociationRule(
+                    name, spec.relationship, found[1], ref, spec.key, sync=spec.mode == "sync"
+                )
+            )
+        if problems:
+            raise MetadataError(
+                f"Stream '{self.stream_name}' cannot be written:\n"
+                + "\n".join(f"- {p}" for p in problems)
+            )
+        own = TableRef(table.logical_name, table.entity_set, table.primary_id)
+        return StreamAssociations(self._target.client, self._target.writer, own, rules)
 
     def _stream_lists(self, stream: StreamSettings, table: TableInfo) -> StreamLists:
         """The stream's marketing lists, found or created before any write.
@@ -222,11 +274,11 @@ class DataverseSink(BatchSink):
             self._settle(pending, landed, rejected, lost=set())
             return
         # The writer addresses every row and merges records that address the same one.
-        result = self._target.writer.write(plan.plan, rows, ids=self._lists is not None)
+        relates = self._lists is not None or self._associations is not None
+        result = self._target.writer.write(plan.plan, rows, ids=relates)
         failures = list(result.rejected)
-        if self._lists is not None:
-            named = self._named_lists(pending, result.landed)
-            joined = self._lists.join(result.ids, named)
+        if relates:
+            joined = self._relate(pending, {i: result.ids.get(i, []) for i in result.landed})
             failures += joined.items()
             result.landed = [i for i in result.landed if i not in joined]
         lost: set[int] = set()
@@ -242,6 +294,28 @@ class DataverseSink(BatchSink):
             upserted=result.upserted,
         )
         self._settle(pending, result.landed, rejected, lost)
+
+    def _relate(
+        self, pending: Sequence[_Pending], ids: dict[int, list[str]]
+    ) -> dict[int, WebApiError]:
+        """Put landed rows on their lists and associate them; the records that failed to."""
+        failed: dict[int, WebApiError] = {}
+        if self._lists is not None:
+            failed.update(self._lists.join(ids, self._named_lists(pending, list(ids))))
+        if self._associations is not None:
+            remaining = {i: guids for i, guids in ids.items() if i not in failed}
+            records = {i: pending[i].record for i in remaining}
+            report = self._target.report
+            for name, outcome in self._associations.join(remaining, records).items():
+                report.add_association(
+                    name,
+                    added=outcome.added,
+                    removed=outcome.removed,
+                    rejected=len(outcome.failed),
+                )
+                for index, error in outcome.failed.items():
+                    failed.setdefault(index, error)
+        return failed
 
     def _named_lists(
         self, pending: Sequence[_Pending], landed: Sequence[int]

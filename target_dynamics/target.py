@@ -178,6 +178,15 @@ class TargetDynamics(Target):
                         description="add or sync (as `marketing_list_mode`).",
                     ),
                     th.Property(
+                        "associations",
+                        th.ObjectType(additional_properties=th.ObjectType()),
+                        description="Record field -> N:N relationship it fills, e.g. "
+                        '{"leads": {"relationship": "contactleads_association", "key": '
+                        '"emailaddress1", "mode": "add"}}: the field holds one value or a list, '
+                        "GUIDs of the related table or values of its `key` column; with mode "
+                        "sync, associations the record does not name are removed.",
+                    ),
+                    th.Property(
                         "marketing_list_field",
                         th.StringType,
                         description="Record field naming the marketing list (or a list of "
@@ -189,7 +198,7 @@ class TargetDynamics(Target):
             title="Streams",
             description="Per-stream settings by stream name (after stream maps): entity, "
             "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
-            "marketing_list_field.",
+            "marketing_list_field, associations.",
         ),
         th.Property(
             "marketing_list",

@@ -322,6 +322,37 @@ def list_members(list_id: str, member_table: str) -> WebRequest:
     return WebRequest("GET", f"lists({_guid(list_id)})/{navigation}?$select={table}id")
 
 
+def associate(  # noqa: PLR0913 - the row, the relationship, the related row and the root
+    entity_set: str,
+    row_id: str,
+    navigation: str,
+    related_set: str,
+    related_id: str,
+    *,
+    service_root: str,
+) -> WebRequest:
+    """``POST {set}(<id>)/{navigation}/$ref``: relate two rows through an N:N relationship.
+
+    Microsoft Learn, "Associate and disassociate table rows using the Web API": the body's
+    ``@odata.id`` is the related row's URL (``service_root`` ends with ``/api/data/v9.2/``).
+    """
+    path = f"{check_name(entity_set)}({_guid(row_id)})/{check_name(navigation)}/$ref"
+    body = {"@odata.id": f"{service_root}{check_name(related_set)}({_guid(related_id)})"}
+    return WebRequest("POST", path, encode_json(body))
+
+
+def disassociate(entity_set: str, row_id: str, navigation: str, related_id: str) -> WebRequest:
+    """``DELETE {set}(<id>)/{navigation}(<related id>)/$ref``: remove one N:N association."""
+    base = f"{check_name(entity_set)}({_guid(row_id)})/{check_name(navigation)}"
+    return WebRequest("DELETE", f"{base}({_guid(related_id)})/$ref")
+
+
+def related(entity_set: str, row_id: str, navigation: str, related_id_column: str) -> WebRequest:
+    """``GET {set}(<id>)/{navigation}?$select=<related id>``: the rows associated with one row."""
+    base = f"{check_name(entity_set)}({_guid(row_id)})/{check_name(navigation)}"
+    return WebRequest("GET", f"{base}?$select={check_name(related_id_column)}")
+
+
 def odata_id(entity_set: str, key: t.Mapping[str, t.Any], primary_id: str) -> str:
     """The ``@odata.id`` of an UpsertMultiple target (§6.3), as Microsoft's own SDK writes it.
 
