@@ -293,6 +293,45 @@ def run_unsubscribe_every_match(emu: EmulatorServer, tmp_path: Path) -> None:
     assert [row["emailaddress1"] for row in rows(emu, "lead")] == ["bo@x.org"]
 
 
+def run_marketing_list(emu: EmulatorServer, tmp_path: Path) -> None:
+    config = connection(emu, RECIPES["marketing-list"])
+    sync(config, {"email_list": email_list(5)})
+    sync(config, {"email_list": email_list(5)})  # a rerun adds nothing twice
+    [found] = rows(emu, "list")
+    assert (found["listname"], found["createdfromcode"], found["membercount"]) == (
+        "Newsletter",
+        2,
+        5,
+    )
+
+
+def run_marketing_list_sync(emu: EmulatorServer, tmp_path: Path) -> None:
+    config = connection(emu, RECIPES["marketing-list-sync"])
+    sync(config, {"email_list": email_list(5)})
+    sync(config, {"email_list": email_list(3)})
+    [found] = rows(emu, "list")
+    assert found["membercount"] == 3
+    assert len(rows(emu, "contact")) == 5
+
+
+def run_associations(emu: EmulatorServer, tmp_path: Path) -> None:
+    lead_config = {"entity": "lead", "id_field": "emailaddress1"}
+    lead_config["streams"] = {"leads": {"columns": {"email": "emailaddress1"}}}
+    sync(connection(emu, lead_config), {"leads": [{"email": "l0@x.org"}, {"email": "l1@x.org"}]})
+    people = [
+        {"email": "ann@x.org", "leads": "l0@x.org"},
+        {"email": "bo@x.org", "leads": "L1@x.org"},
+    ]
+    sync(connection(emu, RECIPES["associations"]), {"people": people})
+    sync(connection(emu, RECIPES["associations"]), {"people": people})  # twice is fine
+    contacts = {row["contactid"]: row["emailaddress1"] for row in rows(emu, "contact")}
+    leads = {row["leadid"]: row["emailaddress1"] for row in rows(emu, "lead")}
+    pairs = sorted(
+        (contacts[r["contactid"]], leads[r["leadid"]]) for r in rows(emu, "contactleads")
+    )
+    assert pairs == [("ann@x.org", "l0@x.org"), ("bo@x.org", "l1@x.org")]
+
+
 ENTITIES: dict[str, str] = dict(
     re.findall(r"<!-- emulator-entities: ([\w-]+) -->\s*```json\n(.*?)```", README, re.DOTALL)
 )
@@ -326,6 +365,9 @@ RUNS: dict[str, t.Callable[..., None]] = {
     "certificate": run_certificate,
     "dry-run": run_dry_run,
     "unsubscribe-every-match": run_unsubscribe_every_match,
+    "marketing-list": run_marketing_list,
+    "marketing-list-sync": run_marketing_list_sync,
+    "associations": run_associations,
 }
 
 
