@@ -91,17 +91,17 @@ class RunReport:
 
     def add_list(self, name: str, **counts: int) -> None:
         """Add ``counts`` (ListStats field -> increment) to marketing list ``name``."""
-        with self._lock:
-            stats = self._lists.setdefault(name, ListStats())
-            for field_name, value in counts.items():
-                setattr(stats, field_name, getattr(stats, field_name) + value)
+        self._add_to(self._lists, name, counts)
 
     def add_association(self, relationship: str, **counts: int) -> None:
         """Add ``counts`` (added, removed, rejected) to N:N ``relationship``."""
+        self._add_to(self._associations, relationship, counts)
+
+    def _add_to(self, stats: dict[str, ListStats], name: str, counts: dict[str, int]) -> None:
         with self._lock:
-            stats = self._associations.setdefault(relationship, ListStats())
+            found = stats.setdefault(name, ListStats())
             for field_name, value in counts.items():
-                setattr(stats, field_name, getattr(stats, field_name) + value)
+                setattr(found, field_name, getattr(found, field_name) + value)
 
     def note_rejections(self, errors: t.Iterable[tuple[str | None, str]]) -> None:
         """Count rejections by Dataverse code, keeping the first message of each code."""
