@@ -23,6 +23,7 @@ from uuid import UUID
 from target_dynamics import webapi
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.identity import key_guid
+from target_dynamics.writer import split_even
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -171,12 +172,15 @@ class ListMembers:
             return set(self._members)
 
     def add(self, member_ids: Iterable[str]) -> MemberOutcome:
-        """Add ``member_ids`` that are not members yet, in parallel bulk requests."""
+        """Add ``member_ids`` that are not members yet, in parallel bulk requests.
+
+        A batch is spread over every allowed request, as row writes are.
+        """
         wanted = list(dict.fromkeys(m.lower() for m in member_ids))
         present = self.members()
         new = [m for m in wanted if m not in present]
         outcome = MemberOutcome(already=len(wanted) - len(new), failed={})
-        chunks = [new[i : i + self._per_request] for i in range(0, len(new), self._per_request)]
+        chunks = split_even(new, self._per_request, self._threads) if new else []
         if chunks:
             with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
                 for done, failed in pool.map(self._add_chunk, chunks):

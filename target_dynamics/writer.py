@@ -412,20 +412,32 @@ class Writer:
     ) -> dict[tuple, list[str]]:
         """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
 
-        One ``$filter`` per ``LOOKUP_CHUNK`` keys, following next links; strings match
-        case-insensitively, as Dataverse compares them.
+        One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links;
+        strings match case-insensitively, as Dataverse compares them.
         """
+        chunks = [keys[i : i + LOOKUP_CHUNK] for i in range(0, len(keys), LOOKUP_CHUNK)]
         found: dict[tuple, list[str]] = {}
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start : start + LOOKUP_CHUNK]
-            columns = sorted(chunk[0])
-            request = webapi.query(
-                entity_set, [primary_id, *columns], webapi.filter_keys(columns, chunk)
-            )
-            for record in self._client.get_all(request.path):
-                guids = found.setdefault(key_id({c: record.get(c) for c in columns}), [])
-                if str(record[primary_id]) not in guids:
-                    guids.append(str(record[primary_id]))
+        if not chunks:
+            return found
+        with ThreadPoolExecutor(min(self.concurrency(), len(chunks))) as pool:
+            for part in pool.map(lambda c: self._find_chunk(entity_set, primary_id, c), chunks):
+                for ident, guids in part.items():
+                    known = found.setdefault(ident, [])
+                    known.extend(g for g in guids if g not in known)
+        return found
+
+    def _find_chunk(
+        self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
+    ) -> dict[tuple, list[str]]:
+        columns = sorted(keys[0])
+        request = webapi.query(
+            entity_set, [primary_id, *columns], webapi.filter_keys(columns, keys)
+        )
+        found: dict[tuple, list[str]] = {}
+        for record in self._client.get_all(request.path):
+            guids = found.setdefault(key_id({c: record.get(c) for c in columns}), [])
+            if str(record[primary_id]) not in guids:
+                guids.append(str(record[primary_id]))
         return found
 
     def _existing(self, plan: WritePlan, guids: Sequence[str]) -> set[str]:
