@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
+from target_dynamics.associations import AssociationRule, TableRef
 from target_dynamics.deadletter import FIELD as DEAD_LETTER_FIELD
 from target_dynamics.errors import MetadataError
 from target_dynamics.identity import IdMode
@@ -293,3 +294,64 @@ def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context
             )
             return None
     return LookupRule(column, found, config.table, config.key, config.table_field)
+
+
+def association_tables(settings: StreamSettings, table: TableInfo) -> list[str]:
+    """The related tables of the N:N relationships the stream's ``associations`` name.
+
+    The caller reads their metadata before :func:`plan_associations`.
+    """
+    names = (table.many_to_many.get(spec.relationship) for spec in settings.associations.values())
+    return sorted({found[0] for found in names if found is not None})
+
+
+def plan_associations(
+    stream: str,
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    related: Mapping[str, TableInfo],
+) -> list[AssociationRule]:
+    """Check each of the stream's associations against the table's N:N relationships.
+
+    Raises:
+        MetadataError: every problem at once (a field the stream lacks, an unknown relationship
+            or key column, a delete stream), with close names.
+    """
+    where = f"stream '{stream}' -> table '{table.logical_name}'"
+    problems: list[str] = []
+    rules: list[AssociationRule] = []
+    if settings.operation is Operation.DELETE:
+        problems.append(f"{where}: associations need rows that land, not deletes")
+    fields = schema.get("properties") or {}
+    for name, spec in settings.associations.items():
+        if name not in fields:
+            problems.append(f"{where}: associations.{name} names no field of the stream")
+        found = table.many_to_many.get(spec.relationship)
+        if found is None:
+            close = close_names(spec.relationship, table.many_to_many)
+            problems.append(
+                f"{where}: associations.{name}: '{spec.relationship}' is not an N:N "
+                f"relationship of {table.logical_name}"
+                + (f" (close: {', '.join(close)})" if close else "")
+            )
+            continue
+        other = related[found[0]]
+        if spec.key and spec.key not in other.columns:
+            close = close_names(spec.key, other.columns)
+            problems.append(
+                f"{where}: associations.{name}.key '{spec.key}' is not a column of "
+                f"{other.logical_name}" + (f" (close: {', '.join(close)})" if close else "")
+            )
+            continue
+        ref = TableRef(other.logical_name, other.entity_set, other.primary_id)
+        rules.append(
+            AssociationRule(
+                name, spec.relationship, found[1], ref, spec.key, sync=spec.mode == "sync"
+            )
+        )
+    if problems:
+        raise MetadataError(
+            f"Stream '{stream}' cannot be written:\n" + "\n".join(f"- {p}" for p in problems)
+        )
+    return rules

@@ -15,13 +15,18 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
-from target_dynamics.associations import AssociationRule, StreamAssociations, TableRef
+from target_dynamics.associations import StreamAssociations, TableRef
 from target_dynamics.deadletter import DeadLetter
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
-from target_dynamics.metadata import close_names
-from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
+from target_dynamics.planning import (
+    StreamPlan,
+    association_tables,
+    lookup_tables,
+    plan_associations,
+    plan_stream,
+)
 from target_dynamics.writer import Operation, Row
 
 if t.TYPE_CHECKING:
@@ -165,49 +170,11 @@ class DataverseSink(BatchSink):
             self._associations = self._stream_associations(stream, table)
 
     def _stream_associations(self, stream: StreamSettings, table: TableInfo) -> StreamAssociations:
-        """Check each association against the table's N:N relationships, before any write.
-
-        Raises:
-            MetadataError: every problem at once (a field the stream lacks, an unknown
-                relationship or key column, a delete stream).
-        """
-        where = f"stream '{self.stream_name}' -> table '{table.logical_name}'"
-        problems: list[str] = []
-        rules: list[AssociationRule] = []
-        if stream.operation is Operation.DELETE:
-            problems.append(f"{where}: associations need rows that land, not deletes")
-        fields = self.schema.get("properties") or {}
-        for name, spec in stream.associations.items():
-            if name not in fields:
-                problems.append(f"{where}: associations.{name} names no field of the stream")
-            found = table.many_to_many.get(spec.relationship)
-            if found is None:
-                close = close_names(spec.relationship, table.many_to_many)
-                problems.append(
-                    f"{where}: associations.{name}: '{spec.relationship}' is not an N:N "
-                    f"relationship of {table.logical_name}"
-                    + (f" (close: {', '.join(close)})" if close else "")
-                )
-                continue
-            related = self._target.metadata.table(found[0])
-            if spec.key and spec.key not in related.columns:
-                close = close_names(spec.key, related.columns)
-                problems.append(
-                    f"{where}: associations.{name}.key '{spec.key}' is not a column of "
-                    f"{related.logical_name}" + (f" (close: {', '.join(close)})" if close else "")
-                )
-                continue
-            ref = TableRef(related.logical_name, related.entity_set, related.primary_id)
-            rules.append(
-                AssociationRule(
-                    name, spec.relationship, found[1], ref, spec.key, sync=spec.mode == "sync"
-                )
-            )
-        if problems:
-            raise MetadataError(
-                f"Stream '{self.stream_name}' cannot be written:\n"
-                + "\n".join(f"- {p}" for p in problems)
-            )
+        """The stream's N:N associations, checked against the metadata before any write."""
+        related: dict[str, TableInfo] = {}
+        for name in association_tables(stream, table):
+            related[name] = self._target.metadata.table(name)
+        rules = plan_associations(self.stream_name, self.schema, stream, table, related)
         own = TableRef(table.logical_name, table.entity_set, table.primary_id)
         return StreamAssociations(self._target.client, self._target.writer, own, rules)
 
