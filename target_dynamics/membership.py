@@ -361,19 +361,36 @@ class StreamLists:
         """Whether members not sent leave the lists after a complete run."""
         return self._sync
 
-    def preview(self, landed: Sequence[int], named: t.Mapping[int, Sequence[str]]) -> None:
-        """A dry run: count the records that would join each list (nothing is read or sent)."""
-        counts: dict[str, int] = {}
-        for index in landed:
-            for name in ([self._fixed] if self._fixed else []) + list(named.get(index, [])):
-                counts[t.cast("str", name)] = counts.get(t.cast("str", name), 0) + 1
-        for name, count in counts.items():
-            self._report(name, added=count)
+    def preview(
+        self, ids: t.Mapping[int, Sequence[str]], named: t.Mapping[int, Sequence[str]]
+    ) -> None:
+        """A dry run: count who would join each list, reading members, sending nothing.
 
-    def sync(self) -> None:
+        Args:
+            ids: Record -> the primary ids of the rows it names that exist (empty: a new row).
+            named: Record -> the lists its ``marketing_list_field`` names.
+        """
+        for name, indexes in self._by_list(ids, named).items():
+            found = self._lists.get(name, self._table)
+            members = found.members() if found is not None else set()
+            present = {i for i in indexes if any(g.lower() in members for g in ids[i])}
+            self._seen.setdefault(name, set()).update(g.lower() for i in indexes for g in ids[i])
+            self._report(name, added=len(indexes) - len(present), already=len(present))
+
+    def _by_list(
+        self, ids: t.Mapping[int, Sequence[str]], named: t.Mapping[int, Sequence[str]]
+    ) -> dict[str, list[int]]:
+        """List name -> the records that join it."""
+        lists: dict[str, list[int]] = {}
+        for index in ids:
+            for name in ([self._fixed] if self._fixed else []) + list(named.get(index, [])):
+                lists.setdefault(t.cast("str", name), []).append(index)
+        return lists
+
+    def sync(self, *, dry_run: bool = False) -> None:
         """Remove, from every list this stream filled, the members it did not send.
 
-        Call it only when :attr:`syncs` and the run was complete.
+        Call it only when :attr:`syncs` and the run was complete; a dry run only counts them.
 
         Raises:
             MetadataError: as :func:`find_list`.
@@ -383,5 +400,9 @@ class StreamLists:
             found = self._lists.get(name, self._table)
             if found is None:
                 continue
-            outcome = found.remove_absent(self._seen.get(name, set()))
+            keep = self._seen.get(name, set())
+            if dry_run:
+                self._report(name, removed=len(found.members() - keep))
+                continue
+            outcome = found.remove_absent(keep)
             self._report(name, removed=outcome.done, rejected=len(outcome.failed or {}))

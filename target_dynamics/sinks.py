@@ -237,7 +237,8 @@ class DataverseSink(BatchSink):
         if self._target.settings.dry_run:
             landed = [row.index for row in rows]
             if self._lists is not None:
-                self._lists.preview(landed, self._named_lists(pending, landed))
+                ids = self._target.writer.existing_ids(plan.plan, rows)
+                self._lists.preview(ids, self._named_lists(pending, landed))
             self._settle(pending, landed, rejected, lost=set())
             return
         # The writer addresses every row and merges records that address the same one.
@@ -307,7 +308,7 @@ class DataverseSink(BatchSink):
             if self._lists is not None and self._lists.syncs:
                 refusal = self._target.sync_refusal()
                 if refusal is None:
-                    self._lists.sync()
+                    self._lists.sync(dry_run=self._target.settings.dry_run)
                 else:
                     self.logger.warning(
                         "Stream '%s': marketing list members not synced (none removed): %s",

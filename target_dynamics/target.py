@@ -460,8 +460,6 @@ class TargetDynamics(Target):
 
     def sync_refusal(self) -> str | None:
         """Why members must not be removed now (an incomplete run), or None when they may."""
-        if self.settings.dry_run:
-            return "dry run: nothing is removed"
         if not (isinstance(self.message_reader, LineReader) and self.message_reader.reached_end):
             return "the input did not reach its end (the run was stopped or failed)"
         if self.unsettled:

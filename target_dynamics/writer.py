@@ -307,13 +307,23 @@ class Writer:
             self._tell_ids(plan, items, result)
         return result
 
+    def existing_ids(self, plan: WritePlan, rows: Sequence[Row]) -> dict[int, list[str]]:
+        """A dry run: the primary ids of the existing rows ``rows`` address; nothing is written.
+
+        Rows addressed by id count as they are; rows addressed by key are looked up (none found:
+        a new row, an empty list).
+        """
+        result = WriteResult([row.index for row in rows], [])
+        self._tell_ids(plan, merge_rows(rows), result)
+        return {row.index: result.ids.get(row.index, []) for row in rows}
+
     def _tell_ids(self, plan: WritePlan, items: list[_Item], result: WriteResult) -> None:
         """Fill ``result.ids`` for landed records; read back those written by alternate key."""
         landed = set(result.landed)
         by_key: list[_Item] = []
         for item in items:
-            if not landed.intersection(item.indexes):
-                continue
+            if item.key is None or not landed.intersection(item.indexes):
+                continue  # a create without an id yet: a new row (a dry run)
             if _by_id(plan, item):
                 guid = str(t.cast("dict[str, t.Any]", item.key)[plan.primary_id])
                 for index in item.indexes:

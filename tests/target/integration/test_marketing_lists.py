@@ -256,3 +256,22 @@ def test_dry_run_creates_no_list_and_reports_what_would_join(reset_emulator, api
         "List 'Newsletter': 4 would be added, 0 already members, 0 would be removed, 0 rejected"
         in (target.report.summary())
     )
+
+
+def test_dry_run_reads_the_list_and_reports_adds_and_removals(reset_emulator, api):
+    """A dry run with sync: who would join, who is a member already, who would leave."""
+    load(reset_emulator, stream(people(5)), marketing_list="Newsletter")
+    before = reset_emulator.admin.snapshot()
+    target, failure = load(
+        reset_emulator,
+        stream(people(4, start=2)),
+        marketing_list="Newsletter",
+        marketing_list_mode="sync",
+        dry_run=True,
+    )
+    assert failure is None
+    assert reset_emulator.admin.snapshot() == before
+    assert (
+        "List 'Newsletter': 1 would be added, 3 already members, 2 would be removed, 0 rejected"
+        in target.report.summary()
+    )
