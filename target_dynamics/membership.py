@@ -179,24 +179,28 @@ class ListMembers:
         wanted = list(dict.fromkeys(m.lower() for m in member_ids))
         present = self.members()
         new = [m for m in wanted if m not in present]
-        outcome = MemberOutcome(already=len(wanted) - len(new), failed={})
         chunks = split_even(new, self._per_request, self._threads) if new else []
-        if chunks:
-            with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
-                for done, failed in pool.map(self._add_chunk, chunks):
-                    outcome.done += done
-                    t.cast("dict", outcome.failed).update(failed)
+        outcome = self._in_parallel(self._add_chunk, chunks)
+        outcome.already = len(wanted) - len(new)
         return outcome
 
     def remove_absent(self, keep: set[str]) -> MemberOutcome:
         """Remove the members not in ``keep`` (a sync after a complete run)."""
         gone = sorted(self.members() - {k.lower() for k in keep})
-        outcome = MemberOutcome(failed={})
         size = webapi.MAX_BATCH_OPERATIONS
         chunks = [gone[i : i + size] for i in range(0, len(gone), size)]
+        return self._in_parallel(self._remove_chunk, chunks)
+
+    def _in_parallel(
+        self,
+        send: t.Callable[[Sequence[str]], tuple[int, dict[str, WebApiError]]],
+        chunks: Sequence[Sequence[str]],
+    ) -> MemberOutcome:
+        """Send ``chunks`` side by side (at most the allowed requests); add up what happened."""
+        outcome = MemberOutcome(failed={})
         if chunks:
             with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
-                for done, failed in pool.map(self._remove_chunk, chunks):
+                for done, failed in pool.map(send, chunks):
                     outcome.done += done
                     t.cast("dict", outcome.failed).update(failed)
         return outcome

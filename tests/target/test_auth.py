@@ -6,10 +6,8 @@ What reached the authority is read from the emulator's counters (``requests["tok
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
-import typing as t
 from pathlib import Path
 
 import pytest
@@ -18,9 +16,6 @@ from target_dynamics import auth
 from target_dynamics.auth import CLOUD_AUTHORITY_HOSTS, Credentials, TokenProvider
 from target_dynamics.client import make_session
 from target_dynamics.errors import AuthError
-
-if t.TYPE_CHECKING:
-    from collections.abc import Iterator
 
 TENANT = "tenant-1"
 SECRET = "s3cr3t-value"
@@ -31,44 +26,6 @@ def quick_backoff(monkeypatch):
     """Backoff delays of milliseconds (Retry-After from the emulator is still obeyed)."""
     monkeypatch.setattr(auth, "BACKOFF_BASE_SECONDS", 0.01)
     monkeypatch.setattr(auth, "BACKOFF_CAP_SECONDS", 0.05)
-
-
-class Listener:
-    """A plain-http server on loopback that records every request it receives."""
-
-    def __init__(self) -> None:
-        received: list[tuple[str, str, bytes]] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                received.append((self.command, self.path, self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            do_GET = do_POST = _record  # noqa: N815 - http.server's handler names
-
-            def log_message(self, *args: object) -> None:
-                del args
-
-        self.received = received
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
 
 
 def provider(server, *, secret: str | None = None, tenant: str | None = None, **options):

@@ -9,12 +9,10 @@ authority saw is read from the emulator, never from the target.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import io
 import json
 import subprocess
 import sys
-import threading
 import typing as t
 from pathlib import Path
 
@@ -22,9 +20,6 @@ import pytest
 
 from target_dynamics import auth
 from target_dynamics.target import TargetDynamics
-
-if t.TYPE_CHECKING:
-    from collections.abc import Iterator
 
 TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 COUNT = 6
@@ -119,39 +114,6 @@ def test_blip_after_a_401(reset_emulator, blip):
     assert landed(reset_emulator) == {f"t{i}@x.org" for i in range(COUNT)}
     assert token_requests(reset_emulator)["200"] == 2
     assert fired(reset_emulator) == [1, BLIPS[blip]["times"]]
-
-
-class Listener:
-    """A plain-http server on loopback that records every request it receives."""
-
-    def __init__(self) -> None:
-        received: list[bytes] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                received.append(self.rfile.read(length))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                del args
-
-        self.received = received
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
 
 
 def run_cli(server, tmp_path: Path, **config: t.Any) -> subprocess.CompletedProcess[str]:
