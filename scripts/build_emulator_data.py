@@ -1,12 +1,13 @@
 """Build the emulator's table files from the shared Dataverse table facts.
 
-Reads ``/work/shared/dataverse/entities/<table>.json`` (facts extracted from Microsoft's table
-reference pages, see that folder's README) and writes one compact file per table to
+Reads ``<entities>/<table>.json`` (facts extracted from Microsoft's table reference pages,
+https://learn.microsoft.com/power-apps/developer/data-platform/reference/about-entity-reference)
+and writes one compact file per table to
 ``dataverse_emulator/data/tables/<logicalname>.json``. The output mirrors the dataclasses of
 ``dataverse_emulator/state/catalog.py`` (field names in snake_case, default values left out) and
 drops the page provenance (``source``, ``notes``, ``ListedAs``, ``DetailsFrom``...).
 
-Run ``python scripts/build_emulator_data.py [--entities DIR] [--out DIR] [--check]``; ``--check``
+Run ``python scripts/build_emulator_data.py --entities DIR [--out DIR] [--check]``; ``--check``
 exits 1 when the committed files differ from what the facts produce.
 
 Values the pages do not state are derived by these rules, so that they match what a real
@@ -14,7 +15,7 @@ environment documents:
 
 * **MetadataIds**: ``uuid5(NAMESPACE, "<table>")``, ``uuid5(NAMESPACE, "<table>/<column>")`` and
   ``uuid5(NAMESPACE, "relationship/<SchemaName>")``, except for the real-org values the reference
-  gives (contact table, ``contactid``, ``fullname`` [pcf]; account table, §3.6).
+  gives (contact table, ``contactid``, ``fullname``, §3.8; account table, §3.6).
 * **ObjectTypeCode**: only contact (2, §3.2) is stated; the others stay null.
 * **Navigation names** missing from the pages (all of systemuser, team, businessunit and
   transactioncurrency, and some solution lookups):
@@ -46,7 +47,6 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ENTITIES = Path("/work/shared/dataverse/entities")
 DEFAULT_OUT = ROOT / "dataverse_emulator" / "data" / "tables"
 NAMESPACE = uuid.UUID("6b0c5f3e-8d2a-5c61-9a57-3c1f0e2d4b7a")
 
@@ -307,7 +307,7 @@ def build_all(entities_dir: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Build (or with ``--check`` verify) the table files."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entities", type=Path, default=DEFAULT_ENTITIES)
+    parser.add_argument("--entities", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build_emulator_data.py"
-SHARED = Path("/work/shared/dataverse/entities")
+# The table facts the data files are built from (scripts/build_emulator_data.py), when available.
+SHARED = Path(os.environ.get("DATAVERSE_ENTITY_FACTS", "/nonexistent"))
+NO_FACTS = "set DATAVERSE_ENTITY_FACTS to the table facts directory"
 DATA = resources.files("dataverse_emulator.data")
 
 
@@ -20,7 +23,7 @@ def load_script():
     return module
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared entity facts not available")
+@pytest.mark.skipif(not SHARED.is_dir(), reason=NO_FACTS)
 def test_generated_tables_are_up_to_date() -> None:
     """The committed data/tables files are exactly what the build script makes from the facts."""
     script = load_script()
@@ -28,7 +31,7 @@ def test_generated_tables_are_up_to_date() -> None:
     assert script.main(["--entities", str(SHARED), "--out", str(out), "--check"]) == 0
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared entity facts not available")
+@pytest.mark.skipif(not SHARED.is_dir(), reason=NO_FACTS)
 def test_check_detects_stale_files(tmp_path: Path) -> None:
     script = load_script()
     assert script.main(["--entities", str(SHARED), "--out", str(tmp_path)]) == 0

@@ -1,7 +1,7 @@
 """The Meltano project in ``meltano.yml``: its settings match the target, and real ``meltano run``.
 
 The run test drives the real ``meltano`` CLI (installed by ``tasks.py test`` into ``.tools/``)
-with the real ``tap-spreadsheets`` against the session emulator (SINGER-SDK-NOTES §3.2). The
+with the real ``tap-spreadsheets`` against the session emulator (docs/singer-sdk.md §3.2). The
 connection comes from ``TARGET_DYNAMICS_*`` variables, so nothing secret is in ``meltano.yml``.
 """
 
@@ -72,7 +72,7 @@ def test_meltano_yml_declares_every_setting_of_the_target() -> None:
 
 
 def test_meltano_yml_uses_only_current_schema_keys() -> None:
-    """SINGER-SDK-NOTES §3.1: no `version`, no deprecated kinds, allowed capabilities only."""
+    """docs/singer-sdk.md §3.1: no `version`, no deprecated kinds, allowed capabilities only."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     assert "version" not in project
     assert project["requires_meltano"].startswith(">=")

@@ -144,7 +144,8 @@ def test_certificate_credentials_and_loopback_http_rules():
     ],
 )
 def test_load_method_and_operation(config, operation):
-    """SDK notes §1.8: append-only means create, upsert means upsert; operation wins if set."""
+    """docs/singer-sdk.md §1.8: append-only means create, upsert means upsert; operation wins if
+    set."""
     assert TargetDynamics(config={**GOOD, **config}).settings.operation is operation
 
 
@@ -222,7 +223,8 @@ def test_optional_headers_and_authority_reach_the_client(tmp_path):
 
 
 def test_settings_from_environment_variables(monkeypatch):
-    """SDK notes §1.1: `TARGET_DYNAMICS_<SETTING>` variables, read with parse_env_config."""
+    """docs/singer-sdk.md §1.1: `TARGET_DYNAMICS_<SETTING>` variables, read with
+    parse_env_config."""
     for name in ("dynamics_url", "tenant_id", "client_id", "client_secret"):
         monkeypatch.setenv(f"TARGET_DYNAMICS_{name.upper()}", GOOD[name])
     monkeypatch.setenv("TARGET_DYNAMICS_OPERATION", "delete")

@@ -359,8 +359,8 @@ def test_summary_and_progress_lines(caplog):
 
 
 def test_stream_maps_alias_rename_and_null_and_dead_letter_keeps_the_original(tmp_path):
-    """SDK notes §1.7: maps run before the sink; dead letters hold the record as it arrived,
-    so replaying them through the same maps works."""
+    """docs/singer-sdk.md §1.7: maps run before the sink; dead letters hold the record as it
+    arrived, so replaying them through the same maps works."""
     dead = tmp_path / "dead.jsonl"
     maps = {
         "users": {

@@ -3,7 +3,7 @@
 The client is plain ``requests`` trusting the emulator's CA, with a token from real ``msal``
 (reference §1.6 recipe). Only the server starter (``dataverse_emulator.testing``) and the
 documented ``target-config.json`` values are taken from the emulator; every wire detail
-(URLs, headers, multipart) is built and parsed here, from WEB-API-REFERENCE.md.
+(URLs, headers, multipart) is built and parsed here, from docs/dataverse.md.
 """
 
 from __future__ import annotations

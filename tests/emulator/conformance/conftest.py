@@ -1,6 +1,6 @@
 """Fixtures of the conformance suite: one emulator over HTTPS, an MSAL token, a fresh client.
 
-The suite checks the emulator against WEB-API-REFERENCE.md with an independent client
+The suite checks the emulator against docs/dataverse.md with an independent client
 (``conformance_support``): only the server starter (``dataverse_emulator.testing``) and the
 documented ``target-config.json`` values come from the emulator.
 """
