@@ -2,7 +2,9 @@
 
 For each stream the file gets its SCHEMA message as it arrived, with a ``_dead_letter`` property
 added, then one RECORD per rejected record, as it arrived (before stream maps), with
-``_dead_letter`` holding the error: ``{"error", "code", "status", "operation", "table", "at"}``.
+``_dead_letter`` holding the error and where the record came from: ``{"error", "code",
+"status", "operation", "table", "source", "at"}`` (``source``: ``input line 12``, or a BATCH
+message's file and line, ``file:///tmp/b-1.json.gz line 3``).
 ``target-dynamics --config c.json < dead-letter.jsonl`` re-sends them: the target ignores
 ``_dead_letter``. Records carry only source data and Dataverse's messages, never settings.
 """
@@ -33,6 +35,7 @@ class DeadLetter:
     status: int | None
     operation: str
     table: str
+    source: str | None = None
 
     def as_dict(self) -> dict[str, t.Any]:
         """The ``_dead_letter`` value."""
@@ -42,6 +45,7 @@ class DeadLetter:
             "status": self.status,
             "operation": self.operation,
             "table": self.table,
+            "source": self.source,
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
 

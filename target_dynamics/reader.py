@@ -29,10 +29,17 @@ _SHAPES: dict[str, dict[str, tuple[type, ...]]] = {
     "RECORD": {"stream": (str,), "record": (dict,)},
     "STATE": {"value": (object,)},
     "ACTIVATE_VERSION": {"stream": (str,), "version": (int,)},
+    "BATCH": {"stream": (str,), "encoding": (dict,), "manifest": (list,)},
 }
 """The fields each supported message type needs, with their JSON types."""
 _KINDS = {kind.value: kind for kind in SingerMessageType}
-_JSON_TYPES = {str: "a string", dict: "an object", int: "an integer", object: "a value"}
+_JSON_TYPES = {
+    str: "a string",
+    dict: "an object",
+    list: "a list",
+    int: "an integer",
+    object: "a value",
+}
 _SHOWN = 120
 
 
@@ -62,6 +69,8 @@ class LineReader(SingerReader):
         self._on_failure = on_failure
         self.reached_end = False
         """Whether the input was read to its end without a failure."""
+        self.line = 0
+        """The number of the line being handled."""
 
     def process_lines(
         self,
@@ -82,6 +91,7 @@ class LineReader(SingerReader):
         stats: Counter[str] = Counter()
         try:
             for number, line in enumerate(lines, start=1):
+                self.line = number
                 message = _message(number, line)
                 kind = _KINDS[message["type"]]
                 try:
@@ -135,12 +145,6 @@ def _message(number: int, raw: str | bytes) -> dict:
             f'not a Singer message (a JSON object with "type"): {_shorten(line)}',
         )
     kind = message["type"]
-    if kind == "BATCH":
-        raise InputError(
-            number,
-            "BATCH messages are not supported: turn off the tap's batch_config so it sends "
-            "RECORD messages",
-        )
     if kind not in _SHAPES:
         hint = difflib.get_close_matches(str(kind).upper(), list(_SHAPES), 1)
         fix = f"did you mean '{hint[0]}'?" if hint else f"use one of {', '.join(_SHAPES)}"
@@ -154,6 +158,8 @@ def _message(number: int, raw: str | bytes) -> dict:
             raise InputError(number, f"{kind} message needs '{name}', {wanted} (got {got})")
     if kind == "SCHEMA":
         _check_schema_message(number, message)
+    if kind == "BATCH" and not all(isinstance(url, str) for url in message["manifest"]):
+        raise InputError(number, "BATCH message needs 'manifest', a list of file URLs")
     return message
 
 

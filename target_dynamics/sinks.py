@@ -7,6 +7,7 @@ the STATE the SDK emits after a drain is never ahead of the data.
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 from collections import Counter
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class _Pending:
     record: dict
     raw: Mapping[str, t.Any]
     raw_stream: str
+    source: str
     invalid: str | None = None
 
 
@@ -207,8 +209,9 @@ class DataverseSink(BatchSink):
 
     def process_record(self, record: dict, context: dict) -> None:
         """Queue ``record`` with the message it came from."""
-        raw_stream, raw = self._target.current_raw or (self.stream_name, record)
-        pending = _Pending(record, raw, raw_stream, self._invalid.pop(id(record), None))
+        raw_stream, raw, source = self._target.current_raw or (self.stream_name, record, "input")
+        invalid = self._invalid.pop(id(record), None)
+        pending = _Pending(record, raw, raw_stream, source, invalid)
         context.setdefault("records", []).append(pending)
         self._target.report.add(self.stream_name, received=1)
 
@@ -355,7 +358,8 @@ class DataverseSink(BatchSink):
         by_stream: dict[str, list[tuple[Mapping[str, t.Any], DeadLetter]]] = {}
         for index, letter in sorted(rejected.items()):
             item = pending[index]
-            by_stream.setdefault(item.raw_stream, []).append((item.raw, letter))
+            located = dataclasses.replace(letter, source=item.source)
+            by_stream.setdefault(item.raw_stream, []).append((item.raw, located))
         for raw_stream, items in by_stream.items():
             schema = self._target.raw_schema(raw_stream) or {
                 "type": "SCHEMA",

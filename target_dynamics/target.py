@@ -14,6 +14,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
 
+from target_dynamics.batch_files import batch_records
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
 from target_dynamics.failures import came_from_input, failure_message
@@ -46,6 +47,7 @@ class TargetDynamics(Target):
     default_sink_class = DataverseSink
     capabilities: t.ClassVar[list] = [
         PluginCapabilities.ABOUT,
+        PluginCapabilities.BATCH,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
@@ -383,7 +385,8 @@ class TargetDynamics(Target):
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
         self._raw_schemas: dict[str, dict] = {}
-        self.current_raw: tuple[str, dict] | None = None
+        self.current_raw: tuple[str, dict, str] | None = None
+        """The message being handled: its stream, its record as it arrived, where it came from."""
         self.unsettled = False
         self._writing = 0
         self._records_since_drain = 0
@@ -396,6 +399,17 @@ class TargetDynamics(Target):
             self.logger, settings.progress_interval_seconds, dry_run=settings.dry_run
         )
         self.dead_letter = DeadLetterFile(settings.dead_letter_path)
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Add the SDK's built-in settings, except ``batch_config``.
+
+        The batch capability brings the SDK's ``batch_config`` (where a plugin writes batch
+        files); this target writes none and reads each BATCH message's files where its
+        manifest says, so the setting would do nothing.
+        """
+        super().append_builtin_config(config_jsonschema)
+        config_jsonschema["properties"].pop("batch_config", None)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the schema and every cross-field rule, reporting all problems at once."""
@@ -517,12 +531,36 @@ class TargetDynamics(Target):
             self._raw_schemas[message_dict["stream"]] = message_dict
         super()._process_schema_message(message_dict)
 
-    def _process_record_message(self, message_dict: dict) -> None:
-        # Sinks see mapped, parsed records; rejected ones are dead-lettered as they arrived.
-        self.current_raw = (message_dict.get("stream", ""), message_dict.get("record", {}))
+    def _process_record_message(self, message_dict: dict, source: str | None = None) -> None:
+        # Sinks see mapped, parsed records; rejected ones are dead-lettered as they arrived,
+        # with where they came from (the input line, or the batch file and its line).
+        if source is None:
+            line = getattr(self.message_reader, "line", None)
+            source = f"input line {line}" if line else "input"
+        stream, record = message_dict.get("stream", ""), message_dict.get("record", {})
+        self.current_raw = (stream, record, source)
         self._records_since_drain += 1
         super()._process_record_message(message_dict)
         self.report.tick()
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # Private SDK override: the SDK reads each file whole and hands its raw records to
+        # process_batch, skipping stream maps, validation and dead letters. Here the files are
+        # streamed and each record takes the path of a RECORD message, so the same checks,
+        # dead letters, batch sizes and STATE rules apply (a STATE after the BATCH arrives,
+        # and so is emitted, only after every record of its files is queued).
+        stream = message_dict["stream"]
+        if stream not in self.mapper.stream_maps:
+            msg = (
+                f"BATCH for stream '{stream}' before its SCHEMA: the tap must send a stream's "
+                "SCHEMA first"
+            )
+            raise RecordsWithoutSchemaException(msg)
+        message = {"type": "RECORD", "stream": stream}
+        if "version" in message_dict:
+            message["version"] = message_dict["version"]
+        for record, source in batch_records(message_dict["manifest"], message_dict["encoding"]):
+            self._process_record_message({**message, "record": record}, source)
 
     def _handle_max_record_age(self) -> None:
         # Private SDK override: the SDK emits STATE only every 5 minutes (and at the end); here

@@ -1,0 +1,267 @@
+"""BATCH messages: a tap's batch files load like RECORD messages, through the real CLI.
+
+The real ``tap-spreadsheets`` (a Singer SDK tap, installed by tasks.py) writes JSONL batch
+files when given ``batch_config``; hand-written files cover what a tap cannot be made to write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from target_dynamics.reporting import LoadFailed
+from target_dynamics.target import TargetDynamics
+
+ROOT = Path(__file__).resolve().parents[3]
+TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
+TAP = Path(
+    os.environ.get(
+        "TAP_SPREADSHEETS_BIN", ROOT / ".tools" / "tap-spreadsheets" / "bin" / "tap-spreadsheets"
+    )
+)
+QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
+SCHEMA = {
+    "type": "SCHEMA",
+    "stream": "people",
+    "key_properties": ["emailaddress1"],
+    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
+}
+TOO_LONG = "L" * 51  # contact.lastname takes 50 characters
+
+
+def contacts(emulator) -> dict[str, str | None]:
+    rows = emulator.admin.snapshot().get("contact", [])
+    return {r["emailaddress1"]: r.get("lastname") for r in rows}
+
+
+def dead_letters(path: Path) -> list[dict]:
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [m["record"] for m in lines if m["type"] == "RECORD"]
+
+
+def batch_file(path: Path, records: list[dict | str], *, gzipped: bool = True) -> str:
+    """Write ``records`` (a str is written as the line itself) as a batch file; its URL."""
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+    data = gzip.compress(text.encode()) if gzipped else text.encode()
+    path.write_bytes(data)
+    return path.as_uri()
+
+
+def batch_message(*urls: str, compression: str = "gzip") -> dict:
+    encoding = {"format": "jsonl", "compression": compression}
+    return {"type": "BATCH", "stream": "people", "encoding": encoding, "manifest": list(urls)}
+
+
+def people(start: int, stop: int) -> list[dict]:
+    return [{"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"} for i in range(start, stop)]
+
+
+def run_cli(config: dict, messages: list[dict], tmp_path: Path) -> subprocess.CompletedProcess:
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    return subprocess.run(
+        [TARGET_EXE, "--config", str(config_path)],
+        input="".join(json.dumps(m) + "\n" for m in messages),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=QUIET,
+    )
+
+
+@pytest.mark.skipif(not TAP.exists(), reason="tap-spreadsheets missing; tasks.py installs it")
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_a_tap_writing_batch_files_loads_into_contacts(reset_emulator, tmp_path, compression):
+    """tap-spreadsheets with batch_config piped into the CLI: the rows land, the one Dataverse
+    would refuse is a dead letter naming its batch file and line, and the tap's STATE after
+    the BATCH is emitted."""
+    rows = [(f"c{i}@batch.test", f"Name{i}") for i in range(7)]
+    rows[4] = ("long@batch.test", TOO_LONG)
+    csv_path = tmp_path / "people.csv"
+    with csv_path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("email", "last_name"), *rows])
+    storage = tmp_path / "batches"
+    tap_config = tmp_path / "tap.json"
+    tap_config.write_text(
+        json.dumps(
+            {
+                "files": [{"path": str(csv_path), "format": "csv", "table_name": "people"}],
+                "batch_config": {
+                    "encoding": {"format": "jsonl", "compression": compression},
+                    "storage": {"root": storage.as_uri(), "prefix": "b-"},
+                },
+            }
+        )
+    )
+    dead = tmp_path / "dead.jsonl"
+    target_config = tmp_path / "target.json"
+    target_config.write_text(
+        json.dumps(
+            {
+                **reset_emulator.target_config,
+                "streams": {
+                    "people": {
+                        "entity": "contact",
+                        "id_field": "emailaddress1",
+                        "columns": {"email": "emailaddress1", "last_name": "lastname"},
+                    }
+                },
+                "batch_size_rows": 2,
+                "dead_letter_path": str(dead),
+                "max_errors": 1,
+            }
+        )
+    )
+    tap = subprocess.Popen(
+        [str(TAP), "--config", str(tap_config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=QUIET,
+    )
+    target = subprocess.run(
+        [TARGET_EXE, "--config", str(target_config)],
+        stdin=tap.stdout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=QUIET,
+    )
+    assert tap.stdout is not None
+    tap.stdout.close()
+    assert tap.wait(timeout=60) == 0
+    assert target.returncode == 0, target.stderr
+    assert "Traceback" not in target.stderr
+    assert reset_emulator.target_config["client_secret"] not in target.stdout + target.stderr
+
+    (batch,) = list(storage.iterdir())  # the tap did write a batch file
+    assert batch.name.startswith("b-")
+    assert contacts(reset_emulator) == {email: name for email, name in rows if name != TOO_LONG}
+    (letter,) = dead_letters(dead)
+    assert letter["email"] == "long@batch.test"
+    assert "0x80044331" in letter["_dead_letter"]["code"]
+    assert letter["_dead_letter"]["source"] == f"{batch.as_uri()} line 5"
+    states = [json.loads(line) for line in target.stdout.splitlines()]
+    assert states
+    assert "bookmarks" in states[-1]
+
+
+def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
+    reset_emulator, tmp_path
+):
+    """Records of a batch file get the checks RECORD messages get; the others land."""
+    url = batch_file(
+        tmp_path / "b-1.json.gz",
+        [*people(0, 2), {"emailaddress1": "bad@x.org", "lastname": 5}, *people(2, 4)],
+    )
+    dead = tmp_path / "dead.jsonl"
+    config = {
+        **reset_emulator.target_config,
+        "entity": "contact",
+        "dead_letter_path": str(dead),
+        "max_errors": 1,
+    }
+    record = {"type": "RECORD", "stream": "people", "record": {"emailaddress1": "r@x.org"}}
+    done = run_cli(config, [SCHEMA, record, {**record, "record": {}}, batch_message(url)], tmp_path)
+    assert done.returncode == 1, done.stderr  # two rejected, one allowed
+    assert "2 records were rejected" in done.stderr
+    assert set(contacts(reset_emulator)) == {"r@x.org", *(p["emailaddress1"] for p in people(0, 4))}
+    missing_key, wrong_type = dead_letters(dead)
+    assert missing_key["_dead_letter"]["source"] == "input line 3"
+    assert (wrong_type["emailaddress1"], wrong_type["lastname"]) == ("bad@x.org", 5)
+    assert wrong_type["_dead_letter"]["source"] == f"{url} line 3"
+    assert "field 'lastname'" in wrong_type["_dead_letter"]["error"]
+
+
+def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(reset_emulator, tmp_path):
+    """The files are streamed: the records before a bad line were accepted and are written."""
+    first = batch_file(tmp_path / "b-1.json", people(0, 3), gzipped=False)
+    second = batch_file(
+        tmp_path / "b-2.json", [*people(3, 5), '{"emailaddress1": "cut'], gzipped=False
+    )
+    later = {"type": "RECORD", "stream": "people", "record": people(9, 10)[0]}
+    config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 2}
+    done = run_cli(
+        config, [SCHEMA, batch_message(first, second, compression="none"), later], tmp_path
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1, done.stderr
+    assert (
+        f"input line 2 (BATCH of stream 'people'): batch file {second} line 3: not JSON"
+        in (errors[0])
+    )
+    assert "Traceback" not in done.stderr
+    assert set(contacts(reset_emulator)) == {p["emailaddress1"] for p in people(0, 5)}
+
+
+def run_in_process(emulator, messages: list[dict]) -> tuple[list[dict], Exception | None]:
+    target = TargetDynamics(
+        config={
+            **emulator.target_config,
+            "entity": "contact",
+            "progress_interval_seconds": 0,
+            "batch_size_rows": 2,
+            "state_interval_records": 1,
+        }
+    )
+    target.client._max_retries = 1
+    target.client._backoff_base = 0.01
+    target.writer._sleep = lambda _seconds: None
+    out = io.StringIO()
+    error = None
+    with contextlib.redirect_stdout(out):
+        try:
+            target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+        except LoadFailed as exc:
+            error = exc
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], error
+
+
+def test_state_after_a_batch_waits_for_every_record_of_its_files(reset_emulator, tmp_path):
+    """Writes start failing during the second BATCH: the STATE after the first is emitted, the
+    one after the second (whose records did not all land) never is."""
+    first = batch_file(tmp_path / "b-1.json.gz", people(0, 10))
+    second = batch_file(tmp_path / "b-2.json.gz", people(10, 20))
+    messages = [
+        SCHEMA,
+        batch_message(first),
+        {"type": "STATE", "value": {"pos": 10}},
+        batch_message(second),
+        {"type": "STATE", "value": {"pos": 20}},
+    ]
+    reset_emulator.admin.set_faults(
+        [{"action": "error", "status": 500, "method": "POST", "path": "/api/data/", "after": 7}]
+    )
+    states, error = run_in_process(reset_emulator, messages)
+    assert isinstance(error, LoadFailed)
+    assert states == [{"pos": 10}]
+    assert {p["emailaddress1"] for p in people(0, 10)} <= set(contacts(reset_emulator))
+    assert len(contacts(reset_emulator)) < 20
+
+    reset_emulator.admin.set_faults([])
+    states, error = run_in_process(reset_emulator, [SCHEMA, *messages[3:]])
+    assert error is None
+    assert states
+    assert all(state == {"pos": 20} for state in states)  # the end of input repeats it
+    assert contacts(reset_emulator) == {p["emailaddress1"]: p["lastname"] for p in people(0, 20)}
+
+
+def test_about_declares_the_batch_capability():
+    about = json.loads(
+        subprocess.run(
+            [TARGET_EXE, "--about", "--format=json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert "batch" in about["capabilities"]
+    assert "batch_config" not in about["settings"]["properties"]  # it would do nothing here
