@@ -14,6 +14,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
 
+from target_dynamics.clouds import CLOUDS
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
 from target_dynamics.failures import came_from_input, failure_message
@@ -22,7 +23,6 @@ from target_dynamics.metadata import MetadataCache
 from target_dynamics.reader import LineReader
 from target_dynamics.reporting import RunReport
 from target_dynamics.settings import (
-    CLOUDS,
     ID_FIELD_TYPE,
     LOAD_METHODS,
     OPERATIONS,
@@ -100,15 +100,16 @@ class TargetDynamics(Target):
             th.StringType,
             allowed_values=list(CLOUDS),
             title="Cloud",
-            description="National cloud whose login host issues tokens: public (default), gcc, "
-            "gcc_high, dod or china.",
+            description="National cloud whose login host issues tokens: public, gcc, gcc_high, "
+            "dod or china. Unset: inferred from dynamics_url's domain (e.g. "
+            "`*.crm.microsoftdynamics.us` is gcc_high), else public.",
         ),
         th.Property(
             "authority_host",
             th.StringType,
             title="Authority host",
             description="Explicit https login host instead of cloud's, e.g. "
-            "`https://login.microsoftonline.us`.",
+            "`https://login.microsoftonline.us`, or the emulator's to rehearse any cloud.",
         ),
         th.Property(
             "api_version",
@@ -407,6 +408,8 @@ class TargetDynamics(Target):
         settings, more = parse_settings(checked)
         problems += more
         self._settings = settings
+        if settings and settings.cloud_warning:
+            self.logger.warning(settings.cloud_warning)
         if problems and raise_errors:
             raise SettingsError(problems, schema)
         return problems
@@ -471,7 +474,6 @@ class TargetDynamics(Target):
 
     def _build_client(self) -> DataverseClient:
         from target_dynamics.auth import (  # noqa: PLC0415 - built only when a stream needs it
-            CLOUD_AUTHORITY_HOSTS,
             Credentials,
             TokenProvider,
         )
@@ -487,7 +489,7 @@ class TargetDynamics(Target):
                 certificate_private_key=s.certificate_private_key,
                 certificate_thumbprint=s.certificate_thumbprint,
             ),
-            authority_host=s.authority_host or CLOUD_AUTHORITY_HOSTS[s.cloud],
+            authority_host=s.login_host,
             resource_url=s.dynamics_url,
             session=session,
             retry_budget_seconds=s.outage_budget_seconds,
