@@ -36,19 +36,11 @@ from urllib.parse import urljoin, urlsplit
 import msal
 import requests
 
+from target_dynamics.clouds import is_microsoft_login_host
 from target_dynamics.errors import AuthError
 from target_dynamics.webapi import parse_retry_after
 
 LOGGER = logging.getLogger(__name__)
-
-CLOUD_AUTHORITY_HOSTS: dict[str, str] = {
-    "public": "https://login.microsoftonline.com",
-    "gcc": "https://login.microsoftonline.com",
-    "gcc_high": "https://login.microsoftonline.us",
-    "dod": "https://login.microsoftonline.us",
-    "china": "https://login.partner.microsoftonline.cn",
-}
-"""Entra authority host per cloud (§1.4)."""
 
 BACKOFF_BASE_SECONDS = 1.0
 """First retry delay when the answer names no ``Retry-After`` (doubles per attempt)."""
@@ -168,11 +160,6 @@ class _AuthorityHttpClient:
         return response
 
 
-def _is_microsoft_host(authority_host: str) -> bool:
-    host = urlsplit(authority_host).hostname or ""
-    return host in {urlsplit(h).hostname for h in CLOUD_AUTHORITY_HOSTS.values()}
-
-
 @dataclass(frozen=True)
 class _Failure:
     """One failed attempt: whether it is worth another, what to say, and how long to wait."""
@@ -216,7 +203,7 @@ class TokenProvider:
         self._authority = f"{authority_host.rstrip('/')}/{credentials.tenant_id}"
         self._http = _AuthorityHttpClient(session, timeout, self._authority)
         self._http_cache: dict[str, t.Any] = {}
-        self._instance_discovery = _is_microsoft_host(authority_host)
+        self._instance_discovery = is_microsoft_login_host(authority_host)
         self._budget = retry_budget_seconds
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import JSONSchemaValidator
 
+from target_dynamics.clouds import CLOUD_AUTHORITY_HOSTS, choose_cloud
 from target_dynamics.errors import ConfigError
 from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation
@@ -27,7 +28,6 @@ if t.TYPE_CHECKING:
     from jsonschema import ValidationError
 
 
-CLOUDS = ("public", "gcc", "gcc_high", "dod", "china")
 SECRETS = frozenset({"client_secret", "certificate_private_key"})
 LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
 STREAM_KEYS = (
@@ -125,7 +125,10 @@ class Settings:
     certificate_private_key: str | None = field(default=None, repr=False)
     certificate_thumbprint: str | None = None
     cloud: str = "public"
+    """``cloud`` as set, else inferred from :attr:`dynamics_url` (§1.4), else ``public``."""
     authority_host: str | None = None
+    cloud_warning: str | None = None
+    """Why the login host in use contradicts :attr:`dynamics_url`'s cloud (logged once)."""
     api_version: str = "9.2"
     ca_bundle: str | None = None
     entity: str | None = None
@@ -150,6 +153,11 @@ class Settings:
     multiple_matches: str = "reject"
     marketing_list: str | None = None
     marketing_list_mode: str = "add"
+
+    @property
+    def login_host(self) -> str:
+        """The Entra host asked for tokens: ``authority_host``, else the cloud's (§1.4)."""
+        return self.authority_host or CLOUD_AUTHORITY_HOSTS[self.cloud]
 
     def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
         """The settings that apply to ``stream`` (whose SCHEMA names ``key_properties``)."""
@@ -366,12 +374,11 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
     authority = get("authority_host")
     if authority:
         authority = _check_url("authority_host", str(authority), problems)
-        if get("cloud"):
-            problems.append(
-                "cloud and authority_host are both set: set only one (authority_host wins over "
-                "the cloud's default login host)"
-            )
-    cloud = get("cloud") or "public"
+    cloud, cloud_warning = (
+        choose_cloud(get("cloud"), authority, url)
+        if get("cloud") in (None, "", *CLOUD_AUTHORITY_HOSTS)
+        else ("public", None)  # the schema reports the unknown cloud
+    )
     secret, key, thumb = (
         get("client_secret"),
         get("certificate_private_key"),
@@ -411,6 +418,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
         cloud=cloud,
         authority_host=authority,
+        cloud_warning=cloud_warning,
         api_version=version.group(1) if version else "9.2",
         ca_bundle=ca_bundle,
         entity=get("entity"),

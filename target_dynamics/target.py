@@ -15,6 +15,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.target_base import Target
 
 from target_dynamics.batch_files import batch_records
+from target_dynamics.clouds import CLOUDS
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
 from target_dynamics.failures import came_from_input, failure_message
@@ -23,7 +24,6 @@ from target_dynamics.metadata import MetadataCache
 from target_dynamics.reader import LineReader
 from target_dynamics.reporting import RunReport
 from target_dynamics.settings import (
-    CLOUDS,
     ID_FIELD_TYPE,
     LOAD_METHODS,
     OPERATIONS,
@@ -102,15 +102,16 @@ class TargetDynamics(Target):
             th.StringType,
             allowed_values=list(CLOUDS),
             title="Cloud",
-            description="National cloud whose login host issues tokens: public (default), gcc, "
-            "gcc_high, dod or china.",
+            description="National cloud whose login host issues tokens: public, gcc, gcc_high, "
+            "dod or china. Unset: inferred from dynamics_url's domain (e.g. "
+            "`*.crm.microsoftdynamics.us` is gcc_high), else public.",
         ),
         th.Property(
             "authority_host",
             th.StringType,
             title="Authority host",
             description="Explicit https login host instead of cloud's, e.g. "
-            "`https://login.microsoftonline.us`.",
+            "`https://login.microsoftonline.us`, or the emulator's to rehearse any cloud.",
         ),
         th.Property(
             "api_version",
@@ -421,6 +422,8 @@ class TargetDynamics(Target):
         settings, more = parse_settings(checked)
         problems += more
         self._settings = settings
+        if settings and settings.cloud_warning:
+            self.logger.warning(settings.cloud_warning)
         if problems and raise_errors:
             raise SettingsError(problems, schema)
         return problems
@@ -485,7 +488,6 @@ class TargetDynamics(Target):
 
     def _build_client(self) -> DataverseClient:
         from target_dynamics.auth import (  # noqa: PLC0415 - built only when a stream needs it
-            CLOUD_AUTHORITY_HOSTS,
             Credentials,
             TokenProvider,
         )
@@ -501,7 +503,7 @@ class TargetDynamics(Target):
                 certificate_private_key=s.certificate_private_key,
                 certificate_thumbprint=s.certificate_thumbprint,
             ),
-            authority_host=s.authority_host or CLOUD_AUTHORITY_HOSTS[s.cloud],
+            authority_host=s.login_host,
             resource_url=s.dynamics_url,
             session=session,
             retry_budget_seconds=s.outage_budget_seconds,

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from singer_sdk.testing import target_sync_test
 
-from target_dynamics.auth import _HINTS, CLOUD_AUTHORITY_HOSTS
+from target_dynamics.auth import _HINTS
+from target_dynamics.clouds import CLOUD_AUTHORITY_HOSTS
 from target_dynamics.errors import AuthError
 from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics

@@ -1,4 +1,8 @@
-"""Fixtures for the target's tests: a plain-http listener that must never be reached."""
+"""Fixtures for the target's tests: a plain-http listener that must never be reached.
+
+As an https proxy it records each ``CONNECT host:port`` and refuses the tunnel (502), which shows
+which host the target asked without anything leaving the machine.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,10 @@ class Listener:
                 self.wfile.write(b"{}")
 
             do_GET = do_POST = _record  # noqa: N815 - http.server's handler names
+
+            def do_CONNECT(self) -> None:
+                received.append((self.command, self.path, b""))
+                self.send_error(502, "Bad Gateway")
 
             def log_message(self, *args: object) -> None:
                 del args

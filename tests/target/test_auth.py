@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from target_dynamics import auth
-from target_dynamics.auth import CLOUD_AUTHORITY_HOSTS, Credentials, TokenProvider
+from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import make_session
 from target_dynamics.errors import AuthError
 
@@ -255,10 +255,3 @@ def test_credentials():
     assert SECRET not in repr(Credentials(TENANT, "c", client_secret=SECRET))
     with pytest.raises(AuthError, match="No credential"):
         Credentials(TENANT, "c", certificate_thumbprint="AB").client_credential()
-
-
-def test_cloud_hosts():
-    """§1.4 sovereign clouds."""
-    assert CLOUD_AUTHORITY_HOSTS["gcc_high"] == "https://login.microsoftonline.us"
-    assert CLOUD_AUTHORITY_HOSTS["china"] == "https://login.partner.microsoftonline.cn"
-    assert set(CLOUD_AUTHORITY_HOSTS) == {"public", "gcc", "gcc_high", "dod", "china"}

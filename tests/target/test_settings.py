@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -102,7 +104,6 @@ def test_secret_values_of_the_wrong_type_are_not_echoed():
             },
             "not PEM text",
         ),
-        ({"cloud": "gcc", "authority_host": "https://login.microsoftonline.us"}, "both set"),
         ({"authority_host": "http://login.example"}, "authority_host must use https"),
         ({"dynamics_url": "https://contoso.crm.dynamics.com/api/data/v9.2"}, "environment root"),
         ({"load_method": "append-only", "operation": "upsert"}, "contradicts operation"),
@@ -198,6 +199,35 @@ def test_about_documents_every_setting():
         assert prop.get("title"), name
     assert schema["client_secret"]["secret"] is True
     assert schema["certificate_private_key"]["secret"] is True
+
+
+def test_cloud_is_inferred_from_dynamics_url_when_unset():
+    """§1.4: a GCC High URL and no `cloud` asks login.microsoftonline.us."""
+    settings = TargetDynamics(
+        config={**GOOD, "dynamics_url": "https://contoso.crm.microsoftdynamics.us"}
+    ).settings
+    assert (settings.cloud, settings.login_host) == ("gcc_high", "https://login.microsoftonline.us")
+    assert settings.cloud_warning is None
+    assert TargetDynamics(config=dict(GOOD)).settings.login_host == (
+        "https://login.microsoftonline.com"
+    )
+
+
+def test_authority_host_overrides_the_clouds_login_host():
+    """Both set (a rehearsal against the emulator, or a proxy): authority_host is asked."""
+    settings = TargetDynamics(
+        config={**GOOD, "cloud": "gcc_high", "authority_host": "https://127.0.0.1:8443/"}
+    ).settings
+    assert (settings.cloud, settings.login_host) == ("gcc_high", "https://127.0.0.1:8443")
+
+
+def test_a_contradiction_warns_once_and_the_explicit_cloud_is_honoured(caplog):
+    with caplog.at_level(logging.WARNING):
+        settings = TargetDynamics(config={**GOOD, "cloud": "china"}).settings
+    assert settings.login_host == "https://login.partner.microsoftonline.cn"
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == settings.cloud_warning
+    assert "is a public environment" in record.getMessage()
 
 
 def test_optional_headers_and_authority_reach_the_client(tmp_path):
