@@ -227,7 +227,8 @@ def _type_problem(found: _Field, column: ColumnInfo, *, json_text: bool) -> str 
             f"{said}; write it as JSON text by listing it in "
             f"`streams.<stream>.json_text_fields`, or map its properties with dotted paths in "
             f'`streams.<stream>.columns` (e.g. "{found.name}.<property>": "<column>"; '
-            "flattening_enabled splits only objects whose schema declares properties)"
+            "flattening_enabled splits only objects whose schema declares properties), "
+            f'or drop it (`"{found.name}": "__NULL__"`)'
         )
     return f'{said}; convert it with a stream map or drop it (`"{found.name}": "__NULL__"`)'
 

@@ -146,3 +146,20 @@ def test_an_integer_id_into_a_text_key_and_an_unconvertible_value(reset_emulator
         "field 'annualincome': column 'annualincome' (MoneyType) needs a number, got 'abc'" in dead
     )
     assert '"employeeid": 1002' in dead or '"employeeid":1002' in dead
+
+
+def test_flattening_turns_an_object_without_properties_into_json_text(reset_emulator, tmp_path):
+    """The SDK cannot split what the schema does not declare: the object arrives as JSON text."""
+    properties = {"email": {"type": "string"}, "extra": {"type": "object"}}
+    columns = {"email": "emailaddress1", "extra": "description"}
+    records = [{"email": "ann@x.org", "extra": {"job": "CEO"}}]
+    pipe(
+        reset_emulator,
+        tmp_path,
+        properties,
+        records,
+        streams={"people": {"columns": columns}},
+        flattening_enabled=True,
+        flattening_max_depth=1,
+    )
+    assert json.loads(contacts(reset_emulator)["ann@x.org"]["description"]) == {"job": "CEO"}
