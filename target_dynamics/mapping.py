@@ -63,6 +63,8 @@ _NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 _SHOWN_CHARS = 60
+_LARGEST_EXPONENT = 40
+"""Beyond every numeric column's range (BigInt ends near 9.2e18); never expanded."""
 _INT_BOUNDS = {"IntegerType": (-(2**31), 2**31 - 1), "BigIntType": (-(2**63), 2**63 - 1)}
 
 
@@ -163,8 +165,8 @@ def _number(column: ColumnInfo, value: t.Any) -> decimal.Decimal:
         _reject_type(column, value, "a number")
     else:
         number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
-    if not number.is_finite():
-        raise RecordRejected(f"column '{column.name}' cannot hold {value}")
+    if not number.is_finite() or number.adjusted() > _LARGEST_EXPONENT:
+        raise RecordRejected(f"column '{column.name}' cannot hold {_shown(value)}")
     low, high = _INT_BOUNDS.get(column.type_name, (None, None))
     low = column.min_value if column.min_value is not None else low
     high = column.max_value if column.max_value is not None else high

@@ -108,15 +108,16 @@ def field_path(
             if not path:
                 shown = ", ".join(f for f in level if not _internal(f)) or "none"
                 return f"names no field of the stream{hint}; fields: {shown}"
-            return f"'{'.'.join(path)}' has no property '{missing}'{hint}"
+            return f"names no field: '{'.'.join(path)}' has no property '{missing}'{hint}"
         path.append(".".join(rest[:cut]))
         rest = rest[cut:]
         prop = level[path[-1]] or {}
         types = json_types(prop)
         if rest and types is not None and "object" not in types:
             return (
-                f"'{'.'.join(path)}' is JSON {'/'.join(sorted(types))}, not an object (with "
-                "flattening_enabled, objects without declared properties arrive as JSON text)"
+                f"names no field: '{'.'.join(path)}' is JSON {'/'.join(sorted(types))}, not an "
+                "object (with flattening_enabled, objects without declared properties arrive "
+                "as JSON text)"
             )
         level = prop.get("properties")
     return tuple(path), prop

@@ -112,6 +112,7 @@ REJECTIONS = [
     ("annualincome", "55,000", "0x80040203", "got '55,000'"),
     ("annualincome", "1_000", "0x80040203", "got '1_000'"),
     ("annualincome", "NaN", "0x80040203", "needs a number"),
+    ("address1_latitude", "1e999999999", "0x80040203", "cannot hold '1e999999999'"),
     ("annualincome", "x" * 100, "0x80040203", "..."),
     ("annualincome", [1], "0x80040203", "got an array"),
     ("annualincome", decimal.Decimal(-1), CODE_OUT_OF_RANGE, "outside"),

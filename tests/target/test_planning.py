@@ -113,7 +113,10 @@ def test_a_columns_key_naming_no_field_fails_with_close_names():
 
 def test_a_dotted_key_naming_no_nested_property_fails_with_close_names():
     said = _problems(PEOPLE, _settings({"email": "emailaddress1", "name.frist": "firstname"}))
-    assert "columns key 'name.frist' 'name' has no property 'frist' (did you mean: first?)" in said
+    assert (
+        "columns key 'name.frist' names no field: 'name' has no property 'frist' "
+        "(did you mean: first?)" in said
+    )
 
 
 def test_a_dotted_key_through_a_flattened_string_says_why():
