@@ -1,24 +1,33 @@
 """Record -> Dataverse row: convert and check every value as Dataverse would (pure, §4.6).
 
-A record that fails any check raises :class:`RecordRejected` with the reason and the code Dataverse
-would have answered; it is never sent. Rules:
+A record that fails any check raises :class:`RecordRejected` with the reason (field, column and
+value) and the code Dataverse would have answered; it is never sent. Rules:
 
-- Strings: JSON strings only, at most ``MaxLength`` characters (``0x80044331``).
-- Integer/BigInt/Decimal/Money/Double: numbers within ``MinValue``..``MaxValue``; Decimal and Money
-  reject more decimal places than ``Precision``; Double is rounded by the service (§4.6) and is sent
-  as is. NaN and infinities are rejected. Integers accept integral numbers (``3.0``).
-- Choices (Picklist, State, Status, MultiSelectPicklist, Boolean): the integer value or the label,
-  case-insensitive (``0x8004431A`` otherwise). Booleans also accept ``true``/``false``; multi-select
-  takes a list or a comma/semicolon-separated string and is sent as ``"1,2"``.
+- Strings (String, Memo): JSON strings, at most ``MaxLength`` characters (``0x80044331``);
+  numbers become their text (``5`` -> ``"5"``, so an integer id fits a text key). Objects and
+  arrays become JSON text only for the fields a stream lists in ``json_text_fields``.
+- Integer/BigInt/Decimal/Money/Double: numbers, or strings holding one (``"55000"``, ``"2.5"``,
+  ``"-1e3"``; no thousands separators), within ``MinValue``..``MaxValue``. Decimal, Money and
+  Double are sent with every decimal place given: the service rounds to the column's precision
+  (§4.6; money precision may come from the currency, ``PrecisionSource``). NaN and infinities
+  are rejected. Integers accept integral values (``3.0``, ``"3"``).
+- Choices (Picklist, State, Status, MultiSelectPicklist, Boolean): the integer value (also as a
+  string) or the label, case-insensitive (``0x8004431A`` otherwise). Booleans also accept
+  ``true``/``false``, ``yes``/``no`` and ``1``/``0``; multi-select takes a list or a
+  comma/semicolon-separated string and is sent as ``"1,2"``.
 - DateTime: date-only columns get ``YYYY-MM-DD`` (a date-time value keeps its own calendar date);
   other behaviours get UTC ``YYYY-MM-DDTHH:MM:SSZ`` (a value without offset is taken as UTC, a date
   as midnight UTC). Dates before 1753-01-01 are rejected.
 - Uniqueidentifier: a GUID string, sent in canonical lower-case form.
 - Lookups: ``<navigation property>@odata.bind`` to ``/<entity set>(<guid>)`` or
-  ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`).
+  ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`); a number into a text key column
+  is quoted as text.
+- Empty strings (also whitespace only) are null for every column that is not text.
 - Nulls: omitted on create (the column keeps its default); sent as ``null`` on update and upsert,
   which clears the column, except ``SystemRequired`` columns (rejected). A null lookup clears the
   reference. A null or missing ID field rejects the record.
+- Nested values: a field may be a path into objects (``name.first``); a missing or null step on
+  the way is a null value; a field absent from the record is not sent at all.
 - ``_sdc_*`` fields, ``_dead_letter`` and fields the setup dropped are never sent.
 """
 
@@ -26,6 +35,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
+import re
 import typing as t
 import uuid
 from dataclasses import dataclass, field, replace
@@ -46,6 +57,14 @@ CODE_INVALID = "0x80040203"  # InvalidArgument
 EARLIEST = dt.date(1753, 1, 1)
 KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
 """Characters that make a value unaddressable by alternate key (§3.6)."""
+TEXT_TYPES = frozenset({"StringType", "MemoType", "EntityNameType"})
+"""Column types whose empty string is a value, not a null."""
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+_SHOWN_CHARS = 60
+_LARGEST_EXPONENT = 40
+"""Beyond every numeric column's range (BigInt ends near 9.2e18); never expanded."""
 _INT_BOUNDS = {"IntegerType": (-(2**31), 2**31 - 1), "BigIntType": (-(2**63), 2**63 - 1)}
 
 
@@ -72,12 +91,14 @@ class LookupTarget:
         entity_set: URL segment of the table.
         navigation: The referencing navigation property, case-sensitive (§4.7).
         keys: The table's active alternate keys (column tuples).
+        text_columns: Its key columns that hold text (a number bound to one is quoted).
     """
 
     table: str
     entity_set: str
     navigation: str
     keys: tuple[tuple[str, ...], ...] = ()
+    text_columns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -119,18 +140,33 @@ class MappedRecord:
     key: dict[str, t.Any] | None
 
 
+def _shown(value: t.Any) -> str:
+    """``value`` for a reason: strings quoted and cut short, numbers as they are, else its kind."""
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= _SHOWN_CHARS else f"{text[: _SHOWN_CHARS - 4]}...'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return str(value)
+    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+
+
 def _reject_type(column: ColumnInfo, value: t.Any, wanted: str) -> t.NoReturn:
     raise RecordRejected(
-        f"column '{column.name}' ({column.type_name}) needs {wanted}, got {type(value).__name__}"
+        f"column '{column.name}' ({column.type_name}) needs {wanted}, got {_shown(value)}"
     )
 
 
 def _number(column: ColumnInfo, value: t.Any) -> decimal.Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        number = decimal.Decimal(value.strip())
+    elif isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
         _reject_type(column, value, "a number")
-    number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
-    if not number.is_finite():
-        raise RecordRejected(f"column '{column.name}' cannot hold {value}")
+    else:
+        number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
+    if not number.is_finite() or number.adjusted() > _LARGEST_EXPONENT:
+        raise RecordRejected(f"column '{column.name}' cannot hold {_shown(value)}")
     low, high = _INT_BOUNDS.get(column.type_name, (None, None))
     low = column.min_value if column.min_value is not None else low
     high = column.max_value if column.max_value is not None else high
@@ -158,24 +194,14 @@ def _integer(column: ColumnInfo, value: t.Any) -> int:
 
 
 def _decimal(column: ColumnInfo, value: t.Any) -> int | float | decimal.Decimal:
-    number = _number(column, value)
-    places = -number.normalize().as_tuple().exponent if number else 0
-    if (
-        column.type_name != "DoubleType"
-        and column.precision is not None
-        and places > column.precision
-    ):
-        raise RecordRejected(
-            f"column '{column.name}' value {value} has {places} decimal places; "
-            f"the column keeps {column.precision}",
-            CODE_OUT_OF_RANGE,
-        )
-    return _json_number(number)
+    return _json_number(_number(column, value))
 
 
 def _string(column: ColumnInfo, value: t.Any) -> str:
-    if not isinstance(value, str):
-        _reject_type(column, value, "a string")
+    if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+        value = str(value)
+    elif not isinstance(value, str):
+        _reject_type(column, value, "a string (or a number)")
     if column.max_length is not None and len(value) > column.max_length:
         raise RecordRejected(
             f"column '{column.name}' is {len(value)} characters long; "
@@ -205,8 +231,13 @@ def _option(column: ColumnInfo, value: t.Any) -> int:
 def _boolean(column: ColumnInfo, value: t.Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().casefold() in {"true", "false"}:
-        return value.strip().casefold() == "true"
+    if isinstance(value, str):
+        word = value.strip().casefold()
+        labels = {label.casefold() for label in column.options.values()}
+        if word in _TRUE - labels:
+            return True
+        if word in _FALSE - labels:
+            return False
     options = column.options or {1: "Yes", 0: "No"}
     number = _option(replace(column, options=options), value)
     return bool(number)
@@ -269,6 +300,20 @@ def _guid(column_name: str, value: t.Any) -> str:
     raise RecordRejected(f"column '{column_name}' value {value!r} is not a GUID")
 
 
+def _plain(value: t.Any) -> t.Any:
+    """JSON-ready copy of a decoded value (the SDK reads JSON numbers as ``Decimal``)."""
+    if isinstance(value, decimal.Decimal):
+        return _json_number(value) if value.is_finite() else str(value)
+    return str(value)
+
+
+def json_text(column: ColumnInfo, value: t.Any) -> str:
+    """An object or array as compact JSON text for a text column (``json_text_fields``)."""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain)
+    return _string(column, value)
+
+
 _CONVERTERS: dict[str, t.Callable[[ColumnInfo, t.Any], t.Any]] = {
     "StringType": _string,
     "MemoType": _string,
@@ -288,14 +333,14 @@ _CONVERTERS: dict[str, t.Callable[[ColumnInfo, t.Any], t.Any]] = {
 }
 
 JSON_TYPES_FOR: dict[str, frozenset[str]] = {
-    "StringType": frozenset({"string"}),
-    "MemoType": frozenset({"string"}),
+    "StringType": frozenset({"string", "integer", "number"}),
+    "MemoType": frozenset({"string", "integer", "number"}),
     "EntityNameType": frozenset({"string"}),
-    "IntegerType": frozenset({"integer", "number"}),
-    "BigIntType": frozenset({"integer", "number"}),
-    "DecimalType": frozenset({"integer", "number"}),
-    "MoneyType": frozenset({"integer", "number"}),
-    "DoubleType": frozenset({"integer", "number"}),
+    "IntegerType": frozenset({"integer", "number", "string"}),
+    "BigIntType": frozenset({"integer", "number", "string"}),
+    "DecimalType": frozenset({"integer", "number", "string"}),
+    "MoneyType": frozenset({"integer", "number", "string"}),
+    "DoubleType": frozenset({"integer", "number", "string"}),
     "BooleanType": frozenset({"boolean", "integer", "string"}),
     "PicklistType": frozenset({"integer", "string"}),
     "StateType": frozenset({"integer", "string"}),
@@ -307,7 +352,11 @@ JSON_TYPES_FOR: dict[str, frozenset[str]] = {
     "CustomerType": frozenset({"string", "integer", "number", "object"}),
     "OwnerType": frozenset({"string", "integer", "number", "object"}),
 }
-"""JSON Schema types that can carry each attribute type (checked once, at SCHEMA)."""
+"""JSON Schema types that can carry each attribute type (checked once, at SCHEMA).
+
+Strings reach every column: each value is converted, or its record rejected (a CSV tap types
+every column as string). Objects and arrays reach text columns only through ``json_text_fields``.
+"""
 
 
 def convert_value(column: ColumnInfo, value: t.Any) -> t.Any:
@@ -385,8 +434,32 @@ def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> t
         )
     if any(v is None for v in parts.values()):
         raise RecordRejected(f"lookup '{rule.column}' has a null alternate-key value")
-    segment = ",".join(f"{col}={key_literal(parts[col])}" for col in key)
+    segment = _key_segment(target, key, parts)
     return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
+
+
+def _key_segment(target: LookupTarget, key: Sequence[str], parts: Mapping[str, t.Any]) -> str:
+    """``col=literal,...`` in key order; a number for a text key column is quoted as its text."""
+    literals = []
+    for col in key:
+        value = parts[col]
+        text = col in target.text_columns and not isinstance(value, (bool, str, dict, list))
+        literals.append(f"{col}={key_literal(str(value) if text else value)}")
+    return ",".join(literals)
+
+
+def _nested(step: _FieldStep, value: t.Any) -> t.Any:
+    """The value at ``step.path`` below its top-level ``value``; None where a step is missing."""
+    for depth, key in enumerate(step.path[1:], start=1):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            where = ".".join(step.path[:depth])
+            raise RecordRejected(
+                f"field '{step.source}': '{where}' is {_shown(value)}, not an object"
+            )
+        value = value.get(key)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +467,8 @@ class _FieldStep:
     """How one written field is converted, resolved once per stream (see ``RecordMapper``)."""
 
     source: str
+    path: tuple[str, ...]
+    """The record keys leading to the value: one for a top-level field."""
     name: str
     column: ColumnInfo
     convert: t.Callable[[ColumnInfo, t.Any], t.Any] | None
@@ -401,6 +476,8 @@ class _FieldStep:
     rule: LookupRule | None
     null_key: str
     """Payload key a null value clears: the column, or its ``nav@odata.bind``."""
+    blank_is_null: bool
+    """An empty (or whitespace-only) string is a null: the column is not text."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +488,9 @@ class RecordMapper:
         table: The table.
         operation: ``create``, ``upsert``, ``update`` or ``delete`` (``writer.Operation`` values).
         fields: Record field -> column, for the fields that are written.
+        paths: Field -> the record keys leading to its value, for fields that are paths into
+            objects (``name.first`` -> ``("name", "first")``); other fields are top-level keys.
+        json_text: Fields whose objects and arrays are written as JSON text.
         id_columns: ID field columns (Dataverse names), () for none.
         id_mode: How the ID field names the row.
         lookups: Lookup column -> rule.
@@ -422,6 +502,8 @@ class RecordMapper:
     table: TableInfo
     operation: str
     fields: Mapping[str, str]
+    paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    json_text: frozenset[str] = frozenset()
     id_columns: tuple[str, ...] = ()
     id_mode: IdMode = IdMode.NONE
     lookups: Mapping[str, LookupRule] = field(default_factory=dict)
@@ -434,13 +516,18 @@ class RecordMapper:
         steps = []
         for source, name in self.fields.items():
             column = self.table.columns[name]
+            path = self.paths.get(source, (source,))
+            blank = column.type_name not in TEXT_TYPES
             if not column.is_lookup:
                 convert = _CONVERTERS.get(column.type_name, convert_value)
-                steps.append(_FieldStep(source, name, column, convert, None, name))
+                if source in self.json_text:
+                    convert = json_text
+                steps.append(_FieldStep(source, path, name, column, convert, None, name, blank))
                 continue
             rule = self.lookups.get(name)
             nav = next(iter(rule.targets.values())).navigation if rule and rule.targets else name
-            steps.append(_FieldStep(source, name, column, None, rule, f"{nav}@odata.bind"))
+            null_key = f"{nav}@odata.bind"
+            steps.append(_FieldStep(source, path, name, column, None, rule, null_key, blank))
         return tuple(steps)
 
     def _id_values(self, converted: Mapping[str, t.Any]) -> list[t.Any]:
@@ -460,10 +547,13 @@ class RecordMapper:
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
         for step in self._steps:
-            if step.source not in record:
+            head = step.path[0]
+            if head not in record:
                 continue
-            value = record[step.source]
+            value = record[head] if len(step.path) == 1 else _nested(step, record[head])
             name = step.name
+            if step.blank_is_null and isinstance(value, str) and not value.strip():
+                value = None
             if value is None:
                 converted[name] = None
                 if creating or name in self.id_columns:
@@ -481,7 +571,10 @@ class RecordMapper:
                 payload[nav] = path
                 converted[name] = value
                 continue
-            converted[name] = payload[name] = step.convert(step.column, value)
+            try:
+                converted[name] = payload[name] = step.convert(step.column, value)
+            except RecordRejected as exc:
+                raise RecordRejected(f"field '{step.source}': {exc.reason}", exc.code) from None
         return self._keyed(payload, converted, record)
 
     def _keyed(

@@ -2,7 +2,9 @@
 
 Decides which fields map to which columns, which are dropped (with the reason), how records are
 matched (primary id, alternate key, a looked-up column, or none) and which lookups bind where;
-every problem is reported at once.
+every problem is reported at once. Every key of a stream's ``columns`` must name a field: a
+top-level property (first, even when its name holds a dot), or a dotted path into an object
+(``name.first``); below an object whose schema lists no properties the path is resolved per record.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from target_dynamics.associations import AssociationRule, TableRef
 from target_dynamics.deadletter import FIELD as DEAD_LETTER_FIELD
 from target_dynamics.errors import MetadataError
 from target_dynamics.identity import IdMode
-from target_dynamics.mapping import JSON_TYPES_FOR, LookupRule, LookupTarget, RecordMapper
+from target_dynamics.mapping import (
+    JSON_TYPES_FOR,
+    TEXT_TYPES,
+    LookupRule,
+    LookupTarget,
+    RecordMapper,
+)
 from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation, WritePlan
 
@@ -25,6 +33,17 @@ if t.TYPE_CHECKING:
     from target_dynamics.settings import StreamSettings
 
 WRITABLE = frozenset(JSON_TYPES_FOR)
+JSON_TEXT_TYPES = frozenset({"StringType", "MemoType"})
+"""Columns that take objects and arrays as JSON text (``json_text_fields``)."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One field a stream may write: its name, the record keys to its value, its schema."""
+
+    name: str
+    path: tuple[str, ...]
+    prop: Mapping[str, t.Any]
 
 
 @dataclass
@@ -65,6 +84,66 @@ def field_column(table: TableInfo, field_name: str, columns: Mapping[str, str]) 
     return field_name if field_name in table.columns else field_name.lower()
 
 
+def field_path(
+    properties: Mapping[str, t.Any], name: str
+) -> tuple[tuple[str, ...], Mapping[str, t.Any]] | str:
+    """The record keys leading to field ``name`` and its schema, or why there is no such field.
+
+    A property named ``name`` wins; else each dot steps into an object's ``properties``
+    (longest matching name first). Below an object without ``properties`` the rest of the path
+    is taken as it is and its schema is ``{}``.
+    """
+    path: list[str] = []
+    prop: Mapping[str, t.Any] = {}
+    level: Mapping[str, t.Any] | None = properties
+    rest = name.split(".")
+    while rest:
+        if level is None:
+            return (*path, *rest), {}
+        cut = next((i for i in range(len(rest), 0, -1) if ".".join(rest[:i]) in level), 0)
+        if not cut:
+            missing = ".".join(rest)
+            close = close_names(missing, level)
+            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+            if not path:
+                shown = ", ".join(f for f in level if not _internal(f)) or "none"
+                return f"names no field of the stream{hint}; fields: {shown}"
+            return f"names no field: '{'.'.join(path)}' has no property '{missing}'{hint}"
+        path.append(".".join(rest[:cut]))
+        rest = rest[cut:]
+        prop = level[path[-1]] or {}
+        types = json_types(prop)
+        if rest and types is not None and "object" not in types:
+            return (
+                f"names no field: '{'.'.join(path)}' is JSON {'/'.join(sorted(types))}, not an "
+                "object (with flattening_enabled, objects without declared properties arrive "
+                "as JSON text)"
+            )
+        level = prop.get("properties")
+    return tuple(path), prop
+
+
+def _stream_fields(
+    schema: Mapping[str, t.Any], settings: StreamSettings, problems: list[str], where: str
+) -> list[_Field]:
+    """The fields the stream may write: each ``columns`` key, else every top-level property."""
+    properties = schema.get("properties") or {}
+    if not settings.columns:
+        return [_Field(name, (name,), prop or {}) for name, prop in properties.items()]
+    fields = []
+    for name in settings.columns:
+        found = field_path(properties, name)
+        if isinstance(found, str):
+            problems.append(
+                f"{where}: columns key '{name}' {found}; fix the key in "
+                "`streams.<stream>.columns` (a nested property is reached with a dotted path "
+                "such as 'name.first')"
+            )
+            continue
+        fields.append(_Field(name, *found))
+    return fields
+
+
 def lookup_tables(
     schema: Mapping[str, t.Any], settings: StreamSettings, table: TableInfo
 ) -> list[tuple[str, str]]:
@@ -73,9 +152,9 @@ def lookup_tables(
     The caller reads these tables' metadata before :func:`plan_stream` binds the lookups.
     """
     pairs: list[tuple[str, str]] = []
-    for name, prop in (schema.get("properties") or {}).items():
-        column = table.columns.get(field_column(table, name, settings.columns))
-        if column is not None and column.is_lookup and prop is not None:
+    for found in _stream_fields(schema, settings, [], ""):
+        column = table.columns.get(field_column(table, found.name, settings.columns))
+        if column is not None and column.is_lookup:
             pairs.extend((column.name, target) for target, _ in table.lookups.get(column.name, []))
     return pairs
 
@@ -127,6 +206,34 @@ def _id_mode(
     return None
 
 
+def _internal(name: str) -> bool:
+    """SDK metadata and the dead-letter reason: never written, never reported as dropped."""
+    return name.startswith("_sdc_") or name == DEAD_LETTER_FIELD
+
+
+def _type_problem(found: _Field, column: ColumnInfo, *, json_text: bool) -> str | None:
+    """Why the field's declared JSON types can never reach ``column``, with the fix."""
+    allowed = JSON_TYPES_FOR.get(column.type_name, frozenset())
+    if json_text:
+        allowed |= {"object", "array"}
+    declared = json_types(found.prop)
+    if not declared or declared <= allowed:
+        return None
+    said = (
+        f"field '{found.name}' is JSON {'/'.join(sorted(declared))} but column "
+        f"'{column.name}' is {column.type_name}, which takes {'/'.join(sorted(allowed))}"
+    )
+    if column.type_name in JSON_TEXT_TYPES and declared & {"object", "array"}:
+        return (
+            f"{said}; write it as JSON text by listing it in "
+            f"`streams.<stream>.json_text_fields`, or map its properties with dotted paths in "
+            f'`streams.<stream>.columns` (e.g. "{found.name}.<property>": "<column>"; '
+            "flattening_enabled splits only objects whose schema declares properties), "
+            f'or drop it (`"{found.name}": "__NULL__"`)'
+        )
+    return f'{said}; convert it with a stream map or drop it (`"{found.name}": "__NULL__"`)'
+
+
 def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     schema: Mapping[str, t.Any],
     settings: StreamSettings,
@@ -134,16 +241,21 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     operation: Operation,
     where: str,
     problems: list[str],
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The fields written (field -> column) and those dropped (field -> reason)."""
-    dropped: dict[str, str] = {}
+) -> tuple[list[_Field], dict[str, str], dict[str, str]]:
+    """The fields written, field -> column for them, and those dropped (field -> reason)."""
+    chosen: list[_Field] = []
     fields: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        if name.startswith("_sdc_") or name == DEAD_LETTER_FIELD:
-            continue
-        if settings.columns and name not in settings.columns:
-            dropped[name] = "not in the stream's `columns` mapping"
+    candidates = _stream_fields(schema, settings, problems, where)
+    used = {found.path[0] for found in candidates}
+    dropped = {
+        name: "not in the stream's `columns` mapping"
+        for name in schema.get("properties") or {}
+        if name not in used
+    }
+    for found in candidates:
+        name = found.name
+        if _internal(name):
             continue
         column_name = field_column(table, name, settings.columns)
         column = table.columns.get(column_name)
@@ -163,19 +275,39 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         if reason:
             dropped[name] = reason
             continue
-        allowed = JSON_TYPES_FOR.get(column.type_name, frozenset())
-        declared = json_types(prop)
-        if declared and not declared <= allowed:
-            problems.append(
-                f"{where}: field '{name}' is JSON {'/'.join(sorted(declared))} but column "
-                f"'{column_name}' is {column.type_name}, which takes "
-                f"{'/'.join(sorted(allowed))}; convert it with a stream map or drop it "
-                f'(`"{name}": "__NULL__"`)'
-            )
+        as_json = name in settings.json_text_fields and column.type_name in JSON_TEXT_TYPES
+        problem = _type_problem(found, column, json_text=as_json)
+        if problem:
+            problems.append(f"{where}: {problem}")
             continue
         seen[column_name] = name
         fields[name] = column_name
-    return fields, dropped
+        chosen.append(found)
+    return chosen, fields, dropped
+
+
+def _check_json_text(
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    problems: list[str],
+    where: str,
+) -> None:
+    """Each ``json_text_fields`` entry names a field of the stream whose column holds text."""
+    names = [found.name for found in _stream_fields(schema, settings, [], where)]
+    for name in settings.json_text_fields:
+        column = table.columns.get(field_column(table, name, settings.columns))
+        if name not in names:
+            close = close_names(name, names)
+            problems.append(
+                f"{where}: json_text_fields names '{name}', which is no field of the stream"
+                + (f" (did you mean: {', '.join(close)}?)" if close else "")
+            )
+        elif column is not None and column.type_name not in JSON_TEXT_TYPES:
+            problems.append(
+                f"{where}: json_text_fields names '{name}', but its column '{column.name}' is "
+                f"{column.type_name}; JSON text goes only into text (String, Memo) columns"
+            )
 
 
 def plan_stream(  # noqa: PLR0913
@@ -211,7 +343,8 @@ def plan_stream(  # noqa: PLR0913
         )
     if mode is IdMode.NONE and operation is Operation.UPSERT:
         operation = Operation.CREATE  # nothing to match on: every record is a new row
-    fields, dropped = _choose_fields(schema, settings, table, operation, where, problems)
+    chosen, fields, dropped = _choose_fields(schema, settings, table, operation, where, problems)
+    _check_json_text(schema, settings, table, problems, where)
     written = set(fields.values())
     missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
     if missing_ids and mode is not None:
@@ -228,6 +361,7 @@ def plan_stream(  # noqa: PLR0913
         rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
         if rule:
             lookups[column_name] = rule
+    dropped = {f: why for f, why in dropped.items() if not _internal(f)}
     if dropped and extra_fields == "error":
         problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(dropped.items()))
     if problems:
@@ -239,6 +373,8 @@ def plan_stream(  # noqa: PLR0913
         table=table,
         operation=operation.value,
         fields=fields,
+        paths={f.name: f.path for f in chosen if f.path != (f.name,)},
+        json_text=frozenset(settings.json_text_fields) & frozenset(fields),
         id_columns=settings.id_field,
         id_mode=mode,
         lookups=lookups,
@@ -272,7 +408,13 @@ def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context
         return None
     config = settings.lookups.get(column) or settings.lookups.get(field_name)
     found = {
-        name: LookupTarget(name, info.entity_set, nav, tuple(info.keys.values()))
+        name: LookupTarget(
+            name,
+            info.entity_set,
+            nav,
+            tuple(info.keys.values()),
+            frozenset(c for c, col in info.columns.items() if col.type_name in TEXT_TYPES),
+        )
         for name, nav in pairs
         if (info := targets.get(name)) is not None
     }

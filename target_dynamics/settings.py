@@ -40,6 +40,7 @@ STREAM_KEYS = (
     "marketing_list_mode",
     "marketing_list_field",
     "associations",
+    "json_text_fields",
 )
 LIST_MODES = ("add", "sync")
 ASSOCIATION_KEYS = ("relationship", "key", "mode")
@@ -107,6 +108,8 @@ class StreamSettings:
     """``sync``: after a complete run, members that were not sent leave the list."""
     associations: Mapping[str, AssociationSettings] = field(default_factory=dict)
     """Record field -> the N:N relationship its values fill."""
+    json_text_fields: tuple[str, ...] = ()
+    """Fields whose objects and arrays are written to their text column as JSON text."""
 
     @property
     def fills_lists(self) -> bool:
@@ -182,6 +185,7 @@ class Settings:
             marketing_list_field=own.get("marketing_list_field"),
             marketing_list_mode=own.get("marketing_list_mode") or self.marketing_list_mode,
             associations=_associations(own.get("associations") or {}, "", []),
+            json_text_fields=tuple(own.get("json_text_fields") or ()),
         )
 
 

@@ -162,7 +162,8 @@ class TargetDynamics(Target):
                         th.ObjectType(additional_properties=th.StringType),
                         description=(
                             'Record field -> column, e.g. {"email": "emailaddress1"}; '
-                            "when set, only the fields it names are sent."
+                            "when set, only the fields it names are sent. A dotted key "
+                            '("name.first") maps a property of an object field.'
                         ),
                     ),
                     th.Property(
@@ -190,6 +191,13 @@ class TargetDynamics(Target):
                         "sync, associations the record does not name are removed.",
                     ),
                     th.Property(
+                        "json_text_fields",
+                        th.ArrayType(th.StringType),
+                        description="Record fields (or dotted paths) whose objects and arrays "
+                        "are written to their text or memo column as JSON text, e.g. "
+                        '["address"]; without it an object into a text column is an error.',
+                    ),
+                    th.Property(
                         "marketing_list_field",
                         th.StringType,
                         description="Record field naming the marketing list (or a list of "
@@ -201,7 +209,7 @@ class TargetDynamics(Target):
             title="Streams",
             description="Per-stream settings by stream name (after stream maps): entity, "
             "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
-            "marketing_list_field, associations.",
+            "marketing_list_field, associations, json_text_fields.",
         ),
         th.Property(
             "marketing_list",

@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -353,7 +354,76 @@ def run_custom_table(emu: EmulatorServer, tmp_path: Path, start: t.Callable[...,
     )
 
 
+CSV_FILES: dict[str, str] = dict(
+    re.findall(r"<!-- recipe-csv: ([\w-]+) -->\s*```csv\n(.*?)```", README, re.DOTALL)
+)
+TAP = Path(
+    os.environ.get(
+        "TAP_SPREADSHEETS_BIN", ROOT / ".tools" / "tap-spreadsheets" / "bin" / "tap-spreadsheets"
+    )
+)
+
+
+def tap_into_target(csv_text: str, stream: str, config: t.Mapping[str, t.Any], work: Path) -> str:
+    """``tap-spreadsheets | target-dynamics`` over ``csv_text``; the target's stderr."""
+    (work / f"{stream}.csv").write_text(csv_text, encoding="utf-8")
+    files = [{"path": str(work / f"{stream}.csv"), "format": "csv", "table_name": stream}]
+    (work / "tap.json").write_text(json.dumps({"files": files}), encoding="utf-8")
+    (work / "target.json").write_text(json.dumps(config), encoding="utf-8")
+    tapped = subprocess.run(
+        [str(TAP), "--config", str(work / "tap.json")],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    loaded = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "target-dynamics"),
+            "--config",
+            str(work / "target.json"),
+        ],
+        input=tapped.stdout,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    stderr = loaded.stderr.decode("utf-8", "replace")
+    assert loaded.returncode == 0, stderr[-3000:]
+    return stderr
+
+
+def run_csv_email_list(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real CSV tap: strings into money, number, date and boolean columns; empty cells."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "output").mkdir()
+    recipe = RECIPES["csv-email-list"]
+    config = connection(emu, recipe) | {
+        "dead_letter_path": str(tmp_path / recipe["dead_letter_path"])
+    }
+    header = CSV_FILES["csv-email-list"].splitlines()[0]
+    bo_before = f"{header}\nbo@fabrikam.com,Bo,Ng,70000,2000,3,1980-01-02,no\n"
+    tap_into_target(bo_before, "contacts", config, tmp_path)
+    assert by_email(emu)["bo@fabrikam.com"]["annualincome"] == 70000
+    stderr = tap_into_target(CSV_FILES["csv-email-list"], "contacts", config, tmp_path)
+    assert "Traceback" not in stderr
+    landed = by_email(emu)
+    assert sorted(landed) == ["ann@contoso.com", "bo@fabrikam.com"]
+    ann, bo = landed["ann@contoso.com"], landed["bo@fabrikam.com"]
+    assert (ann["annualincome"], ann["creditlimit"], ann["numberofchildren"]) == (55000, 1500.5, 2)
+    assert (ann["birthdate"], ann["donotemail"]) == ("1990-05-17", False)
+    assert (bo["annualincome"], bo["creditlimit"], bo["birthdate"]) == (None, None, None)
+    assert (bo["numberofchildren"], bo["donotemail"]) == (0, True)
+    letters = (tmp_path / "output" / "rejected.jsonl").read_text(encoding="utf-8")
+    assert "cy@wingtip.example" in letters
+    quote = "field 'annual_income': column 'annualincome' (MoneyType) needs a number, got 'lots'"
+    assert quote in letters
+    assert quote.replace(" got ", " got\n") in README
+
+
 RUNS: dict[str, t.Callable[..., None]] = {
+    "csv-email-list": run_csv_email_list,
     "custom-table": run_custom_table,
     "email-upsert": run_email_upsert,
     "update-only": run_update_only,
@@ -385,7 +455,7 @@ def test_recipe_works_against_the_emulator(
     emulator_factory: t.Callable[..., t.Any],
 ) -> None:
     run = RUNS[name]
-    if name == "dead-letter":
+    if name in {"dead-letter", "csv-email-list"}:
         run(emu, tmp_path, monkeypatch)
     elif name == "custom-table":
         run(emu, tmp_path, emulator_factory)

@@ -38,7 +38,9 @@ def test_demo_loads_the_email_list_and_shows_what_landed(tmp_path: Path) -> None
     assert re.search(r"Ada Lovelace\s+ada\.lovelace@contoso\.com\n", out)
     assert "List 'Newsletter': 48 added, 0 already members, 0 removed, 0 rejected" in out
     assert re.search(r"Requests: \d+, retries: \d+, throttled: [\d.]+ s", out)
-    assert re.search(r"sven\.longtitle@contoso\.com\s+0x80044331\s+column 'jobtitle'", out)
+    assert re.search(
+        r"sven\.longtitle@contoso\.com\s+0x80044331\s+field 'job_title': column 'jobtitle'", out
+    )
     assert re.search(r"lena\.unknown@wingtip\.example\s+0x80060891", out)
     dead_letters = (tmp_path / "dead-letter.jsonl").read_text(encoding="utf-8").splitlines()
     assert sum('"type":"RECORD"' in line for line in dead_letters) == 3

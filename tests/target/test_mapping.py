@@ -8,7 +8,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))  # the stand-ins in loader_fakes.py
 import datetime as dt
 import decimal
+import typing as t
 import uuid
+from dataclasses import replace
 
 import loader_fakes
 import pytest
@@ -62,6 +64,28 @@ CONVERSIONS = [
     ("lastonholdtime", dt.date(2024, 1, 2), "2024-01-02T00:00:00Z"),
     ("externalref", GUID.upper(), GUID),
     ("externalref", uuid.UUID(GUID), GUID),
+    # Values from string sources (a CSV tap types every column as string)
+    ("annualincome", "55000", 55000),
+    ("annualincome", " 2.5 ", 2.5),
+    ("annualincome", "1.005", 1.005),  # every place given: the service rounds (§4.6)
+    ("annualincome", decimal.Decimal("1.005"), 1.005),
+    ("address1_latitude", "-1e1", -10),
+    ("numberofchildren", "2", 2),
+    ("numberofchildren", "2.0", 2),
+    ("numberofchildren", "+7", 7),
+    ("creditonhold", "TRUE", True),
+    ("creditonhold", "no", False),
+    ("creditonhold", "1", True),
+    ("creditonhold", "0", False),
+    ("gendercode", "2", 2),
+    ("hobbies", "1;9", "1,9"),
+    ("birthdate", "2026-01-31", "2026-01-31"),
+    ("lastonholdtime", "2026-01-31 10:00:00", "2026-01-31T10:00:00Z"),
+    # Numbers into text columns become their text
+    ("firstname", 5, "5"),
+    ("employeeid", 12345678901234567890, "12345678901234567890"),
+    ("description", decimal.Decimal("2.50"), "2.50"),
+    ("description", 0.5, "0.5"),
 ]
 
 
@@ -76,21 +100,32 @@ def test_converts_values_as_dataverse_expects(column, value, sent):
 REJECTIONS = [
     # (column, value, code, words in the reason) — §4.9
     ("firstname", "x" * 51, CODE_TOO_LONG, "51 characters long; the maximum is 50"),
-    ("firstname", {"a": 1}, "0x80040203", "needs a string, got dict"),
+    ("firstname", {"a": 1}, "0x80040203", "needs a string (or a number), got an object"),
+    ("firstname", True, "0x80040203", "got true"),
     ("numberofchildren", -1, CODE_OUT_OF_RANGE, "outside 0..1000000000"),
-    ("numberofchildren", 2.5, "0x80040203", "whole number"),
-    ("numberofchildren", "3", "0x80040203", "needs a number"),
+    ("numberofchildren", "-1", CODE_OUT_OF_RANGE, "outside 0..1000000000"),
+    ("numberofchildren", 2.5, "0x80040203", "whole number, got 2.5"),
+    ("numberofchildren", "2.5", "0x80040203", "whole number, got '2.5'"),
+    ("numberofchildren", "three", "0x80040203", "needs a number, got 'three'"),
     ("numberofchildren", True, "0x80040203", "needs a number"),
-    ("annualincome", decimal.Decimal("1.005"), CODE_OUT_OF_RANGE, "3 decimal places"),
+    ("annualincome", "abc", "0x80040203", "(MoneyType) needs a number, got 'abc'"),
+    ("annualincome", "55,000", "0x80040203", "got '55,000'"),
+    ("annualincome", "1_000", "0x80040203", "got '1_000'"),
+    ("annualincome", "NaN", "0x80040203", "needs a number"),
+    ("address1_latitude", "1e999999999", "0x80040203", "cannot hold '1e999999999'"),
+    ("annualincome", "x" * 100, "0x80040203", "..."),
+    ("annualincome", [1], "0x80040203", "got an array"),
     ("annualincome", decimal.Decimal(-1), CODE_OUT_OF_RANGE, "outside"),
     ("annualincome", decimal.Decimal("NaN"), "0x80040203", "cannot hold"),
     ("address1_latitude", 91, CODE_OUT_OF_RANGE, "outside -90..90"),
     ("gendercode", 3, CODE_OUT_OF_RANGE, "no option 3 (known: 1=Male, 2=Female)"),
     ("gendercode", "Other", CODE_OUT_OF_RANGE, "no option 'Other'"),
     ("creditonhold", "maybe", CODE_OUT_OF_RANGE, "no option"),
+    ("creditonhold", "2", CODE_OUT_OF_RANGE, "no option 2"),
     ("hobbies", [1, "Chess"], CODE_OUT_OF_RANGE, "no option 'Chess'"),
     ("hobbies", list(range(151)), CODE_OUT_OF_RANGE, "no option"),
     ("birthdate", "17/05/1990", "0x80040203", "not an ISO 8601"),
+    ("birthdate", "2026-02-30", "0x80040203", "not an ISO 8601"),
     ("birthdate", "1700-01-01", CODE_OUT_OF_RANGE, "before 1753-01-01"),
     ("lastonholdtime", 1700000000, "0x80040203", "ISO 8601"),
     ("externalref", "not-a-guid", "0x80040203", "is not a GUID"),
@@ -327,3 +362,122 @@ def test_delete_sends_only_the_key():
     mapped = mapper.map({"email": "a@b.c", "last": "Lee", "first": "Ann"})
     assert mapped.payload == {}
     assert mapped.key == {"emailaddress1": "a@b.c", "lastname": "Lee"}
+
+
+def test_empty_strings_are_null_for_every_column_but_text():
+    """A CSV's empty cell: null for numbers, dates, choices, lookups; text keeps its ''."""
+    fields = {
+        "email": "emailaddress1",
+        "first": "firstname",
+        "income": "annualincome",
+        "born": "birthdate",
+        "hold": "creditonhold",
+        "parent": "parentcustomerid",
+    }
+    record = {"email": "a@b.c", "first": "", "income": "", "born": " ", "hold": "", "parent": ""}
+    upsert = _mapper("upsert", ("emailaddress1",), IdMode.MATCH, **fields).map(record)
+    assert upsert.payload == {
+        "emailaddress1": "a@b.c",
+        "firstname": "",
+        "annualincome": None,
+        "birthdate": None,
+        "creditonhold": None,
+        "parentcustomerid_account@odata.bind": None,
+    }
+    create = _mapper("create", ("emailaddress1",), IdMode.MATCH, **fields).map(record)
+    assert create.payload == {"emailaddress1": "a@b.c", "firstname": ""}
+
+
+def test_an_empty_string_for_a_required_or_id_column_is_a_missing_value():
+    owner = _mapper("upsert", ("emailaddress1",), IdMode.MATCH, email="emailaddress1", o="ownerid")
+    with pytest.raises(RecordRejected, match="'ownerid' is required and cannot be cleared"):
+        owner.map({"email": "a@b.c", "o": ""})
+    by_id = _mapper("upsert", ("contactid",), IdMode.PRIMARY, id="contactid")
+    with pytest.raises(RecordRejected, match="ID field contactid is null or missing"):
+        by_id.map({"id": "  "})
+
+
+def test_a_rejected_value_names_its_field_column_and_value():
+    mapper = _mapper(
+        "upsert", ("emailaddress1",), IdMode.MATCH, e="emailaddress1", i="annualincome"
+    )
+    with pytest.raises(RecordRejected) as caught:
+        mapper.map({"i": "abc"})
+    assert caught.value.reason == (
+        "field 'i': column 'annualincome' (MoneyType) needs a number, got 'abc'"
+    )
+
+
+def test_an_integer_id_into_a_text_key_is_its_text():
+    """A tap's integer id lands in a text alternate key (and is quoted in the URL as text)."""
+    mapper = _mapper("upsert", ("emailaddress1", "lastname"), IdMode.ALTERNATE)
+    mapped = mapper.map({"email": 42, "last": 7, "first": 1})
+    assert mapped.key == {"emailaddress1": "42", "lastname": "7"}
+    assert mapped.payload == {"firstname": "1"}
+    assert key_literal(mapped.key["emailaddress1"]) == "'42'"
+
+
+def test_a_number_bound_to_a_text_key_is_quoted():
+    text_key = replace(ACCOUNT_T, text_columns=frozenset({"accountnumber"}))
+    rule = LookupRule("parentcustomerid", {"account": text_key}, "account", ("accountnumber",))
+    assert bind_value(rule, 1001, {}) == (
+        "parentcustomerid_account@odata.bind",
+        "/accounts(accountnumber='1001')",
+    )
+
+
+def _nested_mapper(operation: str = "upsert", **extra: t.Any) -> RecordMapper:
+    return RecordMapper(
+        table=CONTACT,
+        operation=operation,
+        fields={"email": "emailaddress1", "name.first": "firstname", "name.last": "lastname"},
+        paths={"name.first": ("name", "first"), "name.last": ("name", "last")},
+        id_columns=("emailaddress1",),
+        id_mode=IdMode.MATCH,
+        **extra,
+    )
+
+
+def test_dotted_paths_read_nested_values():
+    mapped = _nested_mapper().map({"email": "a@b.c", "name": {"first": "Ann", "last": "Lee"}})
+    assert mapped.payload == {"emailaddress1": "a@b.c", "firstname": "Ann", "lastname": "Lee"}
+
+
+def test_a_missing_nested_value_is_null_and_an_absent_object_is_not_sent():
+    upsert = _nested_mapper()
+    assert upsert.map({"email": "a@b.c", "name": {"first": "Ann"}}).payload == {
+        "emailaddress1": "a@b.c",
+        "firstname": "Ann",
+        "lastname": None,
+    }
+    assert upsert.map({"email": "a@b.c", "name": None}).payload == {
+        "emailaddress1": "a@b.c",
+        "firstname": None,
+        "lastname": None,
+    }
+    assert upsert.map({"email": "a@b.c"}).payload == {"emailaddress1": "a@b.c"}
+
+
+def test_a_nested_path_through_a_non_object_rejects_the_record():
+    with pytest.raises(
+        RecordRejected, match=r"field 'name\.first': 'name' is 'Ann', not an object"
+    ):
+        _nested_mapper().map({"email": "a@b.c", "name": "Ann"})
+
+
+def test_json_text_fields_write_objects_and_arrays_as_compact_json():
+    mapper = RecordMapper(
+        table=CONTACT,
+        operation="create",
+        fields={"address": "description", "tags": "firstname"},
+        json_text=frozenset({"address", "tags"}),
+        content_ids=False,
+    )
+    record = {"address": {"city": "Zürich", "zip": decimal.Decimal("8001.5")}, "tags": ["a", 1]}
+    assert mapper.map(record).payload == {
+        "description": '{"city":"Zürich","zip":8001.5}',
+        "firstname": '["a",1]',
+    }
+    assert mapper.map({"address": "plain"}).payload == {"description": "plain"}
+    with pytest.raises(RecordRejected, match="is 51 characters long"):
+        mapper.map({"tags": ["x" * 47]})

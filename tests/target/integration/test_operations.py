@@ -46,7 +46,7 @@ def run(emulator, mode: str, operation: str, records: list[dict], **config) -> T
         "entity": "contacts",
         "operation": operation,
         "id_field": id_field,
-        "streams": {"people": {"columns": COLUMNS}},
+        "streams": {"people": {"columns": {k: v for k, v in COLUMNS.items() if k in fields}}},
         **config,
     }
     if not id_field:
