@@ -145,7 +145,8 @@ class TargetDynamics(Target):
             title="ID field",
             description="Column (or list, for a composite alternate key) naming the row: the "
             "primary id column, the columns of an alternate key, or any other column (rows "
-            "matched by a query). Default: the stream's key_properties.",
+            "matched by a query). Default: the stream's key_properties. A list may also be "
+            'given as JSON text, e.g. TARGET_DYNAMICS_ID_FIELD=\'["firstname", "lastname"]\'.',
         ),
         th.Property(
             "streams",
@@ -248,8 +249,9 @@ class TargetDynamics(Target):
         th.Property(
             "batch_size_rows",
             th.IntegerType(minimum=1),
+            default=DataverseSink.MAX_SIZE_DEFAULT,
             title="Batch size",
-            description="Records buffered per stream before they are written (default 1000).",
+            description="Records buffered per stream before they are written.",
         ),
         th.Property(
             "max_concurrency",
@@ -396,6 +398,16 @@ class TargetDynamics(Target):
             self.logger, settings.progress_interval_seconds, dry_run=settings.dry_run
         )
         self.dead_letter = DeadLetterFile(settings.dead_letter_path)
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Add the SDK's built-in settings, except ``add_record_metadata``.
+
+        The ``_sdc_*`` fields it would add never reach a Dataverse table (mapping drops them), so
+        the setting could do nothing; as an unknown setting it is refused instead.
+        """
+        super().append_builtin_config(config_jsonschema)
+        config_jsonschema["properties"].pop("add_record_metadata", None)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the schema and every cross-field rule, reporting all problems at once."""
