@@ -269,3 +269,30 @@ def test_an_id_field_list_from_the_environment_addresses_rows(
         ("ada@contoso.com", "Engineer"),
         ("byron@contoso.com", None),
     ]
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_meltano_add_from_the_hub_definition(tmp_path: Path) -> None:
+    """Issue 10 item 5: `meltano add loader target-dynamics --from-ref` takes the repository's
+    plugin definition: every setting, and a secret or a certificate to choose."""
+    (tmp_path / "meltano.yml").write_text(
+        "project_id: fresh\ndefault_environment: dev\nenvironments:\n- name: dev\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_DYNAMICS_", "TAP_"))}
+    env |= {
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+    hub = str(ROOT / "plugin" / "target-dynamics.yml")
+    add = ("add", "loader", "target-dynamics", "--from-ref", hub, "--no-install")
+    check(meltano(*add, env=env, cwd=tmp_path))
+    project = yaml.safe_load((tmp_path / "meltano.yml").read_text(encoding="utf-8"))
+    [plugin] = project["plugins"]["loaders"]
+    assert plugin["pip_url"] == "git+https://github.com/target-dynamics/target-dynamics.git"
+    assert [s["name"] for s in plugin["settings"]] == list(about_settings())
+    listed = meltano("config", "list", "target-dynamics", env=env, cwd=tmp_path)
+    check(listed)
+    assert "Group 1: client_id, client_secret, dynamics_url, tenant_id" in listed.stdout
+    assert "certificate_private_key, certificate_thumbprint, client_id" in listed.stdout
