@@ -47,8 +47,12 @@ def _install(env_dir: Path, stamp: bytes, *pip_args: str) -> Path:
 
 
 def ensure_project() -> Path:
-    """Install the project with its test extra into ``.venv``; return its ``bin``."""
-    return _install(VENV, (ROOT / "pyproject.toml").read_bytes(), "-e", f"{ROOT}[test]")
+    """Install the project, the emulator extra and the ``dev`` group into ``.venv``.
+
+    Dependency groups (PEP 735) need pip >= 25.1, which ``_install`` upgrades to first.
+    """
+    stamp = (ROOT / "pyproject.toml").read_bytes()
+    return _install(VENV, stamp, "-e", f"{ROOT}[emulator]", "--group", "dev")
 
 
 def ensure_tap() -> Path:

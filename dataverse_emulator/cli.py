@@ -5,12 +5,14 @@ Example::
     dataverse-emulator --port 8443 --data-dir .emulator --latency realistic --time-scale 0.1
 
 writes ``.emulator/ca.pem`` and ``.emulator/target-config.json`` (a working target-dynamics
-configuration) and prints the URLs it serves.
+configuration) and prints the URLs it serves. Its server stack is the ``emulator`` extra
+(``pip install "target-dynamics[emulator]"``); without it the script says so in one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
@@ -18,14 +20,14 @@ import threading
 import typing as t
 from pathlib import Path
 
-from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME
-from dataverse_emulator.serve import EmulatorServer
-
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
+EXTRA_MODULES = ("cryptography", "httptools", "jwt", "uvicorn")
+"""What the ``emulator`` extra installs and the emulator imports; the target needs none."""
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(token_lifetime: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataverse-emulator",
         description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
@@ -55,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token-lifetime",
         type=int,
-        default=DEFAULT_TOKEN_LIFETIME,
+        default=token_lifetime,
         help="expires_in of issued access tokens, in seconds",
     )
     return parser
@@ -63,7 +65,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator; return the process exit code."""
-    parser = _parser()
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.stderr.write(
+            f"dataverse-emulator needs the emulator extra (missing: {', '.join(missing)}); "
+            'install it with: pip install "target-dynamics[emulator]"\n'
+        )
+        return 1
+    # Imported only now, so that a missing extra is the line above, not a traceback.
+    from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
+    from dataverse_emulator.serve import EmulatorServer  # noqa: PLC0415
+
+    parser = _parser(DEFAULT_TOKEN_LIFETIME)
     args = parser.parse_args(argv)
     faults = None
     if args.faults is not None:

@@ -222,9 +222,10 @@ class EmulatorServer:
     ) -> None:
         self.options = dataclasses.replace(options or Options(), **option_fields)
         self._temporary = data_dir is None
+        # Absolute, so the paths in target-config.json (ca_bundle) work from any directory.
         self.data_dir = Path(
             tempfile.mkdtemp(prefix="dataverse-emulator-") if data_dir is None else data_dir
-        )
+        ).resolve()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.pki = Pki.create(self.data_dir)

@@ -6,6 +6,7 @@ secret; the target and its sinks read only the typed :class:`Settings`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import typing as t
@@ -53,6 +54,11 @@ ID_FIELD_TYPE = th.CustomType(
     {"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1, "minLength": 1}
 )
 OPERATIONS = [op.value for op in Operation]
+UNSUPPORTED_SDK_SETTINGS = {
+    "add_record_metadata": "Dataverse tables take no _sdc_* columns, so the target never sends "
+    "them; remove it (map a field you need into a column with `columns` or a stream map)",
+}
+"""Settings the SDK offers every target that this one leaves out, and why."""
 
 
 class SettingsError(ConfigError, ConfigValidationError):
@@ -194,6 +200,28 @@ def _id_tuple(value: t.Any) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list):
         return tuple(str(v) for v in value)
+    return ()
+
+
+def _top_id_field(value: t.Any, problems: list[str]) -> tuple[str, ...]:
+    """``id_field``, where a string holding a JSON list is that list.
+
+    That is how Meltano passes a list given as ``TARGET_DYNAMICS_ID_FIELD='["a", "b"]'`` or by
+    ``meltano config set`` (the setting's kind is string, so one plain name works there too);
+    no column's logical name starts with ``[``.
+    """
+    if not (isinstance(value, str) and value.lstrip().startswith("[")):
+        return _id_tuple(value)
+    try:
+        names = json.loads(value)
+    except ValueError:
+        names = None
+    if isinstance(names, list) and names and all(isinstance(n, str) and n for n in names):
+        return tuple(names)
+    problems.append(
+        f"id_field {value!r} is not a JSON list of column names: write one name, or a list "
+        'such as ["firstname", "lastname"]'
+    )
     return ()
 
 
@@ -405,7 +433,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
     ca_bundle, dead = get("ca_bundle"), get("dead_letter_path")
     _check_paths(ca_bundle, dead, problems)
     operation = _operation(get("operation"), get("load_method"), problems)
-    id_field = _id_tuple(get("id_field"))
+    id_field = _top_id_field(get("id_field"), problems)
     streams = get("streams") or {}
     if isinstance(streams, dict):
         _check_streams(streams, problems)
@@ -467,6 +495,11 @@ def check_schema(
     problems = [format_error(e) for e in errors]
     known = schema.get("properties", {})
     for unknown in sorted(set(config) - set(known)):
+        if unknown in UNSUPPORTED_SDK_SETTINGS:
+            problems.append(
+                f"setting '{unknown}' is not supported: {UNSUPPORTED_SDK_SETTINGS[unknown]}"
+            )
+            continue
         hint = close_names(unknown, known)
         fix = (
             f"did you mean '{hint[0]}'?"

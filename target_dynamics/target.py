@@ -148,7 +148,8 @@ class TargetDynamics(Target):
             title="ID field",
             description="Column (or list, for a composite alternate key) naming the row: the "
             "primary id column, the columns of an alternate key, or any other column (rows "
-            "matched by a query). Default: the stream's key_properties.",
+            "matched by a query). Default: the stream's key_properties. A list may also be "
+            'given as JSON text, e.g. TARGET_DYNAMICS_ID_FIELD=\'["firstname", "lastname"]\'.',
         ),
         th.Property(
             "streams",
@@ -259,8 +260,9 @@ class TargetDynamics(Target):
         th.Property(
             "batch_size_rows",
             th.IntegerType(minimum=1),
+            default=DataverseSink.MAX_SIZE_DEFAULT,
             title="Batch size",
-            description="Records buffered per stream before they are written (default 1000).",
+            description="Records buffered per stream before they are written.",
         ),
         th.Property(
             "max_concurrency",
@@ -411,14 +413,16 @@ class TargetDynamics(Target):
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
-        """Add the SDK's built-in settings, except ``batch_config``.
+        """Add the SDK's built-in settings, except two that could do nothing here.
 
-        The batch capability brings the SDK's ``batch_config`` (where a plugin writes batch
-        files); this target writes none and reads each BATCH message's files where its
-        manifest says, so the setting would do nothing.
+        ``batch_config`` (where a plugin writes batch files): this target writes none and reads
+        each BATCH message's files where its manifest says. ``add_record_metadata``: the
+        ``_sdc_*`` fields it would add never reach a Dataverse table (mapping drops them); as an
+        unknown setting it is refused instead.
         """
         super().append_builtin_config(config_jsonschema)
-        config_jsonschema["properties"].pop("batch_config", None)
+        for name in ("batch_config", "add_record_metadata"):
+            config_jsonschema["properties"].pop(name, None)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the schema and every cross-field rule, reporting all problems at once."""

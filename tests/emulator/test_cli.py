@@ -101,3 +101,42 @@ def test_entities_file_adds_tables(tmp_path):
             )
         assert response.status_code == 200
         assert response.json()["EntitySetName"] == "new_memberships"
+
+
+def test_target_config_works_from_another_directory(tmp_path, monkeypatch):
+    """Issue 10 item 9: started with a relative --data-dir, the config names the CA bundle by
+    an absolute path, so the target runs with it from any directory (e.g. a Meltano project)."""
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "meltano-project"
+    elsewhere.mkdir()
+    stream = [
+        {
+            "type": "SCHEMA",
+            "stream": "contacts",
+            "key_properties": [],
+            "schema": {"properties": {"lastname": {"type": "string"}}},
+        },
+        {"type": "RECORD", "stream": "contacts", "record": {"lastname": "Elsewhere"}},
+    ]
+    with emulator_process(Path("data"), "--latency", "zero") as emulator:
+        assert Path(emulator.target_config["ca_bundle"]).is_absolute()
+        result = subprocess.run(
+            [
+                str(CLI_SCRIPT.parent / "target-dynamics"),
+                "--config",
+                str(tmp_path / "data" / "target-config.json"),
+            ],
+            input="".join(json.dumps(m) + "\n" for m in stream),
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        with emulator.api_session(timeout=5) as api:
+            landed = api.get(
+                f"{emulator.target_config['dynamics_url']}/api/data/v9.2/contacts?$select=lastname",
+                timeout=5,
+            ).json()["value"]
+    assert [row["lastname"] for row in landed] == ["Elsewhere"]

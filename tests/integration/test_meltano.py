@@ -29,6 +29,11 @@ if t.TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = shutil.which("meltano")
 STATE_ID = "dev:tap-spreadsheets-to-target-dynamics"
+PLACEHOLDER_CONNECTION = {
+    "dynamics_url": "https://contoso.crm4.dynamics.com",
+    "tenant_id": "11111111-2222-3333-4444-555555555555",
+    "client_id": "66666666-7777-8888-9999-000000000000",
+}
 MELTANO_KINDS = {
     "string": {"string"},
     "integer": {"integer"},
@@ -108,12 +113,15 @@ def test_meltano_yml_config_is_valid_for_the_target(emulator: EmulatorServer) ->
     TargetDynamics(config=config, validate_config=True)
 
 
-def meltano(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def meltano(
+    *args: str, env: dict[str, str], cwd: Path = ROOT, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     assert MELTANO is not None
     return subprocess.run(
         [MELTANO, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=600,
@@ -206,3 +214,85 @@ def test_meltano_run_upserts_contacts_and_stores_state(
     by_email = {row["emailaddress1"]: row for row in after}
     assert by_email[rows[0]["email"]]["jobtitle"] == "Chief Data Officer"
     assert by_email["new.person@contoso.com"]["firstname"] == "New"
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_id_field_set_by_meltano_config_set_is_one_name_or_a_list(tmp_path: Path) -> None:
+    """Issue 10 item 7: `meltano config set` takes a single name and a JSON list alike."""
+    shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_DYNAMICS_", "TAP_"))}
+    env |= {
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+    config = PLACEHOLDER_CONNECTION | {"client_secret": "placeholder"}
+    for value, expected in [
+        ('["firstname", "lastname"]', ("firstname", "lastname")),
+        ("emailaddress1", ("emailaddress1",)),
+    ]:
+        check(meltano("config", "set", "target-dynamics", "id_field", value, env=env, cwd=tmp_path))
+        printed = meltano(
+            "config", "print", "target-dynamics", "--format=json", env=env, cwd=tmp_path
+        )
+        check(printed)
+        id_field = json.loads(printed.stdout)["id_field"]
+        target = TargetDynamics(config=config | {"id_field": id_field}, validate_config=True)
+        assert target.settings.id_field == expected
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_an_id_field_list_from_the_environment_addresses_rows(
+    reset_emulator: EmulatorServer, api: requests.Session, tmp_path: Path
+) -> None:
+    """Issue 10 item 7: TARGET_DYNAMICS_ID_FIELD='["emailaddress1"]' is a list of columns (the
+    columns of the contact's alternate key), not one column named by that text."""
+    url = f"{reset_emulator.api_url}/contacts"
+    seeded = {"emailaddress1": "ada@contoso.com", "jobtitle": "Analyst"}
+    api.post(url, json=seeded, timeout=30).raise_for_status()
+    env = meltano_env(reset_emulator, tmp_path) | {
+        "TARGET_DYNAMICS_ID_FIELD": '["emailaddress1"]',
+        "TARGET_DYNAMICS_ENTITY": "contact",
+    }
+    schema = {"properties": {name: {"type": "string"} for name in seeded}}
+    messages = [
+        {"type": "SCHEMA", "stream": "people", "schema": schema, "key_properties": []},
+        {"type": "RECORD", "stream": "people", "record": seeded | {"jobtitle": "Engineer"}},
+        {"type": "RECORD", "stream": "people", "record": {"emailaddress1": "byron@contoso.com"}},
+    ]
+    stdin = "".join(json.dumps(m) + "\n" for m in messages)
+    check(meltano("invoke", "target-dynamics", env=env, stdin=stdin))
+
+    rows = api.get(f"{url}?$select=emailaddress1,jobtitle", timeout=30).json()["value"]
+    assert sorted((r["emailaddress1"], r["jobtitle"]) for r in rows) == [
+        ("ada@contoso.com", "Engineer"),
+        ("byron@contoso.com", None),
+    ]
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_meltano_add_from_the_hub_definition(tmp_path: Path) -> None:
+    """Issue 10 item 5: `meltano add loader target-dynamics --from-ref` takes the repository's
+    plugin definition: every setting, and a secret or a certificate to choose."""
+    (tmp_path / "meltano.yml").write_text(
+        "project_id: fresh\ndefault_environment: dev\nenvironments:\n- name: dev\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_DYNAMICS_", "TAP_"))}
+    env |= {
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+    }
+    hub = str(ROOT / "plugin" / "target-dynamics.yml")
+    add = ("add", "loader", "target-dynamics", "--from-ref", hub, "--no-install")
+    check(meltano(*add, env=env, cwd=tmp_path))
+    project = yaml.safe_load((tmp_path / "meltano.yml").read_text(encoding="utf-8"))
+    [plugin] = project["plugins"]["loaders"]
+    assert plugin["pip_url"] == "git+https://github.com/target-dynamics/target-dynamics.git"
+    assert [s["name"] for s in plugin["settings"]] == list(about_settings())
+    listed = meltano("config", "list", "target-dynamics", env=env, cwd=tmp_path)
+    check(listed)
+    assert "Group 1: client_id, client_secret, dynamics_url, tenant_id" in listed.stdout
+    assert "certificate_private_key, certificate_thumbprint, client_id" in listed.stdout

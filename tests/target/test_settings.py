@@ -289,9 +289,22 @@ def test_the_sdk_built_in_settings_are_never_refused():
         "batch_size_rows": 10,
         "load_method": "upsert",
         "validate_records": False,
-        "add_record_metadata": False,
     }
     TargetDynamics(config={**GOOD, **built_ins})
+
+
+def test_add_record_metadata_is_refused_with_the_reason():
+    """Issue 10 item 7: it could do nothing (no _sdc_* column reaches Dataverse), so it is gone
+    from --about and a config that sets it is told why."""
+    schema = {**TargetDynamics.config_jsonschema}
+    schema["properties"] = dict(schema["properties"])
+    TargetDynamics.append_builtin_config(schema)
+    assert "add_record_metadata" not in schema["properties"]
+    assert "batch_size_rows" in schema["properties"]
+    assert any(
+        "setting 'add_record_metadata' is not supported: Dataverse tables take no _sdc_*" in p
+        for p in problems(**GOOD, add_record_metadata=True)
+    )
 
 
 @pytest.mark.parametrize(
@@ -338,3 +351,25 @@ def test_values_of_the_wrong_type_are_reported_not_raised():
 def test_a_stream_lookups_list_is_a_problem_not_a_crash():
     found = problems(**GOOD, streams={"people": {"lookups": ["parentcustomerid"]}})
     assert "streams.people.lookups must be an object" in "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("emailaddress1", ("emailaddress1",)),
+        (["firstname", "lastname"], ("firstname", "lastname")),
+        ('["firstname", "lastname"]', ("firstname", "lastname")),  # from TARGET_DYNAMICS_ID_FIELD
+        (' ["emailaddress1"]', ("emailaddress1",)),
+    ],
+)
+def test_id_field_is_one_name_or_a_list_even_as_json_text(value, expected):
+    """Issue 10 item 7: Meltano passes a list set through an env var or `config set` as text."""
+    assert TargetDynamics(config={**GOOD, "id_field": value}).settings.id_field == expected
+
+
+@pytest.mark.parametrize("value", ["[firstname, lastname]", "[]", '["firstname", 2]', '[""]'])
+def test_id_field_json_text_that_is_no_list_of_names_is_refused(value):
+    assert any(
+        f"id_field {value!r} is not a JSON list of column names" in p
+        for p in problems(**GOOD, id_field=value)
+    )

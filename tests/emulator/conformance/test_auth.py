@@ -214,7 +214,9 @@ def test_tampered_token_is_401_with_challenge(http, config, session_token):
 
 def test_expired_token_is_401_with_challenge(emulator_factory):
     """§1.5: an expired token (``ExpiredAuthTicket``) → 401 + challenge."""
-    server = emulator_factory(latency="zero", token_lifetime=1)
+    # exp is whole seconds (iat truncated), so a 2 s token is valid for more than 1 s: room for
+    # the first request on a busy machine; 2.1 s later it has surely expired.
+    server = emulator_factory(latency="zero", token_lifetime=2)
     config = server.target_config
     result = msal_token(config)
     token = result["access_token"]
@@ -222,7 +224,7 @@ def test_expired_token_is_401_with_challenge(emulator_factory):
         url = f"{config['dynamics_url']}/api/data/v9.2/WhoAmI"
         headers = {**ODATA_HEADERS, "Authorization": f"Bearer {token}"}
         assert http.get(url, headers=headers, timeout=30).status_code == 200
-        time.sleep(1.2)
+        time.sleep(2.1)
         assert_challenge(http.get(url, headers=headers, timeout=30), config)
 
 
