@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import time
 import typing as t
 import uuid
@@ -49,14 +50,15 @@ class TokenService:
 
     def issue(self, user: ApplicationUser, audience: str, *, certificate: bool) -> str:
         """Sign a token for ``user`` valid for ``lifetime`` seconds against ``audience``."""
-        now = int(self._clock())
+        issued = self._clock()
+        now = int(issued)
         token_id = _b64url(uuid.uuid4().bytes)
         claims = {
             "aud": audience,
             "iss": f"https://sts.windows.net/{self.tenant_id}/",
             "iat": now,
             "nbf": now,
-            "exp": now + self.lifetime,
+            "exp": math.ceil(issued + self.lifetime),  # never shorter than expires_in
             "appid": user.client_id,
             "appidacr": "2" if certificate else "1",
             "idp": f"https://sts.windows.net/{self.tenant_id}/",

@@ -17,7 +17,9 @@ from dataverse_emulator.faults import classify
 from dataverse_emulator.http import Response
 from dataverse_emulator.pki import thumbprints
 from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.state.users import ApplicationUser
 from dataverse_emulator.testing import acquire_token, https_session
+from dataverse_emulator.tokens import TokenError, TokenService
 
 
 def standin_wire(request, env):
@@ -89,7 +91,8 @@ def test_token_claims(server):
     assert claims["appid"] == user.client_id
     assert claims["oid"] == user.object_id
     assert claims["tid"] == server.tenant_id
-    assert claims["exp"] - claims["iat"] == 3599
+    # iat is the issue second rounded down, exp rounded up: the token lives at least expires_in
+    assert claims["exp"] - claims["iat"] in {3599, 3600}
     keys = https_session(server).get(f"{server.authority}/discovery/v2.0/keys", timeout=10)
     jwk = jwt.PyJWKSet.from_dict(keys.json())[jwt.get_unverified_header(token)["kid"]]
     jwt.decode(token, jwk.key, algorithms=["RS256"], audience=server.base_url)
@@ -127,7 +130,7 @@ def test_msal_refreshes_after_short_lifetime(emulator_factory):
     app = msal_app(server, server.users.first.secret)
     scopes = [f"{server.base_url}/.default"]
     first = app.acquire_token_for_client(scopes=scopes)
-    time.sleep(1.1)
+    time.sleep(2.1)  # exp is whole seconds rounded up: a 1 s token lives 1 to 2 s
     second = app.acquire_token_for_client(scopes=scopes)
     assert second["token_source"] == "identity_provider"
     assert second["access_token"] != first["access_token"]
@@ -396,3 +399,19 @@ def test_msal_oidc_authority(server):
     )
     result = app.acquire_token_for_client(scopes=[f"{server.base_url}/.default"])
     assert result.get("token_type") == "Bearer", result.get("error_description")
+
+
+def test_a_token_lives_at_least_its_lifetime():
+    """§1.2: ``expires_in`` is a promise: a token issued late in a second is still valid a
+    whole lifetime later (whole-second ``exp`` rounds up, never down)."""
+    now = [100.9]
+    tokens = TokenService("tenant", lifetime=1, clock=lambda: now[0])
+    user = ApplicationUser(
+        client_id="app", name="app", systemuser_id="u", business_unit_id="", object_id="o"
+    )
+    token = tokens.issue(user, "https://org.example", certificate=False)
+    now[0] = 101.85
+    assert tokens.verify(token, "https://org.example")["exp"] == 102
+    now[0] = 102.0
+    with pytest.raises(TokenError, match="expired"):
+        tokens.verify(token, "https://org.example")

@@ -214,9 +214,9 @@ def test_tampered_token_is_401_with_challenge(http, config, session_token):
 
 def test_expired_token_is_401_with_challenge(emulator_factory):
     """§1.5: an expired token (``ExpiredAuthTicket``) → 401 + challenge."""
-    # exp is whole seconds (iat truncated), so a 2 s token is valid for more than 1 s: room for
-    # the first request on a busy machine; 2.1 s later it has surely expired.
-    server = emulator_factory(latency="zero", token_lifetime=2)
+    # exp is whole seconds rounded up, so a 1 s token is valid for 1 to 2 s: 2.1 s later it has
+    # surely expired.
+    server = emulator_factory(latency="zero", token_lifetime=1)
     config = server.target_config
     result = msal_token(config)
     token = result["access_token"]
