@@ -91,15 +91,18 @@ class ConnectionReport:
 
     user_id: str = ""
     tables: list[str] = field(default_factory=list)
-    privileges_checked: int = 0
+    privileges_checked: int | None = None
+    """How many (table, privilege) pairs the settings need, all held; None: not checked."""
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the log (never holding the word Meltano's test looks for)."""
         tables = ", ".join(self.tables) or "none configured (each stream's own, at SCHEMA)"
+        held = self.privileges_checked
+        privileges = "not checked" if held is None else f"the {held} needed are held"
         return (
             f"Connection test passed: token and WhoAmI (application user {self.user_id}); "
-            f"tables: {tables}; {self.privileges_checked} privileges held"
+            f"tables: {tables}; privileges: {privileges}"
         )
 
 
