@@ -16,6 +16,7 @@ from singer_sdk.target_base import Target
 
 from target_dynamics.batch_files import batch_records
 from target_dynamics.clouds import CLOUDS
+from target_dynamics.connection import MELTANO_TEST_STREAM, check_connection, reach
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
 from target_dynamics.failures import came_from_input, failure_message
@@ -403,6 +404,7 @@ class TargetDynamics(Target):
         self._records_since_drain = 0
         self._emitted_state: dict | None = None
         self._finished = False
+        self._connection_tested = False
         kwargs.setdefault("message_reader", LineReader(on_failure=self._write_accepted))
         super().__init__(**kwargs)
         settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")
@@ -538,8 +540,35 @@ class TargetDynamics(Target):
         """The SCHEMA message of ``stream`` as it arrived (before stream maps)."""
         return self._raw_schemas.get(stream)
 
+    def test_connection(self) -> None:
+        """Run the connection test (:mod:`~target_dynamics.connection`) and log its result.
+
+        Raises:
+            ConnectionFailed: every problem found, each with its fix.
+        """
+        self._connection_tested = True
+        report = check_connection(self.client, self.metadata, self.settings)
+        for note in report.notes:
+            self.logger.warning(note)
+        self.logger.info(report.summary())
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Read the input; a dry run first tests the connection (privileges included)."""
+        if self.settings.dry_run:
+            self.test_connection()
+        super().listen(file_input)
+
+    def _meltano_test(self, stream: t.Any) -> bool:
+        """Whether ``stream`` is ``meltano config test``'s (and no configured stream)."""
+        return stream == MELTANO_TEST_STREAM and stream not in self.settings.streams
+
     def _process_schema_message(self, message_dict: dict) -> None:
-        # Private SDK override: keep each SCHEMA as it arrived (before stream maps), so the
+        # Private SDK override: `meltano config test` gets the connection test, not a table.
+        if self._meltano_test(message_dict.get("stream")):
+            if not self._connection_tested:
+                self.test_connection()
+            return
+        # Keep each SCHEMA as it arrived (before stream maps), so the
         # dead-letter file can replay rejected records as the tap sent them.
         if isinstance(message_dict.get("stream"), str):
             self._raw_schemas[message_dict["stream"]] = message_dict
@@ -548,6 +577,8 @@ class TargetDynamics(Target):
     def _process_record_message(self, message_dict: dict, source: str | None = None) -> None:
         # Sinks see mapped, parsed records; rejected ones are dead-lettered as they arrived,
         # with where they came from (the input line, or the batch file and its line).
+        if self._connection_tested and self._meltano_test(message_dict.get("stream")):
+            return
         if source is None:
             line = getattr(self.message_reader, "line", None)
             source = f"input line {line}" if line else "input"
@@ -662,6 +693,8 @@ class TargetDynamics(Target):
             self.dead_letter.close()
             self.report.summary(self._client.stats if self._client else None)
         self.report.raise_if_failed(self.settings.max_errors, self.settings.dead_letter_path)
+        if self._client is None and getattr(self.message_reader, "reached_end", False):
+            reach(self.client)  # nothing needed the service: still prove the credentials
 
     def _write_accepted(self, error: Exception) -> None:
         """The input broke off at ``error``: write the records accepted before it, then report.
@@ -706,13 +739,33 @@ class TargetDynamics(Target):
         return super().cb_config(ctx, param, value)
 
     @classmethod
-    def invoke(cls, **options: t.Any) -> None:
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command plus ``--test``: the connection test, reading no input."""
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--test", "test_connection"],
+                is_flag=True,
+                help="Test the connection (token, WhoAmI, tables, privileges) and exit.",
+            )
+        )
+        return command
+
+    @classmethod
+    def invoke(cls, *, test_connection: bool = False, **options: t.Any) -> None:
         """Run the CLI; an expected failure ends it with one message and exit code 1.
 
         The traceback follows only when the log level is DEBUG; a bug keeps its traceback.
         """
         logging.getLogger(cls.name).addFilter(_not_an_sdk_echo)
         try:
+            if test_connection and not options.get("about"):
+                config = options.get("config")
+                cls(
+                    config=config.config if config else None,
+                    parse_env_config=bool(config and config.parse_env),
+                ).test_connection()
+                return
             super().invoke(**options)
         except Exception as exc:
             message = failure_message(exc)

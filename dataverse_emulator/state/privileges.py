@@ -16,6 +16,11 @@ shape this module renders::
 
 (type 8 is a systemuser, access mode 4 a non-interactive application user.) The exact wording
 of that runtime text is recalled from Dataverse traces, not pinned by the reference.
+
+A caller reads what it holds with the ``RetrieveUserPrivileges`` function (Microsoft Learn:
+"RetrieveUserPrivileges Function", "RolePrivilege ComplexType"): :func:`held` lists each
+privilege a role grants, at depth Global (a role here grants organization-wide access), and
+:func:`table_privileges` the privileges a table defines (``EntityMetadata.Privileges``).
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from dataclasses import dataclass, field
 from dataverse_emulator.state.errors import DataverseFault, Kind
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from dataverse_emulator.state.catalog import Table
 
 PRIVILEGE_DENIED = "0x80040220"
 ACCESS_RIGHTS = ("create", "read", "write", "delete", "append", "appendto")
-_VERBS = {
+PRIVILEGE_TYPES = {
     "create": "Create",
     "read": "Read",
     "write": "Write",
@@ -41,6 +46,7 @@ _VERBS = {
     "append": "Append",
     "appendto": "AppendTo",
 }
+"""Access right -> its ``PrivilegeType`` member, also the verb of the privilege's name."""
 ALL_TABLES = "*"
 BYPASS_BUSINESS_LOGIC = "prvBypassCustomBusinessLogic"
 """§8: needed by ``MSCRM.BypassBusinessLogicExecution`` (and ``…StepIds``)."""
@@ -120,9 +126,38 @@ READER = Role("Reader", {ALL_TABLES: frozenset({"read"})})
 """The role of the emulator's default restricted user: read every table, write nothing."""
 
 
+_PRIVILEGE_NOUNS = {"systemuser": "User", "annotation": "Note"}
+"""Tables whose privileges are not named after their schema name (Learn: "SystemUser (user)
+entity privileges": prvReadUser); activity tables share the ``Activity`` privileges."""
+
+
 def privilege_name(access: str, table: Table) -> str:
-    """``prv<Verb><SchemaName>``, e.g. ``prvWriteContact``."""
-    return f"prv{_VERBS[access]}{table.schema_name}"
+    """``prv<Verb><SchemaName>``, e.g. ``prvWriteContact`` (also ``prvReadUser``, ``…Activity``)."""
+    noun = "Activity" if table.is_activity else table.schema_name
+    return f"prv{PRIVILEGE_TYPES[access]}{_PRIVILEGE_NOUNS.get(table.logical_name, noun)}"
+
+
+def table_privileges(table: Table) -> list[tuple[str, str]]:
+    """The privileges ``table`` defines: ``(PrivilegeType, name)`` for each access right.
+
+    Only the six modelled access rights (no Assign or Share).
+    """
+    return [(PRIVILEGE_TYPES[right], privilege_name(right, table)) for right in ACCESS_RIGHTS]
+
+
+def held(role: Role | None, tables: Iterable[Table]) -> list[str]:
+    """The names of the privileges ``role`` grants (None: every privilege, System Administrator).
+
+    ``tables`` is the catalog; ``*`` in a role expands to every table in it.
+    """
+    names = [
+        privilege_name(right, table)
+        for table in tables
+        for right in ACCESS_RIGHTS
+        if role is None or role.allows(table.logical_name, right)
+    ]
+    names.extend(sorted(MISCELLANEOUS if role is None else role.privileges))
+    return list(dict.fromkeys(names))  # activity tables share their privileges
 
 
 def privilege_id(name: str) -> str:

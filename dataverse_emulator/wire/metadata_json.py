@@ -12,6 +12,7 @@ import typing as t
 import uuid
 
 from dataverse_emulator.state.catalog import Option
+from dataverse_emulator.state.privileges import privilege_id, table_privileges
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import (
@@ -117,8 +118,33 @@ def entity(table: Table) -> dict[str, t.Any]:
         "DisplayName": label(table.display_name),
         "DisplayCollectionName": label(table.display_collection_name),
         "Description": label(None),
+        "Privileges": privileges(table),
         "HasChanged": None,
     }
+
+
+def privileges(table: Table) -> list[dict[str, t.Any]]:
+    """``EntityMetadata.Privileges``: one SecurityPrivilegeMetadata per access right.
+
+    Microsoft Learn, "SecurityPrivilegeMetadata ComplexType"; an organization-owned table's
+    privileges can only be Global.
+    """
+    user_owned = table.ownership_type == "UserOwned"
+    return [
+        {
+            "CanBeBasic": user_owned,
+            "CanBeDeep": user_owned,
+            "CanBeGlobal": True,
+            "CanBeLocal": user_owned,
+            "CanBeEntityReference": False,
+            "CanBeParentEntityReference": False,
+            "CanBeRecordFilter": False,
+            "Name": name,
+            "PrivilegeId": privilege_id(name),
+            "PrivilegeType": kind,
+        }
+        for kind, name in table_privileges(table)
+    ]
 
 
 def attribute(table: Table, column: Column, number: int) -> dict[str, t.Any]:

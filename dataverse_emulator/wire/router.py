@@ -14,6 +14,8 @@
   ``AddListMembersList`` (POST): :mod:`~dataverse_emulator.wire.lists`
 - ``{set}(key)/{collection-valued navigation}[(key)]/$ref`` (POST, DELETE):
   :mod:`~dataverse_emulator.wire.references`
+- ``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()`` (GET):
+  :mod:`~dataverse_emulator.wire.security`
 
 Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
@@ -45,6 +47,7 @@ from dataverse_emulator.wire import (
     records,
     references,
     sdkmessages,
+    security,
 )
 from dataverse_emulator.wire.call import Call, json_response
 from dataverse_emulator.wire.errors import (
@@ -256,8 +259,17 @@ def _second(call: Call, table: Table, head: Segment, second: Segment, rest: str)
 
 
 def _action(call: Call, table: Table, head: Segment, second: Segment, message: str) -> Response:
-    """``{set}/Microsoft.Dynamics.CRM.<bulk message>`` and ``lists(key)/…<list action>``."""
+    """Bound actions and functions of a table or a row.
+
+    ``{set}/Microsoft.Dynamics.CRM.<bulk message>``, ``lists(key)/…<list action>`` and
+    ``systemusers(id)/…RetrieveUserPrivileges()``.
+    """
     method = call.request.method
+    if message == security.FUNCTION and isinstance(head.key, str) and second.key is None:
+        if table.logical_name != "systemuser":
+            return not_found_response(second.name)
+        _require(method, "GET")
+        return security.retrieve_user_privileges(call, head.key)
     if second.key is None and head.key is None and message in bulk.MESSAGES:
         _require(method, "POST")
         call.request.context["operation_kind"] = "bulk"

@@ -159,3 +159,76 @@ def test_impersonation_checked_on_reads_bypass_only_on_writes(emulator):
         impersonate = {"CallerObjectId": "0b5e3b57-5b1c-4c55-9a52-9e1f3c6f1a11"}
         denied = session.get(url, headers=impersonate, timeout=30)
     assert_denied(denied, "prvActOnBehalfOfAnotherUser")
+
+
+def own_privileges(emulator, user) -> list[dict]:
+    """Learn "RetrieveUserPrivileges Function": bound to the caller's systemuser (WhoAmI)."""
+    with api_session(emulator, user) as session:
+        me = session.get(f"{emulator.api_url}/WhoAmI", timeout=30).json()["UserId"]
+        answer = session.get(
+            f"{emulator.api_url}/systemusers({me})/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()",
+            timeout=30,
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["@odata.context"].endswith(
+        "$metadata#Microsoft.Dynamics.CRM.RetrieveUserPrivilegesResponse"
+    )
+    return body["RolePrivileges"]
+
+
+def test_retrieve_user_privileges_lists_what_the_role_grants(emulator):
+    """Learn "RolePrivilege ComplexType": each held privilege with its name, id, depth and
+    business unit; a role's table rights become prv<Verb><SchemaName>, misc privileges keep
+    their names; a user without a role holds every privilege."""
+    user = emulator.user(1)
+    role = {"tables": {"contact": ["read", "create"], "systemuser": ["read"]}}
+    emulator.admin.set_role(user.client_id, {**role, "privileges": ["prvBypassCustomPlugins"]})
+    held = own_privileges(emulator, user)
+    names = sorted(p["PrivilegeName"] for p in held)
+    assert names == ["prvBypassCustomPlugins", "prvCreateContact", "prvReadContact", "prvReadUser"]
+    first = held[0]
+    assert set(first) == {
+        "BusinessUnitId",
+        "Depth",
+        "PrivilegeId",
+        "PrivilegeName",
+        "RecordFilterId",
+        "RecordFilterUniqueName",
+    }
+    assert first["Depth"] == "Global"
+    everything = {p["PrivilegeName"] for p in own_privileges(emulator, emulator.user(0))}
+    assert {"prvWriteContact", "prvAppendToAccount", "prvActOnBehalfOfAnotherUser"} <= everything
+
+
+def test_retrieve_user_privileges_needs_read_on_users(emulator):
+    """Like every GET on a table: without Read on systemuser, 403 naming prvReadUser."""
+    user = emulator.user(1)
+    emulator.admin.set_role(user.client_id, {"tables": {"contact": ["write"]}})
+    with api_session(emulator, user) as session:
+        me = session.get(f"{emulator.api_url}/WhoAmI", timeout=30).json()["UserId"]
+        denied = session.get(
+            f"{emulator.api_url}/systemusers({me})/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()",
+            timeout=30,
+        )
+    assert_denied(denied, "prvReadUser")
+
+
+def test_table_metadata_names_its_privileges(emulator):
+    """Learn "SecurityPrivilegeMetadata ComplexType": EntityMetadata.Privileges names each
+    privilege with its PrivilegeType, the names RetrieveUserPrivileges reports."""
+    with api_session(emulator) as session:
+        answer = session.get(
+            f"{emulator.api_url}/EntityDefinitions(LogicalName='contact')?$select=Privileges",
+            timeout=30,
+        )
+    assert answer.status_code == 200, answer.text
+    by_type = {p["PrivilegeType"]: p["Name"] for p in answer.json()["Privileges"]}
+    assert by_type == {
+        "Create": "prvCreateContact",
+        "Read": "prvReadContact",
+        "Write": "prvWriteContact",
+        "Delete": "prvDeleteContact",
+        "Append": "prvAppendContact",
+        "AppendTo": "prvAppendToContact",
+    }

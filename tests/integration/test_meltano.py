@@ -296,3 +296,57 @@ def test_meltano_add_from_the_hub_definition(tmp_path: Path) -> None:
     check(listed)
     assert "Group 1: client_id, client_secret, dynamics_url, tenant_id" in listed.stdout
     assert "certificate_private_key, certificate_thumbprint, client_id" in listed.stdout
+
+
+def config_test(env: dict[str, str]) -> tuple[bool, str]:
+    """``meltano config test target-dynamics``: Meltano's verdict, and the loader's lines.
+
+    Meltano 4.4 sends stream ``meltano_test_stream`` (SCHEMA, RECORD, STATE) and judges the
+    loader valid when it exits 0 with no line holding "error" (``LoaderTestService``). After
+    judging, it calls ``terminate()`` on the finished process, which raises
+    ``ProcessLookupError`` once asyncio has reaped it (meltano/core/plugin_test_service.py), so
+    its own exit code may be 1 either way: the verdict is read from its log instead.
+    """
+    done = meltano("--log-level=debug", "config", "test", "target-dynamics", env=env)
+    output = done.stdout + done.stderr
+    valid = "Test data was written to your target system" in output
+    if done.returncode == 0:
+        assert valid
+        assert "Plugin configuration is valid" in output
+    elif valid:  # judged valid, then Meltano's own terminate() failed
+        assert "ProcessLookupError" in output, output[-3000:]
+    return valid, output
+
+
+@pytest.mark.meltano
+@pytest.mark.skipif(MELTANO is None, reason="meltano is not on PATH; tasks.py test installs it")
+def test_meltano_config_test_checks_the_connection(
+    reset_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Good settings pass (token, WhoAmI, the project's tables, privileges) and nothing is
+    written; a wrong secret and a read-only user fail, each naming what is wrong."""
+    env = meltano_env(reset_emulator, tmp_path)
+    valid, output = config_test(env)
+    assert valid, output[-3000:]
+    assert "Connection test passed" in output
+    assert "tables: account, contact" in output
+    assert reset_emulator.admin.snapshot().get("contact", []) == []
+
+    wrong = env | {"TARGET_DYNAMICS_CLIENT_SECRET": "not-the-secret"}
+    valid, output = config_test(wrong)
+    assert not valid
+    assert "Connection test failed (1 problem)" in output
+    assert "token: Token request refused: invalid_client: AADSTS7000215" in output
+
+    reader = reset_emulator.users.reader
+    assert reader is not None
+    assert reader.secret is not None
+    as_reader = env | {
+        "TARGET_DYNAMICS_CLIENT_ID": reader.client_id,
+        "TARGET_DYNAMICS_CLIENT_SECRET": reader.secret,
+    }
+    valid, output = config_test(as_reader)
+    assert not valid
+    assert "the application user lacks prvCreateContact (Create on contact" in output
+    assert reader.secret not in output
+    assert reset_emulator.target_config["client_secret"] not in output
