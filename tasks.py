@@ -20,8 +20,11 @@ VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 TOOLS = ROOT / ".tools"
 MELTANO_SPEC = "meltano==4.4.*"
-TAP_SPEC = "tap-spreadsheets==1.1.2"
-"""The demo's CSV tap; it pins singer-sdk<0.53, so it gets a venv of its own."""
+TAPS = {"tap-spreadsheets": "tap-spreadsheets==1.1.2", "tap-jsonl": "tap-jsonl==0.3.1"}
+"""Real taps from the package index, each in a venv of its own (they pin other singer-sdk versions).
+
+tap-spreadsheets is the demo's CSV tap; tap-jsonl (JSONL with nested objects) is for tests only.
+"""
 PYTEST_NO_TESTS = 5
 
 
@@ -55,9 +58,9 @@ def ensure_project() -> Path:
     return _install(VENV, stamp, "-e", f"{ROOT}[emulator]", "--group", "dev")
 
 
-def ensure_tap() -> Path:
-    """Install the CSV tap into ``.tools/tap-spreadsheets``; return its ``bin``."""
-    return _install(TOOLS / "tap-spreadsheets", TAP_SPEC.encode(), TAP_SPEC)
+def ensure_tap(name: str) -> Path:
+    """Install the tap ``name`` of ``TAPS`` into ``.tools/<name>``; return its ``bin``."""
+    return _install(TOOLS / name, TAPS[name].encode(), TAPS[name])
 
 
 def ensure_meltano(env: dict[str, str]) -> Path:
@@ -78,14 +81,15 @@ def tool_env() -> dict[str, str]:
     path = [str(VENV / "bin"), str(TOOLS / "meltano" / "bin"), env.get("PATH", "")]
     env["PATH"] = os.pathsep.join(path)
     env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    env["TAP_SPREADSHEETS_BIN"] = str(TOOLS / "tap-spreadsheets" / "bin" / "tap-spreadsheets")
+    for name in TAPS:  # TAP_SPREADSHEETS_BIN, TAP_JSONL_BIN
+        env[f"{name.upper().replace('-', '_')}_BIN"] = str(TOOLS / name / "bin" / name)
     return env
 
 
 def demo(args: list[str]) -> int:
     """Run the email-list demo against a local emulator."""
     ensure_project()
-    ensure_tap()
+    ensure_tap("tap-spreadsheets")
     demo_cmd = [str(PY), str(ROOT / "scripts" / "demo.py"), *args]
     return subprocess.run(demo_cmd, check=False, cwd=ROOT, env=tool_env()).returncode
 
@@ -94,7 +98,8 @@ def test(args: list[str]) -> int:
     """Lint, check formatting and run the test suite (``args`` go to pytest)."""
     env = tool_env()
     ensure_project()
-    ensure_tap()
+    for name in TAPS:
+        ensure_tap(name)
     ensure_meltano(env)
     _run(PY, "-m", "ruff", "check", ROOT, env=env)
     _run(PY, "-m", "ruff", "format", "--check", ROOT, env=env)
