@@ -26,8 +26,8 @@ value) and the code Dataverse would have answered; it is never sent. Rules:
 - Nulls: omitted on create (the column keeps its default); sent as ``null`` on update and upsert,
   which clears the column, except ``SystemRequired`` columns (rejected). A null lookup clears the
   reference. A null or missing ID field rejects the record.
-- Nested values: a field may be a path into objects (``name.first``); a missing or null step on
-  the way is a null value; a field absent from the record is not sent at all.
+- Nested values: a field may be a path into objects (``name.first``); a null on the way is a null
+  value; a key missing from its object, like a field absent from the record, is not sent at all.
 - ``_sdc_*`` fields, ``_dead_letter`` and fields the setup dropped are never sent.
 """
 
@@ -448,17 +448,29 @@ def _key_segment(target: LookupTarget, key: Sequence[str], parts: Mapping[str, t
     return ",".join(literals)
 
 
-def _nested(step: _FieldStep, value: t.Any) -> t.Any:
-    """The value at ``step.path`` below its top-level ``value``; None where a step is missing."""
-    for depth, key in enumerate(step.path[1:], start=1):
+ABSENT: t.Final = object()
+"""What :func:`nested_value` gives when a key of the path is missing from its object."""
+
+
+def nested_value(path: Sequence[str], source: str, record: Mapping[str, t.Any]) -> t.Any:
+    """The value at ``path`` (record keys, one per level) in ``record``.
+
+    :data:`ABSENT` when a key is missing from its object (the column is then not written);
+    None when a step on the way is null.
+
+    Raises:
+        RecordRejected: A step on the way is not an object.
+    """
+    value: t.Any = record
+    for depth, key in enumerate(path):
         if value is None:
             return None
         if not isinstance(value, dict):
-            where = ".".join(step.path[:depth])
-            raise RecordRejected(
-                f"field '{step.source}': '{where}' is {_shown(value)}, not an object"
-            )
-        value = value.get(key)
+            where = ".".join(path[:depth])
+            raise RecordRejected(f"field '{source}': '{where}' is {_shown(value)}, not an object")
+        if key not in value:
+            return ABSENT
+        value = value[key]
     return value
 
 
@@ -547,10 +559,9 @@ class RecordMapper:
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
         for step in self._steps:
-            head = step.path[0]
-            if head not in record:
+            value = nested_value(step.path, step.source, record)
+            if value is ABSENT:
                 continue
-            value = record[head] if len(step.path) == 1 else _nested(step, record[head])
             name = step.name
             if step.blank_is_null and isinstance(value, str) and not value.strip():
                 value = None

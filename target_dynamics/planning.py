@@ -22,12 +22,14 @@ from target_dynamics.mapping import (
     LookupRule,
     LookupTarget,
     RecordMapper,
+    RecordRejected,
+    nested_value,
 )
 from target_dynamics.metadata import close_names
 from target_dynamics.writer import Operation, WritePlan
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from target_dynamics.metadata import ColumnInfo, TableInfo
     from target_dynamics.settings import StreamSettings
@@ -44,6 +46,8 @@ class _Field:
     name: str
     path: tuple[str, ...]
     prop: Mapping[str, t.Any]
+    open: bool = False
+    """The path goes below an object whose schema lists no properties (keys known per record)."""
 
 
 @dataclass
@@ -53,6 +57,8 @@ class StreamPlan:
     mapper: RecordMapper
     plan: WritePlan
     dropped: dict[str, str] = field(default_factory=dict)
+    open_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Written fields whose path goes below an object without declared properties."""
 
 
 def json_types(prop: Mapping[str, t.Any]) -> set[str] | None:
@@ -86,12 +92,13 @@ def field_column(table: TableInfo, field_name: str, columns: Mapping[str, str]) 
 
 def field_path(
     properties: Mapping[str, t.Any], name: str
-) -> tuple[tuple[str, ...], Mapping[str, t.Any]] | str:
-    """The record keys leading to field ``name`` and its schema, or why there is no such field.
+) -> tuple[tuple[str, ...], Mapping[str, t.Any], bool] | str:
+    """The record keys leading to field ``name``, its schema and whether the path is open.
 
     A property named ``name`` wins; else each dot steps into an object's ``properties``
     (longest matching name first). Below an object without ``properties`` the rest of the path
-    is taken as it is and its schema is ``{}``.
+    is taken as it is, its schema is ``{}`` and the path is open (only records can tell whether
+    it names anything). A string tells why there is no such field.
     """
     path: list[str] = []
     prop: Mapping[str, t.Any] = {}
@@ -99,7 +106,7 @@ def field_path(
     rest = name.split(".")
     while rest:
         if level is None:
-            return (*path, *rest), {}
+            return (*path, *rest), {}, True
         cut = next((i for i in range(len(rest), 0, -1) if ".".join(rest[:i]) in level), 0)
         if not cut:
             missing = ".".join(rest)
@@ -120,7 +127,7 @@ def field_path(
                 "as JSON text)"
             )
         level = prop.get("properties")
-    return tuple(path), prop
+    return tuple(path), prop, False
 
 
 def _stream_fields(
@@ -390,7 +397,43 @@ def plan_stream(  # noqa: PLR0913
         supports_bulk=table.supports_bulk,
         all_matches=settings.all_matches,
     )
-    return StreamPlan(mapper, plan, dropped)
+    open_paths = {f.name: f.path for f in chosen if f.open and f.name in fields}
+    return StreamPlan(mapper, plan, dropped, open_paths)
+
+
+def unmatched_paths(
+    stream: str, open_paths: Mapping[str, tuple[str, ...]], records: Sequence[Mapping[str, t.Any]]
+) -> list[str]:
+    """A warning for each open path (see :class:`StreamPlan`) that no record of ``records`` holds.
+
+    Such a ``columns`` key is most likely a typo below an object whose schema does not list its
+    properties; the warning names the keys the objects held instead and the closest of them.
+    """
+    warnings = []
+    for name, path in open_paths.items():
+        held: set[str] = set()
+        for record in records:
+            try:
+                parent = nested_value(path[:-1], name, record)
+            except RecordRejected:
+                continue
+            if not isinstance(parent, dict):
+                continue
+            if path[-1] in parent:
+                break
+            held.update(parent)
+        else:
+            if not held:
+                continue
+            where = ".".join(path[:-1])
+            close = close_names(path[-1], held)
+            hint = f"; did you mean {where}.{close[0]}?" if close else ""
+            warnings.append(
+                f"Stream '{stream}': columns key '{name}' matched no value in the first "
+                f"{len(records)} records ('{where}' held: {', '.join(sorted(held)[:20])}{hint}); "
+                f"its column is not written. Fix the key in `streams.{stream}.columns`."
+            )
+    return warnings
 
 
 def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context

@@ -27,6 +27,7 @@ from target_dynamics.planning import (
     lookup_tables,
     plan_associations,
     plan_stream,
+    unmatched_paths,
 )
 from target_dynamics.writer import Operation, Row
 
@@ -97,6 +98,7 @@ class DataverseSink(BatchSink):
         self._list_field: str | None = None
         self._associations: StreamAssociations | None = None
         self._invalid: dict[int, str] = {}
+        self._paths_checked = False
         super().__init__(target=target, **kwargs)
 
     def get_validator(self) -> JSONSchemaValidator | None:
@@ -220,6 +222,11 @@ class DataverseSink(BatchSink):
         pending: Sequence[_Pending] = context.get("records", [])
         if not pending:
             return
+        if not self._paths_checked:  # open paths are checked on the stream's first batch
+            self._paths_checked = True
+            records = [item.record for item in pending]
+            for warning in unmatched_paths(self.stream_name, self.stream_plan.open_paths, records):
+                self.logger.warning(warning)
         with self._target.writing():
             self._write(pending)
 

@@ -443,12 +443,11 @@ def test_dotted_paths_read_nested_values():
     assert mapped.payload == {"emailaddress1": "a@b.c", "firstname": "Ann", "lastname": "Lee"}
 
 
-def test_a_missing_nested_value_is_null_and_an_absent_object_is_not_sent():
+def test_a_missing_nested_key_or_object_is_not_sent_and_a_null_object_clears():
     upsert = _nested_mapper()
     assert upsert.map({"email": "a@b.c", "name": {"first": "Ann"}}).payload == {
         "emailaddress1": "a@b.c",
         "firstname": "Ann",
-        "lastname": None,
     }
     assert upsert.map({"email": "a@b.c", "name": None}).payload == {
         "emailaddress1": "a@b.c",

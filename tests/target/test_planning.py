@@ -13,7 +13,7 @@ import loader_fakes
 
 from target_dynamics.errors import MetadataError
 from target_dynamics.metadata import ColumnInfo, MetadataCache, TableInfo
-from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream
+from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream, unmatched_paths
 from target_dynamics.settings import StreamSettings
 from target_dynamics.writer import Operation
 
@@ -187,3 +187,19 @@ def test_json_text_fields_name_a_field_with_a_text_column():
     said = _problems(properties, _settings(json_text_fields=("numberofchildren", "descr")))
     assert "json_text_fields names 'descr', which is no field of the stream" in said
     assert "its column 'numberofchildren' is IntegerType; JSON text goes only into text" in said
+
+
+def test_open_paths_that_no_record_holds_are_named_with_the_close_key():
+    paths = {"name.frist": ("name", "frist"), "extra.job.title": ("extra", "job", "title")}
+    records = [
+        {"name": {"first": "Ann", "last": "Lee"}, "extra": {"job": {"level": 3}}},
+        {"name": None, "extra": {"job": {"title": "CEO"}}},
+        {"other": 1},
+    ]
+    [warning] = unmatched_paths("people", paths, records)
+    assert warning.startswith("Stream 'people': columns key 'name.frist' matched no value")
+    assert "in the first 3 records ('name' held: first, last; did you mean name.first?)" in warning
+
+
+def test_open_paths_whose_objects_never_came_are_not_warned():
+    assert unmatched_paths("people", {"name.first": ("name", "first")}, [{"email": "a"}]) == []
