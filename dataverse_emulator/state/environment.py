@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
+from dataverse_emulator.state import lists
 from dataverse_emulator.state.custom_tables import load_catalog
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.state.privileges import Caller
@@ -49,6 +50,7 @@ class Environment:
     def __init__(self, catalog: Catalog, store: RecordStore, users: t.Iterable[AppUser]) -> None:
         self.catalog = catalog
         self.store = store
+        store.on_delete.append(lambda table, record_id: lists.forget(store, table, record_id))
         self.users = list(users)
         self.organization_id = ""
         self.business_unit_id = ""

@@ -120,6 +120,23 @@ def remove_member(store: RecordStore, list_id: str, member_id: str, caller: Call
                 return
 
 
+def forget(store: RecordStore, table: str, record_id: str) -> None:
+    """Drop the memberships of a deleted list or member, keeping ``membercount`` current (§4.11).
+
+    Called by :attr:`RecordStore.on_delete` inside the delete's transaction.
+    """
+    if table not in {LIST, *MEMBER_TYPES.values()}:
+        return
+    changed: set[str] = set()
+    for member in store.rows(LISTMEMBER):
+        if record_id in {member.get("listid"), member.get("entityid")}:
+            store.delete_platform_row(LISTMEMBER, member["listmemberid"])
+            if member.get("listid") != record_id:
+                changed.add(member["listid"])
+    for list_id in changed:
+        _recount(store, list_id)
+
+
 def member_ids(store: RecordStore, list_id: str, member_table: str) -> list[str]:
     """Ids of a list's members of ``member_table``, in the order they were added."""
     return [m["entityid"] for m in _members(store, list_id) if m["entitytype"] == member_table]

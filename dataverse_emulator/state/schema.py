@@ -77,7 +77,8 @@ class TableSchema:
             name = column.logical_name
             self.converters[name] = (column, convert)
             primary = name == table.primary_id
-            # Metadata marks statecode not valid for create, yet Web API creates accept it.
+            # statecode is not valid for create, yet a create carrying it is not refused: the
+            # store starts the row in the default state and checks statuscode against it (§4.10).
             if column.is_valid_for_create or primary or column.type == "State":
                 self.writable[CREATE][name] = convert
             if column.is_valid_for_update or primary:

@@ -1,12 +1,14 @@
 """The record store: rows per table keyed by GUID, alternate-key indexes, transactions.
 
 Reference §4.1-§4.5 (create, update, upsert, conditional writes, delete), §4.9 (error catalogue),
-§5.2 (change sets roll back: :meth:`RecordStore.transaction`). Rows are plain dicts of stored
-values (see :mod:`dataverse_emulator.state.values`); a lookup column holds the target GUID and
+§4.10 (state and status pairs), §4.11 (delete cascades), §5.2 (change sets roll back:
+:meth:`RecordStore.transaction`). Rows are plain dicts of stored values (see
+:mod:`dataverse_emulator.state.values`); a lookup column holds the target GUID and
 ``<column>@lookuplogicalname`` the target table.
 
-Not emulated: cascades on delete, plug-ins other than :class:`RecordRule`, field security,
-currency exchange rates, business rules.
+Not emulated: the Restrict, Active and UserOwned delete cascades (§4.11), custom state
+transitions, plug-ins other than :class:`RecordRule`, field security, currency exchange rates,
+business rules.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataverse_emulator.state.privileges import Caller, require
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from dataverse_emulator.state.catalog import AlternateKey, Catalog, Table
+    from dataverse_emulator.state.catalog import AlternateKey, Catalog, Relationship, Table
 
 Row = dict[str, t.Any]
 
@@ -79,6 +81,18 @@ def key_not_found(table: Table) -> DataverseFault:
         Kind.NOT_FOUND,
         "0x80060891",
         f"A record with the specified key values does not exist in {table.logical_name} entity",
+    )
+
+
+def invalid_status(table: Table, status: t.Any, state: t.Any, record_id: str) -> DataverseFault:
+    """400 ``0x80048408``: a statuscode that does not belong to the row's statecode (§4.10)."""
+    option = next((o for o in table.columns["statecode"].options if o.value == state), None)
+    name = (option.invariant_name or option.label) if option is not None else state
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x80048408",
+        f"{status} is not a valid status code for state code {table.schema_name}State.{name} "
+        f"on {table.logical_name} with Id {record_id}.",
     )
 
 
@@ -156,6 +170,9 @@ class RecordStore:
         self.seed = seed
         self.clock = clock or (lambda: datetime.now(UTC))
         self.record_rules: list[RecordRule] = []
+        self.on_delete: list[Callable[[str, str], None]] = []
+        """Called with ``(table, record_id)`` for every row a delete removes, cascades included,
+        inside the delete's transaction (the list room keeps ``membercount`` current with it)."""
         self.default_caller: Caller | None = None
         self.default_currency: str | None = None
         self._lock = threading.RLock()
@@ -421,7 +438,7 @@ class RecordStore:
         if_match: str | None = None,
         caller: Caller | None = None,
     ) -> None:
-        """Delete a record (§4.5).
+        """Delete a record (§4.5) and cascade the delete over its relationships (§4.11).
 
         Raises:
             DataverseFault: 404 when missing, 412 on a stale ETag, a missing privilege (403).
@@ -435,7 +452,46 @@ class RecordStore:
                 raise self._missing(state, record_id)
             if if_match is not None and if_match.strip() not in {"*", etag(existing)}:
                 raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
-            self._put(state, record_id, None)
+            with self.transaction():
+                self._remove(state, record_id)
+
+    def _remove(self, state: _TableState, record_id: str) -> None:
+        """Remove a row, then apply each one-to-many relationship's ``CascadeConfiguration.Delete``.
+
+        Cascade deletes the referencing rows (recursively), RemoveLink clears their lookup;
+        many-to-many pairs of the row go too (§4.11).
+        """
+        self._put(state, record_id, None)
+        table = state.table
+        known = {t.logical_name for t in self.catalog.tables()}
+        for rel in table.one_to_many:
+            action = rel.cascade.get("Delete")
+            if action in {"Cascade", "RemoveLink"} and rel.referencing_entity in known:
+                self._cascade(rel, action, table.logical_name, record_id)
+        for m2m in table.many_to_many:
+            for side, name in enumerate((m2m.entity1, m2m.entity2)):
+                if name == table.logical_name:
+                    for pair in self.links(m2m.intersect_entity):
+                        if pair[side] == record_id:
+                            self.unlink(m2m.intersect_entity, pair)
+        for hook in self.on_delete:
+            hook(table.logical_name, record_id)
+
+    def _cascade(self, rel: Relationship, action: str, parent: str, parent_id: str) -> None:
+        """Delete (Cascade) or unlink (RemoveLink) the rows whose lookup names the parent."""
+        state = self._state(rel.referencing_entity)
+        column = rel.referencing_attribute
+        for child_id, child in list(state.rows.items()):
+            if child.get(column) != parent_id or child.get(column + TARGET, parent) != parent:
+                continue
+            if action == "Cascade":
+                if child_id in state.rows:
+                    self._remove(state, child_id)
+                continue
+            cleared = {k: v for k, v in child.items() if k != column + TARGET}
+            cleared[column] = None
+            cleared["versionnumber"] = self._next_version()
+            self._put(state, child_id, cleared)
 
     def insert_system_row(self, table: str, row: Row) -> None:
         """Store a row as-is, bypassing validation (seed data such as users and currencies)."""
@@ -548,7 +604,9 @@ class RecordStore:
         if caller is not None:
             self._stamp_caller(row, columns, caller, creating=True)
         if "statecode" in columns:
-            self._apply_state(row, table, creating=True)
+            # StateCode is not valid for create: the row starts in the first (default) state.
+            row["statecode"] = columns["statecode"].options[0].value
+            self._apply_state(row, table, status_given=row.get("statuscode") is not None)
         # Money columns get the organization's base currency (§4.1).
         if (
             self.default_currency
@@ -584,8 +642,8 @@ class RecordStore:
             row["modifiedon"] = self.now()
         if caller is not None:
             self._stamp_caller(row, columns, caller, creating=False)
-        if "statecode" in changes and "statuscode" not in changes:
-            self._apply_state(row, table, creating=False)
+        if "statecode" in columns and ("statecode" in changes or "statuscode" in changes):
+            self._apply_state(row, table, status_given=changes.get("statuscode") is not None)
         _compute_names(row, table)
         if "versionnumber" in columns:
             row["versionnumber"] = self._next_version()
@@ -661,26 +719,24 @@ class RecordStore:
                 row["owningbusinessunit" + TARGET] = "businessunit"
 
     @staticmethod
-    def _apply_state(row: Row, table: Table, *, creating: bool) -> None:
-        state_column = table.columns["statecode"]
+    def _apply_state(row: Row, table: Table, *, status_given: bool) -> None:
+        """Check a given statuscode against the row's statecode, else set the state's default.
+
+        Raises:
+            DataverseFault: 400 ``0x80048408`` when the status belongs to another state (§4.10).
+        """
         status_column = table.columns.get("statuscode")
-        if creating and row.get("statecode") is None and row.get("statuscode") is not None:
-            chosen = (
-                next((o for o in status_column.options if o.value == row["statuscode"]), None)
-                if status_column
-                else None
-            )
-            if chosen is not None and chosen.state is not None:
-                row["statecode"] = chosen.state
-                return
-        if row.get("statecode") is None:
-            if not creating or not state_column.options:
-                return
-            row["statecode"] = state_column.options[0].value
-        if "statuscode" not in table.columns or (creating and row.get("statuscode") is not None):
+        if status_column is None:
             return
-        for option in state_column.options:
-            if option.value == row["statecode"] and option.default_status is not None:
+        state = row["statecode"]
+        if status_given:
+            status = row["statuscode"]
+            option = next((o for o in status_column.options if o.value == status), None)
+            if option is not None and option.state not in (None, state):
+                raise invalid_status(table, status, state, row[table.primary_id])
+            return
+        for option in table.columns["statecode"].options:
+            if option.value == state and option.default_status is not None:
                 row["statuscode"] = option.default_status
 
     def _check_rules(self, table: Table, row: Row) -> None:

@@ -258,10 +258,10 @@ def test_snapshot_and_reset(env: Environment) -> None:
     assert env.snapshot()["systemuser"][0]["systemuserid"] == USER_ID
 
 
-def test_statecode_accepted_on_create(env: Environment) -> None:
-    """§4.2: state and status can be set when creating; status follows the chosen state."""
+def test_statecode_ignored_on_create(env: Environment) -> None:
+    """§4.10: statecode is not valid for create: the row starts Active with its default status."""
     row = env.store.create("account", {"name": "a", "statecode": 1})
-    assert (row["statecode"], row["statuscode"]) == (1, 2)
+    assert (row["statecode"], row["statuscode"]) == (0, 1)
 
 
 def test_users_get_systemuser_and_business_unit_rows(env: Environment) -> None:
@@ -307,3 +307,21 @@ def test_upsert_by_lookup_key_column(env: Environment) -> None:
     again = env.store.upsert("account", key, {"name": "y"})
     assert not again.created
     assert env.store.count("account") == 1
+
+
+def test_delete_cascade_rolls_back_with_its_transaction(env: Environment) -> None:
+    """§4.11, §5.2: the rows a delete's cascade removed come back when the change set fails."""
+    account = env.store.create("account", {"name": "a"})["accountid"]
+    contact = env.store.create(
+        "contact",
+        {"lastname": "c", "parentcustomerid_account@odata.bind": Reference("accounts", account)},
+    )["contactid"]
+
+    def change_set() -> None:
+        with env.store.transaction():
+            env.store.delete("account", account)
+            assert env.store.find("contact", contact) is None
+            env.store.delete("account", account)
+
+    assert raises(change_set).code == "0x80040217"
+    assert env.store.retrieve("contact", contact)["parentcustomerid"] == account
