@@ -48,7 +48,7 @@ def record_operation(
     Raises:
         RecordRejected: The operation field holds a value that names no operation.
     """
-    if record.get(DELETED_AT) not in {None, ""}:
+    if record.get(DELETED_AT) not in (None, ""):
         return Operation.DELETE if settings.hard_delete else Operation.DEACTIVATE
     name = settings.operation_field
     value = record.get(name) if name else None

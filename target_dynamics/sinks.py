@@ -24,6 +24,7 @@ from target_dynamics.identity import IdMode
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
 from target_dynamics.planning import (
+    DELETED_AT,
     StreamPlan,
     association_tables,
     lookup_tables,
@@ -126,6 +127,21 @@ class DataverseSink(BatchSink):
                 f"key property {', '.join(repr(k) for k in missing)} is missing from the record "
                 "(the stream's SCHEMA names it in key_properties)",
             )
+
+    def _remove_sdc_metadata_from_schema(self) -> None:
+        # Private SDK override: keep _sdc_deleted_at, the mark of a row deleted at the source.
+        kept = (self.schema.get("properties") or {}).get(DELETED_AT)
+        super()._remove_sdc_metadata_from_schema()
+        if kept is not None:
+            self.schema["properties"][DELETED_AT] = kept
+
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        # Private SDK override: as above; mapping never sends it.
+        marked = DELETED_AT in record
+        deleted = record.get(DELETED_AT)
+        super()._remove_sdc_metadata_from_record(record)
+        if marked:
+            record[DELETED_AT] = deleted
 
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The SDK raises on an unparseable date-time, ending the run; reject the record instead.
@@ -246,8 +262,11 @@ class DataverseSink(BatchSink):
             for operation, group in phase.items():
                 result.merge(self._write_group(pending, operation, group, states))
         lost: set[int] = set()
+        operations = {row.index: operation for operation, row in rows}
         for index, error in result.rejected:
-            rejected[index] = self._letter(error.message, error.code, error.status)
+            rejected[index] = self._letter(
+                error.message, error.code, error.status, operations[index]
+            )
             if error.is_transient:
                 lost.add(index)
         counts = {name: getattr(result, name) for name in (*_COUNTED.values(), "gone")}
@@ -394,9 +413,16 @@ class DataverseSink(BatchSink):
         finally:
             super().clean_up()
 
-    def _letter(self, reason: str, code: str | None, status: int | None) -> DeadLetter:
+    def _letter(
+        self,
+        reason: str,
+        code: str | None,
+        status: int | None,
+        operation: Operation | None = None,
+    ) -> DeadLetter:
         plan = self.stream_plan.plan
-        return DeadLetter(reason, code, status, plan.operation.value, plan.logical_name)
+        done = (operation or plan.operation).value
+        return DeadLetter(reason, code, status, done, plan.logical_name)
 
     def _settle(
         self,

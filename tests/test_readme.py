@@ -534,7 +534,10 @@ TROUBLES: dict[str, tuple[dict[str, t.Any], str | None, list[str]]] = {
         {"operation": "merge", "opration": "update", "streams": {"people": {"colums": {}}}},
         "x",
         [
-            "'merge' is not one of ['upsert', 'create', 'update', 'delete', 'deactivate'] in config['operation']",
+            (
+                "'merge' is not one of ['upsert', 'create', 'update', 'delete', 'deactivate'] in "
+                "config['operation']"
+            ),
             "streams.people has unknown key 'colums': did you mean 'columns'?",
             "unknown setting 'opration': did you mean 'operation'?",
         ],

@@ -57,7 +57,10 @@ def test_unsupported_encodings_say_what_to_set(encoding, fragment):
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        (gzip.compress(b'{"n": 1}\n' * 50, mtime=0)[:-12], "gzip data cut off or corrupt after line"),
+        (
+            gzip.compress(b'{"n": 1}\n' * 50, mtime=0)[:-12],
+            "gzip data cut off or corrupt after line",
+        ),
         (b"[1, 2]\n", "line 1: a record must be a JSON object, got list"),
         (b"\xff\xfe{}\n", "line 1: not UTF-8 text (byte 0xff at column 1)"),
     ],
