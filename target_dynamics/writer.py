@@ -18,7 +18,8 @@ How a call to :meth:`Writer.write` proceeds:
 4. Each chunk goes as one **bulk message** where one applies: ``UpsertMultiple`` (key in
    ``@odata.id``, or the primary id in the body), ``CreateMultiple`` (primary id in the body),
    ``UpdateMultiple`` (primary id only; alternate keys are not supported there, §6.2).
-   Deletes and alternate-key updates always go through ``$batch``.
+   Deletes and alternate-key updates always go through ``$batch``. A deactivation is an update
+   whose body is :attr:`WritePlan.deactivation` (the same paths: a mirror reuses it by id).
 5. When the service refuses a bulk message for its content, the chunk is **resent as**
    ``$batch`` **with continue-on-error**, one operation per row: good rows land, bad rows are
    rejected with Dataverse's code and message. Only a "not supported" answer naming the
@@ -34,7 +35,7 @@ with "already exists" (412 ``0x80040237``, ``0x80060892`` for its alternate key,
 duplicate key); the rows whose primary id then exists landed before and count as created, the
 others are rejected (another row holds the key). A ``CreateMultiple`` whose answer was lost fails
 as a whole on the client's retry and is then isolated through ``$batch``, row by row. A delete
-answered 404 is done.
+answered 404, or a deactivation of a row that is gone, is done (counted as ``gone``).
 Counts: ``created`` / ``updated`` / ``deleted`` where the service says so; upserts, whose
 outcome the service does not tell without ``return=representation``, count as ``upserted``.
 """
