@@ -29,6 +29,13 @@ value) and the code Dataverse would have answered; it is never sent. Rules:
 - Nested values: a field may be a path into objects (``name.first``); a null on the way is a null
   value; a key missing from its object, like a field absent from the record, is not sent at all.
 - ``_sdc_*`` fields, ``_dead_letter`` and fields the setup dropped are never sent.
+- Delete and deactivate convert only the ID field (the row's other values do not matter).
+- State and status (§4.10): labels or values; the pair must agree with the status metadata (each
+  status belongs to one state: a mismatch is rejected naming both labels), a status alone
+  implies its state and a state alone takes its default status, and both are always sent
+  together. A create in the initial state (0) sends only the status; any other create, and every
+  upsert, leaves the pair to an update once the row exists (:attr:`MappedRecord.state`), since
+  ``statecode`` is not valid for create.
 """
 
 from __future__ import annotations
@@ -54,6 +61,11 @@ if t.TYPE_CHECKING:
 CODE_TOO_LONG = "0x80044331"
 CODE_OUT_OF_RANGE = "0x8004431A"
 CODE_INVALID = "0x80040203"  # InvalidArgument
+CODE_STATE_MISMATCH = "0x80048408"  # "<status> is not a valid status code for state code ..."
+REMOVALS = frozenset({"delete", "deactivate"})
+"""Operations that address a row and send none of the record's values."""
+INITIAL_STATE = 0
+"""The state a created row starts in (Active, Open)."""
 EARLIEST = dt.date(1753, 1, 1)
 KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
 """Characters that make a value unaddressable by alternate key (§3.6)."""
@@ -138,6 +150,8 @@ class MappedRecord:
 
     payload: dict[str, t.Any]
     key: dict[str, t.Any] | None
+    state: dict[str, int] | None = None
+    """``statecode`` and ``statuscode`` to set by an update once the row exists (§4.10)."""
 
 
 def _shown(value: t.Any) -> str:
@@ -542,6 +556,11 @@ class RecordMapper:
             steps.append(_FieldStep(source, path, name, column, None, rule, null_key, blank))
         return tuple(steps)
 
+    @cached_property
+    def _id_steps(self) -> tuple[_FieldStep, ...]:
+        """The steps of the ID field: all a delete or deactivation converts."""
+        return tuple(step for step in self._steps if step.name in self.id_columns)
+
     def _id_values(self, converted: Mapping[str, t.Any]) -> list[t.Any]:
         values = [converted.get(col) for col in self.id_columns]
         missing = [col for col, val in zip(self.id_columns, values, strict=True) if val is None]
@@ -549,16 +568,22 @@ class RecordMapper:
             raise RecordRejected(f"ID field {', '.join(missing)} is null or missing")
         return values
 
-    def map(self, record: Mapping[str, t.Any]) -> MappedRecord:
+    def map(self, record: Mapping[str, t.Any], operation: str | None = None) -> MappedRecord:
         """Convert ``record`` and name its row (see :class:`MappedRecord`).
+
+        Args:
+            record: The record.
+            operation: This record's operation, when it is not the stream's.
 
         Raises:
             RecordRejected: The record cannot be written as it is.
         """
-        creating = self.operation == "create"
+        operation = operation or self.operation
+        creating = operation == "create"
+        removing = operation in REMOVALS
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
-        for step in self._steps:
+        for step in self._id_steps if removing else self._steps:
             value = nested_value(step.path, step.source, record)
             if value is ABSENT:
                 continue
@@ -586,15 +611,23 @@ class RecordMapper:
                 converted[name] = payload[name] = step.convert(step.column, value)
             except RecordRejected as exc:
                 raise RecordRejected(f"field '{step.source}': {exc.reason}", exc.code) from None
-        return self._keyed(payload, converted, record)
+        mapped = self._keyed(payload, converted, record, operation)
+        state = state_pair(self.table, payload, operation)
+        return replace(mapped, state=state) if state else mapped
 
     def _keyed(
-        self, payload: dict[str, t.Any], converted: Mapping[str, t.Any], record: Mapping[str, t.Any]
+        self,
+        payload: dict[str, t.Any],
+        converted: Mapping[str, t.Any],
+        record: Mapping[str, t.Any],
+        operation: str,
     ) -> MappedRecord:
         primary = self.table.primary_id
         if self.id_mode is IdMode.NONE:
-            if self.operation != "create":
-                raise RecordRejected(f"{self.operation} needs an ID field")
+            if operation != "create":
+                raise RecordRejected(
+                    f"{operation} needs an ID field: set id_field (or key_properties)"
+                )
             if payload.get(primary) is not None:
                 return MappedRecord(payload, {primary: payload[primary]})
             if not self.content_ids:
@@ -604,9 +637,51 @@ class RecordMapper:
             )
         values = self._id_values(converted)
         key = dict(zip(self.id_columns, values, strict=True))
-        if self.operation == "delete":
+        if operation in REMOVALS:
             return MappedRecord({}, key)
-        if self.operation != "create" and self.id_mode is not IdMode.MATCH:
+        if operation != "create" and self.id_mode is not IdMode.MATCH:
             for column in key:  # the URL carries them (§4.3); a matched column stays
                 payload.pop(column, None)
         return MappedRecord(payload, key)
+
+
+def _named(column: ColumnInfo | None, value: int) -> str:
+    label = column.options.get(value) if column else None
+    return f"{label!r} ({value})" if label else str(value)
+
+
+def state_pair(
+    table: TableInfo, payload: dict[str, t.Any], operation: str
+) -> dict[str, int] | None:
+    """Complete and check ``payload``'s state and status (§4.10); the pair left to an update.
+
+    Takes ``statecode`` and ``statuscode`` out of ``payload`` and puts back what the operation
+    may carry (see the module docstring).
+
+    Raises:
+        RecordRejected: The status belongs to another state (both labels in the reason).
+    """
+    state = payload.pop("statecode", None)
+    status = payload.pop("statuscode", None)
+    if state is None and status is None:
+        return None
+    states, statuses = table.columns.get("statecode"), table.columns.get("statuscode")
+    owner = statuses.status_state.get(status) if statuses and status is not None else None
+    if state is None:
+        state = owner
+    elif owner is not None and owner != state:
+        raise RecordRejected(
+            f"statuscode {_named(statuses, status)} belongs to statecode {_named(states, owner)}, "
+            f"not {_named(states, state)}: send a status of that state, or leave statuscode out "
+            "(the state's default status is taken)",
+            CODE_STATE_MISMATCH,
+        )
+    if status is None and states is not None and state is not None:
+        status = states.default_status.get(state)
+    pair = {name: v for name, v in (("statecode", state), ("statuscode", status)) if v is not None}
+    if operation == "update" or (operation == "create" and state in {None, INITIAL_STATE}):
+        if operation == "create":
+            pair.pop("statecode", None)  # not valid for create; a new row starts in state 0
+        payload.update(pair)
+        return None
+    return pair

@@ -90,6 +90,10 @@ class ColumnInfo:
         date_only: DateTime with ``DateOnly`` behaviour or format (sent as ``YYYY-MM-DD``).
         options: Choice value -> label (Picklist, State, Status, MultiSelect, Boolean 1/0).
         targets: Tables a lookup can point to.
+        default_status: State columns: state value -> its default status (``DefaultStatus``).
+        status_state: Status columns: status value -> the state it belongs to (``State``).
+        inactive_state: State columns: the state whose ``InvariantName`` is ``Inactive``, else
+            the one other than 0 of a two-state table; None when there is none (§4.10).
     """
 
     name: str
@@ -105,6 +109,9 @@ class ColumnInfo:
     date_only: bool = False
     options: Mapping[int, str] = field(default_factory=dict)
     targets: tuple[str, ...] = ()
+    default_status: Mapping[int, int] = field(default_factory=dict)
+    status_state: Mapping[int, int] = field(default_factory=dict)
+    inactive_state: int | None = None
 
     @property
     def is_lookup(self) -> bool:
@@ -139,6 +146,17 @@ class TableInfo:
     primary_name: str | None = None
     many_to_many: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
+    @property
+    def deactivation(self) -> dict[str, int] | None:
+        """``{statecode: inactive state, statuscode: its default status}``; None without state."""
+        state = self.columns.get("statecode")
+        if state is None or state.inactive_state is None:
+            return None
+        status = state.default_status.get(state.inactive_state)
+        if status is None or "statuscode" not in self.columns:
+            return None
+        return {"statecode": state.inactive_state, "statuscode": status}
+
     def key_for(self, columns: Iterable[str]) -> str | None:
         """The schema name of the alternate key made of exactly ``columns``, if any."""
         wanted = frozenset(columns)
@@ -171,6 +189,17 @@ def _options(item: Mapping[str, t.Any]) -> dict[int, str]:
     return {int(opt["Value"]): _label(opt) for opt in option_set.get("Options") or []}
 
 
+def _state_facts(item: Mapping[str, t.Any]) -> tuple[dict[int, int], dict[int, int], int | None]:
+    """``DefaultStatus`` of each state, ``State`` of each status, and the inactive state."""
+    options = (item.get("OptionSet") or {}).get("Options") or []
+    defaults = {int(o["Value"]): int(o["DefaultStatus"]) for o in options if "DefaultStatus" in o}
+    states = {int(o["Value"]): int(o["State"]) for o in options if o.get("State") is not None}
+    named = [int(o["Value"]) for o in options if o.get("InvariantName") == "Inactive"]
+    others = [value for value in defaults if value != 0]
+    inactive = named[0] if named else others[0] if len(defaults) == 2 and others else None
+    return defaults, states, inactive
+
+
 def _value(item: Mapping[str, t.Any], key: str) -> t.Any:
     found = item.get(key)
     return found.get("Value") if isinstance(found, dict) else found
@@ -184,6 +213,7 @@ def _type_name(attribute: Mapping[str, t.Any]) -> str:
 def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> ColumnInfo:
     """Build a column from its common properties and its casted ones (may be empty)."""
     behavior = _value(derived, "DateTimeBehavior")
+    defaults, states, inactive = _state_facts(derived)
     return ColumnInfo(
         name=common["LogicalName"],
         type_name=_type_name(common),
@@ -198,6 +228,9 @@ def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> C
         date_only=behavior == "DateOnly" or _value(derived, "Format") == "DateOnly",
         options=_options(derived),
         targets=tuple(derived.get("Targets") or ()),
+        default_status=defaults,
+        status_state=states,
+        inactive_state=inactive,
     )
 
 

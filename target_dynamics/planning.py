@@ -35,6 +35,8 @@ if t.TYPE_CHECKING:
     from target_dynamics.settings import StreamSettings
 
 WRITABLE = frozenset(JSON_TYPES_FOR)
+DELETED_AT = "_sdc_deleted_at"
+"""The Singer field that marks a record deleted at the source (set: a timestamp; else null)."""
 JSON_TEXT_TYPES = frozenset({"StringType", "MemoType"})
 """Columns that take objects and arrays as JSON text (``json_text_fields``)."""
 
@@ -52,10 +54,11 @@ class _Field:
 
 @dataclass
 class StreamPlan:
-    """What setup decided for one stream: the mapper, the write plan, what was dropped."""
+    """What setup decided for one stream: mapper, write plan, settings, what was dropped."""
 
     mapper: RecordMapper
     plan: WritePlan
+    settings: StreamSettings
     dropped: dict[str, str] = field(default_factory=dict)
     open_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Written fields whose path goes below an object without declared properties."""
@@ -171,7 +174,8 @@ def _invalid_reason(column: ColumnInfo, operation: Operation) -> str | None:
         return f"internal shadow of '{column.attribute_of}' (AttributeOf)"
     if column.type_name not in WRITABLE:
         return f"cannot be written ({column.type_name})"
-    create_ok = column.valid_for_create
+    # A create or upsert sets the state by an update once the row exists (§4.10).
+    create_ok = column.valid_for_create or column.type_name == "StateType"
     update_ok = column.valid_for_update
     if operation is Operation.CREATE and not create_ok:
         return "read-only on create (IsValidForCreate false)"
@@ -262,7 +266,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     }
     for found in candidates:
         name = found.name
-        if _internal(name):
+        if _internal(name) or name == settings.operation_field:
             continue
         column_name = field_column(table, name, settings.columns)
         column = table.columns.get(column_name)
@@ -276,7 +280,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
                 f"{where}: fields '{seen[column_name]}' and '{name}' both write {column_name}"
             )
             continue
-        if operation is Operation.DELETE and not is_id:
+        if operation.removes and not is_id:
             continue
         reason = None if is_id else _invalid_reason(column, operation)
         if reason:
@@ -344,13 +348,16 @@ def plan_stream(  # noqa: PLR0913
     problems: list[str] = []
     mode = _id_mode(table, settings, problems, where)
     operation = settings.operation
-    if mode is IdMode.NONE and operation in {Operation.UPDATE, Operation.DELETE}:
+    if mode is IdMode.NONE and (operation is Operation.UPDATE or operation.removes):
         problems.append(
             f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
         )
     if mode is IdMode.NONE and operation is Operation.UPSERT:
         operation = Operation.CREATE  # nothing to match on: every record is a new row
-    chosen, fields, dropped = _choose_fields(schema, settings, table, operation, where, problems)
+    _check_removals(schema, settings, table, operation, problems, where)
+    # Per-record operations: the columns every writing operation can take (upsert's).
+    choose = Operation.UPSERT if settings.operation_field else operation
+    chosen, fields, dropped = _choose_fields(schema, settings, table, choose, where, problems)
     _check_json_text(schema, settings, table, problems, where)
     written = set(fields.values())
     missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
@@ -396,9 +403,10 @@ def plan_stream(  # noqa: PLR0913
         id_mode=mode,
         supports_bulk=table.supports_bulk,
         all_matches=settings.all_matches,
+        deactivation=table.deactivation,
     )
     open_paths = {f.name: f.path for f in chosen if f.open and f.name in fields}
-    return StreamPlan(mapper, plan, dropped, open_paths)
+    return StreamPlan(mapper, plan, settings, dropped, open_paths)
 
 
 def unmatched_paths(
@@ -434,6 +442,36 @@ def unmatched_paths(
                 f"its column is not written. Fix the key in `streams.{stream}.columns`."
             )
     return warnings
+
+
+def _check_removals(  # noqa: PLR0913, PLR0917 - one call site, all context
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    operation: Operation,
+    problems: list[str],
+    where: str,
+) -> None:
+    """A deactivation needs a table with state; ``operation_field`` must name a field."""
+    fields = schema.get("properties") or {}
+    name = settings.operation_field
+    if name and name not in fields:
+        close = close_names(name, fields)
+        problems.append(
+            f"{where}: operation_field '{name}' is not a field of the stream"
+            + (f" (did you mean: {', '.join(close)}?)" if close else "")
+        )
+    if table.deactivation is not None:
+        return
+    why = f"table {table.logical_name} has no inactive state (statecode) to deactivate rows with"
+    if operation is Operation.DEACTIVATE:
+        problems.append(f"{where}: operation deactivate: {why}; use operation delete")
+    elif DELETED_AT in fields and not settings.hard_delete:
+        problems.append(
+            f"{where}: records with {DELETED_AT} set (deleted at the source) are deactivated "
+            f"unless hard_delete is true, but {why}: set hard_delete to true to delete them, or "
+            f"drop {DELETED_AT} with a stream map to write them as they are"
+        )
 
 
 def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context
@@ -506,8 +544,8 @@ def plan_associations(
     where = f"stream '{stream}' -> table '{table.logical_name}'"
     problems: list[str] = []
     rules: list[AssociationRule] = []
-    if settings.operation is Operation.DELETE:
-        problems.append(f"{where}: associations need rows that land, not deletes")
+    if settings.operation.removes:
+        problems.append(f"{where}: associations need rows that land, not {settings.operation}s")
     fields = schema.get("properties") or {}
     for name, spec in settings.associations.items():
         if name not in fields:

@@ -16,7 +16,18 @@ if t.TYPE_CHECKING:
     from target_dynamics.client import ClientStats
 
 
-_COUNTS = ("received", "landed", "rejected", "lost", "created", "updated", "deleted", "upserted")
+_COUNTS = (
+    "received",
+    "landed",
+    "rejected",
+    "lost",
+    "created",
+    "updated",
+    "deleted",
+    "deactivated",
+    "gone",
+    "upserted",
+)
 
 
 class LoadFailed(DataverseError):
@@ -35,6 +46,8 @@ class StreamStats:
         created: Rows created, where the service says so.
         updated: Rows updated, where known.
         deleted: Rows deleted.
+        deactivated: Rows set to their table's inactive state (the rows stay).
+        gone: Rows a delete or deactivation found already gone (done, not rejected).
         upserted: Rows upserted (created or updated: the service does not say which).
         started: Monotonic time of the stream's first count (for the progress rate).
     """
@@ -46,6 +59,8 @@ class StreamStats:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    deactivated: int = 0
+    gone: int = 0
     upserted: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -150,15 +165,16 @@ class RunReport:
     def summary(self, client_stats: ClientStats | None = None) -> list[str]:
         """Log and return one summary line per stream, then the retries and throttled time."""
         verb = "validated (dry run, nothing written)" if self._dry_run else "landed"
+        would = "would be " if self._dry_run else ""
         with self._lock:
             lines = [
                 f"Summary {name}: {s.received} received, {s.landed} {verb} "
-                f"(created {s.created}, updated {s.updated}, upserted {s.upserted}, "
-                f"deleted {s.deleted}), "
-                f"{s.rejected} rejected, {s.lost} not written"
+                f"({would}created {s.created}, updated {s.updated}, upserted {s.upserted}, "
+                f"deleted {s.deleted}, deactivated {s.deactivated}"
+                + (f", {s.gone} already gone" if s.gone else "")
+                + f"), {s.rejected} rejected, {s.lost} not written"
                 for name, s in sorted(self._streams.items())
             ]
-            would = "would be " if self._dry_run else ""
             lines += [
                 f"List {name!r}: {s.added} {would}added, {s.already} already members, "
                 f"{s.removed} {would}removed, {s.rejected} rejected"

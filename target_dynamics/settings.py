@@ -42,6 +42,7 @@ STREAM_KEYS = (
     "marketing_list_field",
     "associations",
     "json_text_fields",
+    "operation_field",
 )
 LIST_MODES = ("add", "sync")
 ASSOCIATION_KEYS = ("relationship", "key", "mode")
@@ -116,6 +117,10 @@ class StreamSettings:
     """Record field -> the N:N relationship its values fill."""
     json_text_fields: tuple[str, ...] = ()
     """Fields whose objects and arrays are written to their text column as JSON text."""
+    operation_field: str | None = None
+    """Record field naming each record's operation (see ``sinks.record_operation``)."""
+    hard_delete: bool = False
+    """Records deleted at the source (``_sdc_deleted_at``) are deleted, not deactivated."""
 
     @property
     def fills_lists(self) -> bool:
@@ -162,6 +167,7 @@ class Settings:
     multiple_matches: str = "reject"
     marketing_list: str | None = None
     marketing_list_mode: str = "add"
+    hard_delete: bool = False
 
     @property
     def login_host(self) -> str:
@@ -192,6 +198,8 @@ class Settings:
             marketing_list_mode=own.get("marketing_list_mode") or self.marketing_list_mode,
             associations=_associations(own.get("associations") or {}, "", []),
             json_text_fields=tuple(own.get("json_text_fields") or ()),
+            operation_field=own.get("operation_field") or None,
+            hard_delete=self.hard_delete,
         )
 
 
@@ -479,6 +487,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         multiple_matches=get("multiple_matches") or "reject",
         marketing_list=get("marketing_list") or None,
         marketing_list_mode=get("marketing_list_mode") or "add",
+        hard_delete=bool(get("hard_delete")),
     ), []
 
 

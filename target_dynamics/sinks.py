@@ -17,11 +17,14 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
 from target_dynamics.associations import StreamAssociations, TableRef
+from target_dynamics.changes import record_operation, write_phases
 from target_dynamics.deadletter import DeadLetter
 from target_dynamics.errors import MetadataError, WebApiError
+from target_dynamics.identity import IdMode
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
 from target_dynamics.planning import (
+    DELETED_AT,
     StreamPlan,
     association_tables,
     lookup_tables,
@@ -29,7 +32,7 @@ from target_dynamics.planning import (
     plan_stream,
     unmatched_paths,
 )
-from target_dynamics.writer import Operation, Row
+from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +42,14 @@ if t.TYPE_CHECKING:
     from target_dynamics.target import TargetDynamics
 
 _SHOWN_REASONS = 5
+_COUNTED = {
+    Operation.CREATE: "created",
+    Operation.UPDATE: "updated",
+    Operation.UPSERT: "upserted",
+    Operation.DELETE: "deleted",
+    Operation.DEACTIVATE: "deactivated",
+}
+"""The report counter of each operation's rows (a dry run counts what would be done)."""
 
 
 @dataclass
@@ -119,6 +130,21 @@ class DataverseSink(BatchSink):
                 "(the stream's SCHEMA names it in key_properties)",
             )
 
+    def _remove_sdc_metadata_from_schema(self) -> None:
+        # Private SDK override: keep _sdc_deleted_at, the mark of a row deleted at the source.
+        kept = (self.schema.get("properties") or {}).get(DELETED_AT)
+        super()._remove_sdc_metadata_from_schema()
+        if kept is not None:
+            self.schema["properties"][DELETED_AT] = kept
+
+    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+        # Private SDK override: as above; mapping never sends it.
+        marked = DELETED_AT in record
+        deleted = record.get(DELETED_AT)
+        super()._remove_sdc_metadata_from_record(record)
+        if marked:
+            record[DELETED_AT] = deleted
+
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         # The SDK raises on an unparseable date-time, ending the run; reject the record instead.
         try:
@@ -189,8 +215,9 @@ class DataverseSink(BatchSink):
             MetadataError: a delete stream, a field the stream lacks, or a list it cannot fill.
         """
         where = f"stream '{self.stream_name}'"
-        if stream.operation is Operation.DELETE:
-            msg = f"{where}: marketing_list needs rows that land; a delete stream cannot fill one"
+        if stream.operation.removes:
+            msg = f"{where}: marketing_list needs rows that land; a {stream.operation} stream "
+            msg += "cannot fill one"
             raise MetadataError(msg)
         field = stream.marketing_list_field
         if field and field not in (self.schema.get("properties") or {}):
@@ -231,47 +258,112 @@ class DataverseSink(BatchSink):
             self._write(pending)
 
     def _write(self, pending: Sequence[_Pending]) -> None:
-        plan = self.stream_plan
         rejected: dict[int, DeadLetter] = {}
-        rows: list[Row] = []
+        states: dict[int, dict[str, int]] = {}
+        rows = self._rows(pending, rejected, states)
+        if self._target.settings.dry_run:
+            self._dry_run(pending, rows, rejected)
+            return
+        result = WriteResult([], [])
+        for phase in write_phases(rows):
+            for operation, group in phase.items():
+                result.merge(self._write_group(pending, operation, group, states))
+        lost: set[int] = set()
+        operations = {row.index: operation for operation, row in rows}
+        for index, error in result.rejected:
+            rejected[index] = self._letter(
+                error.message, error.code, error.status, operations[index]
+            )
+            if error.is_transient:
+                lost.add(index)
+        counts = {name: getattr(result, name) for name in (*_COUNTED.values(), "gone")}
+        self._target.report.add(self.stream_name, **counts)
+        self._settle(pending, result.landed, rejected, lost)
+
+    def _rows(
+        self,
+        pending: Sequence[_Pending],
+        rejected: dict[int, DeadLetter],
+        states: dict[int, dict[str, int]],
+    ) -> list[tuple[Operation, Row]]:
+        """Each record's operation and row; rejections and states to set go to the dicts."""
+        plan = self.stream_plan
+        keyless = plan.plan.id_mode is IdMode.NONE
+        rows: list[tuple[Operation, Row]] = []
         for index, item in enumerate(pending):
             if item.invalid:
                 rejected[index] = self._letter(item.invalid, None, None)
                 continue
             try:
-                mapped = plan.mapper.map(item.record)
+                operation = record_operation(
+                    item.record, plan.settings, plan.plan.operation, keyless=keyless
+                )
+                mapped = plan.mapper.map(item.record, operation.value)
             except RecordRejected as exc:
                 rejected[index] = self._letter(exc.reason, exc.code, None)
                 continue
-            rows.append(Row(index=index, payload=mapped.payload, key=mapped.key))
-        if self._target.settings.dry_run:
-            landed = [row.index for row in rows]
-            if self._lists is not None:
-                ids = self._target.writer.existing_ids(plan.plan, rows)
-                self._lists.preview(ids, self._named_lists(pending, landed))
-            self._settle(pending, landed, rejected, lost=set())
-            return
-        # The writer addresses every row and merges records that address the same one.
-        relates = self._lists is not None or self._associations is not None
-        result = self._target.writer.write(plan.plan, rows, ids=relates)
-        failures = list(result.rejected)
-        if relates:
-            joined = self._relate(pending, {i: result.ids.get(i, []) for i in result.landed})
-            failures += joined.items()
-            result.landed = [i for i in result.landed if i not in joined]
-        lost: set[int] = set()
-        for index, error in failures:
-            rejected[index] = self._letter(error.message, error.code, error.status)
-            if error.is_transient:
-                lost.add(index)
-        self._target.report.add(
-            self.stream_name,
-            created=result.created,
-            updated=result.updated,
-            deleted=result.deleted,
-            upserted=result.upserted,
+            rows.append((operation, Row(index=index, payload=mapped.payload, key=mapped.key)))
+            if mapped.state:
+                states[index] = mapped.state
+        return rows
+
+    def _dry_run(
+        self,
+        pending: Sequence[_Pending],
+        rows: Sequence[tuple[Operation, Row]],
+        rejected: dict[int, DeadLetter],
+    ) -> None:
+        """Count what each row would do, preview its lists; write nothing."""
+        if self._lists is not None:
+            kept = [row for operation, row in rows if not operation.removes]
+            ids = self._target.writer.existing_ids(self.stream_plan.plan, kept)
+            self._lists.preview(ids, self._named_lists(pending, list(ids)))
+        counts = Counter(_COUNTED[operation] for operation, _ in rows)
+        self._target.report.add(self.stream_name, **counts)
+        self._settle(pending, [row.index for _, row in rows], rejected, lost=set())
+
+    def _write_group(
+        self,
+        pending: Sequence[_Pending],
+        operation: Operation,
+        rows: list[Row],
+        states: Mapping[int, dict[str, int]],
+    ) -> WriteResult:
+        """Write rows of one operation, then set their states, then relate them."""
+        plan = dataclasses.replace(self.stream_plan.plan, operation=operation)
+        relates = not operation.removes and (
+            self._lists is not None or self._associations is not None
         )
-        self._settle(pending, result.landed, rejected, lost)
+        settable = {row.index: states[row.index] for row in rows if row.index in states}
+        result = self._target.writer.write(plan, rows, ids=relates or bool(settable))
+        failed: dict[int, WebApiError] = {}
+        if settable:
+            failed.update(self._set_states(plan, settable, result))
+        if relates:
+            ids = {i: result.ids.get(i, []) for i in result.landed if i not in failed}
+            failed.update(self._relate(pending, ids))
+        result.rejected += failed.items()
+        result.landed = [i for i in result.landed if i not in failed]
+        return result
+
+    def _set_states(
+        self, plan: WritePlan, states: Mapping[int, dict[str, int]], written: WriteResult
+    ) -> dict[int, WebApiError]:
+        """Set the state and status of created or upserted rows by an update (§4.10).
+
+        Returns:
+            The records whose row landed but whose state could not be set.
+        """
+        landed = set(written.landed)
+        rows = [
+            Row(index=index, payload=pair, key={plan.primary_id: guid})
+            for index, pair in states.items()
+            if index in landed
+            for guid in written.ids.get(index, [])
+        ]
+        update = dataclasses.replace(plan, operation=Operation.UPDATE, id_mode=IdMode.PRIMARY)
+        result = self._target.writer.write(update, rows)
+        return dict(result.rejected)
 
     def _relate(
         self, pending: Sequence[_Pending], ids: dict[int, list[str]]
@@ -328,9 +420,16 @@ class DataverseSink(BatchSink):
         finally:
             super().clean_up()
 
-    def _letter(self, reason: str, code: str | None, status: int | None) -> DeadLetter:
+    def _letter(
+        self,
+        reason: str,
+        code: str | None,
+        status: int | None,
+        operation: Operation | None = None,
+    ) -> DeadLetter:
         plan = self.stream_plan.plan
-        return DeadLetter(reason, code, status, plan.operation.value, plan.logical_name)
+        done = (operation or plan.operation).value
+        return DeadLetter(reason, code, status, done, plan.logical_name)
 
     def _settle(
         self,

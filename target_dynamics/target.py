@@ -53,6 +53,7 @@ class TargetDynamics(Target):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
         TargetCapabilities.VALIDATE_RECORDS,
+        TargetCapabilities.HARD_DELETE,
     ]
     config_jsonschema: t.ClassVar[dict] = th.PropertiesList(
         th.Property(
@@ -141,7 +142,8 @@ class TargetDynamics(Target):
             allowed_values=OPERATIONS,
             title="Operation",
             description="upsert (default), create, update (existing rows only; others are "
-            "rejected) or delete. Without it, load_method decides: append-only = create.",
+            "rejected), delete, or deactivate (the table's inactive state with its default "
+            "status; the row stays). Without it, load_method decides: append-only = create.",
         ),
         th.Property(
             "id_field",
@@ -200,6 +202,14 @@ class TargetDynamics(Target):
                         '["address"]; without it an object into a text column is an error.',
                     ),
                     th.Property(
+                        "operation_field",
+                        th.StringType,
+                        description="Record field naming each record's operation (off unless "
+                        "set): upsert, create, update, delete or deactivate, any case; insert "
+                        "means upsert; null or empty means the stream's operation; any other "
+                        "value rejects the record. _sdc_deleted_at, when set, still wins.",
+                    ),
+                    th.Property(
                         "marketing_list_field",
                         th.StringType,
                         description="Record field naming the marketing list (or a list of "
@@ -211,7 +221,7 @@ class TargetDynamics(Target):
             title="Streams",
             description="Per-stream settings by stream name (after stream maps): entity, "
             "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
-            "marketing_list_field, associations, json_text_fields.",
+            "marketing_list_field, associations, json_text_fields, operation_field.",
         ),
         th.Property(
             "marketing_list",
@@ -294,6 +304,15 @@ class TargetDynamics(Target):
             title="Maximum rejections",
             description="Rejected records tolerated; more fail the run (after everything else "
             "was written).",
+        ),
+        th.Property(
+            "hard_delete",
+            th.BooleanType,
+            default=False,
+            title="Hard delete",
+            description="Records deleted at the source (`_sdc_deleted_at` set) are deleted "
+            "when true; when false (default) they are deactivated (the table's inactive state "
+            "and its default status), so the row stays. A table without state needs true.",
         ),
         th.Property(
             "dry_run",

@@ -18,7 +18,8 @@ How a call to :meth:`Writer.write` proceeds:
 4. Each chunk goes as one **bulk message** where one applies: ``UpsertMultiple`` (key in
    ``@odata.id``, or the primary id in the body), ``CreateMultiple`` (primary id in the body),
    ``UpdateMultiple`` (primary id only; alternate keys are not supported there, §6.2).
-   Deletes and alternate-key updates always go through ``$batch``.
+   Deletes and alternate-key updates always go through ``$batch``. A deactivation is an update
+   whose body is :attr:`WritePlan.deactivation` (the same paths: a mirror reuses it by id).
 5. When the service refuses a bulk message for its content, the chunk is **resent as**
    ``$batch`` **with continue-on-error**, one operation per row: good rows land, bad rows are
    rejected with Dataverse's code and message. Only a "not supported" answer naming the
@@ -34,7 +35,7 @@ with "already exists" (412 ``0x80040237``, ``0x80060892`` for its alternate key,
 duplicate key); the rows whose primary id then exists landed before and count as created, the
 others are rejected (another row holds the key). A ``CreateMultiple`` whose answer was lost fails
 as a whole on the client's retry and is then isolated through ``$batch``, row by row. A delete
-answered 404 is done.
+answered 404, or a deactivation of a row that is gone, is done (counted as ``gone``).
 Counts: ``created`` / ``updated`` / ``deleted`` where the service says so; upserts, whose
 outcome the service does not tell without ``return=representation``, count as ``upserted``.
 """
@@ -81,6 +82,13 @@ class Operation(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    DEACTIVATE = "deactivate"
+    """Set the table's inactive state and its default status (:attr:`WritePlan.deactivation`)."""
+
+    @property
+    def removes(self) -> bool:
+        """Whether the operation takes a row out of use (delete or deactivate): key only."""
+        return self in {Operation.DELETE, Operation.DEACTIVATE}
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class WritePlan:
     supports_bulk: bool = True
     all_matches: bool = False
     """``IdMode.MATCH``: apply the operation to every row that matches (else reject the record)."""
+    deactivation: Mapping[str, int] | None = None
+    """The body a deactivation sends (``TableInfo.deactivation``); None: the table has no state."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,10 @@ class WriteResult:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    deactivated: int = 0
+    """Rows set inactive (a row already inactive is set again: the service does not tell)."""
+    gone: int = 0
+    """Rows a delete or deactivation found already gone: done, not rejected."""
     upserted: int = 0
     """Upserts: created or updated, the service does not say which."""
     ids: dict[int, list[str]] = field(default_factory=dict)
@@ -132,6 +146,8 @@ class WriteResult:
         self.created += other.created
         self.updated += other.updated
         self.deleted += other.deleted
+        self.deactivated += other.deactivated
+        self.gone += other.gone
         self.upserted += other.upserted
 
 
@@ -291,7 +307,17 @@ class Writer:
             ServiceUnreachable: the outage budget ran out; nothing more can be written.
         """
         result = WriteResult([], [])
-        items = self._prepare(plan, merge_rows(rows), result)
+        merged = merge_rows(rows)
+        if plan.operation is Operation.DEACTIVATE:
+            if plan.deactivation is None:
+                refusal = _rejection(
+                    f"{plan.logical_name} has no inactive state (statecode) to deactivate rows "
+                    "with; delete them instead (hard_delete: true, or operation delete)"
+                )
+                return WriteResult([], [(row.index, refusal) for row in rows])
+            for item in merged:
+                item.payload = dict(plan.deactivation)
+        items = self._prepare(plan, merged, result)
         if items:
             threads = self.concurrency()
             chunks = split_even(items, self._chunk_size, threads)
@@ -303,7 +329,7 @@ class Writer:
         rejected = dict(reversed(result.rejected))
         result.landed = sorted(set(result.landed) - rejected.keys())
         result.rejected = sorted(rejected.items(), key=lambda pair: pair[0])
-        if ids and plan.operation is not Operation.DELETE:
+        if ids and not plan.operation.removes:
             self._tell_ids(plan, items, result)
         return result
 
@@ -375,7 +401,7 @@ class Writer:
     @staticmethod
     def _key_problem(plan: WritePlan, item: _Item) -> str | None:
         if item.key is None:
-            if plan.operation in (Operation.UPDATE, Operation.DELETE):
+            if plan.operation is Operation.UPDATE or plan.operation.removes:
                 return f"A {plan.operation} needs key values; the row has none."
             return None
         try:
@@ -403,8 +429,9 @@ class Writer:
             problem = _lookup_problem(plan, key, len(guids))
             if problem is not None:
                 result.rejected.extend((i, problem) for i in item.indexes)
-            elif not guids and plan.operation is Operation.DELETE:
-                result.landed.extend(item.indexes)  # nothing to delete
+            elif not guids and plan.operation.removes:
+                result.landed.extend(item.indexes)  # nothing to delete or deactivate
+                result.gone += 1
             else:
                 resolved.extend(
                     _Item(item.indexes, item.payload, {plan.primary_id: guid}, dict(key))
@@ -492,6 +519,8 @@ class Writer:
         outcome = WriteResult(landed, [])
         if message == "CreateMultiple":
             outcome.created = len(items)
+        elif plan.operation is Operation.DEACTIVATE:
+            outcome.deactivated = len(items)
         elif message == "UpdateMultiple":
             outcome.updated = len(items)
         else:
@@ -528,8 +557,8 @@ class Writer:
         if not plan.supports_bulk or self.bulk_disabled(plan.entity_set):
             return None
         if plan.operation is Operation.DELETE:
-            return None
-        if plan.operation is Operation.UPDATE:
+            return None  # DeleteMultiple is for elastic tables only (§6.4)
+        if plan.operation in {Operation.UPDATE, Operation.DEACTIVATE}:
             return "UpdateMultiple" if all(_by_id(plan, item) for item in items) else None
         if plan.operation is Operation.CREATE or all(item.key is None for item in items):
             return "CreateMultiple"
@@ -563,7 +592,7 @@ class Writer:
         if operation is Operation.DELETE:
             return webapi.delete(plan.entity_set, item.key, plan.primary_id)
         body = self._body(item, with_key=False)
-        if operation is Operation.UPDATE:
+        if operation in {Operation.UPDATE, Operation.DEACTIVATE}:
             return webapi.update(plan.entity_set, item.key, plan.primary_id, body)
         return webapi.upsert(plan.entity_set, item.key, plan.primary_id, body)
 
@@ -648,8 +677,9 @@ class Writer:
         if request.method == "POST" and error.already_exists:
             conflicts.append((item, error))
             return True
-        if request.method == "DELETE" and error.not_found:
-            result.landed.extend(item.indexes)  # already deleted
+        if error.not_found and plan.operation.removes:
+            result.landed.extend(item.indexes)  # already gone
+            result.gone += 1
             return True
         if error.is_transient and not last:
             if answer.status == 429:
@@ -664,6 +694,8 @@ def _count(plan: WritePlan, method: str, result: WriteResult) -> None:
         result.created += 1
     elif method == "DELETE":
         result.deleted += 1
+    elif plan.operation is Operation.DEACTIVATE:
+        result.deactivated += 1
     elif plan.operation is Operation.UPDATE:
         result.updated += 1
     else:

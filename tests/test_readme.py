@@ -189,6 +189,23 @@ def run_delete(emu: EmulatorServer, tmp_path: Path) -> None:
     assert sorted(by_email(emu)) == sorted([kept_1, kept_2])
 
 
+def run_unsubscribe_deactivate(emu: EmulatorServer, tmp_path: Path) -> None:
+    config = connection(emu, RECIPES["unsubscribe-deactivate"])
+    people = [{"email": f"p{n}@example.org", "first": f"P{n}"} for n in range(3)]
+    sync(config, {"newsletter": people})
+    people[1]["_sdc_deleted_at"] = "2024-05-01T10:00:00Z"
+    people[2]["first"] = "Renamed"
+    sync(config, {"newsletter": [*people, {**people[1], "email": "never@example.org"}]})
+    landed = {
+        e: (r["firstname"], r["statecode"], r["statuscode"]) for e, r in by_email(emu).items()
+    }
+    assert landed == {
+        "p0@example.org": ("P0", 0, 1),
+        "p1@example.org": ("P1", 1, 2),
+        "p2@example.org": ("Renamed", 0, 1),
+    }
+
+
 def run_per_stream(emu: EmulatorServer, tmp_path: Path) -> None:
     sync(connection(emu, RECIPES["email-upsert"]), {"email_list": email_list(1)})
     unsubscribed = email_list(1)[0]["email"]
@@ -428,6 +445,7 @@ RUNS: dict[str, t.Callable[..., None]] = {
     "email-upsert": run_email_upsert,
     "update-only": run_update_only,
     "delete": run_delete,
+    "unsubscribe-deactivate": run_unsubscribe_deactivate,
     "per-stream": run_per_stream,
     "lookups": run_lookups,
     "choice-labels": run_choice_labels,
@@ -534,7 +552,10 @@ TROUBLES: dict[str, tuple[dict[str, t.Any], str | None, list[str]]] = {
         {"operation": "merge", "opration": "update", "streams": {"people": {"colums": {}}}},
         "x",
         [
-            "'merge' is not one of ['upsert', 'create', 'update', 'delete'] in config['operation']",
+            (
+                "'merge' is not one of ['upsert', 'create', 'update', 'delete', 'deactivate'] in "
+                "config['operation']"
+            ),
             "streams.people has unknown key 'colums': did you mean 'columns'?",
             "unknown setting 'opration': did you mean 'operation'?",
         ],

@@ -47,13 +47,14 @@ def test_totals_add_up_streams():
 
 def test_summary_lines(caplog):
     run = RunReport(logging.getLogger("report-test"), 0, dry_run=True)
-    run.add("people", received=2, landed=2)
+    run.add("people", received=4, landed=4, upserted=2, deleted=1, deactivated=1, gone=1)
     with caplog.at_level(logging.INFO, logger="report-test"):
         lines = run.summary(None)
     assert lines == [
         (
-            "Summary people: 2 received, 2 validated (dry run, nothing written) "
-            "(created 0, updated 0, upserted 0, deleted 0), 0 rejected, 0 not written"
+            "Summary people: 4 received, 4 validated (dry run, nothing written) "
+            "(would be created 0, updated 0, upserted 2, deleted 1, deactivated 1, 1 already "
+            "gone), 0 rejected, 0 not written"
         )
     ]
     assert caplog.messages == lines

@@ -359,8 +359,8 @@ def test_summary_and_progress_lines(caplog):
     summary = [r.message for r in caplog.records if r.message.startswith("Summary people")]
     assert summary == [
         (
-            "Summary people: 1 received, 1 landed (created 1, updated 0, upserted 0, deleted 0), "
-            "0 rejected, 0 not written"
+            "Summary people: 1 received, 1 landed (created 1, updated 0, upserted 0, deleted 0, "
+            "deactivated 0), 0 rejected, 0 not written"
         )
     ]
     assert any("retries: 2, throttled: 1.5 s" in r.message for r in caplog.records)
