@@ -395,22 +395,24 @@ class DataverseClient:
         """
         return self._exchange(request, accept=lambda r: r.ok)
 
-    def get_json(self, path: str) -> dict[str, t.Any]:
-        """``GET`` a path under the service root and decode the JSON body."""
-        response = self.send(WebRequest("GET", path))
+    def get_json(self, path: str, headers: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
+        """``GET`` a path under the service root (with ``headers``) and decode the JSON body."""
+        response = self.send(WebRequest("GET", path, headers=headers or {}))
         return orjson.loads(response.body) if response.body else {}
 
-    def get_all(self, path: str) -> t.Iterator[dict[str, t.Any]]:
+    def get_all(
+        self, path: str, headers: t.Mapping[str, str] | None = None
+    ) -> t.Iterator[dict[str, t.Any]]:
         """``GET`` a collection under the service root, every page: each record of ``value``.
 
         Follows ``@odata.nextLink`` (Microsoft Learn, "Page results"), only within this service
-        root.
+        root, sending ``headers`` (e.g. ``Prefer: odata.maxpagesize``) with every page.
 
         Raises:
             WebApiError: as :meth:`send`, or for a next link outside the service root.
         """
         while path:
-            page = self.get_json(path)
+            page = self.get_json(path, headers)
             yield from page.get("value", [])
             link = str(page.get("@odata.nextLink") or "")
             if link and not link.startswith(self._root):

@@ -75,6 +75,17 @@ class ListStats:
     rejected: int = 0
 
 
+@dataclass
+class MirrorStats:
+    """What a stream's full-table mirror removed: rows in scope its versions did not send."""
+
+    deactivated: int = 0
+    deleted: int = 0
+    gone: int = 0
+    rejected: int = 0
+    lost: int = 0
+
+
 class RunReport:
     """Thread-safe per-stream counters, with a progress line per stream every ``interval`` s."""
 
@@ -95,6 +106,7 @@ class RunReport:
         self._reasons: dict[str, tuple[int, str]] = {}
         self._lists: dict[str, ListStats] = {}
         self._associations: dict[str, ListStats] = {}
+        self._mirrors: dict[str, MirrorStats] = {}
         self._last = clock()
 
     def add(self, stream: str, **counts: int) -> None:
@@ -112,9 +124,19 @@ class RunReport:
         """Add ``counts`` (added, removed, rejected) to N:N ``relationship``."""
         self._add_to(self._associations, relationship, counts)
 
-    def _add_to(self, stats: dict[str, ListStats], name: str, counts: dict[str, int]) -> None:
+    def add_mirror(self, stream: str, **counts: int) -> None:
+        """Add ``counts`` (MirrorStats field -> increment) to ``stream``'s mirror."""
+        self._add_to(self._mirrors, stream, counts, MirrorStats)
+
+    def _add_to(
+        self,
+        stats: dict[str, t.Any],
+        name: str,
+        counts: dict[str, int],
+        kind: type = ListStats,
+    ) -> None:
         with self._lock:
-            found = stats.setdefault(name, ListStats())
+            found = stats.setdefault(name, kind())
             for field_name, value in counts.items():
                 setattr(found, field_name, getattr(found, field_name) + value)
 
@@ -185,6 +207,12 @@ class RunReport:
                 f"{s.rejected} records rejected"
                 for name, s in sorted(self._associations.items())
             ]
+            lines += [
+                f"Mirror {name}: {would}deactivated {s.deactivated}, {would}deleted {s.deleted}"
+                + (f", {s.gone} already gone" if s.gone else "")
+                + f", {s.rejected} rejected, {s.lost} not written"
+                for name, s in sorted(self._mirrors.items())
+            ]
         if client_stats is not None:
             lines.append(
                 f"Requests: {client_stats.requests}, retries: {client_stats.retries}, "
@@ -217,6 +245,13 @@ class RunReport:
             problems.append(
                 f"{total.rejected} records were rejected, more than max_errors={max_errors} "
                 f"({where})" + (f"; by code: {reasons}" if reasons else "")
+            )
+        with self._lock:
+            unremoved = sum(s.rejected + s.lost for s in self._mirrors.values())
+        if unremoved:
+            problems.append(
+                f"{unremoved} rows in mirror scope could not be removed (see the warnings "
+                "above); rerun the full-table sync"
             )
         if problems:
             raise LoadFailed("; ".join(problems))

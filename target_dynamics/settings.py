@@ -43,6 +43,7 @@ STREAM_KEYS = (
     "associations",
     "json_text_fields",
     "operation_field",
+    "mirror_scope",
 )
 LIST_MODES = ("add", "sync")
 ASSOCIATION_KEYS = ("relationship", "key", "mode")
@@ -121,6 +122,8 @@ class StreamSettings:
     """Record field naming each record's operation (see ``sinks.record_operation``)."""
     hard_delete: bool = False
     """Records deleted at the source (``_sdc_deleted_at``) are deleted, not deactivated."""
+    mirror_scope: str | None = None
+    """OData ``$filter`` naming the rows a full-table version owns (see :mod:`mirror`)."""
 
     @property
     def fills_lists(self) -> bool:
@@ -200,6 +203,7 @@ class Settings:
             json_text_fields=tuple(own.get("json_text_fields") or ()),
             operation_field=own.get("operation_field") or None,
             hard_delete=self.hard_delete,
+            mirror_scope=(own.get("mirror_scope") or "").strip() or None,
         )
 
 

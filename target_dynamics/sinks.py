@@ -23,6 +23,7 @@ from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.identity import IdMode
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
+from target_dynamics.mirror import Mirror
 from target_dynamics.planning import (
     DELETED_AT,
     StreamPlan,
@@ -59,6 +60,7 @@ class _Pending:
     raw_stream: str
     source: str
     invalid: str | None = None
+    version: int | None = None
 
 
 class _RecordChecker(JSONSchemaValidator):
@@ -108,6 +110,8 @@ class DataverseSink(BatchSink):
         self._lists: StreamLists | None = None
         self._list_field: str | None = None
         self._associations: StreamAssociations | None = None
+        self._mirror: Mirror | None = None
+        self._mirror_warned = False
         self._invalid: dict[int, str] = {}
         self._paths_checked = False
         super().__init__(target=target, **kwargs)
@@ -198,6 +202,15 @@ class DataverseSink(BatchSink):
             self._lists = self._stream_lists(stream, table)
         if stream.associations:
             self._associations = self._stream_associations(stream, table)
+        if stream.mirror_scope:
+            self._mirror = Mirror(
+                target.client,
+                plan.plan,
+                stream.mirror_scope,
+                list(stream.id_field),
+                hard_delete=stream.hard_delete,
+            )
+            self._mirror.check(f"stream '{self.stream_name}'")
 
     def _stream_associations(self, stream: StreamSettings, table: TableInfo) -> StreamAssociations:
         """The stream's N:N associations, checked against the metadata before any write."""
@@ -240,7 +253,10 @@ class DataverseSink(BatchSink):
         """Queue ``record`` with the message it came from."""
         raw_stream, raw, source = self._target.current_raw or (self.stream_name, record, "input")
         invalid = self._invalid.pop(id(record), None)
-        pending = _Pending(record, raw, raw_stream, source, invalid)
+        version = self._target.current_version
+        pending = _Pending(record, raw, raw_stream, source, invalid, version)
+        if self._mirror is not None:
+            self._mirror.receive(version)
         context.setdefault("records", []).append(pending)
         self._target.report.add(self.stream_name, received=1)
 
@@ -278,7 +294,27 @@ class DataverseSink(BatchSink):
                 lost.add(index)
         counts = {name: getattr(result, name) for name in (*_COUNTED.values(), "gone")}
         self._target.report.add(self.stream_name, **counts)
+        self._hold(pending, rows, rejected)
         self._settle(pending, result.landed, rejected, lost)
+
+    def _hold(
+        self,
+        pending: Sequence[_Pending],
+        rows: Sequence[tuple[Operation, Row]],
+        rejected: Mapping[int, DeadLetter],
+    ) -> None:
+        """A mirror keeps the rows of rejected records: the source still has them."""
+        if self._mirror is None or not rejected:
+            return
+        keys = {row.index: row.key for _, row in rows}
+        stream = self.stream_plan.settings
+        fields = {column: name for name, column in stream.columns.items()}
+        for index in rejected:
+            key = keys.get(index)
+            if key is None:  # rejected before it had a row: its ID field values as sent
+                record = pending[index].record
+                key = {c: record.get(fields.get(c, c)) for c in stream.id_field}
+            self._mirror.held(pending[index].version, key)
 
     def _rows(
         self,
@@ -314,10 +350,13 @@ class DataverseSink(BatchSink):
         rejected: dict[int, DeadLetter],
     ) -> None:
         """Count what each row would do, preview its lists; write nothing."""
-        if self._lists is not None:
+        if self._lists is not None or self._mirror is not None:
             kept = [row for operation, row in rows if not operation.removes]
             ids = self._target.writer.existing_ids(self.stream_plan.plan, kept)
-            self._lists.preview(ids, self._named_lists(pending, list(ids)))
+            if self._lists is not None:
+                self._lists.preview(ids, self._named_lists(pending, list(ids)))
+            self._note_sent(pending, ids)
+        self._hold(pending, rows, rejected)
         counts = Counter(_COUNTED[operation] for operation, _ in rows)
         self._target.report.add(self.stream_name, **counts)
         self._settle(pending, [row.index for _, row in rows], rejected, lost=set())
@@ -335,7 +374,10 @@ class DataverseSink(BatchSink):
             self._lists is not None or self._associations is not None
         )
         settable = {row.index: states[row.index] for row in rows if row.index in states}
-        result = self._target.writer.write(plan, rows, ids=relates or bool(settable))
+        mirrored = self._mirror is not None and not operation.removes
+        result = self._target.writer.write(plan, rows, ids=relates or mirrored or bool(settable))
+        if mirrored:
+            self._note_sent(pending, {i: result.ids.get(i, []) for i in result.landed})
         failed: dict[int, WebApiError] = {}
         if settable:
             failed.update(self._set_states(plan, settable, result))
@@ -386,6 +428,80 @@ class DataverseSink(BatchSink):
                 for index, error in outcome.failed.items():
                     failed.setdefault(index, error)
         return failed
+
+    def _note_sent(self, pending: Sequence[_Pending], ids: Mapping[int, Sequence[str]]) -> None:
+        """Tell the mirror the rows landed records addressed."""
+        if self._mirror is not None:
+            for index, guids in ids.items():
+                self._mirror.sent(pending[index].version, guids)
+
+    def activate_version(self, new_version: int) -> None:
+        """End of a full-table version: remove the rows in scope it did not send (:mod:`mirror`).
+
+        Without ``mirror_scope`` the message is ignored (one warning per stream). Every record
+        of the version is written first; a version that lost records, or had more rejections
+        than ``max_errors``, removes nothing.
+        """
+        mirror = self._mirror
+        if mirror is None:
+            if not self._mirror_warned:
+                self._mirror_warned = True
+                self.logger.warning(
+                    "Stream '%s': ACTIVATE_VERSION ignored (no rows removed): set "
+                    "streams.%s.mirror_scope to an OData $filter naming the rows this stream "
+                    "owns to remove, at the end of each full-table version, those it did not send",
+                    self.stream_name,
+                    self.stream_name,
+                )
+            return
+        self._target.drain_one(self)
+        if not mirror.ends(new_version):
+            self.logger.info(
+                "Stream '%s': version %s starts (nothing removed before its records)",
+                self.stream_name,
+                new_version,
+            )
+            return
+        refusal = self._target.mirror_refusal()
+        if refusal is not None:
+            self.logger.warning(
+                "Stream '%s': version %s not mirrored (no rows removed): %s",
+                self.stream_name,
+                new_version,
+                refusal,
+            )
+            mirror.close()
+            return
+        self._mirror_removal(mirror)
+
+    def _mirror_removal(self, mirror: Mirror) -> None:
+        """Remove the absent rows; count them (a dry run only counts)."""
+        absent = mirror.absent()
+        mirror.close()
+        report, verb = self._target.report, _COUNTED[mirror.operation]
+        if self._target.settings.dry_run:
+            report.add_mirror(self.stream_name, **{verb: len(absent)})
+            return
+        with self._target.writing():
+            result = mirror.remove(self._target.writer, absent)
+        lost = [error for _, error in result.rejected if error.is_transient]
+        if lost:
+            self._target.unsettled = True
+        report.add_mirror(
+            self.stream_name,
+            **{verb: getattr(result, verb)},
+            gone=result.gone,
+            rejected=len(result.rejected) - len(lost),
+            lost=len(lost),
+        )
+        if result.rejected:
+            self.logger.warning(
+                "Stream '%s': %d rows in mirror scope could not be %s; for example: %s",
+                self.stream_name,
+                len(result.rejected),
+                verb,
+                result.rejected[0][1],
+            )
 
     def _named_lists(
         self, pending: Sequence[_Pending], landed: Sequence[int]

@@ -48,6 +48,7 @@ class TargetDynamics(Target):
     default_sink_class = DataverseSink
     capabilities: t.ClassVar[list] = [
         PluginCapabilities.ABOUT,
+        PluginCapabilities.ACTIVATE_VERSION,
         PluginCapabilities.BATCH,
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
@@ -210,6 +211,14 @@ class TargetDynamics(Target):
                         "value rejects the record. _sdc_deleted_at, when set, still wins.",
                     ),
                     th.Property(
+                        "mirror_scope",
+                        th.StringType,
+                        description="OData $filter naming the rows this stream owns, e.g. "
+                        "\"new_source eq 'newsletter'\": at the ACTIVATE_VERSION that ends a "
+                        "full-table version, the rows in scope it did not send are deactivated "
+                        "(deleted with hard_delete). Without it ACTIVATE_VERSION is ignored.",
+                    ),
+                    th.Property(
                         "marketing_list_field",
                         th.StringType,
                         description="Record field naming the marketing list (or a list of "
@@ -221,7 +230,8 @@ class TargetDynamics(Target):
             title="Streams",
             description="Per-stream settings by stream name (after stream maps): entity, "
             "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
-            "marketing_list_field, associations, json_text_fields, operation_field.",
+            "marketing_list_field, associations, json_text_fields, operation_field, "
+            "mirror_scope.",
         ),
         th.Property(
             "marketing_list",
@@ -418,6 +428,8 @@ class TargetDynamics(Target):
         self._raw_schemas: dict[str, dict] = {}
         self.current_raw: tuple[str, dict, str] | None = None
         """The message being handled: its stream, its record as it arrived, where it came from."""
+        self.current_version: int | None = None
+        """The ``version`` of the RECORD being handled (a full-table tap's sync), if any."""
         self.unsettled = False
         self._writing = 0
         self._records_since_drain = 0
@@ -603,6 +615,8 @@ class TargetDynamics(Target):
             source = f"input line {line}" if line else "input"
         stream, record = message_dict.get("stream", ""), message_dict.get("record", {})
         self.current_raw = (stream, record, source)
+        version = message_dict.get("version")
+        self.current_version = version if isinstance(version, int) else None
         self._records_since_drain += 1
         super()._process_record_message(message_dict)
         self.report.tick()
@@ -731,14 +745,31 @@ class TargetDynamics(Target):
             error.add_note(f"Besides: {also}")
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
-        # Private SDK override: the SDK fails with a bare KeyError for a stream without SCHEMA.
-        if message_dict["stream"] not in self.mapper.stream_maps:
+        # Private SDK override: the SDK fails with a bare KeyError for a stream without SCHEMA,
+        # and warns on every message that add_record_metadata is off (it needs no _sdc_ here).
+        stream = message_dict["stream"]
+        if stream not in self.mapper.stream_maps:
             msg = (
-                f"ACTIVATE_VERSION for stream '{message_dict['stream']}' before its SCHEMA: "
+                f"ACTIVATE_VERSION for stream '{stream}' before its SCHEMA: "
                 "the tap must send a stream's SCHEMA first"
             )
             raise RecordsWithoutSchemaException(msg)
-        super()._process_activate_version_message(message_dict)
+        version = message_dict.get("version")
+        for stream_map in self.mapper.stream_maps[stream]:
+            sink = self.get_sink(stream_map.stream_alias)
+            if not sink.process_activate_version_messages:
+                continue
+            if isinstance(sink, DataverseSink) and isinstance(version, int):
+                sink.activate_version(version)
+
+    def mirror_refusal(self) -> str | None:
+        """Why a mirror must not remove rows now (records lost or rejected), or None."""
+        if self.unsettled:
+            return "some records could not be written (transient failures)"
+        rejected = self.report.totals.rejected
+        if rejected > self.settings.max_errors:
+            return f"{rejected} records were rejected, more than max_errors"
+        return None
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:

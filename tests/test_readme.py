@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from singer_sdk.testing import target_sync_test
 
+from dataverse_emulator.testing import api_session
 from target_dynamics.auth import _HINTS
 from target_dynamics.clouds import CLOUD_AUTHORITY_HOSTS
 from target_dynamics.errors import AuthError
@@ -204,6 +205,36 @@ def run_unsubscribe_deactivate(emu: EmulatorServer, tmp_path: Path) -> None:
         "p1@example.org": ("P1", 1, 2),
         "p2@example.org": ("Renamed", 0, 1),
     }
+
+
+def full_table_sync(config: t.Mapping[str, t.Any], version: int, people: range) -> None:
+    """One full-table sync of the ``newsletter`` stream, as a Stitch-style tap sends it."""
+    props = {f: {"type": ["string", "null"]} for f in ("email", "last", "dept")}
+    schema = {"type": "SCHEMA", "stream": "newsletter", "schema": {"properties": props}}
+    end = {"type": "ACTIVATE_VERSION", "stream": "newsletter", "version": version}
+    lines = [{**schema, "key_properties": ["email"]}]
+    lines += [
+        {
+            "type": "RECORD",
+            "stream": "newsletter",
+            "version": version,
+            "record": {"email": f"p{n}@example.org", "last": f"P{n}", "dept": "Newsletter"},
+        }
+        for n in people
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in [*lines, end])
+    target_sync_test(TargetDynamics(config=dict(config)), io.StringIO(text))
+
+
+def run_full_table_mirror(emu: EmulatorServer, tmp_path: Path) -> None:
+    with api_session(emu) as api:
+        body = {"lastname": "Sales", "department": "Sales", "emailaddress1": "s@example.org"}
+        assert api.post(f"{emu.api_url}/contacts", json=body).ok
+    config = connection(emu, RECIPES["full-table-mirror"])
+    full_table_sync(config, 1, range(100))
+    full_table_sync(config, 2, range(90))
+    states = {r["lastname"]: r["statecode"] for r in rows(emu, "contact")}
+    assert states == {"Sales": 0} | {f"P{n}": 0 if n < 90 else 1 for n in range(100)}
 
 
 def run_per_stream(emu: EmulatorServer, tmp_path: Path) -> None:
@@ -446,6 +477,7 @@ RUNS: dict[str, t.Callable[..., None]] = {
     "update-only": run_update_only,
     "delete": run_delete,
     "unsubscribe-deactivate": run_unsubscribe_deactivate,
+    "full-table-mirror": run_full_table_mirror,
     "per-stream": run_per_stream,
     "lookups": run_lookups,
     "choice-labels": run_choice_labels,
