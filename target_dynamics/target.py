@@ -748,6 +748,8 @@ class TargetDynamics(Target):
         # Private SDK override: the SDK fails with a bare KeyError for a stream without SCHEMA,
         # and warns on every message that add_record_metadata is off (it needs no _sdc_ here).
         stream = message_dict["stream"]
+        if self._connection_tested and self._meltano_test(stream):
+            return  # `meltano config test` sends one when the loader declares activate-version
         if stream not in self.mapper.stream_maps:
             msg = (
                 f"ACTIVATE_VERSION for stream '{stream}' before its SCHEMA: "

@@ -227,3 +227,17 @@ def test_a_bad_filter_fails_before_any_write_with_one_line(reset_emulator, tmp_p
     assert quoted in errors[0]
     assert "Traceback" not in done.stderr
     assert contacts(reset_emulator) == {}
+
+
+def test_removals_that_fail_are_retried_then_fail_the_run_and_withhold_state(reset_emulator):
+    settings = config(reset_emulator)
+    listen(settings, messages("alternate", 1, range(10), first=True))
+    reset_emulator.admin.set_faults(
+        [{"action": "error", "status": 500, "method": "POST", "path": "UpdateMultiple|batch"}]
+    )
+    target, error = listen(settings, messages("alternate", 2, range(8)))
+    reset_emulator.admin.set_faults([])
+    assert isinstance(error, LoadFailed)
+    assert "rows in mirror scope could not be removed" in str(error)
+    assert target.unsettled  # no STATE after the failed removal
+    assert set(contacts(reset_emulator).values()) == {0}
