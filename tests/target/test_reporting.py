@@ -76,3 +76,16 @@ def test_failure_names_the_commonest_codes_with_a_message():
     assert "0x80040220 x2: Principal user is missing prvCreateContact privilege" in message
     assert "0x80044331 x1: column 'jobtitle' is 117 characters long; the maximum is 100" in message
     assert "no code x1" in message
+
+
+def test_mirror_removals_are_counted_apart_and_failures_fail_the_run():
+    run = RunReport(logging.getLogger("report-test"), 0, dry_run=True)
+    run.add("people", received=90, landed=90, upserted=90)
+    run.add_mirror("people", deactivated=10)
+    lines = run.summary()
+    assert "Mirror people: would be deactivated 10, would be deleted 0, 0 rejected" in lines[-1]
+    assert "deactivated 0" in lines[0]  # the stream's own counts stay apart
+    run.raise_if_failed(0, None)
+    run.add_mirror("people", rejected=1, lost=2)
+    with pytest.raises(LoadFailed, match="3 rows in mirror scope could not be removed"):
+        run.raise_if_failed(0, None)
