@@ -354,7 +354,8 @@ def plan_stream(  # noqa: PLR0913
         )
     if mode is IdMode.NONE and operation is Operation.UPSERT:
         operation = Operation.CREATE  # nothing to match on: every record is a new row
-    _check_removals(schema, settings, table, operation, problems, where)
+    deactivation = _deactivation(settings, table, problems, where)
+    _check_removals(schema, settings, table, deactivation, operation, problems, where)
     # Per-record operations: the columns every writing operation can take (upsert's).
     choose = Operation.UPSERT if settings.operation_field else operation
     chosen, fields, dropped = _choose_fields(schema, settings, table, choose, where, problems)
@@ -403,7 +404,7 @@ def plan_stream(  # noqa: PLR0913
         id_mode=mode,
         supports_bulk=table.supports_bulk,
         all_matches=settings.all_matches,
-        deactivation=table.deactivation,
+        deactivation=deactivation,
     )
     open_paths = {f.name: f.path for f in chosen if f.open and f.name in fields}
     return StreamPlan(mapper, plan, settings, dropped, open_paths)
@@ -444,15 +445,49 @@ def unmatched_paths(
     return warnings
 
 
+def _deactivation(
+    settings: StreamSettings, table: TableInfo, problems: list[str], where: str
+) -> dict[str, int] | None:
+    """The pair that deactivates a row (§4.10); None when there is none.
+
+    ``inactive_status`` with the state it belongs to, else the table's inactive state with its
+    default status.
+    """
+    wanted = settings.inactive_status
+    if wanted is None:
+        return table.deactivation
+    status = table.columns.get("statuscode")
+    if status is None or "statecode" not in table.columns:
+        problems.append(f"{where}: inactive_status: table {table.logical_name} has no state")
+        return None
+    text = str(wanted).strip().casefold()
+    value = next(
+        (v for v, label in status.options.items() if text in {str(v), label.casefold()}), None
+    )
+    state = status.status_state.get(value) if value is not None else None
+    if value is None or not state:
+        choices = ", ".join(
+            f"'{label}' ({v})" for v, label in status.options.items() if status.status_state.get(v)
+        )
+        why = "belongs to the active state" if value is not None else "is no status of the table"
+        problems.append(
+            f"{where}: inactive_status {wanted!r} {why}; use a status of an inactive state: "
+            f"{choices}"
+        )
+        return None
+    return {"statecode": state, "statuscode": value}
+
+
 def _check_removals(  # noqa: PLR0913, PLR0917 - one call site, all context
     schema: Mapping[str, t.Any],
     settings: StreamSettings,
     table: TableInfo,
+    deactivation: Mapping[str, int] | None,
     operation: Operation,
     problems: list[str],
     where: str,
 ) -> None:
-    """A deactivation needs a table with state; ``operation_field`` must name a field."""
+    """A deactivation needs a pair to set; ``operation_field`` must name a field."""
     fields = schema.get("properties") or {}
     name = settings.operation_field
     if name and name not in fields:
@@ -461,16 +496,20 @@ def _check_removals(  # noqa: PLR0913, PLR0917 - one call site, all context
             f"{where}: operation_field '{name}' is not a field of the stream"
             + (f" (did you mean: {', '.join(close)}?)" if close else "")
         )
-    if table.deactivation is not None:
+    if deactivation is not None or settings.inactive_status is not None:
         return
     why = f"table {table.logical_name} has no inactive state (statecode) to deactivate rows with"
+    pick = ""
+    if "statecode" in table.columns:
+        why = f"table {table.logical_name} has several inactive states"
+        pick = "set `streams.<stream>.inactive_status` to the status to deactivate with, "
     if operation is Operation.DEACTIVATE:
-        problems.append(f"{where}: operation deactivate: {why}; use operation delete")
+        problems.append(f"{where}: operation deactivate: {why}; {pick}or use operation delete")
     elif DELETED_AT in fields and not settings.hard_delete:
         problems.append(
             f"{where}: records with {DELETED_AT} set (deleted at the source) are deactivated "
-            f"unless hard_delete is true, but {why}: set hard_delete to true to delete them, or "
-            f"drop {DELETED_AT} with a stream map to write them as they are"
+            f"unless hard_delete is true, but {why}: {pick}set hard_delete to true to delete "
+            f"them, or drop {DELETED_AT} with a stream map to write them as they are"
         )
 
 

@@ -44,6 +44,7 @@ STREAM_KEYS = (
     "json_text_fields",
     "operation_field",
     "mirror_scope",
+    "inactive_status",
 )
 LIST_MODES = ("add", "sync")
 ASSOCIATION_KEYS = ("relationship", "key", "mode")
@@ -124,6 +125,8 @@ class StreamSettings:
     """Records deleted at the source (``_sdc_deleted_at``) are deleted, not deactivated."""
     mirror_scope: str | None = None
     """OData ``$filter`` naming the rows a full-table version owns (see :mod:`mirror`)."""
+    inactive_status: int | str | None = None
+    """Status (value or label) a deactivation sets, with its state; default: the table's."""
 
     @property
     def fills_lists(self) -> bool:
@@ -204,6 +207,7 @@ class Settings:
             operation_field=own.get("operation_field") or None,
             hard_delete=self.hard_delete,
             mirror_scope=(own.get("mirror_scope") or "").strip() or None,
+            inactive_status=own.get("inactive_status"),
         )
 
 

@@ -219,6 +219,14 @@ class TargetDynamics(Target):
                         "(deleted with hard_delete). Without it ACTIVATE_VERSION is ignored.",
                     ),
                     th.Property(
+                        "inactive_status",
+                        th.CustomType({"type": ["integer", "string"]}),
+                        description="Status (value or label) that deactivates this stream's "
+                        'rows, with the state it belongs to, e.g. "No Longer Interested" '
+                        "for leads (a table with several inactive states needs it); default: "
+                        "the table's inactive state with its default status.",
+                    ),
+                    th.Property(
                         "marketing_list_field",
                         th.StringType,
                         description="Record field naming the marketing list (or a list of "
@@ -231,7 +239,7 @@ class TargetDynamics(Target):
             description="Per-stream settings by stream name (after stream maps): entity, "
             "operation, id_field, columns, lookups, marketing_list, marketing_list_mode, "
             "marketing_list_field, associations, json_text_fields, operation_field, "
-            "mirror_scope.",
+            "mirror_scope, inactive_status.",
         ),
         th.Property(
             "marketing_list",

@@ -173,3 +173,62 @@ def test_dry_run_counts_deletions_and_deactivations(reset_emulator, caplog):
         "deleted 1, deactivated 1)" in caplog.text
     )
     assert set(contacts(reset_emulator).values()) == {(0, 1)}
+
+
+def run_leads(emulator, records: list[dict], **stream: object) -> TargetDynamics:
+    """Stream ``unsubscribed`` into leads by primary id (``id``), ``last`` -> lastname."""
+    props = {
+        "id": {"type": "string"},
+        "last": {"type": ["string", "null"]},
+        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
+    }
+    columns = {"id": "leadid", "last": "lastname"}
+    settings = {
+        **emulator.target_config,
+        "entity": "lead",
+        "id_field": "leadid",
+        "streams": {"unsubscribed": {"columns": columns, **stream}},
+    }
+    schema = {"properties": props}
+    messages = [
+        {"type": "SCHEMA", "stream": "unsubscribed", "schema": schema, "key_properties": []}
+    ]
+    messages += [{"type": "RECORD", "stream": "unsubscribed", "record": r} for r in records]
+    target = TargetDynamics(config=settings)
+    target_sync_test(target, io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
+    return target
+
+
+def test_inactive_status_deactivates_leads_with_the_state_it_belongs_to(reset_emulator):
+    """A lead has two inactive states (Qualified, Disqualified): `inactive_status` picks the
+    status, by label or value, and its state is set with it (§4.10)."""
+    people = [{"id": GUIDS[0], "last": "Ng"}, {"id": GUIDS[1], "last": "Li"}]
+    run_leads(reset_emulator, people, inactive_status=6)
+    gone = [{"id": GUIDS[0], "last": "Ng", "_sdc_deleted_at": GONE}]
+    run_leads(reset_emulator, gone, inactive_status="no longer interested")
+    rows = reset_emulator.admin.snapshot()["lead"]
+    assert {r["lastname"]: (r["statecode"], r["statuscode"]) for r in rows} == {
+        "Ng": (2, 6),
+        "Li": (0, 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("stream", "problem"),
+    [
+        ({}, "several inactive states: set `streams.<stream>.inactive_status` to the status"),
+        ({"inactive_status": "Gone fishing"}, "'Gone fishing' is no status of the table"),
+        ({"inactive_status": 2}, "2 belongs to the active state"),
+    ],
+    ids=["missing", "unknown", "active"],
+)
+def test_leads_without_a_usable_inactive_status_are_refused_at_schema(
+    reset_emulator, stream, problem
+):
+    """Nothing is written; the message lists the statuses that would do."""
+    with pytest.raises(Exception, match="cannot be written") as raised:
+        run_leads(reset_emulator, [{"id": GUIDS[0], "last": "Ng"}], **stream)
+    assert problem in str(raised.value)
+    if stream:
+        assert "'No Longer Interested' (6)" in str(raised.value)
+    assert reset_emulator.admin.snapshot().get("lead", []) == []
