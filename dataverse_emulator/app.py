@@ -55,7 +55,8 @@ class Options:
         token_lifetime: ``expires_in`` of issued tokens, in seconds.
         faults: Start-up fault plan (``docs/emulator-faults.md``).
         entities_file: Extra tables for the catalog.
-        limits: Nominal service protection limits.
+        limits: Nominal service protection limits and the ``x-ms-dop-hint`` the environment
+            reports (``Limits(dop_hint=48)``; CLI ``--dop-hint``).
         costs: Nominal cost model.
         max_body_bytes: Larger request bodies get 413 (§7.5: bulk requests up to 116.85 MB).
     """
@@ -136,7 +137,14 @@ class Emulator:
             counters=self.counters,
         )
         auth = BearerAuth(self.tokens, users, self.counters, protection)
-        faults = FaultLayer(self.faults, self.tokens, self.counters, auth, options.time_scale)
+        faults = FaultLayer(
+            self.faults,
+            self.tokens,
+            self.counters,
+            auth,
+            options.time_scale,
+            dop_hint=options.limits.dop_hint,
+        )
         authority = Authority(self.tenant_id, users, self.tokens, self.counters, faults)
         token_faults = FaultLayer(
             self.faults, self.tokens, self.counters, authority, options.time_scale, token_phase=True

@@ -4,6 +4,8 @@ Example::
 
     dataverse-emulator --port 8443 --data-dir .emulator --latency realistic --time-scale 0.1
 
+(``--dop-hint 48`` makes it report the parallelism of a larger environment, §7.3.)
+
 writes ``.emulator/ca.pem`` and ``.emulator/target-config.json`` (a working target-dynamics
 configuration) and prints the URLs it serves. Its server stack is the ``emulator`` extra
 (``pip install "target-dynamics[emulator]"``); without it the script says so in one line.
@@ -27,7 +29,7 @@ EXTRA_MODULES = ("cryptography", "httptools", "jwt", "uvicorn")
 """What the ``emulator`` extra installs and the emulator imports; the target needs none."""
 
 
-def _parser(token_lifetime: int) -> argparse.ArgumentParser:
+def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataverse-emulator",
         description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
@@ -52,6 +54,12 @@ def _parser(token_lifetime: int) -> argparse.ArgumentParser:
         default=1.0,
         help="multiply server times, the 5-minute window and Retry-After by this factor",
     )
+    parser.add_argument(
+        "--dop-hint",
+        type=int,
+        default=dop_hint,
+        help="the x-ms-dop-hint every answer reports (recommended parallelism, default 4)",
+    )
     parser.add_argument("--faults", type=Path, help="fault rules (JSON, docs/emulator-faults.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of ids and fault draws")
     parser.add_argument(
@@ -75,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported only now, so that a missing extra is the line above, not a traceback.
     from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
     from dataverse_emulator.serve import EmulatorServer  # noqa: PLC0415
+    from dataverse_emulator.state.budget import Limits  # noqa: PLC0415
 
-    parser = _parser(DEFAULT_TOKEN_LIFETIME)
+    parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits().dop_hint)
     args = parser.parse_args(argv)
     faults = None
     if args.faults is not None:
@@ -94,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             token_lifetime=args.token_lifetime,
             entities_file=args.entities,
+            limits=Limits(dop_hint=args.dop_hint),
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
@@ -105,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Target config       {server.data_dir / 'target-config.json'}",
         f"Users               {server.data_dir / 'users.json'}",
         f"Latency             {args.latency} (time scale {args.time_scale})",
+        f"x-ms-dop-hint       {args.dop_hint}",
         "Press Ctrl-C to stop.",
     ]
     stop = threading.Event()

@@ -40,7 +40,7 @@ from dataverse_emulator.authority import authority_kind, entra_error, transient_
 from dataverse_emulator.http import Abort, Request, Response
 from dataverse_emulator.state.budget import REQUESTS_CODE
 from dataverse_emulator.tokens import peek_client_id
-from dataverse_emulator.wire.errors import error_response
+from dataverse_emulator.wire.errors import error_response, stamp_request_id
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.counters import Counters
@@ -320,7 +320,7 @@ class Faults:
 class FaultLayer:
     """Answers instead of the rest of the chain when a rule fires."""
 
-    def __init__(  # noqa: PLR0913 - the rooms it acts on, plus two settings
+    def __init__(  # noqa: PLR0913 - the rooms it acts on, plus its settings
         self,
         faults: Faults,
         tokens: TokenService,
@@ -329,8 +329,10 @@ class FaultLayer:
         scale: float = 1.0,
         *,
         token_phase: bool = False,
+        dop_hint: int = 4,
     ) -> None:
         self._faults = faults
+        self._dop_hint = str(dop_hint)
         self._token_phase = token_phase
         self._tokens = tokens
         self._counters = counters
@@ -391,9 +393,13 @@ class FaultLayer:
             return entra_error(
                 transient_error(status), request.headers.get("client-request-id"), headers
             )
+        if status == 429:  # like the service's own 429s (§7.3, §2.3)
+            headers.append(("x-ms-dop-hint", self._dop_hint))
         default_code, default_message = DEFAULT_ERRORS[status]
-        return error_response(
-            status, rule.code or default_code, rule.message or default_message, headers
+        return stamp_request_id(
+            error_response(
+                status, rule.code or default_code, rule.message or default_message, headers
+            )
         )
 
 

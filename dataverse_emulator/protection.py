@@ -3,7 +3,9 @@
 Each request is admitted against its user's budget (429 + ``Retry-After`` when a limit is
 exceeded, §7.8), handled, then held for the server time the cost model gives (minus the time
 wire really took) before it is answered; the user's execution budget is charged that time.
-Every answer carries ``x-ms-dop-hint`` and the informational rate-limit headers (§7.3, §7.4).
+Every answer carries ``x-ms-dop-hint`` and the informational rate-limit headers (§7.3, §7.4),
+with ``--latency zero`` too: there requests are counted (never refused, never held), so the
+headers start at the full budget and shrink by one request and its cost-model server time.
 
 Limits apply per user *per web server* (§7.1). Each answer sets the ``ARRAffinity`` cookie of the
 server that handled it; a client sending it back stays on that server, a client without it is
@@ -20,13 +22,13 @@ import typing as t
 from http.cookies import CookieError, SimpleCookie
 
 from dataverse_emulator.state.budget import LimitExceeded
-from dataverse_emulator.wire.errors import error_response
+from dataverse_emulator.wire.errors import error_response, stamp_request_id
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.costs import CostModel
     from dataverse_emulator.counters import Counters
     from dataverse_emulator.http import Handler, Request, Response
-    from dataverse_emulator.state.budget import Budgets
+    from dataverse_emulator.state.budget import Budget, Budgets
 
 AFFINITY_COOKIE = "ARRAffinity"
 
@@ -68,7 +70,8 @@ class ServiceProtection:
         costs: Cost model (nominal seconds).
         inner: The next handler (wire).
         scale: Time scale applied to costs (budgets are built with the same scale).
-        enforce: False for ``--latency zero``: no waiting, no limits, hint headers only.
+        enforce: False for ``--latency zero``: no waiting and no limits; requests and their
+            nominal server time are still counted, so the headers report the budgets shrinking.
         counters: Where extended waits are counted (``throttle_extensions``).
     """
 
@@ -95,40 +98,60 @@ class ServiceProtection:
         """Admit, handle, wait out the server time, release."""
         server = self._affinity.server_for(request.headers.get("cookie", ""))
         hints = [("x-ms-dop-hint", self._dop_hint), self._affinity.set_cookie(server)]
-        if not self._enforce:
-            response = await self._inner(request)
-            response.headers += hints
-            return response
         budget = self._budgets.of(request.context.get("client_id", ""), server)
+        if not self._enforce:
+            budget.count()
+            started = time.monotonic()
+            server_time = 0.0
+            try:
+                response = await self._inner(request)
+                server_time = self._server_time(request)
+            finally:
+                budget.release(max(server_time, time.monotonic() - started))
+            response.headers += [*hints, *_remaining(budget)]
+            return response
         try:
             budget.admit(request.context.get("connection"))
         except LimitExceeded as exc:
             if exc.extended and self._counters is not None:
                 self._counters.throttle_extensions += 1
-            return error_response(
-                429, exc.code, exc.message, [("Retry-After", str(exc.retry_after)), *hints]
+            return stamp_request_id(
+                error_response(
+                    429,
+                    exc.code,
+                    exc.message,
+                    [("Retry-After", str(exc.retry_after)), *hints, *_remaining(budget)],
+                )
             )
         started = time.monotonic()
         server_time = 0.0
         try:
             response = await self._inner(request)
-            context = request.context
-            server_time = self._scale * self._costs.server_time(
-                context.get("operation_kind", "other"),
-                int(context.get("operation_count", 1)),
-                request.path,
-            )
+            server_time = self._server_time(request)
             remaining = server_time - (time.monotonic() - started)
             if remaining > 0:
                 await asyncio.sleep(remaining)
         finally:
             budget.release(max(server_time, time.monotonic() - started))
-        response.headers += [
-            *hints,
-            ("x-ms-ratelimit-burst-remaining-xrm-requests", str(budget.remaining_requests)),
-            (
-                "x-ms-ratelimit-time-remaining-xrm-requests",
-                f"{budget.remaining_execution_seconds:,.2f}",
-            ),
-        ]
+        response.headers += [*hints, *_remaining(budget)]
         return response
+
+    def _server_time(self, request: Request) -> float:
+        """The server time the cost model gives the handled request (scaled)."""
+        context = request.context
+        return self._scale * self._costs.server_time(
+            context.get("operation_kind", "other"),
+            int(context.get("operation_count", 1)),
+            request.path,
+        )
+
+
+def _remaining(budget: Budget) -> list[tuple[str, str]]:
+    """The informational headers: what is left of the user's budgets on this server (§7.4)."""
+    return [
+        ("x-ms-ratelimit-burst-remaining-xrm-requests", str(budget.remaining_requests)),
+        (
+            "x-ms-ratelimit-time-remaining-xrm-requests",
+            f"{budget.remaining_execution_seconds:,.2f}",
+        ),
+    ]

@@ -45,7 +45,8 @@ class Limits:
         concurrency_retry_after: Seconds a concurrency 429 asks the client to wait (no public
             figure; a request usually finishes within a second).
         dop_hint: ``x-ms-dop-hint`` value (§7.3: the published sample environment reports 4,
-            matching the 4 server-seconds per second a user can spend, §9.3).
+            matching the 4 server-seconds per second a user can spend, §9.3; Microsoft's
+            capture in "Send parallel requests" shows 48 for a larger environment).
         web_servers: Web servers, each enforcing the limits on its own (§7.1; trial
             environments have one, §7.2: the affinity cookie pins a client to one).
         extension_grace_seconds: How long after a connection received a 429 its next
@@ -61,6 +62,10 @@ class Limits:
     extension_grace_seconds: float = 0.25
     dop_hint: int = 4
     web_servers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.dop_hint < 1:
+            raise ValueError(f"dop_hint must be at least 1, not {self.dop_hint}")
 
 
 class LimitExceeded(Exception):
@@ -160,6 +165,13 @@ class Budget:
                 now,
                 connection,
             )
+        self._admitted.append(now)
+        self.in_flight += 1
+
+    def count(self) -> None:
+        """Count a new request in without applying any limit (``--latency zero``)."""
+        now = self._clock()
+        self._expire(now)
         self._admitted.append(now)
         self.in_flight += 1
 

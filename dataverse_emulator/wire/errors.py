@@ -93,6 +93,19 @@ def error_response(
     return Response(status=status, headers=base + (headers or []), body=error_body(code, message))
 
 
+def stamp_request_id(response: Response) -> Response:
+    """Give ``response`` its request id: ``REQ_ID`` (kept if set) and ``x-ms-service-request-id``.
+
+    Real Web API answers carry both, successes and errors alike, with the same id (§2.3).
+    """
+    request_id = response.header("REQ_ID")
+    if request_id is None:
+        request_id = str(uuid.uuid4())
+        response.headers.append(("REQ_ID", request_id))
+    response.headers.append(("x-ms-service-request-id", request_id))
+    return response
+
+
 def segment_not_found(segment: str) -> DataverseFault:
     """404 ``0x80060888`` "Resource not found for the segment '<x>'." (§2.1)."""
     return DataverseFault(

@@ -57,6 +57,7 @@ from dataverse_emulator.wire.errors import (
     method_not_allowed,
     property_not_found,
     segment_not_found,
+    stamp_request_id,
 )
 from dataverse_emulator.wire.multipart import MultipartError
 from dataverse_emulator.wire.query_options import (
@@ -90,7 +91,8 @@ def handle(request: Request, env: Environment) -> Response:
         env: The environment.
 
     Returns:
-        The response, always with ``OData-Version: 4.0`` and ``x-ms-service-request-id``.
+        The response, always with ``OData-Version: 4.0``, ``REQ_ID`` and
+        ``x-ms-service-request-id`` (§2.3).
     """
     request.context.setdefault("operation_kind", "other")
     request.context.setdefault("operation_count", 1)
@@ -101,8 +103,7 @@ def handle(request: Request, env: Environment) -> Response:
         response = error_response(500, "0x80040216", "An unexpected error occurred.")
     if response.header("OData-Version") is None:
         response.headers.append(("OData-Version", "4.0"))
-    response.headers.append(("x-ms-service-request-id", str(uuid.uuid4())))
-    return response
+    return stamp_request_id(response)
 
 
 def _route(request: Request, env: Environment) -> Response:

@@ -46,11 +46,13 @@ def test_start_serve_stop(tmp_path, stop_signal):
 
 def test_faults_file_is_loaded(tmp_path):
     """--faults FILE (docs/emulator-faults.md) is the start-up plan; --time-scale scales its
-    Retry-After."""
+    Retry-After; --dop-hint sets the x-ms-dop-hint every answer reports, the injected 429
+    included (§7.3, docs/emulator-admin-api.md)."""
     plan = {"seed": 9, "rules": [{"action": "throttle", "retry_after": 30}]}
     (tmp_path / "faults.json").write_text(json.dumps(plan))
     with start(
-        tmp_path, "--faults", str(tmp_path / "faults.json"), "--time-scale", "0.1"
+        tmp_path,
+        *("--faults", str(tmp_path / "faults.json"), "--time-scale", "0.1", "--dop-hint", "48"),
     ) as emulator:
         config = emulator.target_config
         faults = requests.get(
@@ -65,6 +67,7 @@ def test_faults_file_is_loaded(tmp_path):
         )
         assert response.status_code == 429
         assert response.headers["Retry-After"] == "3"
+        assert response.headers["x-ms-dop-hint"] == "48"
     assert emulator.process.returncode == 0
 
 
@@ -74,6 +77,8 @@ def test_bad_arguments(tmp_path):
     bad_faults.write_text('[{"action": "explode"}]')
     for args in (
         ["--latency", "slow"],
+        ["--dop-hint", "0"],
+        ["--dop-hint", "many"],
         ["--faults", str(bad_faults)],
         ["--faults", str(tmp_path / "missing.json")],
     ):
