@@ -7,7 +7,7 @@ after a crash, or a replay of a dead-letter file, chooses them again:
 
 - :func:`key_guid`: a create by alternate key or matched column, and an upsert by matched column
   or unaddressable key that finds no row, get the UUIDv5 of the table and the key values
-  (strings case-folded, as Dataverse compares them).
+  (strings folded by :func:`fold`, as Dataverse compares them, so "José" and "jose" get one id).
 - :func:`content_guid`: a create without ID field gets the UUIDv5 of the stream, the table and
   the record's content (every field but the ``_sdc_*`` metadata and ``_dead_letter``), so
   identical records of a stream are one row. ``keyless_create_ids: random`` gives each record a
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+import unicodedata
 import uuid
 from enum import StrEnum
 
@@ -45,10 +46,22 @@ def _text(value: t.Any) -> str:
     return json.dumps(value, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def fold(text: str) -> str:
+    """``text`` as Dataverse's default collation compares it: accents stripped, case-folded.
+
+    The default collations are case- and accent-insensitive (``_CI_AI``): "José", "JOSE" and
+    "jose" are one key value and match the same ``$filter`` (§3.10). ASCII text folds exactly
+    as ``str.casefold`` does, so the ids of ASCII keys never changed.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", bare.casefold())
+
+
 def norm(value: t.Any) -> t.Any:
-    """``value`` as Dataverse compares it in a key: strings case-folded, GUIDs as text."""
+    """``value`` as Dataverse compares it in a key: strings folded (:func:`fold`), GUIDs as text."""
     if isinstance(value, str):
-        return value.casefold()
+        return fold(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     return value

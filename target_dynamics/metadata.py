@@ -129,6 +129,7 @@ class TableInfo:
         primary_id: Primary key column, e.g. ``contactid``.
         columns: Logical name -> column.
         keys: Active alternate keys: schema name -> key columns.
+        inactive_keys: Keys not (yet) active: schema name -> (key columns, index status).
         lookups: Lookup column -> ``[(target table, navigation property)]``.
         supports_bulk: Whether CreateMultiple/UpdateMultiple are available (§6.5).
         primary_name: Primary name column, when the table has one.
@@ -145,6 +146,7 @@ class TableInfo:
     supports_bulk: bool = True
     primary_name: str | None = None
     many_to_many: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    inactive_keys: Mapping[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     @property
     def deactivation(self) -> dict[str, int] | None:
@@ -245,11 +247,14 @@ def parse_table(
         a["LogicalName"]: parse_column(a, derived.get(a["LogicalName"], {}))
         for a in definition.get("Attributes") or []
     }
-    keys = {
-        k.get("SchemaName") or k.get("LogicalName"): tuple(k["KeyAttributes"])
-        for k in definition.get("Keys") or []
-        if (k.get("EntityKeyIndexStatus") or "Active") == "Active"
-    }
+    keys: dict[str, tuple[str, ...]] = {}
+    inactive_keys: dict[str, tuple[tuple[str, ...], str]] = {}
+    for k in definition.get("Keys") or []:
+        name, status = k.get("SchemaName") or k.get("LogicalName"), k.get("EntityKeyIndexStatus")
+        if (status or "Active") == "Active":
+            keys[name] = tuple(k["KeyAttributes"])
+        else:
+            inactive_keys[name] = (tuple(k["KeyAttributes"]), status)
     lookups: dict[str, list[tuple[str, str]]] = {}
     for rel in definition.get("ManyToOneRelationships") or []:
         nav = rel.get("ReferencingEntityNavigationPropertyName")
@@ -283,6 +288,7 @@ def parse_table(
         lookups=lookups,
         supports_bulk=supports_bulk,
         many_to_many=many_to_many,
+        inactive_keys=inactive_keys,
     )
 
 

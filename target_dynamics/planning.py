@@ -207,13 +207,38 @@ def _id_mode(
         return IdMode.PRIMARY
     if table.key_for(ids):
         return IdMode.ALTERNATE
-    if len(ids) == 1:
+    inactive = _inactive_key(table, ids)
+    if inactive:
+        problems.append(f"{where}: id_field {list(ids)} {inactive}")
+    elif len(ids) == 1:
         return IdMode.MATCH
-    keys = "; ".join(f"{k}: {', '.join(v)}" for k, v in table.keys.items()) or "none"
-    problems.append(
-        f"{where}: id_field {list(ids)} is not an alternate key of {table.logical_name} "
-        f"(active keys: {keys}); use one column, or the columns of one key"
-    )
+    else:
+        keys = "; ".join(f"{k}: {', '.join(v)}" for k, v in table.keys.items()) or "none"
+        problems.append(
+            f"{where}: id_field {list(ids)} is not an alternate key of {table.logical_name} "
+            f"(active keys: {keys}); use one column, or the columns of one key"
+        )
+    return None
+
+
+def _inactive_key(table: TableInfo, ids: tuple[str, ...]) -> str | None:
+    """Why the alternate key made of ``ids`` cannot be used yet (§3.6), if it is not active."""
+    wanted = frozenset(ids)
+    for name, (columns, status) in table.inactive_keys.items():
+        if frozenset(columns) != wanted:
+            continue
+        if status == "Failed":
+            todo = (
+                "its index could not be built (often rows holding duplicate values): remove the "
+                "duplicates, reactivate the key (Power Apps > Tables > Keys) and run again"
+            )
+        else:
+            todo = (
+                "Dataverse is still building its index (a system job): wait until the key's "
+                "status is Active (Power Apps > Tables > Keys) and run again"
+            )
+        key = f"alternate key {name} of {table.logical_name}"
+        return f"is {key}, which is {status}, not Active: {todo}"
     return None
 
 

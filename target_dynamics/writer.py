@@ -2,7 +2,7 @@ r"""Writes rows to one table: bulk messages first, ``$batch`` to fall back and t
 
 How a call to :meth:`Writer.write` proceeds:
 
-1. **Merge** rows with the same key (strings compared case-insensitively, as Dataverse does):
+1. **Merge** rows with the same key (strings compared as Dataverse does, :func:`identity.fold`):
    later values win, column by column; every merged row shares the outcome.
 2. **Address** each row (the one place that decides identity, see :mod:`identity`):
    a create always carries a primary id: the given one, :func:`identity.key_guid` of its key,
@@ -450,7 +450,7 @@ class Writer:
         """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
 
         One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links;
-        strings match case-insensitively, as Dataverse compares them.
+        strings match case- and accent-insensitively, as Dataverse compares them.
         """
         chunks = [keys[i : i + LOOKUP_CHUNK] for i in range(0, len(keys), LOOKUP_CHUNK)]
         found: dict[tuple, list[str]] = {}

@@ -344,7 +344,7 @@ class Catalog:
                 self._tables[other].many_to_many.append(m2m)
         self._index_table(table)
 
-    def add_key(
+    def add_key(  # noqa: PLR0913 - keyword-only options
         self,
         logical_name: str,
         schema_name: str,
@@ -352,8 +352,12 @@ class Catalog:
         display_name: str | None = None,
         *,
         metadata_id: str | None = None,
+        index_status: str = "Active",
     ) -> AlternateKey:
-        """Define an alternate key (``POST .../Keys``, §3.6); it is Active at once.
+        """Define an alternate key (``POST .../Keys``, §3.6); Active at once unless told.
+
+        ``index_status`` holds the key in a state of its lifecycle (``Pending``,
+        ``InProgress``, ``Failed``): only an ``Active`` key is enforced and addressable.
 
         Raises:
             DataverseFault: 404 for an unknown table; 400 ``0x80040203`` when a column is
@@ -369,6 +373,7 @@ class Catalog:
             metadata_id=metadata_id
             or str(uuid.uuid5(_KEY_NAMESPACE, f"{logical_name}/{schema_name}")),
             display_name=display_name,
+            index_status=index_status,
         )
         table.keys.append(key)
         return key

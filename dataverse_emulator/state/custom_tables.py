@@ -152,6 +152,10 @@ def apply_entities_file(catalog: Catalog, path: Path) -> None:
         catalog.set_supports_bulk(name, value)
 
 
+KEY_STATES = ("Active", "Pending", "InProgress", "Failed")
+"""``EntityKeyIndexStatus`` values (§3.6)."""
+
+
 def _add_key(catalog: Catalog, table: str, raw: dict[str, t.Any], here: str) -> None:
     _expect(isinstance(raw, dict), here, "a key must be an object")
     _expect(catalog.has_table(table), here, f"no table named '{table}'")
@@ -162,8 +166,12 @@ def _add_key(catalog: Catalog, table: str, raw: dict[str, t.Any], here: str) -> 
         "'key_attributes' must be a list of column logical names",
     )
     _expect(isinstance(raw.get("schema_name"), str), here, "'schema_name' is required")
+    status = raw.get("index_status", "Active")
+    _expect(status in KEY_STATES, here, f"'index_status' must be one of {', '.join(KEY_STATES)}")
     try:
-        catalog.add_key(table, raw["schema_name"], attributes, raw.get("display_name"))
+        catalog.add_key(
+            table, raw["schema_name"], attributes, raw.get("display_name"), index_status=status
+        )
     except DataverseFault as exc:
         raise EntitiesFileError(f"{here}: {exc.message}") from exc
 

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dataverse_emulator.state import collation
 from dataverse_emulator.state import schema as schemas
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.privileges import Caller, require
@@ -108,11 +109,6 @@ def invalid_key(table: Table) -> DataverseFault:
     )
 
 
-def _index_value(value: t.Any) -> t.Any:
-    # SQL Server's default collation compares strings case-insensitively.
-    return value.casefold() if isinstance(value, str) else value
-
-
 class _Index:
     """A unique index over one alternate key."""
 
@@ -122,7 +118,7 @@ class _Index:
         self.entries: dict[tuple[t.Any, ...], str] = {}
 
     def values_of(self, row: Mapping[str, t.Any]) -> tuple[t.Any, ...] | None:
-        parts = tuple(_index_value(row.get(c)) for c in self.columns)
+        parts = tuple(collation.key_value(row.get(c)) for c in self.columns)
         return None if None in parts else parts
 
 
@@ -282,7 +278,7 @@ class RecordStore:
             return record_id, state.rows.get(record_id)
         for index in state.indexes:
             if set(index.columns) == set(key):
-                parts = tuple(_index_value(key[c]) for c in index.columns)
+                parts = tuple(collation.key_value(key[c]) for c in index.columns)
                 record_id = index.entries.get(parts)
                 if record_id is None:
                     return None, None

@@ -13,7 +13,7 @@ import typing as t
 
 import orjson
 
-from dataverse_emulator.state import values
+from dataverse_emulator.state import collation, values
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.store import ALREADY_EXISTS
 from dataverse_emulator.wire.call import Call, empty_response, json_response
@@ -174,7 +174,11 @@ def _upsert_all(call: Call, table: Table, targets: list[t.Any]) -> None:
         if locator is None:
             store.create(name, body, caller=call.caller)
             continue
-        marker = locator if isinstance(locator, str) else tuple(sorted(locator.items()))
+        marker = (
+            locator
+            if isinstance(locator, str)
+            else tuple(sorted((k, collation.key_value(v)) for k, v in locator.items()))
+        )
         if marker in seen:
             raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
         seen.add(marker)

@@ -9,10 +9,11 @@ Supported: ``eq ne gt ge lt le``, ``and or not``, parentheses, ``contains``, ``s
 decimals, GUIDs, datetimes, dates, ``null``, ``true``/``false``, enum members such as
 ``Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'``).
 
-Comparison follows Dataverse's SQL collation: strings compare case-insensitively (``eq`` as
-well as ``contains``), GUIDs by value, datetimes as instants (ISO strings in rows are parsed),
-numbers across ``int``/``float``/``Decimal``. A missing property is ``null``; ``null`` equals only
-``null`` and never orders. Parses are cached (:func:`functools.lru_cache`).
+Comparison follows Dataverse's SQL collation (§3.10): strings compare case- and
+accent-insensitively (``eq`` as well as ``contains``), GUIDs by value, datetimes as instants (ISO
+strings in rows are parsed), numbers across ``int``/``float``/``Decimal``. A missing property is
+``null``; ``null`` equals only ``null`` and never orders. Parses are cached
+(:func:`functools.lru_cache`).
 
 Example:
     >>> f = parse_filter("LogicalName eq 'ACCOUNT' and contains(name,'corp')")
@@ -36,6 +37,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
+from dataverse_emulator.state import collation
 from dataverse_emulator.wire.segments import PathSyntaxError, Value, parse_literal
 
 Row: t.TypeAlias = t.Mapping[str, t.Any]
@@ -372,12 +374,12 @@ def _member(path: _Path | _Literal | _Bool, values: list[Value]) -> Predicate:
 def _string_function(name: str, getter: Getter, needle: Value) -> Predicate:
     if not isinstance(needle, str):
         raise FilterSyntaxError(f"{name}() needs a string literal.")
-    folded = needle.casefold()
+    folded = collation.fold(needle)
     method = {"contains": str.__contains__, "startswith": str.startswith}.get(name, str.endswith)
 
     def test(row: Row) -> bool:
         value = getter(row)
-        return isinstance(value, str) and method(value.casefold(), folded)
+        return isinstance(value, str) and method(collation.fold(value), folded)
 
     return test
 
@@ -421,7 +423,7 @@ def _as_guid(value: t.Any) -> t.Any:
 def _as_text(value: t.Any) -> t.Any:
     if value is None:
         return _MISSING
-    return (value if isinstance(value, str) else str(value)).casefold()
+    return collation.fold(value if isinstance(value, str) else str(value))
 
 
 def _as_datetime(value: t.Any) -> t.Any:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import quote, unquote_plus
 
+from dataverse_emulator.state import collation
 from dataverse_emulator.wire.odata_filter import Filter, FilterSyntaxError, parse_filter
 from dataverse_emulator.wire.segments import PathSyntaxError, split_top_level
 
@@ -158,7 +159,7 @@ def order(
     orderby: Sequence[tuple[str, bool]],
     view: t.Callable[[t.Any], Mapping[str, t.Any]] | None = None,
 ) -> list:
-    """Sort rows like Dataverse: strings case-insensitively, nulls first when ascending.
+    """Sort rows like Dataverse: strings by the collation (§3.10), nulls first when ascending.
 
     ``view`` maps a row to the OData properties the paths name (the row itself when None).
     """
@@ -323,11 +324,11 @@ def _lookup(row: Mapping[str, t.Any], parts: list[str]) -> t.Any:
 
 
 def _sort_key(value: t.Any) -> tuple:
-    """Nulls first, then booleans and numbers, then text (case-insensitive), then the rest."""
+    """Nulls first, then booleans and numbers, then text (by the collation), then the rest."""
     if value is None:
         return (0, 0)
     if isinstance(value, bool | int | float | Decimal):
         return (1, value)
     if isinstance(value, str):
-        return (2, value.casefold())
+        return (2, collation.fold(value))
     return (3, str(value))
