@@ -87,7 +87,8 @@ class ColumnInfo:
         min_value: Numeric lower bound.
         max_value: Numeric upper bound.
         precision: Decimal places of Decimal/Money/Double.
-        date_only: DateTime with ``DateOnly`` behaviour or format (sent as ``YYYY-MM-DD``).
+        date_only: DateTime with ``DateOnly`` behaviour (``Edm.Date``, sent as ``YYYY-MM-DD``);
+            the ``Format`` is display only (§4.6).
         options: Choice value -> label (Picklist, State, Status, MultiSelect, Boolean 1/0).
         targets: Tables a lookup can point to.
         default_status: State columns: state value -> its default status (``DefaultStatus``).
@@ -225,7 +226,7 @@ def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> C
         min_value=derived.get("MinValue"),
         max_value=derived.get("MaxValue"),
         precision=derived.get("Precision"),
-        date_only=behavior == "DateOnly" or _value(derived, "Format") == "DateOnly",
+        date_only=behavior == "DateOnly",
         options=_options(derived),
         targets=tuple(derived.get("Targets") or ()),
         default_status=defaults,

@@ -126,5 +126,21 @@ def test_column_type_falls_back_to_attribute_type():
     assert column.type_name == "IntegerType"
 
 
+@pytest.mark.parametrize(
+    ("behavior", "fmt", "date_only"),
+    [
+        ("DateOnly", "DateOnly", True),
+        ("UserLocal", "DateOnly", False),
+        ("TimeZoneIndependent", "DateOnly", False),
+        ("UserLocal", "DateAndTime", False),
+    ],
+)
+def test_date_only_follows_the_behaviour_not_the_format(behavior, fmt, date_only):
+    """§4.6: only DateOnly behaviour is ``Edm.Date``; the format is display only."""
+    common = {"LogicalName": "x", "AttributeType": "DateTime"}
+    derived = {"Format": fmt, "DateTimeBehavior": {"Value": behavior}}
+    assert parse_column(common, derived).date_only is date_only
+
+
 def test_close_names_is_case_insensitive():
     assert close_names("EmailAddress", ["emailaddress1", "fullname"]) == ["emailaddress1"]
