@@ -235,19 +235,40 @@ def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> C
     )
 
 
+def _required(item: Mapping[str, t.Any], key: str, table: str, where: str = "") -> t.Any:
+    """``item[key]``; a missing or null value is a :class:`MetadataError` naming the table."""
+    found = item.get(key)
+    if found is None:
+        msg = (
+            f"The metadata of table '{table}' has no {key}{where} (§3.2, §3.6): the table cannot "
+            "be written through the Web API as read. Check the table in the maker portal, or "
+            "choose another with `entity` or `streams.<stream>.entity`."
+        )
+        raise MetadataError(msg)
+    return found
+
+
 def parse_table(
     definition: Mapping[str, t.Any],
     derived: Mapping[str, Mapping[str, t.Any]],
     *,
     supports_bulk: bool,
 ) -> TableInfo:
-    """Build a :class:`TableInfo` from an ``EntityDefinitions`` body and the casted attributes."""
+    """Build a :class:`TableInfo` from an ``EntityDefinitions`` body and the casted attributes.
+
+    Raises:
+        MetadataError: ``EntitySetName``, ``PrimaryIdAttribute`` or a key's ``KeyAttributes`` is
+            missing or null (the table is named).
+    """
+    table = definition["LogicalName"]
     columns = {
         a["LogicalName"]: parse_column(a, derived.get(a["LogicalName"], {}))
         for a in definition.get("Attributes") or []
     }
     keys = {
-        k.get("SchemaName") or k.get("LogicalName"): tuple(k["KeyAttributes"])
+        k.get("SchemaName") or k.get("LogicalName"): tuple(
+            _required(k, "KeyAttributes", table, f" on key '{k.get('SchemaName')}'")
+        )
         for k in definition.get("Keys") or []
         if (k.get("EntityKeyIndexStatus") or "Active") == "Active"
     }
@@ -269,15 +290,15 @@ def parse_table(
             lookups[name] = [(table, nav) for table, nav in pairs if table != "owner"]
     many_to_many: dict[str, tuple[str, str]] = {}
     for rel in definition.get("ManyToManyRelationships") or []:
-        first = rel.get("Entity1LogicalName") == definition["LogicalName"]
+        first = rel.get("Entity1LogicalName") == table
         side, other = ("1", "2") if first else ("2", "1")
         navigation = rel.get(f"Entity{side}NavigationPropertyName")
         if navigation:
             many_to_many[rel["SchemaName"]] = (rel[f"Entity{other}LogicalName"], navigation)
     return TableInfo(
-        logical_name=definition["LogicalName"],
-        entity_set=definition["EntitySetName"],
-        primary_id=definition["PrimaryIdAttribute"],
+        logical_name=table,
+        entity_set=_required(definition, "EntitySetName", table),
+        primary_id=_required(definition, "PrimaryIdAttribute", table),
         primary_name=definition.get("PrimaryNameAttribute"),
         columns=columns,
         keys=keys,
