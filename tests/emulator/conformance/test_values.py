@@ -63,7 +63,7 @@ def test_datetime_with_offset_is_converted_to_utc(dv):
 def test_dateonly_format_with_userlocal_behaviour_is_a_datetimeoffset(dv):
     """§4.6: the behaviour decides the type; a UserLocal column with ``DateOnly`` format
     (contact ``overriddencreatedon``) is ``Edm.DateTimeOffset`` and keeps a time; a plain
-    date is midnight UTC; the formatted value shows the date only."""
+    date is midnight UTC (§11, point 16); the formatted value shows the date only."""
     response = dv.post(
         "contacts?$select=overriddencreatedon",
         json={"lastname": "Format", "overriddencreatedon": "2026-01-31T10:15:00+01:00"},
