@@ -12,12 +12,17 @@ value) and the code Dataverse would have answered; it is never sent. Rules:
   (§4.6; money precision may come from the currency, ``PrecisionSource``). NaN and infinities
   are rejected. Integers accept integral values (``3.0``, ``"3"``).
 - Choices (Picklist, State, Status, MultiSelectPicklist, Boolean): the integer value (also as a
-  string) or the label, case-insensitive (``0x8004431A`` otherwise). Booleans also accept
-  ``true``/``false``, ``yes``/``no`` and ``1``/``0``; multi-select takes a list or a
+  string) or the label, case-insensitive (``0x8004431A`` otherwise). A JSON number is always a
+  value. A string that is both an option's value and another option's label (labels that are
+  digits: value 2 labelled ``"1"``) is rejected naming both readings, never guessed. Booleans
+  also accept ``true``/``false``, ``yes``/``no`` and ``1``/``0``; multi-select takes a list or a
   comma/semicolon-separated string and is sent as ``"1,2"``.
-- DateTime: date-only columns get ``YYYY-MM-DD`` (a date-time value keeps its own calendar date);
-  other behaviours get UTC ``YYYY-MM-DDTHH:MM:SSZ`` (a value without offset is taken as UTC, a date
-  as midnight UTC). Dates before 1753-01-01 are rejected.
+- DateTime: the column's behaviour alone decides (§4.6): DateOnly behaviour gets ``YYYY-MM-DD``
+  (a date-time value keeps its own calendar date); UserLocal and TimeZoneIndependent get UTC
+  ``YYYY-MM-DDTHH:MM:SSZ`` whatever their ``Format`` (display only), a value without offset taken
+  as UTC and a date as midnight UTC (so a date into a DateOnly-format UserLocal column is that
+  date at 00:00 UTC, which apps show in the user's time zone). Dates before 1753-01-01 are
+  rejected.
 - Uniqueidentifier: a GUID string, sent in canonical lower-case form.
 - Lookups: ``<navigation property>@odata.bind`` to ``/<entity set>(<guid>)`` or
   ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`); a number into a text key column
@@ -228,11 +233,17 @@ def _string(column: ColumnInfo, value: t.Any) -> str:
 def _option(column: ColumnInfo, value: t.Any) -> int:
     if isinstance(value, str):
         wanted = value.strip().casefold()
-        for number, label in column.options.items():
-            if label.casefold() == wanted:
-                return number
-        if wanted.lstrip("-").isdigit():
-            value = int(wanted)
+        by_label = [n for n, label in column.options.items() if label.casefold() == wanted]
+        by_value = int(wanted) if wanted.lstrip("-").isdigit() else None
+        if by_label and by_value in column.options and by_value not in by_label:
+            raise RecordRejected(
+                f"column '{column.name}' value {value!r} is ambiguous: it is option {by_value} "
+                f"({column.options[by_value]!r}) and the label of option {by_label[0]}; "
+                "send the option value as a number, or map the field to the intended value"
+            )
+        if by_label:
+            return by_label[0]
+        value = by_value if by_value is not None else value
     numeric = isinstance(value, (int, decimal.Decimal, float)) and not isinstance(value, bool)
     if numeric and value == int(value) and int(value) in column.options:
         return int(value)

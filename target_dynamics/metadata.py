@@ -87,7 +87,8 @@ class ColumnInfo:
         min_value: Numeric lower bound.
         max_value: Numeric upper bound.
         precision: Decimal places of Decimal/Money/Double.
-        date_only: DateTime with ``DateOnly`` behaviour or format (sent as ``YYYY-MM-DD``).
+        date_only: DateTime with ``DateOnly`` behaviour (``Edm.Date``, sent as ``YYYY-MM-DD``);
+            the ``Format`` is display only (§4.6).
         options: Choice value -> label (Picklist, State, Status, MultiSelect, Boolean 1/0).
         targets: Tables a lookup can point to.
         default_status: State columns: state value -> its default status (``DefaultStatus``).
@@ -227,7 +228,7 @@ def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> C
         min_value=derived.get("MinValue"),
         max_value=derived.get("MaxValue"),
         precision=derived.get("Precision"),
-        date_only=behavior == "DateOnly" or _value(derived, "Format") == "DateOnly",
+        date_only=behavior == "DateOnly",
         options=_options(derived),
         targets=tuple(derived.get("Targets") or ()),
         default_status=defaults,
@@ -236,13 +237,32 @@ def parse_column(common: Mapping[str, t.Any], derived: Mapping[str, t.Any]) -> C
     )
 
 
+def _required(item: Mapping[str, t.Any], key: str, table: str, where: str = "") -> t.Any:
+    """``item[key]``; a missing or null value is a :class:`MetadataError` naming the table."""
+    found = item.get(key)
+    if found is None:
+        msg = (
+            f"The metadata of table '{table}' has no {key}{where} (§3.2, §3.6): the table cannot "
+            "be written through the Web API as read. Check the table in the maker portal, or "
+            "choose another with `entity` or `streams.<stream>.entity`."
+        )
+        raise MetadataError(msg)
+    return found
+
+
 def parse_table(
     definition: Mapping[str, t.Any],
     derived: Mapping[str, Mapping[str, t.Any]],
     *,
     supports_bulk: bool,
 ) -> TableInfo:
-    """Build a :class:`TableInfo` from an ``EntityDefinitions`` body and the casted attributes."""
+    """Build a :class:`TableInfo` from an ``EntityDefinitions`` body and the casted attributes.
+
+    Raises:
+        MetadataError: ``EntitySetName``, ``PrimaryIdAttribute`` or a key's ``KeyAttributes`` is
+            missing or null (the table is named).
+    """
+    table = definition["LogicalName"]
     columns = {
         a["LogicalName"]: parse_column(a, derived.get(a["LogicalName"], {}))
         for a in definition.get("Attributes") or []
@@ -251,10 +271,11 @@ def parse_table(
     inactive_keys: dict[str, tuple[tuple[str, ...], str]] = {}
     for k in definition.get("Keys") or []:
         name, status = k.get("SchemaName") or k.get("LogicalName"), k.get("EntityKeyIndexStatus")
+        key_columns = tuple(_required(k, "KeyAttributes", table, f" on key '{name}'"))
         if (status or "Active") == "Active":
-            keys[name] = tuple(k["KeyAttributes"])
+            keys[name] = key_columns
         else:
-            inactive_keys[name] = (tuple(k["KeyAttributes"]), status)
+            inactive_keys[name] = (key_columns, status)
     lookups: dict[str, list[tuple[str, str]]] = {}
     for rel in definition.get("ManyToOneRelationships") or []:
         nav = rel.get("ReferencingEntityNavigationPropertyName")
@@ -273,15 +294,15 @@ def parse_table(
             lookups[name] = [(table, nav) for table, nav in pairs if table != "owner"]
     many_to_many: dict[str, tuple[str, str]] = {}
     for rel in definition.get("ManyToManyRelationships") or []:
-        first = rel.get("Entity1LogicalName") == definition["LogicalName"]
+        first = rel.get("Entity1LogicalName") == table
         side, other = ("1", "2") if first else ("2", "1")
         navigation = rel.get(f"Entity{side}NavigationPropertyName")
         if navigation:
             many_to_many[rel["SchemaName"]] = (rel[f"Entity{other}LogicalName"], navigation)
     return TableInfo(
-        logical_name=definition["LogicalName"],
-        entity_set=definition["EntitySetName"],
-        primary_id=definition["PrimaryIdAttribute"],
+        logical_name=table,
+        entity_set=_required(definition, "EntitySetName", table),
+        primary_id=_required(definition, "PrimaryIdAttribute", table),
         primary_name=definition.get("PrimaryNameAttribute"),
         columns=columns,
         keys=keys,

@@ -341,8 +341,13 @@ def is_property(column: Column) -> bool:
 
 
 def is_date_only(column: Column) -> bool:
-    """Whether a DateTime column is exposed as ``Edm.Date`` (§4.6)."""
-    return column.format == "DateOnly" or column.datetime_behavior == "DateOnly"
+    """Whether a DateTime column is exposed as ``Edm.Date`` (§4.6).
+
+    The behaviour decides: only ``DateOnly`` behaviour is ``Edm.Date``. UserLocal and
+    TimeZoneIndependent columns are ``Edm.DateTimeOffset`` whatever their ``Format``, which is
+    display only (a ``DateOnly``-format column keeps its time portion).
+    """
+    return column.datetime_behavior == "DateOnly"
 
 
 def converter(table: Table, column: Column) -> Converter:

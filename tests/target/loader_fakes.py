@@ -154,7 +154,7 @@ class FakeClient:
         if path.startswith("EntityDefinitions?"):
             return {
                 "value": [
-                    {"LogicalName": n, "EntitySetName": d["EntitySetName"]}
+                    {"LogicalName": n, "EntitySetName": d.get("EntitySetName")}
                     for n, d in self.tables.items()
                 ]
             }

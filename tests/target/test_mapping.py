@@ -152,6 +152,43 @@ def test_too_many_multiselect_choices_are_rejected():
         convert_value(column, list(range(151)))
 
 
+DIGIT_LABELS = replace(COL["gendercode"], options={2: "1", 1: "2", 3: "3", 4: "Other"})
+"""A choice seen in a real org: value 2 labelled "1", value 1 labelled "2"."""
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"), [(1, 1), (2, 2), (decimal.Decimal(2), 2), ("3", 3), ("other", 4), ("4", 4)]
+)
+def test_digit_labels_numbers_are_values(value, sent):
+    """A JSON number is a value; a string that is a value and its own label, or only one of
+    them, has one reading."""
+    assert convert_value(DIGIT_LABELS, value) == sent
+
+
+@pytest.mark.parametrize(
+    ("value", "reading"),
+    [
+        ("1", "option 1 ('2') and the label of option 2"),
+        (" 2 ", "option 2 ('1') and the label of option 1"),
+    ],
+)
+def test_digit_labels_ambiguous_string_is_rejected(value, reading):
+    """A string that is one option's value and another option's label is never guessed."""
+    with pytest.raises(RecordRejected) as caught:
+        convert_value(DIGIT_LABELS, value)
+    assert "gendercode" in caught.value.reason
+    assert f"is ambiguous: it is {reading}" in caught.value.reason
+    with pytest.raises(RecordRejected, match="ambiguous"):
+        convert_value(replace(DIGIT_LABELS, type_name="MultiSelectPicklistType"), f"3;{value}")
+
+
+def test_dateonly_format_userlocal_column_gets_a_datetime():
+    """§4.6: the behaviour decides; a UserLocal column shown as a date takes midnight UTC."""
+    shown_as_date = replace(COL["lastonholdtime"], name="overriddencreatedon")
+    assert convert_value(shown_as_date, "2026-01-31") == "2026-01-31T00:00:00Z"
+    assert convert_value(shown_as_date, "2026-01-31T10:00:00+01:00") == "2026-01-31T09:00:00Z"
+
+
 ACCOUNT_T = LookupTarget("account", "accounts", "parentcustomerid_account", (("accountnumber",),))
 CONTACT_T = LookupTarget("contact", "contacts", "parentcustomerid_contact", ())
 CUSTOMER = {"account": ACCOUNT_T, "contact": CONTACT_T}

@@ -121,9 +121,46 @@ def test_metadata_read_failure_names_the_table():
         MetadataCache(Broken()).table("account")
 
 
+@pytest.mark.parametrize(
+    ("broken", "words"),
+    [
+        ({"EntitySetName": None}, "table 'account' has no EntitySetName"),
+        ({"PrimaryIdAttribute": None}, "table 'account' has no PrimaryIdAttribute"),
+        (
+            {"Keys": [{"SchemaName": "account_number"}]},
+            "table 'account' has no KeyAttributes on key 'account_number'",
+        ),
+    ],
+)
+def test_incomplete_table_metadata_names_the_table(broken, words):
+    """§3.2, §3.6: a definition without its entity set, primary id or key columns is a
+    MetadataError naming the table, not a bare KeyError."""
+    account = {k: v for k, v in loader_fakes.ACCOUNT.items() if k not in broken}
+    account.update({k: v for k, v in broken.items() if v is not None})
+    client = loader_fakes.FakeClient((loader_fakes.CONTACT, account, loader_fakes.SYSTEMUSER))
+    with pytest.raises(MetadataError, match=words):
+        MetadataCache(client).table("account")
+
+
 def test_column_type_falls_back_to_attribute_type():
     column = parse_column({"LogicalName": "x", "AttributeType": "Integer"}, {})
     assert column.type_name == "IntegerType"
+
+
+@pytest.mark.parametrize(
+    ("behavior", "fmt", "date_only"),
+    [
+        ("DateOnly", "DateOnly", True),
+        ("UserLocal", "DateOnly", False),
+        ("TimeZoneIndependent", "DateOnly", False),
+        ("UserLocal", "DateAndTime", False),
+    ],
+)
+def test_date_only_follows_the_behaviour_not_the_format(behavior, fmt, date_only):
+    """§4.6: only DateOnly behaviour is ``Edm.Date``; the format is display only."""
+    common = {"LogicalName": "x", "AttributeType": "DateTime"}
+    derived = {"Format": fmt, "DateTimeBehavior": {"Value": behavior}}
+    assert parse_column(common, derived).date_only is date_only
 
 
 def test_close_names_is_case_insensitive():

@@ -60,6 +60,36 @@ def test_datetime_with_offset_is_converted_to_utc(dv):
     assert body["lastonholdtime"] == "2021-04-05T08:30:00Z"
 
 
+def test_dateonly_format_with_userlocal_behaviour_is_a_datetimeoffset(dv):
+    """§4.6: the behaviour decides the type; a UserLocal column with ``DateOnly`` format
+    (contact ``overriddencreatedon``) is ``Edm.DateTimeOffset`` and keeps a time; a plain
+    date is midnight UTC (§11, point 16); the formatted value shows the date only."""
+    response = dv.post(
+        "contacts?$select=overriddencreatedon",
+        json={"lastname": "Format", "overriddencreatedon": "2026-01-31T10:15:00+01:00"},
+        headers={"Prefer": f"return=representation,{ALL_ANNOTATIONS}"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["overriddencreatedon"] == "2026-01-31T09:15:00Z"
+    assert body["overriddencreatedon@" + FORMATTED] == "1/31/2026"
+    response = dv.post(
+        "contacts?$select=overriddencreatedon",
+        json={"lastname": "Format", "overriddencreatedon": "2026-01-31"},
+        headers=REPRESENTATION,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["overriddencreatedon"] == "2026-01-31T00:00:00Z"
+
+
+def test_dateonly_behaviour_refuses_a_time(dv):
+    """§4.6: a DateOnly-behaviour column (contact ``birthdate``) is ``Edm.Date``: a date-time
+    literal cannot be converted."""
+    response = dv.post("contacts", json={"lastname": "Born", "birthdate": "1990-05-17T00:00:00Z"})
+    assert response.status_code == 400, response.text
+    assert "Edm.Date'" in response.json()["error"]["message"]
+
+
 def test_null_clears_a_column(dv):
     """§4.6: JSON ``null`` clears a column."""
     record_id = dv.create("contacts", {"lastname": "X", "firstname": "Temporary"})

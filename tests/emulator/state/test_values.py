@@ -55,7 +55,11 @@ def test_wrong_json_type_is_payload_error() -> None:
     [
         (Column("x", "X", "Uniqueidentifier"), "not-a-guid", "Edm.Guid"),
         (Column("x", "X", "DateTime"), "2024-13-01T00:00:00Z", "Edm.DateTimeOffset"),
-        (Column("x", "X", "DateTime", format="DateOnly"), "2024-01-01T00:00:00Z", "Edm.Date"),
+        (
+            Column("x", "X", "DateTime", datetime_behavior="DateOnly"),
+            "2024-01-01T00:00:00Z",
+            "Edm.Date",
+        ),
         (Column("x", "X", "Integer"), "5", "Edm.Int32"),
         (Column("x", "X", "Integer"), 2**31, "Edm.Int32"),
         (Column("x", "X", "Boolean"), "true", "Edm.Boolean"),
@@ -102,13 +106,17 @@ def test_numbers_rounded_and_ranged() -> None:
 
 
 def test_datetime_normalised_to_utc() -> None:
-    """§4.6: offsets are converted; no offset means UTC; DateOnly keeps YYYY-MM-DD."""
+    """§4.6: offsets are converted; no offset means UTC; DateOnly behaviour keeps YYYY-MM-DD;
+    DateOnly format (display only) keeps the time."""
     column = Column("x", "X", "DateTime", datetime_behavior="UserLocal")
     assert convert(column, "2021-04-04T12:00:00-08:00") == "2021-04-04T20:00:00Z"
     assert convert(column, "2021-04-04T12:00:00") == "2021-04-04T12:00:00Z"
     date_only = Column("birthdate", "BirthDate", "DateTime", datetime_behavior="DateOnly")
     assert convert(date_only, "1990-05-01") == "1990-05-01"
     assert "outside the valid range" in fault(date_only, "1752-12-31").message
+    shown_as_date = Column("x", "X", "DateTime", format="DateOnly", datetime_behavior="UserLocal")
+    assert convert(shown_as_date, "2026-01-31T10:00:00Z") == "2026-01-31T10:00:00Z"
+    assert convert(shown_as_date, "2026-01-31") == "2026-01-31T00:00:00Z"
 
 
 def test_guid_lowercased_and_null_passes() -> None:
