@@ -3,7 +3,8 @@
 A missing, malformed, badly signed, expired, revoked or foreign-audience token gets 401 with
 ``WWW-Authenticate: Bearer authorization_uri=…/{tenant}/oauth2/authorize, resource_id={org}/``
 (the header Microsoft's .NET ServiceClient parses to discover the authority) and the §11 #1
-body. A valid token puts its :class:`ApplicationUser` into ``request.context["user"]``.
+body. A valid token puts its :class:`ApplicationUser` into ``request.context["user"]``; an app
+the environment blocks (``api_restricted``) gets 403 ``0x80095ffc`` instead (§1.5).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if t.TYPE_CHECKING:
 
 UNAUTHENTICATED_CODE = "0x8005F101"
 UNAUTHENTICATED_MESSAGE = "The requested resource requires authentication."
+RESTRICTED_CODE = "0x80095ffc"
 
 
 class BearerAuth:
@@ -43,6 +45,13 @@ class BearerAuth:
             return self.unauthorized(request.base_url)
         request.context["user"] = user
         request.context["client_id"] = user.client_id
+        if user.api_restricted:
+            return error_response(
+                403,
+                RESTRICTED_CODE,
+                f"Access to Dataverse API is restricted for this application Id : "
+                f"'{user.client_id}'. Please contact your administrator for more information.",
+            )
         return await self._inner(request)
 
     def _user(self, request: Request) -> ApplicationUser:

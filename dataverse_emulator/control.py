@@ -11,6 +11,7 @@ The only way tests reset or inspect the emulator (documented in ``docs/emulator-
 - ``GET /_emulator/users``: application users (no secrets), with role and secret expiry.
 - ``PUT /_emulator/users/{client_id}/role``: a role (``state/privileges.py``) or null (all).
 - ``PUT /_emulator/users/{client_id}/secret``: ``{"expired": true|false}``.
+- ``PUT /_emulator/users/{client_id}/api-access``: ``{"restricted": true|false}``.
 - ``GET /_emulator/health``: ``{"status": "ok"}``.
 """
 
@@ -62,6 +63,7 @@ class Control:
         self._user_settings: dict[str, t.Callable[[str, t.Any], dict[str, t.Any]]] = {
             "role": self._set_role,
             "secret": self._set_secret,
+            "api-access": self._set_api_access,
         }
 
     async def __call__(self, request: Request) -> Response:
@@ -115,6 +117,13 @@ class Control:
         user = self._emulator.users.update(client_id, secret_expired=body["expired"])
         return user_json(user)
 
+    def _set_api_access(self, client_id: str, body: t.Any) -> dict[str, t.Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("restricted"), bool):
+            msg = 'expected {"restricted": true} or {"restricted": false}'
+            raise ValueError(msg)  # noqa: TRY004 - a bad document, answered 400
+        user = self._emulator.users.update(client_id, api_restricted=body["restricted"])
+        return user_json(user)
+
     def _revoke_tokens(self, request: Request) -> Response:
         try:
             body = _body(request) or {}
@@ -133,6 +142,7 @@ def user_json(user: ApplicationUser) -> dict[str, t.Any]:
         "systemuser_id": user.systemuser_id,
         "role": None if user.role is None else user.role.to_json(),
         "secret_expired": user.secret_expired,
+        "api_restricted": user.api_restricted,
     }
 
 

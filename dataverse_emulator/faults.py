@@ -38,6 +38,7 @@ import orjson
 
 from dataverse_emulator.authority import authority_kind, entra_error, transient_error
 from dataverse_emulator.http import Abort, Request, Response
+from dataverse_emulator.patterns import path_pattern
 from dataverse_emulator.state.budget import REQUESTS_CODE
 from dataverse_emulator.tokens import peek_client_id
 from dataverse_emulator.wire.errors import error_response, stamp_request_id
@@ -137,7 +138,8 @@ class FaultRule:
         action: What to do when the rule fires.
         name: Free label, echoed by ``GET /_emulator/faults``.
         method: HTTP method.
-        path: Regular expression searched in the request path.
+        path: Regular expression searched in the request path; refused when it could
+            backtrack catastrophically (:mod:`dataverse_emulator.patterns`).
         entity_set: Entity set (``accounts``) or ``$batch``.
         operation: ``read``, ``metadata``, ``single``, ``batch``, ``bulk``, ``other``, or
             ``token`` / ``discovery`` (the authority's endpoints; only such rules apply there).
@@ -181,10 +183,7 @@ class FaultRule:
         self.action = Action(self.action)
         if self.method:
             self.method = self.method.upper()
-        try:
-            self._pattern = re.compile(self.path) if self.path else None
-        except re.error as exc:
-            raise ValueError(f"path is not a regular expression: {exc}") from exc
+        self._pattern = path_pattern(self.path) if self.path else None
         if not isinstance(self.after, int) or (
             self.times is not None and not isinstance(self.times, int)
         ):

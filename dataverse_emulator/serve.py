@@ -181,6 +181,10 @@ class Admin:
         """``PUT /_emulator/users/{client_id}/secret``: mark the user's secret (un)expired."""
         return self._call("PUT", f"users/{client_id}/secret", {"expired": expired})
 
+    def restrict_api_access(self, client_id: str, *, restricted: bool = True) -> dict[str, t.Any]:
+        """``PUT /_emulator/users/{client_id}/api-access``: block (or unblock) the app (§1.5)."""
+        return self._call("PUT", f"users/{client_id}/api-access", {"restricted": restricted})
+
     def close(self) -> None:
         """Close the HTTP session."""
         self._session.close()

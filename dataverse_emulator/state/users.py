@@ -33,6 +33,8 @@ class ApplicationUser:
         certificate_pem: Public certificate (PEM), if the app authenticates with a certificate.
         role: The security role limiting what it may do; None: every privilege.
         secret_expired: Whether its client secret has expired (AADSTS7000222, §1.3).
+        api_restricted: Whether the environment blocks this app: it still gets tokens, but
+            every Web API call answers 403 ``0x80095ffc`` (§1.5).
     """
 
     client_id: str
@@ -44,6 +46,7 @@ class ApplicationUser:
     certificate_pem: bytes | None = None
     role: Role | None = None
     secret_expired: bool = False
+    api_restricted: bool = False
 
     def __repr__(self) -> str:
         return f"ApplicationUser(client_id={self.client_id!r}, name={self.name!r})"
@@ -96,7 +99,7 @@ class Users:
         return self._by_client_id.get(client_id.lower())
 
     def update(self, client_id: str, **changes: t.Any) -> ApplicationUser:
-        """Replace fields (``role``, ``secret_expired``) of a user; return the new user.
+        """Replace fields (``role``, ``secret_expired``, ``api_restricted``); return the new user.
 
         Raises:
             KeyError: no user has ``client_id``.

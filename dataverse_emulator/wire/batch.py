@@ -7,6 +7,8 @@
 - A failing change set rolls back and answers with only the failing operation's part.
 - ``Content-ID: n`` makes ``$n`` stand for the created record inside the same change set, in
   URLs (``PATCH $1``) and in ``@odata.bind`` / ``@odata.id`` values (§5.2).
+- A batch with a part addressed to another host, or whose ``Content-Length`` differs from its
+  body, is refused whole before anything runs (§2.6).
 
 Unsupported: JSON batches (§11 #6), nested batches.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 import typing as t
+from urllib.parse import urlsplit
 
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.errors import DataverseFault, Kind
@@ -63,6 +66,11 @@ def execute(call: Call, dispatch: Dispatch) -> Response:
         items = parse_batch(request.headers.get("content-type", ""), request.body)
     except MultipartError as exc:
         return error_response(400, "0x80048d19", exc.message)
+    foreign = _foreign_url(items, request.base_url)
+    if foreign is not None:
+        return error_response(
+            400, "0x80060888", f"The URL '{foreign}' of a batch operation is not in this service."
+        )
     total = sum(len(i.operations) if isinstance(i, ChangeSet) else 1 for i in items)
     request.context["operation_count"] = total
     if total > MAX_OPERATIONS:
@@ -90,6 +98,25 @@ def execute(call: Call, dispatch: Dispatch) -> Response:
         headers=[("Content-Type", content_type), ("OData-Version", "4.0")],
         body=body,
     )
+
+
+def _foreign_url(items: list[Operation | ChangeSet], base_url: str) -> str | None:
+    """The first absolute part URL whose scheme or host is not the batch's own (§2.6)."""
+    own = _origin(base_url)
+    for item in items:
+        for operation in item.operations if isinstance(item, ChangeSet) else (item,):
+            if "://" in operation.url and _origin(operation.url) != own:
+                return operation.url
+    return None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number: never this service
+        return "", url
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
 
 
 def _status_of(result: PartResponse | ChangeSetResponse) -> int:

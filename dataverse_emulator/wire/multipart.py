@@ -293,4 +293,22 @@ def _parse_operation(part_headers: dict[str, str], data: bytes, pos: int) -> Ope
     headers, pos = _read_headers(data, end + 1)
     content_id = part_headers.get("content-id") or headers.get("content-id")
     body = data[pos:].strip(b"\r\n")
+    _check_length(headers.get("content-length"), data[pos:], body, line)
     return Operation(method, url.strip(), headers, body, content_id)
+
+
+def _check_length(declared: str | None, raw: bytes, body: bytes, line: str) -> None:
+    """Refuse a part whose ``Content-Length`` differs from its body (§2.6).
+
+    The raw body (up to the delimiter's line break) or the body without surrounding line
+    breaks may match: clients differ in whether the break before the delimiter counts.
+    """
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise MultipartError(f"Invalid Content-Length '{declared}' for '{line}' in the batch.")
+    if int(declared) not in {len(raw), len(body)}:
+        raise MultipartError(
+            f"The Content-Length {declared} of '{line}' does not match its body of "
+            f"{len(body)} bytes."
+        )

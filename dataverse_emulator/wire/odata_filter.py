@@ -15,6 +15,9 @@ strings in rows are parsed), numbers across ``int``/``float``/``Decimal``. A mis
 ``null``; ``null`` equals only ``null`` and never orders. Parses are cached
 (:func:`functools.lru_cache`).
 
+Parentheses and ``not`` nest at most :data:`MAX_DEPTH` deep (deeper: "The recursion limit has been
+exceeded.", §2.6); chains of ``and`` / ``or`` are flat, so their length costs no stack.
+
 Example:
     >>> f = parse_filter("LogicalName eq 'ACCOUNT' and contains(name,'corp')")
     >>> f.matches({"LogicalName": "account", "name": "Contoso Corp"})
@@ -64,6 +67,8 @@ _COMPARISONS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 _STRING_FUNCTIONS = frozenset({"contains", "startswith", "endswith"})
 _CRM = "Microsoft.Dynamics.CRM."
 _MISSING = object()  # a value that cannot be compared with the literal
+MAX_DEPTH = 100
+"""§2.6: nesting of parentheses and ``not`` beyond this is refused (OData's own limit is 800)."""
 
 
 class FilterSyntaxError(Exception):
@@ -135,6 +140,7 @@ class _Parser:
         self.index = 0
         self.aliases = aliases
         self.properties: set[str] = set()
+        self.depth = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -156,30 +162,40 @@ class _Parser:
         return token is not None and token == ("name", word)
 
     def expression(self) -> Predicate:
-        left = self.conjunction()
+        terms = [self.conjunction()]
         while self.at_word("or"):
             self.index += 1
-            left = _or(left, self.conjunction())
-        return left
+            terms.append(self.conjunction())
+        return _any(terms)
 
     def conjunction(self) -> Predicate:
-        left = self.negation()
+        terms = [self.negation()]
         while self.at_word("and"):
             self.index += 1
-            left = _and(left, self.negation())
-        return left
+            terms.append(self.negation())
+        return _all(terms)
 
     def negation(self) -> Predicate:
         if self.at_word("not"):
             self.index += 1
-            inner = self.negation()
+            inner = self.nested(self.negation)
             return lambda row: not inner(row)
         return self.comparison()
+
+    def nested(self, parse: t.Callable[[], Predicate]) -> Predicate:
+        """Parse one level deeper, refusing more than :data:`MAX_DEPTH` levels (§2.6)."""
+        if self.depth >= MAX_DEPTH:
+            raise FilterSyntaxError("The recursion limit has been exceeded.")
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def comparison(self) -> Predicate:
         if self.peek() == ("punct", "("):
             self.index += 1
-            inner = self.expression()
+            inner = self.nested(self.expression)
             self.expect(")")
             return inner
         left = self.operand()
@@ -303,12 +319,16 @@ def _getter(parts: list[str]) -> Getter:
     return nested
 
 
-def _or(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) or right(row)
+def _any(terms: list[Predicate]) -> Predicate:
+    if len(terms) == 1:
+        return terms[0]
+    return lambda row: any(term(row) for term in terms)
 
 
-def _and(left: Predicate, right: Predicate) -> Predicate:
-    return lambda row: left(row) and right(row)
+def _all(terms: list[Predicate]) -> Predicate:
+    if len(terms) == 1:
+        return terms[0]
+    return lambda row: all(term(row) for term in terms)
 
 
 def _compare(op: str, left: _Path | _Literal | _Bool, right: _Path | _Literal | _Bool) -> Predicate:

@@ -44,6 +44,7 @@ from dataverse_emulator.wire import (
     lists,
     metadata,
     navigation,
+    optional_headers,
     records,
     references,
     sdkmessages,
@@ -168,8 +169,10 @@ def _check_headers(call: Call, rest: str) -> None:
     """Impersonation needs its privilege on every request; bypass headers on data writes.
 
     Bypass headers skip business logic of writes, so reads, metadata and the ``$batch``
-    envelope (whose parts are checked one by one) ignore them.
+    envelope (whose parts are checked one by one) need no privilege for them; their values
+    are checked everywhere (:mod:`~dataverse_emulator.wire.optional_headers`).
     """
+    optional_headers.check_values(call.request.headers)
     if any(call.header(name) is not None for name in _IMPERSONATION_HEADERS):
         privileges.require_privilege(call.caller, privileges.IMPERSONATE)
     if call.request.method == "GET" or rest.split("?", 1)[0] == "$batch":

@@ -376,3 +376,57 @@ def test_authority_redirect_and_discovery_faults(emulator_factory):
     counters = server.admin.counters()
     assert counters["requests"]["token"] == {"307": 1, "200": 1}
     assert counters["requests"]["discovery"] == {"503": 1, "200": 1}
+
+
+CATASTROPHIC = [
+    "(a+)+$",
+    "(a|ab)*c",
+    r"(\w+\s?)*$",
+    "(.*)*x",
+    "(?>a+)+",
+    ".*a.*b",
+    "a{0,1000}b{0,1000}",
+    "a?b?c?d?e?",
+    r"(a)\1",
+    "(?=contacts)",
+    "x" * 201,
+]
+
+
+@pytest.mark.parametrize("path", CATASTROPHIC)
+def test_catastrophic_paths_are_refused(path):
+    """docs/emulator-faults.md "Safe paths": patterns that could backtrack catastrophically
+    are refused when the rule is made, naming the reason."""
+    with pytest.raises(ValueError, match=r"backtrack catastrophically|longer than 200"):
+        FaultRule(action="error", path=path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/data/",
+        "UpdateMultiple|batch",
+        r"/contacts\(",
+        r"accounts\(.*\)",
+        r"\d{4}-\d{2}",
+        "[ab]+c",
+    ],
+)
+def test_safe_paths_are_accepted(path):
+    """docs/emulator-faults.md "Safe paths": the patterns rules are written with still work."""
+    assert FaultRule(action="error", path=path).path == path
+
+
+def test_catastrophic_path_is_refused_over_https(emulator_factory):
+    """docs/emulator-faults.md: ``PUT /_emulator/faults`` answers 400 with the reason; the
+    plan is unchanged and the control API and the Web API keep answering."""
+    server = emulator_factory(latency="zero")
+    with pytest.raises(requests.HTTPError) as refused:
+        server.admin.set_faults([{"action": "error", "path": "(a+)+$"}])
+    assert refused.value.response.status_code == 400
+    assert "backtrack catastrophically" in refused.value.response.json()["error"]
+    assert server.admin.faults()["rules"] == []
+    session = api_session(server)
+    long_path = f"{server.base_url}/api/data/v9.2/{'a' * 8000}!"
+    assert session.get(long_path, timeout=5).status_code in {400, 404}
+    assert server.admin.health() == {"status": "ok"}
