@@ -4,7 +4,9 @@ Example::
 
     dataverse-emulator --port 8443 --data-dir .emulator --latency realistic --time-scale 0.1
 
-(``--dop-hint 48`` makes it report the parallelism of a larger environment, §7.3.)
+(``--dop-hint 48`` makes it report the parallelism of a larger environment, §7.3;
+``--seed-data rows.json`` loads rows at start, ``--snapshot-on-exit out.json`` saves them on
+stop; ``--host`` binds another interface, with a warning unless it is loopback.)
 
 writes ``.emulator/ca.pem`` and ``.emulator/target-config.json`` (a working target-dynamics
 configuration) and prints the URLs it serves. Its server stack is the ``emulator`` extra
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import json
 import signal
 import sys
@@ -33,6 +36,11 @@ def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataverse-emulator",
         description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind, IP or name (the server certificate covers it; default loopback)",
     )
     parser.add_argument("--port", type=int, default=8443, help="TCP port (0: pick a free one)")
     parser.add_argument(
@@ -63,6 +71,16 @@ def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
     parser.add_argument("--faults", type=Path, help="fault rules (JSON, docs/emulator-faults.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of ids and fault draws")
     parser.add_argument(
+        "--seed-data",
+        type=Path,
+        help="rows to load at start (JSON shaped like GET /_emulator/snapshot)",
+    )
+    parser.add_argument(
+        "--snapshot-on-exit",
+        type=Path,
+        help="write the snapshot (GET /_emulator/snapshot) here on Ctrl-C or SIGTERM",
+    )
+    parser.add_argument(
         "--token-lifetime",
         type=int,
         default=token_lifetime,
@@ -71,7 +89,21 @@ def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def exposure_warning(host: str) -> str | None:
+    """The warning to print when ``host`` is not a loopback address, else None."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if loopback:
+        return None
+    return (
+        f"WARNING: listening on {host}, not loopback: the emulator is a test double, anyone "
+        "who can reach it can read and change its data, and its CA is its own.\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0915 - one start-up sequence
     """Run the emulator; return the process exit code."""
     missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
     if missing:
@@ -81,9 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     # Imported only now, so that a missing extra is the line above, not a traceback.
+    import orjson  # noqa: PLC0415
+
     from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
     from dataverse_emulator.serve import EmulatorServer  # noqa: PLC0415
     from dataverse_emulator.state.budget import Limits  # noqa: PLC0415
+    from dataverse_emulator.state.errors import DataverseFault  # noqa: PLC0415
+    from dataverse_emulator.state.seed import load_rows  # noqa: PLC0415
 
     parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits().dop_hint)
     args = parser.parse_args(argv)
@@ -93,9 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults = json.loads(args.faults.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             parser.error(f"--faults {args.faults}: {exc}")
+    seed_rows = None
+    if args.seed_data is not None:
+        try:
+            seed_rows = json.loads(args.seed_data.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            parser.error(f"--seed-data {args.seed_data}: {exc}")
     try:
         server = EmulatorServer(
             args.data_dir,
+            host=args.host,
             port=args.port,
             latency=args.latency,
             time_scale=args.time_scale,
@@ -107,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
+    if seed_rows is not None:
+        try:
+            created = load_rows(server.env, seed_rows)
+        except (ValueError, DataverseFault) as exc:
+            server.stop()
+            parser.error(f"--seed-data {args.seed_data}: {exc}")
     lines = [
         f"Dataverse Web API   {server.api_url}/",
         f"Entra authority     {server.authority}",
@@ -116,8 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Users               {server.data_dir / 'users.json'}",
         f"Latency             {args.latency} (time scale {args.time_scale})",
         f"x-ms-dop-hint       {args.dop_hint}",
-        "Press Ctrl-C to stop.",
     ]
+    if seed_rows is not None:
+        lines.append(f"Seed data           {args.seed_data} ({created} rows)")
+    lines.append("Press Ctrl-C to stop.")
+    warning = exposure_warning(args.host)
+    if warning:
+        sys.stderr.write(warning)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -126,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     stop.wait()
     server.stop()
+    if args.snapshot_on_exit is not None:
+        snapshot = orjson.dumps(server.env.snapshot(), option=orjson.OPT_INDENT_2)
+        args.snapshot_on_exit.write_bytes(snapshot + b"\n")
+        sys.stdout.write(f"Snapshot written to {args.snapshot_on_exit}.\n")
     sys.stdout.write("Stopped.\n")
     return 0
 

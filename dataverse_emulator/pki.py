@@ -29,7 +29,7 @@ class Pki:
 
     Attributes:
         ca: CA certificate clients trust (``ca.pem``).
-        server_cert: Server certificate for ``127.0.0.1``, ``localhost`` and ``::1``.
+        server_cert: Server certificate for ``127.0.0.1``, ``localhost``, ``::1`` and the host.
         server_key: Server private key.
         client_cert: Certificate registered for the certificate application user.
         client_key: Its RSA private key (what MSAL signs client assertions with).
@@ -42,8 +42,11 @@ class Pki:
     client_key: Path
 
     @classmethod
-    def create(cls, directory: Path) -> Pki:
-        """Generate a fresh CA, server and client certificate into ``directory``."""
+    def create(cls, directory: Path, host: str = "127.0.0.1") -> Pki:
+        """Generate a fresh CA, server and client certificate into ``directory``.
+
+        The server certificate covers loopback and ``host`` (an IP address or a DNS name).
+        """
         directory.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -71,13 +74,7 @@ class Pki:
         server_cert = (
             _builder(_name("127.0.0.1"), ca_name, server_key.public_key(), now)
             .add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName("localhost"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                        x509.IPAddress(ipaddress.ip_address("::1")),
-                    ]
-                ),
+                x509.SubjectAlternativeName(_server_names(host)),
                 critical=False,
             )
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -110,6 +107,21 @@ def thumbprints(certificate_pem: bytes) -> tuple[str, str]:
         cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - x5t is SHA-1 by definition
         cert.fingerprint(hashes.SHA256()).hex().upper(),
     )
+
+
+def _server_names(host: str) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("::1")),
+    ]
+    try:
+        extra: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        extra = x509.DNSName(host)
+    if extra not in names:
+        names.append(extra)
+    return names
 
 
 def _name(common_name: str) -> x509.Name:

@@ -197,7 +197,7 @@ class EmulatorServer:
         data_dir: Where ``ca.pem``, certificates, ``target-config.json`` and ``users.json``
             go; a temporary directory (removed on stop) when None.
         port: TCP port; 0 picks a free one.
-        host: Interface to bind (loopback).
+        host: Interface to bind (loopback by default); the server certificate covers it.
         options: Behaviour (latency, time scale, faults, ...); overridden by ``option_fields``.
         environment: Use this environment instead of building one (tests).
         wire_handler: Use this instead of ``dataverse_emulator.wire.handle`` (tests).
@@ -232,7 +232,7 @@ class EmulatorServer:
         ).resolve()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.pki = Pki.create(self.data_dir)
+            self.pki = Pki.create(self.data_dir, host)
             self.users = Users.default(self.options.seed, self.pki.client_cert.read_bytes())
             self.emulator = Emulator(
                 self.options, self.users, environment=environment, wire_handler=wire_handler
@@ -243,11 +243,14 @@ class EmulatorServer:
             raise
         self.ca_path = self.pki.ca
         self.env = self.emulator.env
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
-        self.base_url = f"https://{host}:{self.port}"
+        self.base_url = (
+            f"https://[{host}]:{self.port}" if ":" in host else f"https://{host}:{self.port}"
+        )
         self.target_config = self._write_configs()
         self.admin = Admin(self.base_url, self.ca_path)
         self._server = uvicorn.Server(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import subprocess
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 
+from dataverse_emulator.cli import exposure_warning
+from dataverse_emulator.pki import Pki
 from dataverse_emulator.testing import CLI_SCRIPT, emulator_process
 
 if t.TYPE_CHECKING:
@@ -75,12 +79,19 @@ def test_bad_arguments(tmp_path):
     """Invalid options fail fast with a usage error (exit status 2)."""
     bad_faults = tmp_path / "faults.json"
     bad_faults.write_text('[{"action": "explode"}]')
+    unknown_table = tmp_path / "unknown.json"
+    unknown_table.write_text('{"new_nothing": [{"name": "x"}]}')
+    refused_row = tmp_path / "refused.json"
+    refused_row.write_text('{"contact": [{"lastname": "x", "nosuchcolumn": 1}]}')
     for args in (
         ["--latency", "slow"],
         ["--dop-hint", "0"],
         ["--dop-hint", "many"],
         ["--faults", str(bad_faults)],
         ["--faults", str(tmp_path / "missing.json")],
+        ["--seed-data", str(unknown_table)],
+        ["--seed-data", str(refused_row)],
+        ["--seed-data", str(bad_faults)],
     ):
         result = subprocess.run(
             [str(CLI_SCRIPT), "--port", "0", "--data-dir", str(tmp_path / "d"), *args],
@@ -145,3 +156,88 @@ def test_target_config_works_from_another_directory(tmp_path, monkeypatch):
                 timeout=5,
             ).json()["value"]
     assert [row["lastname"] for row in landed] == ["Elsewhere"]
+
+
+ACCOUNT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def test_seed_data_and_snapshot_on_exit(tmp_path):
+    """--seed-data FILE (the /_emulator/snapshot shape) creates its rows through the store's
+    create path, lookups included, readable over the Web API; --snapshot-on-exit FILE writes
+    the snapshot on SIGTERM; on loopback --host there is no warning (docs/emulator.md)."""
+    seed = {
+        "account": [{"accountid": ACCOUNT_ID, "name": "Contoso"}],
+        "contact": [
+            {
+                "lastname": "Seeded",
+                "parentcustomerid": ACCOUNT_ID,
+                "parentcustomerid@lookuplogicalname": "account",
+                "statecode": 1,
+                "statuscode": 2,
+            }
+        ],
+    }
+    (tmp_path / "rows.json").write_text(json.dumps(seed))
+    saved = tmp_path / "saved.json"
+    with start(
+        tmp_path,
+        *("--host", "127.0.0.1", "--latency", "zero"),
+        *("--seed-data", str(tmp_path / "rows.json"), "--snapshot-on-exit", str(saved)),
+    ) as emulator:
+        process, config = emulator.process, emulator.target_config
+        try:
+            with emulator.api_session(timeout=5) as api:
+                contacts = api.get(
+                    f"{config['dynamics_url']}/api/data/v9.2/contacts"
+                    "?$select=lastname,_parentcustomerid_value,statecode",
+                    timeout=5,
+                ).json()["value"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=15)
+    assert [(c["lastname"], c["_parentcustomerid_value"], c["statecode"]) for c in contacts] == [
+        ("Seeded", ACCOUNT_ID, 1)
+    ]
+    assert process.returncode == 0, stderr
+    assert "WARNING" not in stderr
+    assert "(2 rows)" in stdout
+    snapshot = json.loads(saved.read_text())
+    assert [row["name"] for row in snapshot["account"]] == ["Contoso"]
+    assert [row["lastname"] for row in snapshot["contact"]] == ["Seeded"]
+
+
+@pytest.mark.parametrize(
+    ("host", "warned"),
+    [
+        ("127.0.0.1", False),
+        ("127.0.0.2", False),
+        ("::1", False),
+        ("localhost", False),
+        ("0.0.0.0", True),  # noqa: S104 - the value under test, never bound
+        ("192.168.1.20", True),
+        ("emulator.example.test", True),
+    ],
+)
+def test_exposure_warning(host, warned):
+    """--host off loopback prints one WARNING line: anyone who can reach it reads its data."""
+    warning = exposure_warning(host)
+    assert (warning is not None) is warned
+    if warning is not None:
+        assert warning.startswith("WARNING:")
+        assert warning.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "name"),
+    [
+        ("emulator.example.test", x509.DNSName("emulator.example.test")),
+        ("192.168.1.20", x509.IPAddress(ipaddress.ip_address("192.168.1.20"))),
+    ],
+)
+def test_server_certificate_covers_host(tmp_path, host, name):
+    """The server certificate names the --host, so TLS verification against it works."""
+    pki = Pki.create(tmp_path, host)
+    cert = x509.load_pem_x509_certificate(pki.server_cert.read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert name in names
+    assert x509.DNSName("localhost") in names
