@@ -162,21 +162,12 @@ ACCOUNT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 def test_seed_data_and_snapshot_on_exit(tmp_path):
-    """--seed-data FILE (the /_emulator/snapshot shape) creates its rows through the store's
-    create path, lookups included, readable over the Web API; --snapshot-on-exit FILE writes
-    the snapshot on SIGTERM; on loopback --host there is no warning (docs/emulator.md)."""
-    seed = {
-        "account": [{"accountid": ACCOUNT_ID, "name": "Contoso"}],
-        "contact": [
-            {
-                "lastname": "Seeded",
-                "parentcustomerid": ACCOUNT_ID,
-                "parentcustomerid@lookuplogicalname": "account",
-                "statecode": 1,
-                "statuscode": 2,
-            }
-        ],
-    }
+    """--seed-data FILE (the /_emulator/snapshot shape; the example of docs/emulator.md)
+    creates its rows through the store's create path, lookups and state included, readable
+    over the Web API; --snapshot-on-exit FILE writes the snapshot on SIGTERM; on loopback
+    --host there is no warning."""
+    doc = (Path(__file__).parents[2] / "docs/emulator.md").read_text(encoding="utf-8")
+    seed = json.loads(doc.split("<!-- emulator-seed: rows -->\n```json\n")[1].split("```")[0])
     (tmp_path / "rows.json").write_text(json.dumps(seed))
     saved = tmp_path / "saved.json"
     with start(
