@@ -3,6 +3,9 @@
 Microsoft Learn, "Organization table/entity reference"
 (https://learn.microsoft.com/power-apps/developer/data-platform/reference/entities/organization):
 one row per environment; ``organizationid``, ``name``, ``languagecode``, ``basecurrencyid``.
+Microsoft Learn, "Count rows using OData"
+(https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows):
+``$count=true`` and the ``totalrecordcount`` annotations.
 """
 
 from __future__ import annotations
@@ -31,3 +34,59 @@ def test_organization_row_matches_whoami_and_base_currency(dv):
     currency = dv.get(f"transactioncurrencies({row['_basecurrencyid_value']})")
     assert currency.status_code == 200, currency.text
     assert currency.json()["isocurrencycode"] == "USD"
+
+
+TOTALS = (
+    'odata.include-annotations="Microsoft.Dynamics.CRM.totalrecordcount,'
+    'Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"'
+)
+
+
+def test_count_gives_total_annotations_when_asked(dv):
+    """Learn, "Count rows using OData": under the limit, ``@odata.count`` and
+    ``totalrecordcount`` are the actual count and ``totalrecordcountlimitexceeded``
+    is false, whatever the page size."""
+    response = dv.get(
+        "organizations?$select=name&$count=true",
+        headers={"Prefer": f"{TOTALS},odata.maxpagesize=1"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.count"] == 1
+    assert body["@Microsoft.Dynamics.CRM.totalrecordcount"] == 1
+    assert body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] is False
+    assert list(body)[:2] == ["@odata.context", "@odata.count"]
+
+
+def test_count_annotations_only_when_asked(dv):
+    """Learn, "Count rows using OData": without the preference only ``@odata.count``;
+    without ``$count=true`` the total is -1."""
+    plain = dv.get("organizations?$select=name&$count=true").json()
+    assert "@odata.count" in plain
+    assert not [k for k in plain if k.startswith("@Microsoft.Dynamics.CRM.totalrecord")]
+    uncounted = dv.get("organizations?$select=name", headers={"Prefer": TOTALS}).json()
+    assert "@odata.count" not in uncounted
+    assert uncounted["@Microsoft.Dynamics.CRM.totalrecordcount"] == -1
+
+
+def test_count_stops_at_5000_and_says_so(dv):
+    """Learn, "Count rows using OData": more than 5,000 matching rows give ``@odata.count`` and
+    ``totalrecordcount`` 5000 and ``totalrecordcountlimitexceeded`` true."""
+    for start in range(0, 5001, 1000):
+        names = range(start, min(start + 1000, 5001))
+        targets = [
+            {"@odata.type": "Microsoft.Dynamics.CRM.contact", "lastname": f"C{i}"} for i in names
+        ]
+        created = dv.post(
+            "contacts/Microsoft.Dynamics.CRM.CreateMultiple", json={"Targets": targets}
+        )
+        assert created.status_code == 200, created.text
+    response = dv.get(
+        "contacts?$select=lastname&$count=true",
+        headers={"Prefer": f"{TOTALS},odata.maxpagesize=10"},
+    )
+    body = response.json()
+    assert body["@odata.count"] == 5000
+    assert body["@Microsoft.Dynamics.CRM.totalrecordcount"] == 5000
+    assert body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] is True
+    assert len(body["value"]) == 10
