@@ -459,6 +459,12 @@ def _default_tables() -> tuple[Table, ...]:
         table = table_from_dict(json.loads(item.read_text("utf-8")))
         table.supports_bulk = bulk.get(table.logical_name, True)
         tables.append(table)
+    # The organization table is not built from the table facts (data/organization.json).
+    organization = json.loads(resources.files(_DATA).joinpath("organization.json").read_text())
+    del organization["comment"]
+    table = table_from_dict(organization)
+    table.supports_bulk = False
+    tables.append(table)
     return tuple(tables)
 
 

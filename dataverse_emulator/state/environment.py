@@ -115,6 +115,17 @@ class Environment:
                     "statuscode": 1,
                 },
             )
+        if self.catalog.has_table("organization"):
+            store.insert_system_row(
+                "organization",
+                {
+                    "organizationid": self.organization_id,
+                    "name": "emulator",
+                    "languagecode": 1033,
+                    "basecurrencyid": self.currency_id,
+                    "basecurrencyid@lookuplogicalname": "transactioncurrency",
+                },
+            )
         if self.catalog.has_table("businessunit"):
             store.insert_system_row(
                 "businessunit",

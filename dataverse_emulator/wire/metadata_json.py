@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing as t
 import uuid
 
+from dataverse_emulator.state import values
 from dataverse_emulator.state.catalog import Option
 from dataverse_emulator.state.privileges import privilege_id, table_privileges
 
@@ -169,6 +170,7 @@ def attribute(table: Table, column: Column, number: int) -> dict[str, t.Any]:
         "IsValidForCreate": column.is_valid_for_create,
         "IsValidForUpdate": column.is_valid_for_update,
         "IsValidForRead": column.is_valid_for_read,
+        "IsValidODataAttribute": values.is_property(column),
         "IsValidForForm": column.attribute_of is None,
         "IsValidForGrid": column.attribute_of is None,
         "IsValidForAdvancedFind": managed("canmodifysearchsettings", value=True),

@@ -105,7 +105,7 @@ def query(
 
     Paging follows ``Prefer: odata.maxpagesize`` (default 5,000): ``@odata.nextLink`` carries a
     ``$skiptoken`` and ``Preference-Applied`` echoes the size (§2.2). ``$count=true`` adds
-    ``@odata.count``, the number of matching rows.
+    ``@odata.count``, the number of matching rows up to 5,000 (see ``_counts``).
 
     Args:
         call: The call.
@@ -137,8 +137,7 @@ def query(
     body: dict[str, t.Any] = {
         "@odata.context": f"{call.root}/$metadata#{table.entity_set_name}{projection}"
     }
-    if options.count:
-        body["@odata.count"] = len(rows)
+    body.update(_counts(call, len(rows), counted=options.count))
     body["value"] = value
     if token is not None:
         next_query = next_link_query(call.request.query, token)
@@ -149,6 +148,29 @@ def query(
     applied += [value for _, value in call.preference_applied()]
     headers = [("Preference-Applied", ",".join(applied))] if applied else []
     return json_response(200, body, headers)
+
+
+COUNT_LIMIT = 5000
+"""``@odata.count`` stops here for standard tables (Microsoft Learn, "Count rows using OData")."""
+TOTAL = "Microsoft.Dynamics.CRM.totalrecordcount"
+EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
+
+
+def _counts(call: Call, matched: int, *, counted: bool) -> dict[str, t.Any]:
+    """The count annotations of a collection (Microsoft Learn, "Count rows using OData").
+
+    ``$count=true`` gives ``@odata.count``, capped at 5,000. ``Prefer:
+    odata.include-annotations`` naming ``totalrecordcount`` / ``totalrecordcountlimitexceeded``
+    adds them: the capped count and whether more rows matched; without ``$count=true`` the
+    total is -1.
+    """
+    capped = min(matched, COUNT_LIMIT)
+    body: dict[str, t.Any] = {"@odata.count": capped} if counted else {}
+    if call.wants(TOTAL):
+        body[f"@{TOTAL}"] = capped if counted else -1
+    if counted and call.wants(EXCEEDED):
+        body[f"@{EXCEEDED}"] = matched > COUNT_LIMIT
+    return body
 
 
 def related(call: Call, table: Table, locator: Locator, rel: Collection, address: str) -> Response:

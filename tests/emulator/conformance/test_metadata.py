@@ -465,3 +465,18 @@ def test_create_key_then_upsert_through_it(dv):
     assert created["EntityKeyIndexStatus"] in {"Pending", "InProgress", "Active"}
     if created["EntityKeyIndexStatus"] == "Active":
         assert dv.patch("accounts(tickersymbol='MSFT')", json={"name": "M"}).status_code == 204
+
+
+def test_attributes_say_whether_they_are_web_api_properties(dv):
+    """Microsoft Learn, "AttributeMetadata.IsValidODataAttribute Property"
+    (https://learn.microsoft.com/dotnet/api/microsoft.xrm.sdk.metadata.attributemetadata.isvalidodataattribute):
+    true when the attribute is a Web API property. Lookup name shadows (``parentcustomeridname``,
+    AttributeOf the lookup, §3.8) are not; ordinary columns and the lookup itself are."""
+    body = ok_json(dv.get(f"{CONTACT}/Attributes"))
+    valid = {a["LogicalName"]: a["IsValidODataAttribute"] for a in body["value"]}
+    assert valid["lastname"] is True
+    assert valid["parentcustomerid"] is True
+    assert valid["parentcustomeridname"] is False
+    assert valid["createdbyname"] is False
+    shadow = ok_json(dv.get(f"{CONTACT}/Attributes(LogicalName='parentcustomeridname')"))
+    assert shadow["IsValidODataAttribute"] is False
