@@ -103,7 +103,17 @@ def exposure_warning(host: str) -> str | None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0915 - one start-up sequence
+def _json_file(parser: argparse.ArgumentParser, option: str, path: Path | None) -> t.Any:
+    """The JSON document in ``path`` (None without the option); a usage error naming it."""
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"{option} {path}: {exc}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator; return the process exit code."""
     missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
     if missing:
@@ -123,18 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0915 - one
 
     parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits().dop_hint)
     args = parser.parse_args(argv)
-    faults = None
-    if args.faults is not None:
-        try:
-            faults = json.loads(args.faults.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            parser.error(f"--faults {args.faults}: {exc}")
-    seed_rows = None
-    if args.seed_data is not None:
-        try:
-            seed_rows = json.loads(args.seed_data.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            parser.error(f"--seed-data {args.seed_data}: {exc}")
+    faults = _json_file(parser, "--faults", args.faults)
+    seed_rows = _json_file(parser, "--seed-data", args.seed_data)
     try:
         server = EmulatorServer(
             args.data_dir,
