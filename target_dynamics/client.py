@@ -69,12 +69,24 @@ AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
 _BROKEN = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 """No answer, or half an answer: the outcome is unknown. Retried like a 5xx whatever the method:
 the writer makes every write safe to replay (creates carry their primary id, §10.2)."""
-CONCURRENCY_CODE = "0x80072326"
-"""429 "Number of concurrent requests exceeded the limit of 52" (§7.1)."""
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 OPERATION_TIME_LIMIT = 120.0
 """Dataverse cancels (rolls back) a message operation still running after 2 minutes (§7.5)."""
+DEFAULT_PARALLELISM = 4
+"""Requests in flight before the service gave an ``x-ms-dop-hint`` (the sample environments'
+value, §7.3)."""
+MAX_PARALLELISM = 52
+"""Concurrent requests per user and web server (§7.1)."""
+HEADROOM_HIGH = 0.5
+"""With at least this share of both budgets left, a user may use its whole ceiling (§7.4)."""
+HEADROOM_LOW = 0.15
+"""With this share left, a user is back at ``x-ms-dop-hint``; under it, below (§7.4)."""
+REMAINING_HEADERS = (
+    "x-ms-ratelimit-burst-remaining-xrm-requests",
+    "x-ms-ratelimit-time-remaining-xrm-requests",
+)
+"""What is left of the request-count and execution-time budgets on the answering server (§7.4)."""
 WRITE_SETTLE_SECONDS = OPERATION_TIME_LIMIT + 15.0
 """After this long from being handed over, a write has landed or was rolled back (limit plus a
 margin for queueing and transit)."""
@@ -173,18 +185,33 @@ class ClientStats:
 
 
 class ConcurrencyLimit:
-    """In-flight requests, adapted AIMD-style (§7.7 rule 2, §10 F1).
+    """Requests in flight for one application user, adapted to the service's answers.
 
-    A 429 for concurrent requests (``0x80072326``) halves the limit; every ``limit`` successes
-    in a row raise it by one, up to ``ceiling``.
+    The limit starts at ``x-ms-dop-hint`` (§7.3) and never exceeds ``ceiling``
+    (``max_concurrency``, at most the 52 concurrent requests Dataverse allows, §7.1). Every
+    answer reports what is left of the user's 5-minute budgets on the web server that answered
+    (§7.4); read as a fraction of the largest value seen (the budgets vary between
+    environments and are never hard-coded), that headroom sets the limit: up to ``ceiling``
+    while at least :data:`HEADROOM_HIGH` of both budgets remains, down to the hint at
+    :data:`HEADROOM_LOW`, and below the hint under it, so the user slows down before the
+    service throttles and spends the budget as fast as the window frees it. A 429 for
+    concurrent requests (``0x80072326``) or for a spent budget halves the limit (once per
+    429 episode: the requests already in flight come back throttled too); it then doubles
+    back per ``limit`` successes.
     """
 
-    def __init__(self, ceiling: int = 52) -> None:
-        self.ceiling = ceiling
-        self.limit = ceiling
-        self._active = 0
+    def __init__(self, ceiling: int = MAX_PARALLELISM) -> None:
+        self.ceiling = max(1, ceiling)
+        self.limit = 1
+        self._hint: int | None = None
+        self._headroom: float | None = None
+        self._best: dict[str, float] = {}
+        self._recovery: int | None = None
         self._successes = 0
+        self._active = 0
         self._cond = threading.Condition()
+        with self._cond:
+            self._adjust()
 
     def __enter__(self) -> None:
         with self._cond:
@@ -197,26 +224,69 @@ class ConcurrencyLimit:
             self._active -= 1
             self._cond.notify()
 
+    @property
+    def headroom(self) -> float | None:
+        """The smaller remaining fraction of the two budgets at the last answer (None: unknown)."""
+        return self._headroom
+
     def cap(self, ceiling: int) -> None:
         """Set a new ceiling (at least one); the current limit never exceeds it."""
         with self._cond:
             self.ceiling = max(1, ceiling)
-            self.limit = min(self.limit, self.ceiling)
+            self._adjust()
+
+    def observe(self, hint: int | None, remaining: Mapping[str, float]) -> None:
+        """Take an answer's ``x-ms-dop-hint`` and remaining budgets (header name: value)."""
+        with self._cond:
+            if hint is not None:
+                self._hint = hint
+            fractions = []
+            for name, value in remaining.items():
+                best = self._best[name] = max(self._best.get(name, 0.0), value)
+                fractions.append(value / best if best > 0 else 0.0)
+            if fractions:
+                self._headroom = min(fractions)
+            self._adjust()
 
     def decrease(self) -> None:
-        """Halve the limit (never below one)."""
+        """A 429: halve the limit (never below one), unless it was halved with no success since."""
         with self._cond:
-            self.limit = max(1, self.limit // 2)
+            if self._recovery is not None and self._successes == 0:
+                return
+            self._recovery = max(1, self.limit // 2)
             self._successes = 0
+            self._adjust()
 
     def increase(self) -> None:
-        """Count a success; after ``limit`` of them allow one more request in flight."""
+        """Count a success; after ``limit`` of them a halved limit doubles back."""
         with self._cond:
+            if self._recovery is None:
+                return
             self._successes += 1
-            if self._successes >= self.limit and self.limit < self.ceiling:
-                self.limit += 1
+            if self._successes >= self.limit:
                 self._successes = 0
-                self._cond.notify()
+                self._recovery *= 2
+                if self._recovery >= self.ceiling:
+                    self._recovery = None
+                self._adjust()
+
+    def _adjust(self) -> None:
+        """Set the limit from the hint, the headroom and any recovery under way."""
+        hint = min(self._hint or DEFAULT_PARALLELISM, self.ceiling)
+        headroom = self._headroom
+        if headroom is None:
+            wanted = hint
+        elif headroom >= HEADROOM_HIGH:
+            wanted = self.ceiling
+        elif headroom >= HEADROOM_LOW:
+            share = (headroom - HEADROOM_LOW) / (HEADROOM_HIGH - HEADROOM_LOW)
+            wanted = hint + round((self.ceiling - hint) * share)
+        else:
+            wanted = round(hint * headroom / HEADROOM_LOW)
+        if self._recovery is not None:
+            wanted = min(wanted, self._recovery)
+        self.limit = max(1, min(wanted, self.ceiling))
+        self._cond.notify_all()
 
 
 class RetryGate:
@@ -232,6 +302,11 @@ class RetryGate:
         """Hold every sender for at least ``seconds`` from now."""
         with self._lock:
             self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def closed(self) -> bool:
+        """Whether senders are held now."""
+        with self._lock:
+            return self._resume_at > self._clock()
 
     def wait(self) -> None:
         """Block until the gate is open."""
@@ -311,6 +386,7 @@ class DataverseClient:
         timeout: float = 120,
         max_retries: int = 8,
         outage_budget: float = 300,
+        max_concurrency: int | None = None,
         write_settle: float = WRITE_SETTLE_SECONDS,
         default_headers: Mapping[str, str] | None = None,
         backoff_base: float = 1.0,
@@ -330,6 +406,8 @@ class DataverseClient:
             timeout: Seconds to connect and to wait for each answer.
             max_retries: Retries per request after 500s and transient Dataverse codes.
             outage_budget: Seconds without a usable answer before :class:`ServiceUnreachable`.
+            max_concurrency: Most requests in flight at once (at most 52, §7.1); below it the
+                service's hint and remaining budgets decide (:class:`ConcurrencyLimit`).
             write_settle: Seconds after which a write handed over has landed or was rolled
                 back; a timed-out write is not resent sooner.
             default_headers: Sent on every request and every ``$batch`` part, e.g.
@@ -361,7 +439,7 @@ class DataverseClient:
         self._jitter = jitter
         self._boundary = boundary
         self._gate = RetryGate(clock, sleep)
-        self.in_flight = ConcurrencyLimit()
+        self.in_flight = ConcurrencyLimit(min(max_concurrency or MAX_PARALLELISM, MAX_PARALLELISM))
         self._dop_hint: int | None = None
         self.stats = ClientStats()
 
@@ -375,12 +453,14 @@ class DataverseClient:
         """The last ``x-ms-dop-hint`` seen: the service's advice for parallel requests (§7.3)."""
         return self._dop_hint
 
-    def limit_concurrency(self, requests: int) -> None:
-        """Never have more than ``requests`` in flight, whichever threads send them (§7.3)."""
-        self.in_flight.cap(requests)
+    @property
+    def paused(self) -> bool:
+        """Whether a ``Retry-After`` holds this client's senders now."""
+        return self._gate.closed()
 
     def throttle(self, seconds: float) -> None:
-        """Pause every sender, e.g. for a 429 found inside a ``$batch`` part."""
+        """Pause every sender of this client, e.g. for a 429 found inside a ``$batch`` part."""
+        self.in_flight.decrease()
         self._gate.pause(seconds)
         self.stats.add(throttled=1, throttled_seconds=seconds)
 
@@ -450,6 +530,9 @@ class DataverseClient:
             raise WebApiError(response.status, None, f"Malformed $batch answer: {exc}") from None
         if len(answers) > len(requests):
             raise WebApiError(response.status, None, "The $batch answer has too many parts.")
+        throttled = [parse_error(a).retry_after or 1.0 for a in answers if a.status == 429]
+        if throttled:  # parts refused by service protection: this user pauses (§7.8)
+            self.throttle(max(throttled))
         return answers
 
     def _exchange(
@@ -516,8 +599,6 @@ class DataverseClient:
         """Wait ``delay`` seconds before sending again: all senders after a 429, else this one."""
         self.stats.add(retries=1)
         if isinstance(error, Throttled):
-            if error.code == CONCURRENCY_CODE:
-                self.in_flight.decrease()
             self.throttle(delay)
         else:
             LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
@@ -556,6 +637,18 @@ class DataverseClient:
         delay = min(self._backoff_cap, self._backoff_base * 2**attempt)
         return delay / 2 + self._jitter() * delay / 2
 
+    def _observe(self, response: WebResponse) -> None:
+        """Take the parallelism hint and the remaining budgets an answer reports (§7.3, §7.4)."""
+        hint = _number(response.header("x-ms-dop-hint"))
+        if hint is not None and hint >= 1:
+            self._dop_hint = int(hint)
+        remaining = {}
+        for name in REMAINING_HEADERS:
+            value = _number(response.header(name))
+            if value is not None:
+                remaining[name] = value
+        self.in_flight.observe(self._dop_hint, remaining)
+
     def _once(self, request: WebRequest) -> WebResponse:
         headers = {
             **standard_headers(request),
@@ -574,9 +667,7 @@ class DataverseClient:
         )
         self.stats.add(requests=1)
         response = WebResponse(raw.status_code, dict(raw.headers), raw.content)
-        hint = response.header("x-ms-dop-hint")
-        if hint and hint.strip().isdigit():
-            self._dop_hint = int(hint)
+        self._observe(response)
         if LOGGER.isEnabledFor(logging.DEBUG):
             LOGGER.debug(
                 "%s %s -> %s in %.0f ms; headers %s",
@@ -587,6 +678,14 @@ class DataverseClient:
                 redact_headers(headers),
             )
         return response
+
+
+def _number(text: str | None) -> float | None:
+    """A header's number (``1,199.97`` and ``1199.97`` alike); None when absent or not one."""
+    try:
+        return float(text.replace(",", "")) if text else None
+    except ValueError:
+        return None
 
 
 def _is_batch_answer(response: WebResponse) -> bool:

@@ -11,7 +11,7 @@ from target_dynamics.errors import DataverseError
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from target_dynamics.client import ClientStats
 
@@ -184,8 +184,12 @@ class RunReport:
             f"{stats.rejected} rejected, {rate:.1f} records/s"
         )
 
-    def summary(self, client_stats: ClientStats | None = None) -> list[str]:
-        """Log and return one summary line per stream, then the retries and throttled time."""
+    def summary(self, users: Sequence[tuple[str, ClientStats]] = ()) -> list[str]:
+        """Log and return one summary line per stream, then requests, retries, throttled time.
+
+        ``users`` are the run's application users and their counters; with several, a line
+        tells each one's share of the requests.
+        """
         verb = "validated (dry run, nothing written)" if self._dry_run else "landed"
         would = "would be " if self._dry_run else ""
         with self._lock:
@@ -213,10 +217,19 @@ class RunReport:
                 + f", {s.rejected} rejected, {s.lost} not written"
                 for name, s in sorted(self._mirrors.items())
             ]
-        if client_stats is not None:
+        if users:
+            total = sum(stats.requests for _, stats in users)
             lines.append(
-                f"Requests: {client_stats.requests}, retries: {client_stats.retries}, "
-                f"throttled: {client_stats.throttled_seconds:.1f} s"
+                f"Requests: {total}, retries: {sum(stats.retries for _, stats in users)}, "
+                f"throttled: {sum(stats.throttled_seconds for _, stats in users):.1f} s"
+            )
+        if len(users) > 1:
+            lines.append(
+                "Requests by application user: "
+                + ", ".join(
+                    f"{name} {stats.requests} ({stats.requests / max(total, 1):.0%})"
+                    for name, stats in users
+                )
             )
         for line in lines:
             self._logger.info(line)

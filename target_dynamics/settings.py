@@ -135,6 +135,16 @@ class StreamSettings:
 
 
 @dataclass(frozen=True)
+class AppUser:
+    """One more application user of ``app_users``: its client id and credentials."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_private_key: str | None = field(default=None, repr=False)
+    certificate_thumbprint: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """The config, read and validated once."""
 
@@ -157,6 +167,8 @@ class Settings:
     streams: Mapping[str, Mapping[str, t.Any]] = field(default_factory=dict)
     lookups: Mapping[str, LookupSettings] = field(default_factory=dict)
     max_concurrency: int | None = None
+    app_users: tuple[AppUser, ...] = ()
+    """Application users besides :attr:`client_id`, each with its own service protection limits."""
     extra_fields: str = "drop"
     dead_letter_path: str | None = None
     max_errors: int = 0
@@ -335,6 +347,36 @@ def _check_credentials(secret: t.Any, key: t.Any, thumb: t.Any, problems: list[s
         )
 
 
+def _app_users(value: t.Any, client_id: t.Any, problems: list[str]) -> tuple[AppUser, ...]:
+    """Each further application user: a client id and its own credentials, never repeated."""
+    users: list[AppUser] = []
+    seen = {str(client_id).lower()}
+    for n, entry in enumerate(value if isinstance(value, list) else []):
+        if not isinstance(entry, dict):
+            continue  # the schema reports it
+        where: list[str] = []
+        secret, key = entry.get("client_secret"), entry.get("certificate_private_key")
+        thumb = entry.get("certificate_thumbprint")
+        _check_credentials(secret, key, thumb, where)
+        user_id = str(entry.get("client_id") or "")
+        if user_id.lower() in seen:
+            where.append(
+                f"client_id {user_id} is already used in this config: each application user "
+                "counts once (its limits are per user)"
+            )
+        seen.add(user_id.lower())
+        problems.extend(f"app_users[{n}]: {problem}" for problem in where)
+        users.append(
+            AppUser(
+                client_id=user_id,
+                client_secret=secret,
+                certificate_private_key=key,
+                certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
+            )
+        )
+    return tuple(users)
+
+
 def _check_tenant(tenant: t.Any, problems: list[str]) -> None:
     """A directory id (GUID) or one of the directory's domain names; never common/organizations."""
     if not isinstance(tenant, str) or _GUID.match(tenant):
@@ -454,6 +496,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
     if isinstance(streams, dict):
         _check_streams(streams, problems)
     lookups = _lookups(get("lookups") or {}, "lookups", problems)
+    app_users = _app_users(get("app_users"), client_id, problems)
     if problems:
         return None, problems
     suppress = get("suppress_duplicate_detection")
@@ -475,6 +518,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         streams=streams,
         lookups=lookups,
         max_concurrency=get("max_concurrency"),
+        app_users=app_users,
         extra_fields=get("extra_fields") or "drop",
         dead_letter_path=dead,
         max_errors=int(get("max_errors") or 0),
@@ -532,6 +576,6 @@ def format_error(error: ValidationError) -> str:
     """Say where in the config a JSON Schema error is, without echoing a secret value."""
     where = "config" + "".join(f"[{p!r}]" for p in error.path)
     top = str(error.path[0]) if error.path else ""
-    if top in SECRETS:
+    if top in SECRETS or (top == "app_users" and error.validator not in ("required", "minLength")):
         return f"{where} is invalid ({error.validator} check failed); value not shown"
     return f"{error.message} in {where}"

@@ -14,6 +14,7 @@ from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
 
+from target_dynamics.app_users import AppUsers
 from target_dynamics.batch_files import batch_records
 from target_dynamics.clouds import CLOUDS
 from target_dynamics.connection import MELTANO_TEST_STREAM, check_connection, reach
@@ -28,6 +29,7 @@ from target_dynamics.settings import (
     ID_FIELD_TYPE,
     LOAD_METHODS,
     OPERATIONS,
+    AppUser,
     Settings,
     SettingsError,
     check_schema,
@@ -38,7 +40,7 @@ from target_dynamics.webapi import option_headers
 from target_dynamics.writer import Writer
 
 if t.TYPE_CHECKING:
-    from target_dynamics.client import DataverseClient
+    from target_dynamics.client import ClientStats, DataverseClient
 
 
 class TargetDynamics(Target):
@@ -297,7 +299,26 @@ class TargetDynamics(Target):
             "max_concurrency",
             th.IntegerType(minimum=1, maximum=52),
             title="Maximum concurrency",
-            description="Requests in flight at once; default: the service's x-ms-dop-hint.",
+            description="Most requests in flight at once per application user (at most 52, "
+            "Dataverse's limit). Below it the target starts at the service's x-ms-dop-hint and "
+            "goes up or down with the remaining budgets the service reports.",
+        ),
+        th.Property(
+            "app_users",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("client_id", th.StringType(nullable=False), required=True),
+                    th.Property("client_secret", th.StringType, secret=True),
+                    th.Property("certificate_private_key", th.StringType, secret=True),
+                    th.Property("certificate_thumbprint", th.StringType),
+                    additional_properties=False,
+                )
+            ),
+            title="More application users",
+            description="Further app registrations of the same tenant, each an application user "
+            "of the environment with the same role: {client_id, client_secret} or {client_id, "
+            "certificate_private_key, certificate_thumbprint}. Writes are spread over all users; "
+            "Dataverse's limits apply per user, so each adds a whole budget.",
         ),
         th.Property(
             "extra_fields",
@@ -430,6 +451,7 @@ class TargetDynamics(Target):
         self._settings: Settings | None = None
         self._lock = threading.Lock()
         self._client: DataverseClient | None = None
+        self._users: AppUsers | None = None
         self._writer: Writer | None = None
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
@@ -502,12 +524,22 @@ class TargetDynamics(Target):
             return self._client
 
     @property
-    def writer(self) -> Writer:
-        """The one writer of the run."""
+    def users(self) -> AppUsers:
+        """The run's application users: :attr:`client` first, then each of ``app_users``."""
         client = self.client
         with self._lock:
+            if self._users is None:
+                extra = [(u.client_id, self._build_client(u)) for u in self.settings.app_users]
+                self._users = AppUsers([(self.settings.client_id, client), *extra])
+            return self._users
+
+    @property
+    def writer(self) -> Writer:
+        """The one writer of the run, sending through every application user."""
+        users = self.users
+        with self._lock:
             if self._writer is None:
-                self._writer = Writer(client, max_concurrency=self.settings.max_concurrency)
+                self._writer = Writer(users)
             return self._writer
 
     @property
@@ -539,7 +571,8 @@ class TargetDynamics(Target):
             return f"{totals.rejected} records were rejected, more than max_errors"
         return None
 
-    def _build_client(self) -> DataverseClient:
+    def _build_client(self, user: AppUser | None = None) -> DataverseClient:
+        """A client for ``user`` (None: the user the settings name first), with its own session."""
         from target_dynamics.auth import (  # noqa: PLC0415 - built only when a stream needs it
             Credentials,
             TokenProvider,
@@ -547,14 +580,17 @@ class TargetDynamics(Target):
         from target_dynamics.client import DataverseClient, make_session  # noqa: PLC0415
 
         s = self.settings
+        user = user or AppUser(
+            s.client_id, s.client_secret, s.certificate_private_key, s.certificate_thumbprint
+        )
         session = make_session(s.ca_bundle)
         tokens = TokenProvider(
             Credentials(
                 tenant_id=s.tenant_id,
-                client_id=s.client_id,
-                client_secret=s.client_secret,
-                certificate_private_key=s.certificate_private_key,
-                certificate_thumbprint=s.certificate_thumbprint,
+                client_id=user.client_id,
+                client_secret=user.client_secret,
+                certificate_private_key=user.certificate_private_key,
+                certificate_thumbprint=user.certificate_thumbprint,
             ),
             authority_host=s.login_host,
             resource_url=s.dynamics_url,
@@ -568,12 +604,19 @@ class TargetDynamics(Target):
             session=session,
             timeout=s.timeout_seconds,
             outage_budget=s.outage_budget_seconds,
+            max_concurrency=s.max_concurrency,
             default_headers=option_headers(
                 bypass_business_logic=s.bypass_business_logic,
                 suppress_duplicate_detection=s.suppress_duplicate_detection,
                 caller_object_id=s.caller_object_id,
             ),
         )
+
+    def _request_counters(self) -> list[tuple[str, ClientStats]]:
+        """Each application user's request counters, for the summary (none: nothing was sent)."""
+        if self._users is not None:
+            return self._users.stats()
+        return [(self.settings.client_id, self._client.stats)] if self._client else []
 
     def raw_schema(self, stream: str) -> dict | None:
         """The SCHEMA message of ``stream`` as it arrived (before stream maps)."""
@@ -732,7 +775,7 @@ class TargetDynamics(Target):
             super().process_endofpipe()
         finally:
             self.dead_letter.close()
-            self.report.summary(self._client.stats if self._client else None)
+            self.report.summary(self._request_counters())
         self.report.raise_if_failed(self.settings.max_errors, self.settings.dead_letter_path)
         if self._client is None and getattr(self.message_reader, "reached_end", False):
             reach(self.client)  # nothing needed the service: still prove the credentials

@@ -13,8 +13,9 @@ How a call to :meth:`Writer.write` proceeds:
    rejected as not found, a delete is already done; several found (a matched column), the
    record is rejected naming the count, or with ``all_matches`` written to every one.
 3. **Chunk** (``chunk_size``, at most 1,000; a batch is spread evenly over the workers, down
-   to ``MIN_PARALLEL_CHUNK`` rows a chunk) and send chunks in parallel: ``min(x-ms-dop-hint,
-   max_concurrency)`` threads.
+   to ``MIN_PARALLEL_CHUNK`` rows a chunk) and send chunks in parallel: as many as the
+   transport has room for (:meth:`Transport.capacity`: every application user's limit, which
+   follows ``x-ms-dop-hint`` and the remaining budgets, capped by ``max_concurrency``).
 4. Each chunk goes as one **bulk message** where one applies: ``UpsertMultiple`` (key in
    ``@odata.id``, or the primary id in the body), ``CreateMultiple`` (primary id in the body),
    ``UpdateMultiple`` (primary id only; alternate keys are not supported there, §6.2).
@@ -57,22 +58,44 @@ from target_dynamics.identity import IdMode, key_guid, norm
 from target_dynamics.webapi import MAX_BATCH_OPERATIONS, WebRequest, WebResponse
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-
-    from target_dynamics.client import DataverseClient
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 LOGGER = logging.getLogger(__name__)
 _T = t.TypeVar("_T")
-DEFAULT_CONCURRENCY = 4
-"""Threads when the service gave no ``x-ms-dop-hint`` (the sample environments' value, §7.3)."""
-MAX_CONCURRENCY = 52
-"""Concurrent requests per user and web server (§7.1)."""
 MIN_PARALLEL_CHUNK = 100
 """Fewest rows worth a request of their own when spreading a batch over workers (§6.5: start
 with 100 to 1,000 rows per bulk request)."""
 LOOKUP_CHUNK = 25
 """Values per ``$filter`` query: keeps URLs short (§5.1 limits GET URLs in batches to 64 KB)."""
 _UNSUPPORTED_HINTS = ("not supported", "not implemented", "not yet implemented", "does not support")
+
+
+class Transport(t.Protocol):
+    """What the writer sends through (:class:`~target_dynamics.app_users.AppUsers`)."""
+
+    def capacity(self) -> int:
+        """Requests that may be in flight now."""
+        ...
+
+    def send(self, request: WebRequest) -> WebResponse:
+        """Send one request (retrying what may succeed later)."""
+        ...
+
+    def send_batch(
+        self, requests: Sequence[WebRequest], *, continue_on_error: bool = True
+    ) -> list[WebResponse]:
+        """Send one ``$batch`` and return its part answers in order."""
+        ...
+
+    def get_json(self, path: str, headers: Mapping[str, str] | None = None) -> dict[str, t.Any]:
+        """``GET`` a path and decode its JSON body."""
+        ...
+
+    def get_all(
+        self, path: str, headers: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, t.Any]]:
+        """``GET`` every page of a collection."""
+        ...
 
 
 class Operation(StrEnum):
@@ -261,13 +284,12 @@ def split_even(items: Sequence[_T], chunk_size: int, workers: int) -> list[Seque
 
 
 class Writer:
-    """Sends rows for one or more tables through one :class:`DataverseClient`; thread-safe."""
+    """Sends rows for one or more tables through one :class:`Transport`; thread-safe."""
 
     def __init__(
         self,
-        client: DataverseClient,
+        client: Transport,
         *,
-        max_concurrency: int | None = None,
         chunk_size: int = 500,
         part_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
@@ -275,20 +297,17 @@ class Writer:
         """Configure the writer.
 
         Args:
-            client: Transport.
-            max_concurrency: Upper bound on parallel requests; the service's hint applies below it.
+            client: Transport (the run's application users).
             chunk_size: Rows per bulk message or ``$batch`` (capped at 1,000).
             part_retries: Rounds for resending ``$batch`` parts that failed transiently.
             sleep: Sleeper between such rounds (tests inject a fake).
         """
         self._client = client
-        self._max_concurrency = max_concurrency
         self._chunk_size = max(1, min(chunk_size, MAX_BATCH_OPERATIONS))
         self._part_retries = part_retries
         self._sleep = sleep
         self._no_bulk: set[str] = set()
         self._lock = threading.Lock()
-        self._probed = False
 
     def bulk_disabled(self, entity_set: str) -> bool:
         """Whether this writer learnt that ``entity_set`` does not take bulk messages."""
@@ -364,19 +383,8 @@ class Writer:
                     result.ids[index] = list(guids)
 
     def concurrency(self) -> int:
-        """Threads to use: the service's ``x-ms-dop-hint`` capped by ``max_concurrency`` (§7.3)."""
-        if self._client.dop_hint is None and not self._probed:
-            self._probed = True
-            try:
-                self._client.get_json("WhoAmI")
-            except WebApiError as error:
-                LOGGER.warning("WhoAmI failed (%s); using %d threads", error, DEFAULT_CONCURRENCY)
-        hint = self._client.dop_hint or DEFAULT_CONCURRENCY
-        if self._max_concurrency:
-            hint = min(hint, self._max_concurrency)
-        threads = max(1, min(hint, MAX_CONCURRENCY))
-        self._client.limit_concurrency(threads)  # shared by writes running side by side
-        return threads
+        """Requests to keep in flight: what the transport has room for now (§7.3, §7.4)."""
+        return self._client.capacity()
 
     # -- addressing --------------------------------------------------------------------------
 
@@ -682,9 +690,7 @@ class Writer:
             result.gone += 1
             return True
         if error.is_transient and not last:
-            if answer.status == 429:
-                self._client.throttle(error.retry_after or 1.0)
-            return False
+            return False  # a 429 part has already paused its user (the client saw it)
         result.rejected.extend((i, error) for i in item.indexes)
         return True
 

@@ -247,25 +247,89 @@ def test_timed_out_write_is_resent_only_after_the_server_limit(requests_mock, cl
 
 
 def test_concurrency_429_halves_requests_in_flight(requests_mock, client):
-    """§7.7 rule 2: `0x80072326` lowers parallelism; successes raise it again slowly."""
+    """§7.7 rule 2: `0x80072326` lowers parallelism from where it was."""
     requests_mock.get(
         ROOT + "WhoAmI",
         [
             {
                 "status_code": 429,
-                "headers": {"Retry-After": "1"},
+                "headers": {"Retry-After": "1", "x-ms-dop-hint": "40"},
                 "json": {"error": {"code": "0x80072326", "message": "concurrent requests"}},
             },
             {"status_code": 200, "json": {}},
         ],
     )
     client.get_json("WhoAmI")
-    assert client.in_flight.limit == 26
+    assert client.in_flight.limit == 20
 
 
-def test_concurrency_limit_blocks_and_recovers():
-    limit = ConcurrencyLimit(ceiling=4)
+def test_batch_part_throttled_pauses_its_client(requests_mock, client, fake_time):
+    """§7.8: a 429 inside a $batch answer holds this client's senders for its Retry-After."""
+    boundary = "batchresponse_1"
+    part = (
+        f"--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary"
+        "\r\n\r\nHTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: "
+        'application/json\r\n\r\n{"error":{"code":"0x80072322","message":"throttled"}}\r\n'
+        f"--{boundary}--\r\n"
+    )
+    requests_mock.post(
+        ROOT + "$batch",
+        status_code=200,
+        headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        text=part,
+    )
+    answers = client.send_batch([WebRequest("DELETE", "contacts(1)")])
+    assert [a.status for a in answers] == [429]
+    assert client.paused
+    assert client.stats.throttled == 1
+    fake_time.now += 7.5
+    assert not client.paused
+
+
+@pytest.mark.parametrize(
+    ("hint", "ceiling", "expected"),
+    [(3, 52, 3), (8, 2, 2), (100, 52, 52), (None, 52, 4), (None, 1, 1)],
+)
+def test_concurrency_starts_at_the_hint_within_the_ceiling(hint, ceiling, expected):
+    """§7.3: x-ms-dop-hint (4 until one is seen), capped by max_concurrency and 52."""
+    limit = ConcurrencyLimit(ceiling=ceiling)
+    limit.observe(hint, {})
+    assert limit.limit == expected
+
+
+def test_concurrency_follows_the_remaining_budget():
+    """§7.4: the whole ceiling while half the budget remains; the hint at 15 %; less below."""
+    limit = ConcurrencyLimit(ceiling=52)
+    time_left = "x-ms-ratelimit-time-remaining-xrm-requests"
+    limit.observe(4, {time_left: 1200.0})
+    assert limit.limit == 52
+    limit.observe(4, {time_left: 600.0})
+    assert limit.limit == 52
+    limit.observe(4, {time_left: 390.0})  # (0.325 - 0.15) / 0.35 = half-way to the ceiling
+    assert limit.limit == 28
+    limit.observe(4, {time_left: 180.0})
+    assert limit.limit == 4
+    limit.observe(4, {time_left: 45.0})
+    assert limit.limit == 1
+    requests_left = "x-ms-ratelimit-burst-remaining-xrm-requests"
+    limit.observe(4, {time_left: 1200.0, requests_left: 6000})
+    assert limit.limit == 52
+    limit.observe(4, {time_left: 1200.0, requests_left: 600})
+    assert limit.limit == 3  # the request budget is the scarcer: 10 % left, 4 x 0.10 / 0.15
+
+
+def test_concurrency_limit_blocks_halves_once_and_recovers():
+    limit = ConcurrencyLimit(ceiling=8)
+    limit.observe(8, {})
     limit.decrease()
+    limit.decrease()  # the same episode: requests in flight come back throttled too
+    assert limit.limit == 4
+    limit.increase()
+    limit.decrease()
+    limit.decrease()
+    assert limit.limit == 2
+    limit.decrease()
+    limit.increase()
     limit.decrease()
     assert limit.limit == 1
     entered = threading.Event()
@@ -279,9 +343,9 @@ def test_concurrency_limit_blocks_and_recovers():
     worker.join(5)
     limit.increase()
     assert limit.limit == 2
-    for _ in range(10):
+    for _ in range(2 + 4):
         limit.increase()
-    assert limit.limit == 4
+    assert limit.limit == 8
     limit.cap(3)
     assert (limit.ceiling, limit.limit) == (3, 3)
 

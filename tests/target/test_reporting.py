@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from target_dynamics.client import ClientStats
 from target_dynamics.reporting import LoadFailed, RunReport
 
 
@@ -49,7 +50,7 @@ def test_summary_lines(caplog):
     run = RunReport(logging.getLogger("report-test"), 0, dry_run=True)
     run.add("people", received=4, landed=4, upserted=2, deleted=1, deactivated=1, gone=1)
     with caplog.at_level(logging.INFO, logger="report-test"):
-        lines = run.summary(None)
+        lines = run.summary()
     assert lines == [
         (
             "Summary people: 4 received, 4 validated (dry run, nothing written) "
@@ -58,6 +59,16 @@ def test_summary_lines(caplog):
         )
     ]
     assert caplog.messages == lines
+
+
+def test_summary_tells_each_application_users_share():
+    run = RunReport(logging.getLogger("report-test"), 0, dry_run=False)
+    first, second = ClientStats(requests=30, retries=1), ClientStats(requests=10, throttled=2)
+    second.throttled_seconds = 4.0
+    assert run.summary([("app-1", first), ("app-2", second)]) == [
+        "Requests: 40, retries: 1, throttled: 4.0 s",
+        "Requests by application user: app-1 30 (75%), app-2 10 (25%)",
+    ]
 
 
 def test_failure_names_the_commonest_codes_with_a_message():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import DataverseClient, make_session
 from target_dynamics.writer import Operation, Row, WritePlan, Writer
@@ -41,7 +42,7 @@ def transport(server, credentials: Credentials | None = None) -> tuple[Dataverse
         timeout=30,
         backoff_base=0.05,
     )
-    return client, Writer(client, sleep=lambda _: None)
+    return client, Writer(AppUsers([("loader", client)]), sleep=lambda _: None)
 
 
 def gid(n: int) -> str:
