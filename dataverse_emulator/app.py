@@ -173,7 +173,7 @@ class Emulator:
         return response
 
     def reset(self) -> None:
-        """Back to the start-up state: records, faults, budgets, counters, revocations, users."""
+        """Back to the start-up state: records, faults, budgets, limits, counters, users."""
         self.env.reset()
         self.faults.reset()
         self.budgets.clear()
