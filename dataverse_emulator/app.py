@@ -173,7 +173,10 @@ class Emulator:
         return response
 
     def reset(self) -> None:
-        """Back to the start-up state: records, faults, budgets, limits, counters, users."""
+        """Back to the start-up state.
+
+        Records, fault rules, budgets and limits, counters, token revocations and users.
+        """
         self.env.reset()
         self.faults.reset()
         self.budgets.clear()
