@@ -55,8 +55,11 @@ class Options:
         token_lifetime: ``expires_in`` of issued tokens, in seconds.
         faults: Start-up fault plan (``docs/emulator-faults.md``).
         entities_file: Extra tables for the catalog.
-        limits: Nominal service protection limits and the ``x-ms-dop-hint`` the environment
-            reports (``Limits(dop_hint=48)``; CLI ``--dop-hint``).
+        limits: Nominal service protection limits, the ``x-ms-dop-hint`` the environment
+            reports and its number of web servers at start (``Limits(dop_hint=48)``; CLI
+            ``--dop-hint``, ``--web-servers``; control API ``PUT /_emulator/limits``).
+        app_users: Application users that may write (CLI ``--app-users``): 3 registers the
+            two secret loaders and the certificate loader; more adds secret loaders.
         costs: Nominal cost model.
         max_body_bytes: Larger request bodies get 413 (§7.5: bulk requests up to 116.85 MB).
     """
@@ -70,6 +73,7 @@ class Options:
     limits: Limits = field(default_factory=Limits)
     costs: CostModel = field(default_factory=CostModel)
     max_body_bytes: int = 116_850_000
+    app_users: int = 3
 
     def __post_init__(self) -> None:
         if self.latency not in {"realistic", "zero"}:
@@ -143,7 +147,7 @@ class Emulator:
             self.counters,
             auth,
             options.time_scale,
-            dop_hint=options.limits.dop_hint,
+            dop_hint=lambda: self.budgets.limits.dop_hint,
         )
         authority = Authority(self.tenant_id, users, self.tokens, self.counters, faults)
         token_faults = FaultLayer(
@@ -169,7 +173,10 @@ class Emulator:
         return response
 
     def reset(self) -> None:
-        """Back to the start-up state: records, faults, budgets, counters, revocations, users."""
+        """Back to the start-up state.
+
+        Records, fault rules, budgets and limits, counters, token revocations and users.
+        """
         self.env.reset()
         self.faults.reset()
         self.budgets.clear()

@@ -5,11 +5,14 @@ Example::
     dataverse-emulator --port 8443 --data-dir .emulator --latency realistic --time-scale 0.1
 
 (``--dop-hint 48`` makes it report the parallelism of a larger environment, §7.3;
+``--web-servers 2`` gives each user a budget on each of two servers, §7.1, §7.2;
+``--app-users 4`` registers four application users that may write, §7.1;
 ``--seed-data rows.json`` loads rows at start, ``--snapshot-on-exit out.json`` saves them on
 stop; ``--host`` binds another interface, with a warning unless it is loopback.)
 
-writes ``.emulator/ca.pem`` and ``.emulator/target-config.json`` (a working target-dynamics
-configuration) and prints the URLs it serves. Its server stack is the ``emulator`` extra
+writes ``.emulator/ca.pem``, ``.emulator/target-config.json`` (a working target-dynamics
+configuration) and ``.emulator/app-users.json`` (the further users, ``--config`` it too) and
+prints the URLs it serves. Its server stack is the ``emulator`` extra
 (``pip install "target-dynamics[emulator]"``); without it the script says so in one line.
 """
 
@@ -28,11 +31,25 @@ from pathlib import Path
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from dataverse_emulator.state.budget import Limits
+
 EXTRA_MODULES = ("cryptography", "httptools", "jwt", "uvicorn")
 """What the ``emulator`` extra installs and the emulator imports; the target needs none."""
 
 
-def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
+def _at_least_one(text: str) -> int:
+    """A whole number of at least 1 (argparse ``type``: a bad one is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _parser(token_lifetime: int, limits: Limits) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataverse-emulator",
         description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
@@ -64,9 +81,23 @@ def _parser(token_lifetime: int, dop_hint: int) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--dop-hint",
-        type=int,
-        default=dop_hint,
+        type=_at_least_one,
+        default=limits.dop_hint,
         help="the x-ms-dop-hint every answer reports (recommended parallelism, default 4)",
+    )
+    parser.add_argument(
+        "--web-servers",
+        type=_at_least_one,
+        default=limits.web_servers,
+        help="web servers, each with its own budget per user; requests without the affinity "
+        "cookie are spread over them (default 1, a trial environment)",
+    )
+    parser.add_argument(
+        "--app-users",
+        type=_at_least_one,
+        default=3,
+        help="application users that may write (default 3: two with secrets, one with a "
+        "certificate; more adds users with secrets); app-users.json lists all but the first",
     )
     parser.add_argument("--faults", type=Path, help="fault rules (JSON, docs/emulator-faults.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of ids and fault draws")
@@ -131,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dataverse_emulator.state.errors import DataverseFault  # noqa: PLC0415
     from dataverse_emulator.state.seed import load_rows  # noqa: PLC0415
 
-    parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits().dop_hint)
+    parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits())
     args = parser.parse_args(argv)
     faults = _json_file(parser, "--faults", args.faults)
     seed_rows = _json_file(parser, "--seed-data", args.seed_data)
@@ -146,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             token_lifetime=args.token_lifetime,
             entities_file=args.entities,
-            limits=Limits(dop_hint=args.dop_hint),
+            limits=Limits(dop_hint=args.dop_hint, web_servers=args.web_servers),
+            app_users=args.app_users,
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
@@ -162,9 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Control API         {server.base_url}/_emulator/",
         f"CA bundle           {server.ca_path}",
         f"Target config       {server.data_dir / 'target-config.json'}",
+        f"App users           {server.data_dir / 'app-users.json'} ({len(server.app_users)} more)",
         f"Users               {server.data_dir / 'users.json'}",
         f"Latency             {args.latency} (time scale {args.time_scale})",
         f"x-ms-dop-hint       {args.dop_hint}",
+        f"Web servers         {args.web_servers}",
     ]
     if seed_rows is not None:
         lines.append(f"Seed data           {args.seed_data} ({created} rows)")

@@ -2,8 +2,10 @@
 
 The only way tests reset or inspect the emulator (documented in ``docs/emulator-admin-api.md``):
 
-- ``POST /_emulator/reset``: back to the start-up state (store, faults, budgets, counters,
-  revocations).
+- ``POST /_emulator/reset``: back to the start-up state (store, faults, budgets and limits,
+  counters, revocations).
+- ``GET /_emulator/limits`` / ``PUT /_emulator/limits``: read or change (partial object) the
+  ``x-ms-dop-hint``, the number of web servers and the per-user limits, nominal figures.
 - ``GET /_emulator/faults`` / ``PUT /_emulator/faults``: read or replace the fault rules.
 - ``GET /_emulator/counters``: requests by kind and outcome, token and discovery requests, 429s.
 - ``GET /_emulator/snapshot``: the record store as JSON.
@@ -55,6 +57,8 @@ class Control:
             ("POST", "reset"): self._reset,
             ("GET", "faults"): lambda _: _json(200, emulator.faults.to_json()),
             ("PUT", "faults"): self._set_faults,
+            ("GET", "limits"): lambda _: _json(200, emulator.budgets.limits.to_json()),
+            ("PUT", "limits"): self._set_limits,
             ("GET", "counters"): lambda _: _json(200, emulator.counters.to_json()),
             ("GET", "snapshot"): lambda _: _json(200, emulator.env.snapshot()),
             ("POST", "revoke-tokens"): self._revoke_tokens,
@@ -91,6 +95,14 @@ class Control:
         except ValueError as exc:
             return _problem(400, str(exc))
         return _json(200, self._emulator.faults.to_json())
+
+    def _set_limits(self, request: Request) -> Response:
+        budgets = self._emulator.budgets
+        try:
+            budgets.retune(budgets.limits.updated(_body(request)))
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        return _json(200, budgets.limits.to_json())
 
     def _user_setting(self, request: Request, name: str) -> Response:
         _, client_id, setting = name.split("/")

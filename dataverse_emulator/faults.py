@@ -328,10 +328,10 @@ class FaultLayer:
         scale: float = 1.0,
         *,
         token_phase: bool = False,
-        dop_hint: int = 4,
+        dop_hint: t.Callable[[], int] = lambda: 4,
     ) -> None:
         self._faults = faults
-        self._dop_hint = str(dop_hint)
+        self._dop_hint = dop_hint
         self._token_phase = token_phase
         self._tokens = tokens
         self._counters = counters
@@ -393,7 +393,7 @@ class FaultLayer:
                 transient_error(status), request.headers.get("client-request-id"), headers
             )
         if status == 429:  # like the service's own 429s (§7.3, §2.3)
-            headers.append(("x-ms-dop-hint", self._dop_hint))
+            headers.append(("x-ms-dop-hint", str(self._dop_hint())))
         default_code, default_message = DEFAULT_ERRORS[status]
         return stamp_request_id(
             error_response(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import time
 import typing as t
 from http.cookies import CookieError, SimpleCookie
@@ -34,28 +33,37 @@ AFFINITY_COOKIE = "ARRAffinity"
 
 
 class Affinity:
-    """Which web server answers: the one named by the affinity cookie, else the next in turn."""
+    """Which web server answers: the one named by the affinity cookie, else the next in turn.
 
-    def __init__(self, web_servers: int) -> None:
-        self._cookies = [
-            hashlib.sha256(f"web-server-{n}".encode()).hexdigest() for n in range(web_servers)
-        ]
-        self._servers = {cookie: n for n, cookie in enumerate(self._cookies)}
-        self._turn = itertools.cycle(range(web_servers))
+    The number of servers is the current ``Limits.web_servers`` (it may change at run time); a
+    cookie naming a server beyond it is ignored, as after a server left the environment.
+    """
 
-    def server_for(self, cookie_header: str) -> int:
+    def __init__(self) -> None:
+        self._cookies: list[str] = []
+        self._servers: dict[str, int] = {}
+        self._turn = 0
+
+    def server_for(self, cookie_header: str, web_servers: int) -> int:
         """The server pinned by ``ARRAffinity`` in the ``Cookie`` header, else round-robin."""
         if cookie_header:
             try:
                 morsel = SimpleCookie(cookie_header).get(AFFINITY_COOKIE)
             except CookieError:
                 morsel = None
-            if morsel is not None and morsel.value in self._servers:
-                return self._servers[morsel.value]
-        return next(self._turn)
+            server = None if morsel is None else self._servers.get(morsel.value)
+            if server is not None and server < web_servers:
+                return server
+        server = self._turn % web_servers
+        self._turn = server + 1
+        return server
 
     def set_cookie(self, server: int) -> tuple[str, str]:
         """The ``Set-Cookie`` header pinning a client to ``server``."""
+        while len(self._cookies) <= server:
+            cookie = hashlib.sha256(f"web-server-{len(self._cookies)}".encode()).hexdigest()
+            self._servers[cookie] = len(self._cookies)
+            self._cookies.append(cookie)
         return (
             "Set-Cookie",
             f"{AFFINITY_COOKIE}={self._cookies[server]}; Path=/; Secure; HttpOnly",
@@ -91,13 +99,13 @@ class ServiceProtection:
         self._inner = inner
         self._scale = scale
         self._enforce = enforce
-        self._dop_hint = str(budgets.limits.dop_hint)
-        self._affinity = Affinity(budgets.limits.web_servers)
+        self._affinity = Affinity()
 
     async def __call__(self, request: Request) -> Response:
         """Admit, handle, wait out the server time, release."""
-        server = self._affinity.server_for(request.headers.get("cookie", ""))
-        hints = [("x-ms-dop-hint", self._dop_hint), self._affinity.set_cookie(server)]
+        limits = self._budgets.limits  # the current ones (control API ``PUT limits``)
+        server = self._affinity.server_for(request.headers.get("cookie", ""), limits.web_servers)
+        hints = [("x-ms-dop-hint", str(limits.dop_hint)), self._affinity.set_cookie(server)]
         budget = self._budgets.of(request.context.get("client_id", ""), server)
         if not self._enforce:
             budget.count()

@@ -1,9 +1,11 @@
 """The emulator on loopback HTTPS: an ASGI adapter on uvicorn (httptools) and a server object.
 
 :class:`EmulatorServer` generates a CA and certificates into its data directory, writes
-``target-config.json`` (a working target-dynamics configuration pointing at itself) and runs
-uvicorn on ``127.0.0.1`` in a background thread with its own event loop (``start`` / ``stop`` or
-the context manager). One port serves the Entra authority, the Web API and ``/_emulator/``.
+``target-config.json`` (a working target-dynamics configuration pointing at itself),
+``app-users.json`` (the further application users that may write, the target's ``app_users``:
+``target-dynamics --config target-config.json --config app-users.json``) and runs uvicorn on
+``127.0.0.1`` in a background thread with its own event loop (``start`` / ``stop`` or the
+context manager). One port serves the Entra authority, the Web API and ``/_emulator/``.
 """
 
 from __future__ import annotations
@@ -156,6 +158,14 @@ class Admin:
         """``PUT /_emulator/faults``: a rule list or ``{"seed": n, "rules": [...]}``."""
         return self._call("PUT", "faults", plan)
 
+    def limits(self) -> dict[str, t.Any]:
+        """``GET /_emulator/limits``: dop hint, web servers and per-user limits (nominal)."""
+        return self._call("GET", "limits")
+
+    def set_limits(self, **changes: float) -> dict[str, t.Any]:
+        """``PUT /_emulator/limits``: change some of them, e.g. ``set_limits(dop_hint=48)``."""
+        return self._call("PUT", "limits", changes)
+
     def counters(self) -> dict[str, t.Any]:
         """``GET /_emulator/counters``."""
         return self._call("GET", "counters")
@@ -207,6 +217,8 @@ class EmulatorServer:
         base_url: ``https://127.0.0.1:PORT`` — Dataverse org URL and authority host alike.
         ca_path: The CA certificate clients must trust.
         target_config: The dict written to ``target-config.json``.
+        app_users: The further loaders' credentials written to ``app-users.json`` (the
+            target's ``app_users`` setting): every user that may write except the primary.
         users: Registered application users.
         env: The Dataverse environment (state).
         emulator: The handler chain and its state.
@@ -233,7 +245,9 @@ class EmulatorServer:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.pki = Pki.create(self.data_dir, host)
-            self.users = Users.default(self.options.seed, self.pki.client_cert.read_bytes())
+            self.users = Users.default(
+                self.options.seed, self.pki.client_cert.read_bytes(), self.options.app_users
+            )
             self.emulator = Emulator(
                 self.options, self.users, environment=environment, wire_handler=wire_handler
             )
@@ -251,7 +265,7 @@ class EmulatorServer:
         self.base_url = (
             f"https://[{host}]:{self.port}" if ":" in host else f"https://{host}:{self.port}"
         )
-        self.target_config = self._write_configs()
+        self.target_config, self.app_users = self._write_configs()
         self.admin = Admin(self.base_url, self.ca_path)
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -290,7 +304,8 @@ class EmulatorServer:
         """The ``index``-th registered user (0: the one ``target-config.json`` names)."""
         return list(self.users)[index]
 
-    def _write_configs(self) -> dict[str, t.Any]:
+    def _write_configs(self) -> tuple[dict[str, t.Any], list[dict[str, str]]]:
+        """Write ``target-config.json``, ``app-users.json`` and ``users.json``."""
         primary = self.users.first
         config = {
             "dynamics_url": self.base_url,
@@ -312,9 +327,21 @@ class EmulatorServer:
                 entry["private_key"] = str(self.pki.client_key)
                 entry["thumbprint"] = thumbprints(user.certificate_pem)[0]
             users.append(entry)
+        app_users = [self._credentials(user) for user in self.users.loaders[1:]]
         _write_private(self.data_dir / "target-config.json", config)
+        _write_private(self.data_dir / "app-users.json", {"app_users": app_users})
         _write_private(self.data_dir / "users.json", {"tenant_id": self.tenant_id, "users": users})
-        return config
+        return config, app_users
+
+    def _credentials(self, user: ApplicationUser) -> dict[str, str]:
+        """A loader as an entry of the target's ``app_users``: secret, or key and thumbprint."""
+        if user.secret:
+            return {"client_id": user.client_id, "client_secret": user.secret}
+        return {
+            "client_id": user.client_id,
+            "certificate_private_key": self.pki.client_key.read_text(encoding="utf-8"),
+            "certificate_thumbprint": thumbprints(user.certificate_pem or b"")[0],
+        }
 
     def start(self) -> t.Self:
         """Serve in a background thread; return once the port accepts connections.

@@ -107,6 +107,12 @@ class EmulatorProcess:
         return self.target_config["dynamics_url"]
 
     @property
+    def app_users(self) -> list[dict[str, str]]:
+        """The further application users that may write (``app-users.json``, ``app_users``)."""
+        path = self.data_dir / "app-users.json"
+        return json.loads(path.read_text(encoding="utf-8"))["app_users"]
+
+    @property
     def ca_path(self) -> Path:
         """The emulator's CA certificate (``ca.pem``)."""
         return Path(self.target_config["ca_bundle"])

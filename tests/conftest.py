@@ -6,14 +6,17 @@ Stable names other tests rely on:
   ``latency="zero"`` (no server time, no service protection limits), started on first use.
   Attributes: ``base_url`` (org URL and authority host), ``api_url``, ``authority``,
   ``tenant_id``, ``ca_path``, ``target_config`` (a working target-dynamics config dict),
+  ``app_users`` (the further loaders' credentials, the target's ``app_users``),
   ``users`` / ``user(i)``, ``env``, ``admin`` (control API: ``reset()``, ``set_faults(plan)``,
-  ``faults()``, ``counters()``, ``snapshot()``, ``revoke_tokens(client_id=None)``).
+  ``faults()``, ``counters()``, ``snapshot()``, ``revoke_tokens(client_id=None)``,
+  ``limits()``, ``set_limits(**changes)``).
 - ``reset_emulator`` (function scope): resets the session ``emulator`` before the test and
   yields it; use ``@pytest.mark.usefixtures("reset_emulator")`` or make it autouse in a
   sub-directory ``conftest.py``.
 - ``emulator_factory`` (function scope): ``emulator_factory(**options)`` starts a private
   emulator (``latency``, ``time_scale``, ``faults``, ``seed``, ``token_lifetime``,
-  ``limits``, ``costs``, ``entities_file``, ``data_dir``) and stops it after the test.
+  ``limits``, ``costs``, ``entities_file``, ``app_users``, ``data_dir``) and stops it after
+  the test.
 - ``api`` (function scope): a ``requests.Session`` on the reset session emulator, with a bearer
   token of the primary user and the §2.2 OData headers.
 """

@@ -4,7 +4,9 @@ Per user, over a sliding 5-minute window: 6,000 requests, 1,200 s of combined ex
 52 concurrent requests. Request-count and execution-time limits bite only once the window total
 has been exceeded; the concurrency limit bites immediately. ``scale`` shrinks the window and the
 execution budget together with the cost model (``--time-scale``), so a test sees the same
-behaviour faster; messages keep quoting the nominal limits.
+behaviour faster; messages and the remaining-budget headers keep quoting nominal figures.
+The limits can change at run time (control API ``PUT /_emulator/limits``): a change applies to
+the windows already open from the next request on, and ``reset`` restores the start-up limits.
 
 "If the application continues to send such demanding requests, the duration will be extended"
 (§7.1). The rule emulated: a request-count or execution-time 429 asks the user to wait
@@ -22,6 +24,7 @@ admitted as soon as a slot is free), as §7.1 describes them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import typing as t
@@ -64,8 +67,49 @@ class Limits:
     web_servers: int = 1
 
     def __post_init__(self) -> None:
-        if self.dop_hint < 1:
-            raise ValueError(f"dop_hint must be at least 1, not {self.dop_hint}")
+        for name in ("requests", "concurrent", "dop_hint", "web_servers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("execution_seconds", "window_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+
+    def to_json(self) -> dict[str, int | float]:
+        """The limits the control API shows and changes (``GET /_emulator/limits``), nominal."""
+        return {name: getattr(self, name) for name in RUNTIME_LIMITS}
+
+    def updated(self, changes: t.Any) -> Limits:
+        """These limits with ``changes`` (a partial :meth:`to_json` document) applied.
+
+        Raises:
+            ValueError: if ``changes`` is not an object, names another field, or holds a value
+                of the wrong type or range (the message says which).
+        """
+        if not isinstance(changes, dict):
+            msg = f"expected an object with some of {', '.join(RUNTIME_LIMITS)}"
+            raise ValueError(msg)  # noqa: TRY004 - a bad document, answered 400
+        unknown = sorted(set(changes) - set(RUNTIME_LIMITS))
+        if unknown:
+            known = ", ".join(RUNTIME_LIMITS)
+            msg = f"unknown limit {', '.join(unknown)}: expected some of {known}"
+            raise ValueError(msg)
+        for name, value in changes.items():
+            whole = RUNTIME_LIMITS[name] is int
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                kind = "a whole number" if whole else "a number of seconds"
+                raise ValueError(f"{name} must be {kind}, not {value!r}")  # noqa: TRY004 - answered 400
+        return dataclasses.replace(self, **changes)
+
+
+RUNTIME_LIMITS: dict[str, type] = {
+    "dop_hint": int,
+    "web_servers": int,
+    "requests": int,
+    "execution_seconds": float,
+    "concurrent": int,
+    "window_seconds": float,
+}
+"""The :class:`Limits` fields the control API shows and changes, with their JSON types."""
 
 
 class LimitExceeded(Exception):
@@ -108,16 +152,20 @@ class Budget:
     def __init__(
         self, limits: Limits, scale: float = 1.0, clock: t.Callable[[], float] = time.monotonic
     ) -> None:
-        self.limits = limits
         self._scale = scale
         self._clock = clock
-        self._window = limits.window_seconds * scale
-        self._execution_limit = limits.execution_seconds * scale
+        self.retune(limits)
         self._admitted: deque[float] = deque()
         self._executed: deque[tuple[float, float]] = deque()
         self._execution_total = 0.0
         self._penalty: _Penalty | None = None
         self.in_flight = 0
+
+    def retune(self, limits: Limits) -> None:
+        """Apply ``limits`` from the next request on (the requests in the window still count)."""
+        self.limits = limits
+        self._window = limits.window_seconds * self._scale
+        self._execution_limit = limits.execution_seconds * self._scale
 
     def admit(self, connection: t.Hashable | None = None) -> None:
         """Count a new request in, or raise :class:`LimitExceeded` without counting it.
@@ -227,12 +275,12 @@ def _number(value: float) -> str:
 
 
 class Budgets:
-    """Budgets by client id and web server, created on first use."""
+    """Budgets by client id and web server, created on first use, under the current limits."""
 
     def __init__(
         self, limits: Limits, scale: float = 1.0, clock: t.Callable[[], float] = time.monotonic
     ) -> None:
-        self.limits = limits
+        self.limits = self._initial = limits
         self._scale = scale
         self._clock = clock
         self._budgets: dict[tuple[str, int], Budget] = {}
@@ -245,6 +293,13 @@ class Budgets:
             budget = self._budgets[key] = Budget(self.limits, self._scale, self._clock)
         return budget
 
+    def retune(self, limits: Limits) -> None:
+        """Apply ``limits`` to every window from the next request on (control API)."""
+        self.limits = limits
+        for budget in self._budgets.values():
+            budget.retune(limits)
+
     def clear(self) -> None:
-        """Forget all windows (control API reset)."""
+        """Forget all windows and restore the start-up limits (control API reset)."""
         self._budgets.clear()
+        self.limits = self._initial

@@ -60,15 +60,23 @@ class Users:
         self._initial = dict(self._by_client_id)
 
     @classmethod
-    def default(cls, seed: int, certificate_pem: bytes) -> Users:
-        """Four users: two loaders with secrets, one with ``certificate_pem``, and a reader.
+    def default(cls, seed: int, certificate_pem: bytes, loaders: int = 3) -> Users:
+        """Two loaders with secrets, one with ``certificate_pem``, a reader, more loaders.
 
-        The reader authenticates with a secret and holds :data:`~.privileges.READER`: it may read
-        every table and write none (403 ``0x80040220``, §4.9).
+        ``loaders`` counts the users that may write (every privilege): the first ``loaders`` of
+        the two secret loaders, the certificate loader and further secret loaders (registered
+        after the reader, so the first four users stay as they are). The reader authenticates
+        with a secret and holds :data:`~.privileges.READER`: it may read every table and write
+        none (403 ``0x80040220``, §4.9).
 
         Ids derive from ``seed`` (reproducible records); secrets are random per start. The
         business unit is left empty: the environment puts them in its root business unit.
+
+        Raises:
+            ValueError: if ``loaders`` is below 1.
         """
+        if loaders < 1:
+            raise ValueError(f"app_users must be at least 1, not {loaders}")
         rng = random.Random(f"users:{seed}")  # noqa: S311 - ids, not secrets; own stream
 
         def new_id() -> str:
@@ -80,7 +88,8 @@ class Users:
             ("Loader (certificate)", False, None),
             ("Reader (secret, read-only role)", True, READER),
         ]
-        return cls(
+        specs += [(f"Loader {n} (secret)", True, None) for n in range(4, loaders + 1)]
+        users = [
             ApplicationUser(
                 client_id=new_id(),
                 name=name,
@@ -92,7 +101,9 @@ class Users:
                 role=role,
             )
             for name, with_secret, role in specs
-        )
+        ]
+        writers = [user for user in users if user.role is None]
+        return cls(user for user in users if user.role is not None or user in writers[:loaders])
 
     def get(self, client_id: str) -> ApplicationUser | None:
         """Return the user registered with ``client_id`` (case-insensitive), or None."""
@@ -123,6 +134,11 @@ class Users:
     def first(self) -> ApplicationUser:
         """The primary user: the one ``target-config.json`` names."""
         return next(iter(self._by_client_id.values()))
+
+    @property
+    def loaders(self) -> list[ApplicationUser]:
+        """The users registered without a role (they may write), primary first."""
+        return [user for user in self._initial.values() if user.role is None]
 
     @property
     def with_certificate(self) -> ApplicationUser | None:

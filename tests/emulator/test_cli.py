@@ -87,6 +87,8 @@ def test_bad_arguments(tmp_path):
         ["--latency", "slow"],
         ["--dop-hint", "0"],
         ["--dop-hint", "many"],
+        ["--web-servers", "0"],
+        ["--app-users", "-1"],
         ["--faults", str(bad_faults)],
         ["--faults", str(tmp_path / "missing.json")],
         ["--seed-data", str(unknown_table)],
@@ -101,6 +103,8 @@ def test_bad_arguments(tmp_path):
             check=False,
         )
         assert result.returncode == 2, (args, result.stderr)
+        if args[0] in {"--dop-hint", "--web-servers", "--app-users"}:
+            assert f"argument {args[0]}: expected a whole number of at least 1" in result.stderr
 
 
 def test_entities_file_adds_tables(tmp_path):

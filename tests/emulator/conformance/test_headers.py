@@ -7,11 +7,16 @@
 - §7.4: ``x-ms-ratelimit-burst-remaining-xrm-requests`` and
   ``x-ms-ratelimit-time-remaining-xrm-requests`` ("Service protection API limits",
   https://learn.microsoft.com/power-apps/developer/data-platform/api-limits): what is left of
-  the caller's budgets, on every answer, also with ``latency="zero"``.
+  the caller's budgets, on every answer, also with ``latency="zero"``. Their format is not on
+  that page; Microsoft's capture in "Use PowerShell and Visual Studio Code with the Dataverse
+  Web API" (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-ps-and-vscode-web-api)
+  shows ``5999`` (plain integer) and ``1,200.00`` (nominal seconds, thousands grouped, two
+  decimals).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -72,6 +77,16 @@ def test_rate_limit_headers_on_every_answer(emulator_factory, latency):
     assert all(0 < left <= limits.execution_seconds for left in times)
     assert times == sorted(times, reverse=True)
     assert times[-1] < limits.execution_seconds
+
+
+@pytest.mark.parametrize("latency", ["zero", "realistic"])
+def test_rate_limit_header_format(emulator_factory, latency):
+    """§7.4: requests left as a plain integer (``5999``), execution time left in nominal seconds
+    with thousands grouped and two decimals (``1,200.00``), also under ``time_scale``."""
+    server = emulator_factory(latency=latency, time_scale=0.01)
+    answer = client(server).get("WhoAmI")
+    assert re.fullmatch(r"[1-9][0-9]*", answer.headers[BURST])
+    assert re.fullmatch(r"1,[12][0-9]{2}\.[0-9]{2}", answer.headers[TIME])
 
 
 def test_error_answers_carry_rate_limit_headers(emulator_factory):

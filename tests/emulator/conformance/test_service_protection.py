@@ -27,13 +27,18 @@ def client(server, user_index=0):
 
 def assert_throttled(response, code, message):
     """§7.8: 429, ``Retry-After`` in whole seconds, JSON error with the §7.1 code/message;
-    §7.3: the ``x-ms-dop-hint`` header is present."""
+    §7.3, §7.4: ``x-ms-dop-hint`` and the remaining-budget headers, as on every answer; §7.2:
+    the affinity cookie of the server that refused."""
     assert response.status_code == 429, response.text
     retry_after = int(response.headers["Retry-After"])
     assert retry_after >= 1
     assert response.headers["Content-Type"] == JSON_CONTENT_TYPE
     assert response.headers["OData-Version"] == "4.0"
     assert int(response.headers["x-ms-dop-hint"]) >= 1
+    assert int(response.headers["x-ms-ratelimit-burst-remaining-xrm-requests"]) >= 0
+    time_left = response.headers["x-ms-ratelimit-time-remaining-xrm-requests"]
+    assert float(time_left.replace(",", "")) >= 0
+    assert "ARRAffinity" in response.cookies
     assert response.json() == {"error": {"code": code, "message": message}}
     return retry_after
 
