@@ -39,7 +39,9 @@ _IMPLEMENTED = frozenset(
     }
 )
 """Validation keywords the check implements (``format`` only annotates without a checker)."""
-_OTHER_KEYWORDS = frozenset(Draft202012Validator.VALIDATORS) - _IMPLEMENTED
+_VALIDATING = frozenset(Draft202012Validator.VALIDATORS) - {"format"}
+"""Keywords that can make a value invalid (``format`` cannot, without a format checker)."""
+_OTHER_KEYWORDS = _VALIDATING - _IMPLEMENTED
 _PLAIN_TYPES: dict[str, type] = {
     "string": str,
     "object": dict,
@@ -126,23 +128,42 @@ def _type(names: str | list[str] | None) -> Check | None:
 
 
 def _object(schema: Mapping[str, t.Any]) -> Check | None:
-    # A property's check, None for any value; names not listed take additionalProperties.
-    checks = {name: _node(sub) for name, sub in (schema.get("properties") or {}).items()}
+    properties = schema.get("properties") or {}
+    # Properties whose schema is only a type without numbers: their Python types, checked inline.
+    typed = {name: types for name, sub in properties.items() if (types := _plain(sub))}
+    # Other properties' checks, None for any value; names not listed take additionalProperties.
+    checks = {name: _node(sub) for name, sub in properties.items() if name not in typed}
     extra = _node(schema.get("additionalProperties", True))
     required = frozenset(schema.get("required") or ())
-    if extra is None and not required and not any(checks.values()):
+    if not typed and extra is None and not required and not any(checks.values()):
         return None
 
     def check(value: t.Any) -> bool:
         if not isinstance(value, dict):
             return True
         for name, item in value.items():
+            types = typed.get(name)
+            if types is not None:
+                if not isinstance(item, types):
+                    return False
+                continue
             item_check = checks.get(name, extra)
             if item_check is not None and not item_check(item):
                 return False
         return required <= value.keys()
 
     return check
+
+
+def _plain(schema: t.Any) -> tuple[type, ...] | None:
+    """The Python types of a schema that only names types, none of them numeric; else None."""
+    if not isinstance(schema, dict) or _VALIDATING.intersection(schema) != {"type"}:
+        return None
+    names = schema["type"]
+    names = [names] if isinstance(names, str) else names
+    if not all(name in _PLAIN_TYPES for name in names):
+        return None
+    return tuple(_PLAIN_TYPES[name] for name in names)
 
 
 def _items(schema: t.Any) -> Check | None:

@@ -39,6 +39,7 @@ SCHEMAS = [
     },
     {"type": "object", "additionalProperties": {"type": "number"}},
     {"properties": {"a": {"type": "integer"}}},
+    {"properties": {"a": {"type": "boolean", "title": "t"}, "b": {"type": ["string", "null"]}}},
 ]
 VALUES = [
     None,
@@ -70,6 +71,8 @@ VALUES = [
     {"a": 1.0, "b": 2},
     {"a": True},
     {"a": decimal.Decimal("1.5"), "b": "x"},
+    {"a": 1, "b": None},
+    {"a": False, "b": 2},
 ]
 
 
