@@ -1,11 +1,10 @@
-"""Throughput and CPU benchmark of target-dynamics against the local emulator.
+"""Throughput benchmark of target-dynamics against the local emulator.
 
-Run: ``.venv/bin/python benchmarks/target_speed.py [--records 20000] [--cpu-records 10000]``
+Run: ``.venv/bin/python benchmarks/target_speed.py [--records 20000]``
 
-1. ``--latency realistic``: upserts ``--records`` contacts by the ``emailaddress1`` alternate key
-   and prints records/s next to the ceiling the emulator's cost model allows one application user.
-2. ``--latency zero``: the target process's CPU seconds per 10,000 records, next to a no-op
-   singer-sdk target (``noop_target.py``) reading the same input in the same run.
+Upserts ``--records`` contacts by the ``emailaddress1`` alternate key on the emulator with
+realistic latency and prints records/s next to the ceiling the emulator's cost model allows one
+application user. CPU and memory per record: ``target_cpu.py``.
 
 Everything runs on loopback; figures are ratios within one run, never absolute promises.
 """
@@ -15,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +26,6 @@ from dataverse_emulator.costs import CostModel
 from dataverse_emulator.state.budget import Limits
 from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
 
-HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
@@ -88,19 +85,16 @@ def contact_count(emulator: EmulatorProcess) -> int:
     return len(snapshot.json().get("contact", []))
 
 
-def run_child(cmd: list[str], stdin: Path) -> tuple[float, float]:
-    """Run ``cmd`` with ``stdin``; return (wall seconds, CPU seconds of that child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_child(cmd: list[str], stdin: Path) -> float:
+    """Run ``cmd`` with ``stdin``; return its wall seconds."""
     start = time.perf_counter()
     with stdin.open("rb") as source:
         done = subprocess.run(cmd, stdin=source, capture_output=True, check=False)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.stderr.write(done.stderr.decode()[-4000:])
         raise SystemExit(f"{cmd[0]} failed with exit code {done.returncode}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall
 
 
 def ceiling(records: int) -> tuple[float, float, float]:
@@ -124,21 +118,19 @@ def ceiling(records: int) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    """Run both measurements and print the figures."""
+    """Measure the throughput and print it with its ceilings."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20_000)
-    parser.add_argument("--cpu-records", type=int, default=10_000)
     args = parser.parse_args()
     target = [str(BIN / "target-dynamics"), "--config"]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         singer_input(tmp / "throughput.jsonl", args.records, "t")
-        singer_input(tmp / "cpu.jsonl", args.cpu_records, "c")
 
         with emulator_process(tmp / "realistic", "--latency", "realistic") as emulator:
             config = tmp / "realistic.json"
             config.write_text(json.dumps(target_config(emulator, tmp / "dead-realistic.jsonl")))
-            wall, _ = run_child([*target, str(config)], tmp / "throughput.jsonl")
+            wall = run_child([*target, str(config)], tmp / "throughput.jsonl")
             landed = contact_count(emulator)
         at_hint, at_limit, sustained = ceiling(args.records)
         print(f"realistic latency: {args.records} contacts upserted by emailaddress1")
@@ -148,18 +140,6 @@ def main() -> None:
         print(f"  ceiling at 52 in flight: {at_limit:8.0f} records/s (burst, this run)")
         print(f"  sustained ceiling:       {sustained:8.0f} records/s once the budget is spent")
         print(f"  share of dop-hint bound: {args.records / wall / at_hint:8.0%}")
-
-        with emulator_process(tmp / "zero", "--latency", "zero") as emulator:
-            config = tmp / "zero.json"
-            config.write_text(json.dumps(target_config(emulator, tmp / "dead-zero.jsonl")))
-            _, target_cpu = run_child([*target, str(config)], tmp / "cpu.jsonl")
-        noop = [sys.executable, str(HERE / "noop_target.py")]
-        _, noop_cpu = run_child(noop, tmp / "cpu.jsonl")
-        per = 10_000 / args.cpu_records
-        print(f"zero latency: CPU seconds per 10,000 records ({args.cpu_records} sent)")
-        print(f"  target-dynamics:         {target_cpu * per:8.2f} s")
-        print(f"  no-op singer-sdk target: {noop_cpu * per:8.2f} s")
-        print(f"  ratio:                   {target_cpu / noop_cpu:8.2f}x")
 
 
 if __name__ == "__main__":

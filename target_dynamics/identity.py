@@ -53,6 +53,8 @@ def fold(text: str) -> str:
     "jose" are one key value and match the same ``$filter`` (§3.10). ASCII text folds exactly
     as ``str.casefold`` does, so the ids of ASCII keys never changed.
     """
+    if text.isascii():
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFKC", bare.casefold())

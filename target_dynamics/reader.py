@@ -9,13 +9,13 @@ handles a line gets the line as a note (see :func:`input_line`).
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import json
 import typing as t
 from collections import Counter
 
 from singer_sdk.io_base import SingerMessageType, SingerReader
-from singer_sdk.singerlib.json import deserialize_json
 
 from target_dynamics.errors import DataverseError
 
@@ -41,6 +41,8 @@ _JSON_TYPES = {
     object: "a value",
 }
 _SHOWN = 120
+_DECODER = json.JSONDecoder(parse_float=decimal.Decimal)
+"""The SDK's JSON reading (decimals stay exact), built once instead of once a line."""
 
 
 class InputError(DataverseError):
@@ -126,7 +128,7 @@ def _message(number: int, raw: str | bytes) -> dict:
     """The Singer message on input line ``number``, checked for the fields its type needs."""
     line = _text(number, raw)
     try:
-        message = deserialize_json(line.rstrip("\r\n"))
+        message = _DECODER.decode(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         if not line.strip():
             raise InputError(

@@ -112,7 +112,9 @@ class RunReport:
     def add(self, stream: str, **counts: int) -> None:
         """Add ``counts`` (field name -> increment) to ``stream``'s counters."""
         with self._lock:
-            stats = self._streams.setdefault(stream, StreamStats(started=self._clock()))
+            stats = self._streams.get(stream)
+            if stats is None:
+                stats = self._streams[stream] = StreamStats(started=self._clock())
             for name, value in counts.items():
                 setattr(stats, name, getattr(stats, name) + value)
 
@@ -168,6 +170,8 @@ class RunReport:
         if self._interval <= 0:
             return
         now = self._clock()
+        if now - self._last < self._interval:  # the common case, read without the lock
+            return
         with self._lock:
             if now - self._last < self._interval:
                 return

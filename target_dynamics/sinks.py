@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
+from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 
@@ -33,6 +34,7 @@ from target_dynamics.planning import (
     plan_stream,
     unmatched_paths,
 )
+from target_dynamics.schemacheck import compile_check
 from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
@@ -64,7 +66,11 @@ class _Pending:
 
 
 class _RecordChecker(JSONSchemaValidator):
-    """Schema validation that rejects the one record instead of failing the run."""
+    """Schema validation that rejects the one record instead of failing the run.
+
+    A compiled check (:mod:`schemacheck`) passes valid records; ``jsonschema`` names the problem
+    of the others.
+    """
 
     def __init__(self, schema: dict, failures: dict[int, str]) -> None:
         try:
@@ -78,9 +84,12 @@ class _RecordChecker(JSONSchemaValidator):
             )
             raise InvalidJSONSchema(msg) from None
         self._failures = failures
+        self._fits = compile_check(schema)
 
     def validate(self, record: dict) -> None:
         """Note why ``record`` does not match the stream's schema (keyed by its id)."""
+        if self._fits is not None and self._fits(record):
+            return
         try:
             super().validate(record)
         except InvalidRecord as exc:
@@ -113,6 +122,7 @@ class DataverseSink(BatchSink):
         self._mirror: Mirror | None = None
         self._mirror_warned = False
         self._invalid: dict[int, str] = {}
+        self._undated: tuple[dict, frozenset[str]] | None = None
         self._paths_checked = False
         super().__init__(target=target, **kwargs)
 
@@ -150,6 +160,14 @@ class DataverseSink(BatchSink):
             record[DELETED_AT] = deleted
 
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
+        # The SDK looks at every field of every record; one whose fields all have a schema and
+        # none a date or time has nothing to parse and nothing to warn about.
+        if self._undated is None or self._undated[0] is not schema:
+            properties = schema.get("properties") or {}
+            undated = (n for n, p in properties.items() if not get_datelike_property_type(p))
+            self._undated = (schema, frozenset(undated))
+        if record.keys() <= self._undated[1]:
+            return
         # The SDK raises on an unparseable date-time, ending the run; reject the record instead.
         try:
             super()._parse_timestamps_in_record(record, schema, treatment)

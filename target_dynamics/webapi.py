@@ -79,6 +79,8 @@ BULK_MESSAGES = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple"}
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """Table, entity-set and column names that may go into a URL (§4.6)."""
+_QUOTED = re.compile(r"[^A-Za-z0-9_.~'-]+")
+"""Runs of characters ``quote`` percent-encodes (all but the unreserved ones and ``'``)."""
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _FORBIDDEN_HEADER_CHARS = frozenset("\r\n\0")
 
@@ -162,7 +164,8 @@ def literal(value: t.Any) -> str:  # noqa: PLR0911 - one branch per OData litera
 
 
 def _encode(text: str) -> str:
-    return quote(text, safe="'")
+    """``quote(text, safe="'")``, calling it only for the runs of characters it changes."""
+    return _QUOTED.sub(lambda run: quote(run[0], safe="'"), text)
 
 
 def _is_id_column(column: str, primary_id: str) -> bool:
@@ -184,7 +187,10 @@ def _guid(value: t.Any) -> str:
 
 def key_is_addressable(key: t.Mapping[str, t.Any]) -> bool:
     """Whether every value of ``key`` can travel in a key URL (§3.6)."""
-    return not any(isinstance(v, str) and UNADDRESSABLE_KEY_CHARS & set(v) for v in key.values())
+    for value in key.values():
+        if isinstance(value, str) and not UNADDRESSABLE_KEY_CHARS.isdisjoint(value):
+            return False
+    return True
 
 
 def key_segment(key: t.Mapping[str, t.Any], primary_id: str, *, encoded: bool = True) -> str:

@@ -1,0 +1,100 @@
+"""Client CPU and memory benchmark of target-dynamics against the zero-latency emulator.
+
+Run: ``.venv/bin/python benchmarks/target_cpu.py [--records 10000] [--large 500000]``
+
+1. CPU seconds per 10,000 records: target-dynamics upserting ``--records`` contacts by the
+   ``emailaddress1`` alternate key, next to a no-op singer-sdk target (``noop_target.py``) reading
+   the same input. Each process also reads an input with the SCHEMA and no records; the figure per
+   record is the difference (start-up, imports and metadata are paid once a run, not per record).
+2. Peak resident memory of the target at ``--records`` and at ``--large`` records (``--large 0``
+   skips the large run, which takes a few minutes): flat when nothing grows with the input.
+
+Everything runs on loopback; figures are ratios within one run, never absolute promises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from target_speed import singer_input, target_config
+
+from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PER = 10_000
+
+
+def measure(cmd: list[str], stdin: Path) -> tuple[float, float, float]:
+    """Run ``cmd`` on ``stdin``; return its (wall s, CPU s, peak resident MiB)."""
+    start = time.perf_counter()
+    with stdin.open("rb") as source:
+        child = subprocess.Popen(
+            cmd, stdin=source, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        stderr = child.stderr.read() if child.stderr else b""
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        sys.stderr.write(stderr.decode()[-4000:])
+        raise SystemExit(f"{cmd[0]} failed with exit code {child.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def run_target(emulator: EmulatorProcess, tmp: Path, stdin: Path) -> tuple[float, float, float]:
+    """target-dynamics upserting ``stdin``'s contacts into the emulator."""
+    config = tmp / f"{stdin.stem}.json"
+    config.write_text(json.dumps(target_config(emulator, tmp / f"dead-{stdin.stem}.jsonl")))
+    return measure([str(BIN / "target-dynamics"), "--config", str(config)], stdin)
+
+
+def main() -> None:
+    """Measure CPU and memory and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=PER)
+    parser.add_argument("--large", type=int, default=500_000, help="0 skips the memory run")
+    args = parser.parse_args()
+    noop = [sys.executable, str(HERE / "noop_target.py")]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        singer_input(tmp / "empty.jsonl", 0, "e")
+        singer_input(tmp / "small.jsonl", args.records, "s")
+        with emulator_process(tmp / "zero", "--latency", "zero") as emulator:
+            _, target_empty, _ = run_target(emulator, tmp, tmp / "empty.jsonl")
+            wall, target_cpu, target_peak = run_target(emulator, tmp, tmp / "small.jsonl")
+        _, noop_empty, _ = measure(noop, tmp / "empty.jsonl")
+        _, noop_cpu, noop_peak = measure(noop, tmp / "small.jsonl")
+        per = PER / args.records
+        target_per = (target_cpu - target_empty) * per
+        noop_per = (noop_cpu - noop_empty) * per
+        print(f"zero latency: {args.records} contacts upserted by emailaddress1 ({wall:.1f} s)")
+        print("CPU seconds per 10,000 records (a run without records subtracted: start-up)")
+        print(f"  target-dynamics:         {target_per:8.2f} s  (start-up {target_empty:.2f} s)")
+        print(f"  no-op singer-sdk target: {noop_per:8.2f} s  (start-up {noop_empty:.2f} s)")
+        print(f"  ratio:                   {target_per / noop_per:8.2f}x")
+        print(f"  ratio with start-up:     {target_cpu / noop_cpu:8.2f}x")
+        print("peak resident memory")
+        print(f"  target, {args.records:>7,} records: {target_peak:8.0f} MiB")
+        print(f"  no-op,  {args.records:>7,} records: {noop_peak:8.0f} MiB")
+        if args.large:
+            singer_input(tmp / "large.jsonl", args.large, "l")
+            with emulator_process(tmp / "large", "--latency", "zero") as emulator:
+                wall, _, large_peak = run_target(emulator, tmp, tmp / "large.jsonl")
+            print(f"  target, {args.large:>7,} records: {large_peak:8.0f} MiB ({wall:.0f} s)")
+            print(f"  growth:                  {large_peak / target_peak:8.2f}x")
+
+
+if __name__ == "__main__":
+    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+    try:
+        main()
+    except EmulatorStartError as exc:
+        raise SystemExit(str(exc)) from None
