@@ -29,7 +29,8 @@ if t.TYPE_CHECKING:
     from jsonschema import ValidationError
 
 
-SECRETS = frozenset({"client_secret", "certificate_private_key"})
+SECRETS = frozenset({"client_secret", "certificate_private_key", "app_users"})
+"""Settings whose values never appear in a message (``app_users`` holds credentials)."""
 LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
 STREAM_KEYS = (
     "entity",
@@ -576,6 +577,6 @@ def format_error(error: ValidationError) -> str:
     """Say where in the config a JSON Schema error is, without echoing a secret value."""
     where = "config" + "".join(f"[{p!r}]" for p in error.path)
     top = str(error.path[0]) if error.path else ""
-    if top in SECRETS or (top == "app_users" and error.validator not in ("required", "minLength")):
+    if top in SECRETS:
         return f"{where} is invalid ({error.validator} check failed); value not shown"
     return f"{error.message} in {where}"

@@ -314,6 +314,7 @@ class TargetDynamics(Target):
                     additional_properties=False,
                 )
             ),
+            secret=True,
             title="More application users",
             description="Further app registrations of the same tenant, each an application user "
             "of the environment with the same role: {client_id, client_secret} or {client_id, "

@@ -29,7 +29,7 @@ HUB_FILE = ROOT / "plugin" / "target-dynamics.yml"
 SERVER_STACK = ("uvicorn", "pyjwt", "cryptography")
 KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
 KINDS |= {"object": "object", "array": "array"}
-SECRETS = {"client_secret", "certificate_private_key"}
+SECRETS = {"client_secret", "certificate_private_key", "app_users"}
 CREDENTIALS = {"client_secret", "certificate_private_key", "certificate_thumbprint"}
 
 
@@ -70,8 +70,8 @@ def test_hub_definition_is_generated_from_meltano_yml() -> None:
 
 
 def test_hub_definition_agrees_with_about() -> None:
-    """Every setting in both, in order, same kinds and defaults; sensitive only for secrets
-    (app_users holds some); the credential is a secret or a certificate."""
+    """Every setting in both, in order, same kinds and defaults; sensitive only for secrets;
+    the credential is a secret or a certificate."""
     hub = yaml.safe_load(HUB_FILE.read_text(encoding="utf-8"))
     info = about()
     properties = info["settings"]["properties"]
@@ -79,7 +79,7 @@ def test_hub_definition_agrees_with_about() -> None:
     assert list(settings) == list(properties)
     for name, spec in properties.items():
         setting = settings[name]
-        assert setting.get("sensitive", False) == (name in {*SECRETS, "app_users"}), name
+        assert setting.get("sensitive", False) == (name in SECRETS), name
         assert bool(spec.get("secret")) == (name in SECRETS), name
         assert setting["kind"] not in {"password", "hidden"}, name
         allowed = [v for v in spec.get("enum", []) if v is not None]

@@ -373,3 +373,37 @@ def test_id_field_json_text_that_is_no_list_of_names_is_refused(value):
         f"id_field {value!r} is not a JSON list of column names" in p
         for p in problems(**GOOD, id_field=value)
     )
+
+
+def test_app_users_are_read_with_their_own_credentials():
+    thumb = "ab:" * 19 + "ab"
+    users = [
+        {"client_id": "00000000-0000-0000-0000-000000000002", "client_secret": "second-secret"},
+        {
+            "client_id": "00000000-0000-0000-0000-000000000003",
+            "certificate_private_key": PEM,
+            "certificate_thumbprint": thumb,
+        },
+    ]
+    settings = TargetDynamics(config={**GOOD, "app_users": users}).settings
+    assert [u.client_id for u in settings.app_users] == [u["client_id"] for u in users]
+    assert settings.app_users[1].certificate_thumbprint == "AB" * 20
+    assert "second-secret" not in repr(settings)
+
+
+def test_app_users_problems_name_the_entry_and_never_a_secret():
+    found = problems(
+        **GOOD,
+        app_users=[
+            {"client_id": GOOD["client_id"], "client_secret": "dup-secret-value"},
+            {"client_id": "00000000-0000-0000-0000-000000000004"},
+            {"client_id": "x", "client_secret": "s", "tenant": "extra-secret-value"},
+        ],
+    )
+    text = "\n".join(found)
+    assert "app_users[0]: client_id 00000000-0000-0000-0000-000000000001 is already used" in text
+    assert "app_users[1]: no credentials: set client_secret" in text
+    assert "config['app_users'][2] is invalid (additionalProperties check failed)" in text
+    assert "secret-value" not in text
+    wrong_type = problems(**GOOD, app_users={"client_id": "x", "client_secret": "obj-secret"})
+    assert "obj-secret" not in "\n".join(wrong_type)
