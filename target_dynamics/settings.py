@@ -31,6 +31,9 @@ if t.TYPE_CHECKING:
 
 SECRETS = frozenset({"client_secret", "certificate_private_key", "app_users"})
 """Settings whose values never appear in a message (``app_users`` holds credentials)."""
+STATE_INTERVAL_PER_USER = 10_000
+"""Default ``state_interval_records`` per application user: rows enough to keep its 52 request
+slots busy between two STATE messages (§7.1)."""
 LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
 STREAM_KEYS = (
     "entity",
@@ -180,7 +183,7 @@ class Settings:
     timeout_seconds: float = 120.0
     outage_budget_seconds: float = 300.0
     progress_interval_seconds: float = 60.0
-    state_interval_records: int = 5000
+    state_interval_records: int = STATE_INTERVAL_PER_USER
     state_interval_seconds: float = 60.0
     keyless_create_ids: str = "content"
     multiple_matches: str = "reject"
@@ -532,7 +535,9 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         progress_interval_seconds=float(
             60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
         ),
-        state_interval_records=int(get("state_interval_records") or 5000),
+        state_interval_records=int(
+            get("state_interval_records") or STATE_INTERVAL_PER_USER * (1 + len(app_users))
+        ),
         state_interval_seconds=float(
             60 if get("state_interval_seconds") is None else get("state_interval_seconds")
         ),

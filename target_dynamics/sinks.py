@@ -25,6 +25,7 @@ from target_dynamics.identity import IdMode
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.membership import StreamLists
 from target_dynamics.mirror import Mirror
+from target_dynamics.pipeline import Claims
 from target_dynamics.planning import (
     DELETED_AT,
     StreamPlan,
@@ -35,7 +36,7 @@ from target_dynamics.planning import (
     unmatched_paths,
 )
 from target_dynamics.schemacheck import compile_check
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
+from target_dynamics.writer import Operation, Row, WritePlan, WriteResult, key_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -194,6 +195,7 @@ class DataverseSink(BatchSink):
                 targets[name] = target.metadata.table(name)
             except MetadataError:
                 self.logger.info("Lookup %s: table %s has no metadata", column, name)
+        self._reads = frozenset(targets)
         self._stream_plan = plan_stream(
             self.stream_name,
             self.schema,
@@ -230,11 +232,17 @@ class DataverseSink(BatchSink):
             )
             self._mirror.check(f"stream '{self.stream_name}'")
 
+    @property
+    def _in_order(self) -> bool:
+        """Whether the stream's writes run one after the other (lists, associations, mirror)."""
+        return not (self._lists is None and self._associations is None and self._mirror is None)
+
     def _stream_associations(self, stream: StreamSettings, table: TableInfo) -> StreamAssociations:
         """The stream's N:N associations, checked against the metadata before any write."""
         related: dict[str, TableInfo] = {}
         for name in association_tables(stream, table):
             related[name] = self._target.metadata.table(name)
+        self._reads |= related.keys()
         rules = plan_associations(self.stream_name, self.schema, stream, table, related)
         own = TableRef(table.logical_name, table.entity_set, table.primary_id)
         return StreamAssociations(self._target.client, self._target.writer, own, rules)
@@ -279,7 +287,11 @@ class DataverseSink(BatchSink):
         self._target.report.add(self.stream_name, received=1)
 
     def process_batch(self, context: dict) -> None:
-        """Write the batch; return only when every record landed or was rejected."""
+        """Map the batch, then hand its write to the pipeline (:mod:`pipeline`).
+
+        The records are settled (landed or rejected) by the time any STATE that followed them
+        goes out; a dry run checks and counts them here.
+        """
         pending: Sequence[_Pending] = context.get("records", [])
         if not pending:
             return
@@ -289,19 +301,39 @@ class DataverseSink(BatchSink):
             for warning in unmatched_paths(self.stream_name, self.stream_plan.open_paths, records):
                 self.logger.warning(warning)
         with self._target.writing():
-            self._write(pending)
+            rejected: dict[int, DeadLetter] = {}
+            states: dict[int, dict[str, int]] = {}
+            rows = self._rows(pending, rejected, states)
+            if self._target.settings.dry_run:
+                self._dry_run(pending, rows, rejected)
+                return
+            plan = self.stream_plan.plan
+            claims = Claims(
+                plan.logical_name,
+                frozenset(key_id(row.key) for _, row in rows if row.key),
+                self._reads,
+                self.stream_name if self._in_order else None,
+            )
+            self._target.pipeline.submit(
+                claims, len(pending), lambda: self._write(pending, rows, rejected, states)
+            )
 
-    def _write(self, pending: Sequence[_Pending]) -> None:
-        rejected: dict[int, DeadLetter] = {}
-        states: dict[int, dict[str, int]] = {}
-        rows = self._rows(pending, rejected, states)
-        if self._target.settings.dry_run:
-            self._dry_run(pending, rows, rejected)
-            return
-        result = WriteResult([], [])
-        for phase in write_phases(rows):
-            for operation, group in phase.items():
-                result.merge(self._write_group(pending, operation, group, states))
+    def _write(
+        self,
+        pending: Sequence[_Pending],
+        rows: Sequence[tuple[Operation, Row]],
+        rejected: dict[int, DeadLetter],
+        states: dict[int, dict[str, int]],
+    ) -> None:
+        """Write the mapped rows (a pipeline job); the records are settled when it returns."""
+        try:
+            result = WriteResult([], [])
+            for phase in write_phases(rows):
+                for operation, group in phase.items():
+                    result.merge(self._write_group(pending, operation, group, states))
+        except BaseException:
+            self._target.unsettled = True
+            raise
         lost: set[int] = set()
         operations = {row.index: operation for operation, row in rows}
         for index, error in result.rejected:
@@ -473,6 +505,7 @@ class DataverseSink(BatchSink):
                 )
             return
         self._target.drain_one(self)
+        self._target.pipeline.wait()
         if not mirror.ends(new_version):
             self.logger.info(
                 "Stream '%s': version %s starts (nothing removed before its records)",
@@ -541,6 +574,7 @@ class DataverseSink(BatchSink):
         unless the run was incomplete.
         """
         try:
+            self._target.pipeline.wait()
             if self._lists is not None and self._lists.syncs:
                 refusal = self._target.sync_refusal()
                 if refusal is None:

@@ -166,12 +166,12 @@ def test_expired_secret_fails_at_once_without_the_secret(reset_emulator, capsys,
 
 def test_honouring_retry_after_never_extends_the_wait(emulator_factory):
     """§7.1: a client that waits ``Retry-After`` before sending again never meets the
-    extension; every row lands despite 429s. Parallel workers (4 chunks a batch) share one
-    pause; time scale 0.005: a 1.5 s window of 8 requests."""
+    extension; every row lands despite 429s. Parallel workers share one pause; time scale
+    0.005: a 1.5 s window of 8 requests."""
     server = emulator_factory(latency="realistic", time_scale=0.005, limits=Limits(requests=8))
     target = run(server, records(800), batch_size_rows=400)
     counters = server.admin.counters()
-    assert counters["requests"]["bulk"]["204"] == 8
+    assert set(counters["requests"]["bulk"]) <= {"204", "429"}
     assert counters["throttled"] >= 1
     assert counters["throttle_extensions"] == 0
     assert len(server.admin.snapshot()["contact"]) == 800
