@@ -207,6 +207,7 @@ class ConcurrencyLimit:
         self._headroom: float | None = None
         self._best: dict[str, float] = {}
         self._recovery: int | None = None
+        self._halved_at = -math.inf
         self._successes = 0
         self._active = 0
         self._cond = threading.Condition()
@@ -248,13 +249,20 @@ class ConcurrencyLimit:
                 self._headroom = min(fractions)
             self._adjust()
 
-    def decrease(self) -> None:
-        """A 429: halve the limit (never below one), unless it was halved with no success since."""
+    def decrease(self, sent: float | None = None, now: float | None = None) -> None:
+        """A 429: halve the limit (never below one), once per episode.
+
+        A 429 for a request ``sent`` before the last halving belongs to that episode (it was
+        already in flight); without times, one with no success since the last halving does.
+        """
         with self._cond:
-            if self._recovery is not None and self._successes == 0:
+            if sent is not None and sent < self._halved_at:
+                return
+            if sent is None and self._recovery is not None and self._successes == 0:
                 return
             self._recovery = max(1, self.limit // 2)
             self._successes = 0
+            self._halved_at = now if now is not None else self._halved_at
             self._adjust()
 
     def increase(self) -> None:
@@ -458,9 +466,9 @@ class DataverseClient:
         """Whether a ``Retry-After`` holds this client's senders now."""
         return self._gate.closed()
 
-    def throttle(self, seconds: float) -> None:
+    def throttle(self, seconds: float, sent: float | None = None) -> None:
         """Pause every sender of this client, e.g. for a 429 found inside a ``$batch`` part."""
-        self.in_flight.decrease()
+        self.in_flight.decrease(sent, self._clock())
         self._gate.pause(seconds)
         self.stats.add(throttled=1, throttled_seconds=seconds)
 
@@ -577,7 +585,7 @@ class DataverseClient:
                 outage_end = request_end = math.inf
             delay = self._retry_delay(error, attempt, settle, outage_end, request_end)
             attempt += 1
-            self._pause(request, error, delay)
+            self._pause(request, error, delay, sent)
 
     def _no_answer(self, exc: Exception, request: WebRequest) -> tuple[WebApiError, float]:
         """The error for a request that got no (whole) answer, and how long it may still run.
@@ -595,11 +603,11 @@ class DataverseClient:
             return error, self._write_settle - self._timeout  # the write may still be running
         return error, 0.0
 
-    def _pause(self, request: WebRequest, error: WebApiError, delay: float) -> None:
+    def _pause(self, request: WebRequest, error: WebApiError, delay: float, sent: float) -> None:
         """Wait ``delay`` seconds before sending again: all senders after a 429, else this one."""
         self.stats.add(retries=1)
         if isinstance(error, Throttled):
-            self.throttle(delay)
+            self.throttle(delay, sent)
         else:
             LOGGER.info("Retrying %s in %.1f s after %s", request.method, delay, error)
             self._sleep(delay)

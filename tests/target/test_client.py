@@ -546,3 +546,15 @@ def test_unreadable_bundle(tmp_path):
     bad.write_text("not a certificate")
     with pytest.raises(ConfigError, match="not readable PEM"):
         make_session(str(bad))
+
+
+def test_a_429_for_a_request_sent_before_the_last_halving_does_not_halve_again():
+    """Requests already in flight when the limit halved come back throttled too: one episode."""
+    limit = ConcurrencyLimit(ceiling=8)
+    limit.observe(8, {})
+    limit.decrease(sent=1.0, now=2.0)
+    limit.increase()  # a request in flight since before succeeded
+    limit.decrease(sent=1.5, now=3.0)
+    assert limit.limit == 4
+    limit.decrease(sent=2.5, now=3.0)
+    assert limit.limit == 2
