@@ -230,12 +230,6 @@ class ConcurrencyLimit:
         """The smaller remaining fraction of the two budgets at the last answer (None: unknown)."""
         return self._headroom
 
-    def cap(self, ceiling: int) -> None:
-        """Set a new ceiling (at least one); the current limit never exceeds it."""
-        with self._cond:
-            self.ceiling = max(1, ceiling)
-            self._adjust()
-
     def observe(self, hint: int | None, remaining: Mapping[str, float]) -> None:
         """Take an answer's ``x-ms-dop-hint`` and remaining budgets (header name: value)."""
         with self._cond:

@@ -1,8 +1,9 @@
 """One sink per stream: checks the stream against the table at SCHEMA, then writes batches.
 
 The sink knows Singer and the failure policy; conversion lives in :mod:`mapping`, HTTP in the
-writer. ``process_batch`` returns only when every record of the batch landed or was rejected, so
-the STATE the SDK emits after a drain is never ahead of the data.
+writer. ``process_batch`` maps the batch and hands its write to the :mod:`pipeline`; the target
+emits a STATE only once every write before it settled its records (landed or rejected), so
+STATE is never ahead of the data.
 """
 
 from __future__ import annotations

@@ -346,8 +346,6 @@ def test_concurrency_limit_blocks_halves_once_and_recovers():
     for _ in range(2 + 4):
         limit.increase()
     assert limit.limit == 8
-    limit.cap(3)
-    assert (limit.ceiling, limit.limit) == (3, 3)
 
 
 def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
