@@ -1,4 +1,4 @@
-"""Several application users in one run: the writer's requests spread over them (§7.1).
+"""Several application users in one run: every Web API request spread over them (§7.1).
 
 Dataverse's service protection limits are per user (and per web server), so each application
 user of ``app_users`` adds a whole budget. Each user has its own :class:`DataverseClient`: its
@@ -67,6 +67,11 @@ class AppUsers:
         self._probed = False
 
     @property
+    def service_root(self) -> str:
+        """``https://<host>/api/data/v<version>/``, the same for every user."""
+        return self._users[0].client.service_root
+
+    @property
     def count(self) -> int:
         """Users still working."""
         with self._cond:
@@ -110,8 +115,21 @@ class AppUsers:
     def get_all(
         self, path: str, headers: Mapping[str, str] | None = None
     ) -> Iterator[dict[str, t.Any]]:
-        """Every record of a collection, every page read by one user."""
-        yield from self._route(lambda client: list(client.get_all(path, headers)))
+        """Every record of a collection, page by page, all pages read by one user."""
+        while True:
+            user = self._acquire()
+            started = False
+            try:
+                for record in user.client.get_all(path, headers):
+                    started = True
+                    yield record
+            except (AuthError, WebApiError) as error:
+                if started or not _unusable(error) or not self._drop(user, error):
+                    raise
+            else:
+                return
+            finally:
+                self._release(user)
 
     def _probe(self) -> None:
         with self._cond:

@@ -22,8 +22,7 @@ from target_dynamics.writer import key_id
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from target_dynamics.client import DataverseClient
-    from target_dynamics.writer import Writer
+    from target_dynamics.writer import Transport, Writer
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class StreamAssociations:
 
     def __init__(
         self,
-        client: DataverseClient,
+        client: Transport,
         writer: Writer,
         table: TableRef,
         rules: Sequence[AssociationRule],

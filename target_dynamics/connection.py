@@ -44,9 +44,9 @@ from target_dynamics.writer import Operation
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from target_dynamics.client import DataverseClient
     from target_dynamics.metadata import MetadataCache, TableInfo
     from target_dynamics.settings import Settings, StreamSettings
+    from target_dynamics.writer import Transport
 
 MELTANO_TEST_STREAM = "meltano_test_stream"
 """The stream ``meltano config test`` sends to a loader (SCHEMA, one RECORD, STATE)."""
@@ -114,7 +114,7 @@ def configured_streams(settings: Settings) -> list[tuple[str, StreamSettings]]:
     return scopes
 
 
-def reach(client: DataverseClient) -> str:
+def reach(client: Transport) -> str:
     """Get a token and ask ``WhoAmI``; return the application user's ``systemuserid``.
 
     Raises:
@@ -131,7 +131,7 @@ def reach(client: DataverseClient) -> str:
 
 
 def check_connection(
-    client: DataverseClient, metadata: MetadataCache, settings: Settings
+    client: Transport, metadata: MetadataCache, settings: Settings
 ) -> ConnectionReport:
     """Check token, environment, configured tables and privileges; report every problem.
 
@@ -201,7 +201,7 @@ def _stream_needs(
 
 
 def _list_needs(
-    client: DataverseClient,
+    client: Transport,
     where: str,
     stream: StreamSettings,
     own: TableInfo,
@@ -228,9 +228,7 @@ def _list_needs(
     return needs
 
 
-def _held(
-    client: DataverseClient, report: ConnectionReport, problems: list[str]
-) -> set[str] | None:
+def _held(client: Transport, report: ConnectionReport, problems: list[str]) -> set[str] | None:
     """The names of the privileges the application user holds, or None when unreadable."""
     path = f"systemusers({report.user_id})/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()"
     try:
@@ -248,7 +246,7 @@ def _held(
 
 
 def _missing(
-    client: DataverseClient, needs: Iterable[Need], held: set[str], problems: list[str]
+    client: Transport, needs: Iterable[Need], held: set[str], problems: list[str]
 ) -> list[tuple[str, str, str]]:
     """``(privilege name, why, fix)`` for each need the user lacks, named from table metadata."""
     whys: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -267,7 +265,7 @@ def _missing(
     return missing
 
 
-def _privilege_names(client: DataverseClient, logical: str, problems: list[str]) -> dict[str, str]:
+def _privilege_names(client: Transport, logical: str, problems: list[str]) -> dict[str, str]:
     """PrivilegeType -> privilege name of ``logical`` (``EntityMetadata.Privileges``)."""
     try:
         body = client.get_json(f"EntityDefinitions(LogicalName='{logical}')?$select=Privileges")

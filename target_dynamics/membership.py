@@ -28,7 +28,8 @@ from target_dynamics.writer import split_even
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from target_dynamics.client import DataverseClient
+    from target_dynamics.writer import Transport
+
 
 MEMBER_TYPES = {"account": 1, "contact": 2, "lead": 4}
 """``list.createdfromcode`` by member table."""
@@ -93,7 +94,7 @@ def _check(row: dict[str, t.Any], member_table: str, wanted: str) -> MarketingLi
 
 
 def find_list(
-    client: DataverseClient, wanted: str, member_table: str, *, create: bool
+    client: Transport, wanted: str, member_table: str, *, create: bool
 ) -> MarketingList | None:
     """The list named ``wanted`` (a name or a GUID); created when no list has that name.
 
@@ -147,7 +148,7 @@ class ListMembers:
 
     def __init__(
         self,
-        client: DataverseClient,
+        client: Transport,
         marketing_list: MarketingList,
         threads: int,
         *,
@@ -257,9 +258,7 @@ class ListMembers:
 class MarketingLists:
     """The lists a run fills, each found (or created) once; thread-safe."""
 
-    def __init__(
-        self, client: DataverseClient, threads: t.Callable[[], int], *, create: bool
-    ) -> None:
+    def __init__(self, client: Transport, threads: t.Callable[[], int], *, create: bool) -> None:
         """Prepare the registry.
 
         Args:

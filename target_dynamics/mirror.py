@@ -31,8 +31,7 @@ from target_dynamics.writer import Operation, Row, WritePlan, WriteResult, key_i
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from target_dynamics.client import DataverseClient
-    from target_dynamics.writer import Writer
+    from target_dynamics.writer import Transport, Writer
 
 PAGE_SIZE = 5000
 """Rows per page when reading the scope (Dataverse's default and maximum, §2.2)."""
@@ -53,7 +52,7 @@ class Mirror:
 
     def __init__(
         self,
-        client: DataverseClient,
+        client: Transport,
         plan: WritePlan,
         scope: str,
         id_columns: Sequence[str],

@@ -225,7 +225,7 @@ class DataverseSink(BatchSink):
             self._associations = self._stream_associations(stream, table)
         if stream.mirror_scope:
             self._mirror = Mirror(
-                target.client,
+                target.users,
                 plan.plan,
                 stream.mirror_scope,
                 list(stream.id_field),
@@ -246,7 +246,7 @@ class DataverseSink(BatchSink):
         self._reads |= related.keys()
         rules = plan_associations(self.stream_name, self.schema, stream, table, related)
         own = TableRef(table.logical_name, table.entity_set, table.primary_id)
-        return StreamAssociations(self._target.client, self._target.writer, own, rules)
+        return StreamAssociations(self._target.users, self._target.writer, own, rules)
 
     def _stream_lists(self, stream: StreamSettings, table: TableInfo) -> StreamLists:
         """The stream's marketing lists, found or created before any write.

@@ -548,20 +548,20 @@ class TargetDynamics(Target):
 
     @property
     def metadata(self) -> MetadataCache:
-        """The one metadata cache of the run."""
-        client = self.client
+        """The one metadata cache of the run (read through any working user)."""
+        users = self.users
         with self._lock:
             if self._metadata is None:
-                self._metadata = MetadataCache(client)
+                self._metadata = MetadataCache(users)
             return self._metadata
 
     @property
     def lists(self) -> MarketingLists:
         """The marketing lists of the run (found or created once each)."""
-        client, writer, create = self.client, self.writer, not self.settings.dry_run
+        users, writer, create = self.users, self.writer, not self.settings.dry_run
         with self._lock:
             if self._lists is None:
-                self._lists = MarketingLists(client, writer.concurrency, create=create)
+                self._lists = MarketingLists(users, writer.concurrency, create=create)
             return self._lists
 
     def sync_refusal(self) -> str | None:
@@ -633,7 +633,8 @@ class TargetDynamics(Target):
             ConnectionFailed: every problem found, each with its fix.
         """
         self._connection_tested = True
-        report = check_connection(self.client, self.metadata, self.settings)
+        self.users.capacity()  # every user asked WhoAmI; one that cannot work is dropped, warned
+        report = check_connection(self.users, self.metadata, self.settings)
         for note in report.notes:
             self.logger.warning(note)
         self.logger.info(report.summary())
@@ -797,7 +798,7 @@ class TargetDynamics(Target):
             self.report.summary(self._request_counters())
         self.report.raise_if_failed(self.settings.max_errors, self.settings.dead_letter_path)
         if self._client is None and getattr(self.message_reader, "reached_end", False):
-            reach(self.client)  # nothing needed the service: still prove the credentials
+            reach(self.users)  # nothing needed the service: still prove the credentials
 
     def _write_accepted(self, error: Exception) -> None:
         """The input broke off at ``error``: write the records accepted before it, then report.

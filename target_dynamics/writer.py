@@ -71,7 +71,15 @@ _UNSUPPORTED_HINTS = ("not supported", "not implemented", "not yet implemented",
 
 
 class Transport(t.Protocol):
-    """What the writer sends through (:class:`~target_dynamics.app_users.AppUsers`)."""
+    """What the writer (and every other Web API user) sends through.
+
+    :class:`~target_dynamics.app_users.AppUsers`: the run's application users.
+    """
+
+    @property
+    def service_root(self) -> str:
+        """``https://<host>/api/data/v<version>/``: what request paths are relative to."""
+        ...
 
     def capacity(self) -> int:
         """Requests that may be in flight now."""

@@ -18,8 +18,6 @@ import sys
 import typing as t
 from pathlib import Path
 
-import pytest
-
 from dataverse_emulator.state.budget import Limits
 from target_dynamics.target import TargetDynamics
 
@@ -254,18 +252,31 @@ def test_a_user_whose_secret_expired_before_the_run_is_dropped(reset_emulator, t
             assert secret not in done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metadata and the connection test go through the first user only (target.py)",
-)
 def test_the_first_user_with_an_expired_secret_is_dropped_too(reset_emulator):
     """Issue 12 (a user whose token fails is dropped while the others go on), for the user the
-    settings name first: today the SCHEMA's metadata read fails the run instead."""
+    settings name first: metadata, lists and the connection test go through any working user."""
     server = reset_emulator
     server.admin.expire_secret(server.target_config["client_id"])
     target = TargetDynamics(config=config(server, server.app_users[:1]))
     assert listen(target, messages(200, every=100))[-1] == {"pos": 200}
     assert landed(server) == expected(200)
+
+
+def test_a_dry_run_with_the_first_users_secret_expired_tests_through_the_others(
+    reset_emulator, caplog
+):
+    """The connection test asks every user WhoAmI: the expired first user is dropped with one
+    warning, the table and privileges are checked through the other, nothing is written."""
+    server = reset_emulator
+    first = server.target_config["client_id"]
+    server.admin.expire_secret(first)
+    target = TargetDynamics(config=config(server, server.app_users[:1], dry_run=True))
+    with caplog.at_level(logging.WARNING):
+        listen(target, messages(50, every=50))
+    [warning] = drop_warnings(caplog.text, first)
+    assert "AADSTS7000222" in warning
+    assert landed(server) == {}
+    assert target.report.totals.received == 50
 
 
 def test_a_user_blocked_by_app_access_control_is_dropped(reset_emulator, caplog):
