@@ -48,6 +48,10 @@ BACKOFF_CAP_SECONDS = 30.0
 """Longest backoff delay between two token requests."""
 
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable"})
+_MEMO_SECONDS = 60.0
+"""How long a token MSAL handed out is reused before MSAL is asked again."""
+_MSAL_MARGIN_SECONDS = 300
+"""MSAL fetches a new token when the cached one has less than five minutes left."""
 """OAuth ``error`` values that mean "try again later" (reference-error-codes, §1.3)."""
 
 _HINTS = {
@@ -209,6 +213,7 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._failing_since: float | None = None
         self._gave_up: str | None = None
+        self._memo: tuple[str, float] | None = None
 
     def token(self) -> str:
         """Return a valid access token, fetching one when the cache has none worth using.
@@ -220,6 +225,8 @@ class TokenProvider:
         with self._lock:
             if self._gave_up is not None:
                 raise AuthError(self._gave_up)
+            if self._memo is not None and time.monotonic() < self._memo[1]:
+                return self._memo[0]
             attempt = 0
             while True:
                 failure = self._attempt()
@@ -234,6 +241,7 @@ class TokenProvider:
     def invalidate(self) -> None:
         """Forget the cached token (after a 401): the next :meth:`token` fetches a new one."""
         with self._lock:
+            self._memo = None
             if self._app is not None:
                 self._app.remove_tokens_for_client()
 
@@ -260,7 +268,9 @@ class TokenProvider:
         except Exception as exc:  # noqa: BLE001 - network, TLS, discovery or IdP 5xx; sorted below
             return self._exception_failure(exc)
         if "access_token" in result:
-            return str(result["access_token"])
+            token = str(result["access_token"])
+            self._remember(token, result.get("expires_in"))
+            return token
         answer = self._http.last_answer
         transient = str(result.get("error")) in _TRANSIENT_ERRORS or bool(
             answer and answer.is_transient
@@ -270,6 +280,18 @@ class TokenProvider:
             message=_describe(result),
             retry_after=answer.retry_after if answer else None,
         )
+
+    def _remember(self, token: str, expires_in: t.Any) -> None:
+        """Hand ``token`` out without asking MSAL again for a while (MSAL's cache costs CPU).
+
+        Only a token valid well beyond MSAL's own refresh margin is kept, and for at most
+        ``_MEMO_SECONDS``, so MSAL still decides every refresh.
+        """
+        left = expires_in if isinstance(expires_in, int | float) else 0
+        if left > _MEMO_SECONDS + _MSAL_MARGIN_SECONDS:
+            self._memo = (token, time.monotonic() + _MEMO_SECONDS)
+        else:
+            self._memo = None
 
     def _exception_failure(self, exc: Exception) -> _Failure:
         answer = self._http.last_answer

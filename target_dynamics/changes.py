@@ -19,7 +19,7 @@ import typing as t
 
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.planning import DELETED_AT
-from target_dynamics.writer import Operation, key_id
+from target_dynamics.writer import Operation
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -73,7 +73,7 @@ def write_phases(rows: Sequence[tuple[Operation, Row]]) -> list[dict[Operation, 
     current: dict[Operation, list[Row]] = {}
     owner: dict[tuple, Operation] = {}
     for operation, row in rows:
-        ident = key_id(row.key) if row.key else None
+        ident = row.ident
         if ident is not None and owner.get(ident, operation) is not operation:
             phases.append(current)
             current, owner = {}, {}

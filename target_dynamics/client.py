@@ -153,13 +153,54 @@ def trust_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """Leaves a request's headers alone: each request carries its own bearer token.
+
+    As the session's ``auth`` it also keeps requests from reading ``~/.netrc`` on every request
+    (an entry for the host would replace the bearer token with Basic authentication).
+    """
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _Session(requests.Session):
+    """A session that reads the environment (proxies, ``NO_PROXY``) once per origin.
+
+    requests reads every environment variable on each request; a run's environment does not
+    change, and at thousands of requests that reading is a large share of the client's CPU.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _NoNetrc()
+        self._environment: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}
+
+    def merge_environment_settings(  # type: ignore[override] - requests' signature is untyped
+        self,
+        url: str,
+        proxies: dict[str, str] | None,
+        stream: bool | None,
+        verify: bool | str | None,
+        cert: t.Any,
+    ) -> dict[str, t.Any]:
+        origin = urlsplit(url)
+        memo = (origin.scheme, origin.netloc, tuple(sorted((proxies or {}).items())))
+        memo += (stream, verify, cert if not isinstance(cert, list) else tuple(cert))
+        settings = self._environment.get(memo)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[memo] = settings
+        return dict(settings, proxies=dict(settings["proxies"]))
+
+
 def make_session(ca_bundle: str | None) -> requests.Session:
     """A session that always verifies TLS and ignores ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
 
     ``ca_bundle`` is added to the default CAs rather than replacing them (§1.6 pitfall); proxies
     from the environment still apply. ARR affinity cookies are refused (§7.2).
     """
-    session = requests.Session()
+    session = _Session()
     session.mount("https://", _TrustAdapter(trust_context(ca_bundle)))
     session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
     session.cookies.set_policy(_NoAffinityPolicy())

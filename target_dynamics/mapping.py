@@ -217,7 +217,9 @@ def _decimal(column: ColumnInfo, value: t.Any) -> int | float | decimal.Decimal:
 
 
 def _string(column: ColumnInfo, value: t.Any) -> str:
-    if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+    if type(value) is str:
+        pass
+    elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
         value = str(value)
     elif not isinstance(value, str):
         _reject_type(column, value, "a string (or a number)")
@@ -516,6 +518,12 @@ class _FieldStep:
     blank_is_null: bool
     """An empty (or whitespace-only) string is a null: the column is not text."""
 
+    def value(self, record: Mapping[str, t.Any]) -> t.Any:
+        """The field's value in ``record`` (see :func:`nested_value`)."""
+        if len(self.path) == 1:
+            return record.get(self.path[0], ABSENT)
+        return nested_value(self.path, self.source, record)
+
 
 @dataclass(frozen=True)
 class RecordMapper:
@@ -595,7 +603,7 @@ class RecordMapper:
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
         for step in self._id_steps if removing else self._steps:
-            value = nested_value(step.path, step.source, record)
+            value = step.value(record)
             if value is ABSENT:
                 continue
             name = step.name

@@ -12,6 +12,7 @@ import dataclasses
 import typing as t
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.helpers._typing import get_datelike_property_type
@@ -37,7 +38,7 @@ from target_dynamics.planning import (
     unmatched_paths,
 )
 from target_dynamics.schemacheck import compile_check
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult, key_id
+from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -55,16 +56,51 @@ _COUNTED = {
     Operation.DEACTIVATE: "deactivated",
 }
 """The report counter of each operation's rows (a dry run counts what would be done)."""
+_SDC_COLUMNS = frozenset(
+    (
+        "_sdc_extracted_at",
+        "_sdc_received_at",
+        "_sdc_batched_at",
+        "_sdc_sequence",
+        "_sdc_table_version",
+        "_sdc_sync_started_at",
+    )
+)
+"""The SDK's record metadata columns a record loses (``_sdc_deleted_at`` stays: a deletion)."""
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A RECORD message as it arrived (before stream maps) and where it came from.
+
+    Dead letters replay its record; ``source`` names the input line or the batch file's line.
+    """
+
+    message: dict
+    source: str
+
+    @property
+    def stream(self) -> str:
+        """The stream the tap sent the record on."""
+        return self.message["stream"]
+
+    @property
+    def record(self) -> dict:
+        """The record as the tap sent it."""
+        return self.message["record"]
+
+    @property
+    def version(self) -> int | None:
+        """The message's table version (a full-table sync), if it has one."""
+        version = self.message.get("version")
+        return version if isinstance(version, int) else None
+
+
+@dataclass(slots=True)
 class _Pending:
     record: dict
-    raw: Mapping[str, t.Any]
-    raw_stream: str
-    source: str
+    received: Received
     invalid: str | None = None
-    version: int | None = None
 
 
 class _RecordChecker(JSONSchemaValidator):
@@ -74,7 +110,7 @@ class _RecordChecker(JSONSchemaValidator):
     of the others.
     """
 
-    def __init__(self, schema: dict, failures: dict[int, str]) -> None:
+    def __init__(self, schema: dict) -> None:
         try:
             super().__init__(schema)
         except InvalidJSONSchema as exc:
@@ -85,21 +121,19 @@ class _RecordChecker(JSONSchemaValidator):
                 f"{getattr(error, 'message', exc)}; fix the schema the tap sends"
             )
             raise InvalidJSONSchema(msg) from None
-        self._failures = failures
         self._fits = compile_check(schema)
 
-    def validate(self, record: dict) -> None:
-        """Note why ``record`` does not match the stream's schema (keyed by its id)."""
+    def problem(self, record: dict) -> str | None:
+        """Why ``record`` does not match the stream's schema, or None when it does."""
         if self._fits is not None and self._fits(record):
-            return
+            return None
         try:
-            super().validate(record)
+            self.validate(record)
         except InvalidRecord as exc:
             path = getattr(exc.__cause__, "absolute_path", ())  # jsonschema's ValidationError
             where = f"field '{_field_path(path)}': " if path else ""
-            self._failures[id(record)] = (
-                f"record does not match the stream's schema: {where}{exc.error_message}"
-            )
+            return f"record does not match the stream's schema: {where}{exc.error_message}"
+        return None
 
 
 def _field_path(path: Iterable[str | int]) -> str:
@@ -133,18 +167,45 @@ class DataverseSink(BatchSink):
 
         A record that fails is rejected; the run goes on.
         """
-        return _RecordChecker(self.schema, self._invalid) if self.validate_schema else None
+        return _RecordChecker(self.schema) if self.validate_schema else None
 
-    def _singer_validate_message(self, record: dict) -> None:
-        # Private SDK override: a record without a key property ends the run in the SDK; it is
-        # rejected like a record whose key is null, and the run goes on.
+    def receive(self, record: dict, received: Received) -> None:
+        """Check ``record`` (``received`` after stream maps) and queue it for the next batch.
+
+        The SDK's per-record steps: metadata columns, the schema check, dates and the key
+        properties. A record that fails a check is queued with its problem, to be rejected
+        with a dead letter when its batch is written; the run goes on.
+        """
+        context = self._get_context(record)
+        if self._with_metadata:
+            self._add_sdc_metadata_to_record(record, received.message, context)
+        elif not record.keys().isdisjoint(_SDC_COLUMNS):
+            self._remove_sdc_metadata_from_record(record)
+        checker = self._validator
+        invalid = checker.problem(record) if isinstance(checker, _RecordChecker) else None
+        invalid = self._parse_dates(record) or invalid
+        invalid = invalid or self._missing_keys(record)
+        self._total_records_read += 1
+        self._batch_records_read += 1
+        if self._mirror is not None:
+            self._mirror.receive(received.version)
+        context.setdefault("records", []).append(_Pending(record, received, invalid))
+        self.record_counter_metric.increment()
+
+    @cached_property
+    def _with_metadata(self) -> bool:
+        """Whether records get the SDK's ``_sdc_`` metadata columns (``add_record_metadata``)."""
+        return self.include_sdc_metadata_properties
+
+    def _missing_keys(self, record: dict) -> str | None:
+        """A record without a key property is rejected (the SDK would end the run)."""
         missing = [key for key in self.key_properties if key not in record]
-        if missing:
-            self._invalid.setdefault(
-                id(record),
-                f"key property {', '.join(repr(k) for k in missing)} is missing from the record "
-                "(the stream's SCHEMA names it in key_properties)",
-            )
+        if not missing:
+            return None
+        return (
+            f"key property {', '.join(repr(k) for k in missing)} is missing from the record "
+            "(the stream's SCHEMA names it in key_properties)"
+        )
 
     def _remove_sdc_metadata_from_schema(self) -> None:
         # Private SDK override: keep _sdc_deleted_at, the mark of a row deleted at the source.
@@ -161,20 +222,23 @@ class DataverseSink(BatchSink):
         if marked:
             record[DELETED_AT] = deleted
 
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
-        # The SDK looks at every field of every record; one whose fields all have a schema and
-        # none a date or time has nothing to parse and nothing to warn about.
+    def _parse_dates(self, record: dict) -> str | None:
+        """Parse the record's dates and times as the SDK does; the problem of one that fails.
+
+        A record whose fields all have a schema and none a date or time has nothing to parse.
+        """
+        schema = self.schema
         if self._undated is None or self._undated[0] is not schema:
             properties = schema.get("properties") or {}
             undated = (n for n, p in properties.items() if not get_datelike_property_type(p))
             self._undated = (schema, frozenset(undated))
         if record.keys() <= self._undated[1]:
-            return
-        # The SDK raises on an unparseable date-time, ending the run; reject the record instead.
-        try:
-            super()._parse_timestamps_in_record(record, schema, treatment)
+            return None
+        try:  # the SDK raises on an unparseable date-time, ending the run
+            self._parse_timestamps_in_record(record, schema, self.datetime_error_treatment)
         except ValueError as exc:
-            self._invalid.setdefault(id(record), f"unparseable date or time: {exc}")
+            return f"unparseable date or time: {exc}"
+        return None
 
     @property
     def stream_plan(self) -> StreamPlan:
@@ -276,17 +340,6 @@ class DataverseSink(BatchSink):
             report=report.add_list,
         )
 
-    def process_record(self, record: dict, context: dict) -> None:
-        """Queue ``record`` with the message it came from."""
-        raw_stream, raw, source = self._target.current_raw or (self.stream_name, record, "input")
-        invalid = self._invalid.pop(id(record), None)
-        version = self._target.current_version
-        pending = _Pending(record, raw, raw_stream, source, invalid, version)
-        if self._mirror is not None:
-            self._mirror.receive(version)
-        context.setdefault("records", []).append(pending)
-        self._target.report.add(self.stream_name, received=1)
-
     def process_batch(self, context: dict) -> None:
         """Map the batch, then hand its write to the pipeline (:mod:`pipeline`).
 
@@ -296,6 +349,7 @@ class DataverseSink(BatchSink):
         pending: Sequence[_Pending] = context.get("records", [])
         if not pending:
             return
+        self._target.report.add(self.stream_name, received=len(pending))
         if not self._paths_checked:  # open paths are checked on the stream's first batch
             self._paths_checked = True
             records = [item.record for item in pending]
@@ -311,7 +365,7 @@ class DataverseSink(BatchSink):
             plan = self.stream_plan.plan
             claims = Claims(
                 plan.logical_name,
-                frozenset(key_id(row.key) for _, row in rows if row.key),
+                frozenset(row.ident for _, row in rows if row.ident is not None),
                 self._reads,
                 self.stream_name if self._in_order else None,
             )
@@ -365,7 +419,7 @@ class DataverseSink(BatchSink):
             if key is None:  # rejected before it had a row: its ID field values as sent
                 record = pending[index].record
                 key = {c: record.get(fields.get(c, c)) for c in stream.id_field}
-            self._mirror.held(pending[index].version, key)
+            self._mirror.held(pending[index].received.version, key)
 
     def _rows(
         self,
@@ -484,7 +538,7 @@ class DataverseSink(BatchSink):
         """Tell the mirror the rows landed records addressed."""
         if self._mirror is not None:
             for index, guids in ids.items():
-                self._mirror.sent(pending[index].version, guids)
+                self._mirror.sent(pending[index].received.version, guids)
 
     def activate_version(self, new_version: int) -> None:
         """End of a full-table version: remove the rows in scope it did not send (:mod:`mirror`).
@@ -633,8 +687,8 @@ class DataverseSink(BatchSink):
         by_stream: dict[str, list[tuple[Mapping[str, t.Any], DeadLetter]]] = {}
         for index, letter in sorted(rejected.items()):
             item = pending[index]
-            located = dataclasses.replace(letter, source=item.source)
-            by_stream.setdefault(item.raw_stream, []).append((item.raw, located))
+            located = dataclasses.replace(letter, source=item.received.source)
+            by_stream.setdefault(item.received.stream, []).append((item.received.record, located))
         for raw_stream, items in by_stream.items():
             schema = self._target.raw_schema(raw_stream) or {
                 "type": "SCHEMA",

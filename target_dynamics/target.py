@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import sys
 import threading
@@ -36,7 +37,7 @@ from target_dynamics.settings import (
     check_schema,
     parse_settings,
 )
-from target_dynamics.sinks import DataverseSink
+from target_dynamics.sinks import DataverseSink, Received
 from target_dynamics.webapi import option_headers
 from target_dynamics.writer import MIN_PARALLEL_CHUNK, Writer
 
@@ -458,10 +459,6 @@ class TargetDynamics(Target):
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
         self._raw_schemas: dict[str, dict] = {}
-        self.current_raw: tuple[str, dict, str] | None = None
-        """The message being handled: its stream, its record as it arrived, where it came from."""
-        self.current_version: int | None = None
-        """The ``version`` of the RECORD being handled (a full-table tap's sync), if any."""
         self.unsettled = False
         self._writing = 0
         self._records_since_drain = 0
@@ -662,19 +659,32 @@ class TargetDynamics(Target):
         super()._process_schema_message(message_dict)
 
     def _process_record_message(self, message_dict: dict, source: str | None = None) -> None:
-        # Sinks see mapped, parsed records; rejected ones are dead-lettered as they arrived,
-        # with where they came from (the input line, or the batch file and its line).
-        if self._connection_tested and self._meltano_test(message_dict.get("stream")):
+        # Private SDK override: the SDK's record path, lean (its steps once each, without the
+        # per-record hooks this target does not use). Sinks see mapped, parsed records and keep
+        # the message as it arrived, with where it came from (the input line, or the batch
+        # file and its line), so a rejected record is dead-lettered as the tap sent it.
+        stream = message_dict["stream"]
+        if self._connection_tested and self._meltano_test(stream):
+            return
+        maps = self.mapper.stream_maps.get(stream)
+        if maps is None:
+            self._assert_sink_exists(stream)  # raises: a RECORD before its SCHEMA
             return
         if source is None:
             line = getattr(self.message_reader, "line", None)
             source = f"input line {line}" if line else "input"
-        stream, record = message_dict.get("stream", ""), message_dict.get("record", {})
-        self.current_raw = (stream, record, source)
-        version = message_dict.get("version")
-        self.current_version = version if isinstance(version, int) else None
+        received = Received(message_dict, source)
+        for stream_map in maps:
+            record = stream_map.transform(copy.copy(message_dict["record"]))
+            if record is None:  # a stream map's filter dropped it
+                continue
+            self._assert_sink_exists(stream_map.stream_alias)
+            sink = t.cast("DataverseSink", self._sinks_active[stream_map.stream_alias])
+            sink.receive(record, received)
+            if sink.is_full:
+                self.drain_one(sink)
         self._records_since_drain += 1
-        super()._process_record_message(message_dict)
+        self._handle_max_record_age()
         self.report.tick()
 
     def _process_batch_message(self, message_dict: dict) -> None:

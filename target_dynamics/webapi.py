@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import math
 import re
 import typing as t
@@ -85,6 +86,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _FORBIDDEN_HEADER_CHARS = frozenset("\r\n\0")
 
 
+@functools.lru_cache(maxsize=4096)
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid table, entity-set or column name, else raise ValueError."""
     if not NAME_PATTERN.match(name):
@@ -359,13 +361,13 @@ def related(entity_set: str, row_id: str, navigation: str, related_id_column: st
     return WebRequest("GET", f"{base}?$select={check_name(related_id_column)}")
 
 
-def odata_id(entity_set: str, key: t.Mapping[str, t.Any], primary_id: str) -> str:
+def odata_id(entity_set: str, segment: str) -> str:
     """The ``@odata.id`` of an UpsertMultiple target (§6.3), as Microsoft's own SDK writes it.
 
-    A JSON string, not a request URL: quotes doubled, nothing percent-encoded
-    (``contacts(emailaddress1='ann o''neil@x.org')``).
+    A JSON string, not a request URL: ``segment`` is :func:`key_segment` unencoded (quotes
+    doubled, nothing percent-encoded: ``contacts(emailaddress1='ann o''neil@x.org')``).
     """
-    return f"{check_name(entity_set)}({key_segment(key, primary_id, encoded=False)})"
+    return f"{check_name(entity_set)}({segment})"
 
 
 def filter_any(column: str, values: t.Iterable[t.Any]) -> str:

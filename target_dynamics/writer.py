@@ -54,7 +54,7 @@ from enum import StrEnum
 
 from target_dynamics import webapi
 from target_dynamics.errors import KEY_NOT_FOUND_CODE, SQL_TIMEOUT_CODE, WebApiError
-from target_dynamics.identity import IdMode, key_guid, norm
+from target_dynamics.identity import IdMode, fold, key_guid, norm
 from target_dynamics.webapi import MAX_BATCH_OPERATIONS, WebRequest, WebResponse
 
 if t.TYPE_CHECKING:
@@ -139,6 +139,10 @@ class WritePlan:
     """The body a deactivation sends (``TableInfo.deactivation``); None: the table has no state."""
 
 
+KeyId = tuple[tuple[str, t.Any], ...]
+"""A hashable identity of key values (:func:`key_id`)."""
+
+
 @dataclass(frozen=True)
 class Row:
     """One record ready to send."""
@@ -150,6 +154,11 @@ class Row:
     key: Mapping[str, t.Any] | None
     """The ID field's values by column: ``{primary_id: guid}``, alternate key or matched column
     values; None for a create whose primary id the writer chooses at random."""
+    ident: KeyId | None = field(init=False, repr=False, compare=False)
+    """:func:`key_id` of ``key``, computed once."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ident", key_id(self.key) if self.key else None)
 
 
 @dataclass
@@ -187,10 +196,13 @@ class _Item:
     """One record after merging: the rows it stands for, its body and how it is addressed."""
 
     indexes: list[int]
-    payload: dict[str, t.Any]
-    key: dict[str, t.Any] | None
+    payload: Mapping[str, t.Any]
+    """Shared with the row it came from: replaced, never changed in place."""
+    key: Mapping[str, t.Any] | None
     extra: dict[str, t.Any] = field(default_factory=dict)
     """Columns to add to the body (key columns of a row resolved to its primary id)."""
+    segment: str | None = None
+    """The key as a key URL carries it, unencoded, once checked (:func:`webapi.key_segment`)."""
 
 
 def _by_id(plan: WritePlan, item: _Item) -> bool:
@@ -199,6 +211,8 @@ def _by_id(plan: WritePlan, item: _Item) -> bool:
 
 
 def _norm(value: t.Any) -> t.Any:
+    if type(value) is str:
+        return fold(value)
     value = norm(value)
     try:
         hash(value)
@@ -207,29 +221,31 @@ def _norm(value: t.Any) -> t.Any:
     return value
 
 
-def key_id(key: Mapping[str, t.Any]) -> tuple[tuple[str, t.Any], ...]:
+def key_id(key: Mapping[str, t.Any]) -> KeyId:
     """A hashable identity of key values, compared as Dataverse compares them."""
+    if len(key) == 1:
+        ((column, value),) = key.items()
+        return ((column, _norm(value)),)
     return tuple(sorted((column, _norm(value)) for column, value in key.items()))
 
 
 def merge_rows(rows: Sequence[Row]) -> list[_Item]:
     """Merge rows with the same key; later values win, column by column (§6.5, §10 F9)."""
     items: list[_Item] = []
-    by_key: dict[tuple[tuple[str, t.Any], ...], _Item] = {}
+    by_key: dict[KeyId, _Item] = {}
     for row in rows:
-        key = dict(row.key) if row.key else None
-        if key is None:
-            items.append(_Item([row.index], dict(row.payload), None))
+        ident = row.ident
+        if ident is None:
+            items.append(_Item([row.index], row.payload, None))
             continue
-        ident = key_id(key)
         found = by_key.get(ident)
         if found is None:
-            found = by_key[ident] = _Item([row.index], dict(row.payload), key)
+            found = by_key[ident] = _Item([row.index], row.payload, row.key)
             items.append(found)
         else:
             found.indexes.append(row.index)
-            found.payload.update(row.payload)
-            found.key = key
+            found.payload = {**found.payload, **row.payload}
+            found.key = row.key
     return items
 
 
@@ -244,10 +260,13 @@ def _with_primary_id(plan: WritePlan, item: _Item) -> _Item:
 
 
 def _needs_lookup(plan: WritePlan, item: _Item) -> bool:
-    """A matched column, or an alternate key a URL cannot carry (§3.6): found by ``$filter``."""
+    """A matched column, or an alternate key a URL cannot carry (§3.6): found by ``$filter``.
+
+    ``item`` went through ``Writer._key_problem``, which renders the keys a URL can carry.
+    """
     if item.key is None or _by_id(plan, item):
         return False
-    return plan.id_mode is IdMode.MATCH or not webapi.key_is_addressable(item.key)
+    return plan.id_mode is IdMode.MATCH or item.segment is None
 
 
 def _lookup_problem(plan: WritePlan, key: Mapping[str, t.Any], found: int) -> WebApiError | None:
@@ -422,7 +441,7 @@ class Writer:
             return None
         try:
             if webapi.key_is_addressable(item.key):
-                webapi.key_segment(item.key, plan.primary_id)
+                item.segment = webapi.key_segment(item.key, plan.primary_id, encoded=False)
             else:
                 for value in item.key.values():
                     webapi.literal(value)
@@ -596,7 +615,8 @@ class Writer:
     def _bulk_target(self, plan: WritePlan, item: _Item) -> dict[str, t.Any]:
         if plan.operation is Operation.UPSERT and item.key is not None and not _by_id(plan, item):
             body = self._body(item, with_key=False)
-            body["@odata.id"] = webapi.odata_id(plan.entity_set, item.key, plan.primary_id)
+            segment = item.segment or webapi.key_segment(item.key, plan.primary_id, encoded=False)
+            body["@odata.id"] = webapi.odata_id(plan.entity_set, segment)
             return body
         return self._body(item, with_key=True)
 

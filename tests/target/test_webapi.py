@@ -269,4 +269,5 @@ def test_parse_retry_after_ignores_garbage(value):
 )
 def test_odata_id_is_quoted_not_percent_encoded(key, expected):
     """§6.3: `@odata.id` carries the key as Microsoft's SDK writes it, in a JSON string."""
-    assert webapi.odata_id("contacts", key, "contactid") == expected
+    segment = webapi.key_segment(key, "contactid", encoded=False)
+    assert webapi.odata_id("contacts", segment) == expected
