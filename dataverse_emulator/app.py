@@ -26,6 +26,7 @@ from dataverse_emulator.faults import FaultLayer, Faults, classify
 from dataverse_emulator.protection import ServiceProtection
 from dataverse_emulator.state.budget import Budgets, Limits
 from dataverse_emulator.state.environment import Environment
+from dataverse_emulator.state.key_jobs import DEFAULT_DELAY
 from dataverse_emulator.tokens import TokenService
 from dataverse_emulator.wire.errors import error_response
 
@@ -62,6 +63,8 @@ class Options:
             two secret loaders and the certificate loader; more adds secret loaders.
         costs: Nominal cost model.
         max_body_bytes: Larger request bodies get 413 (§7.5: bulk requests up to 116.85 MB).
+        key_index_seconds: Nominal seconds a key index job takes (§3.6; CLI
+            ``--key-index-seconds``; scaled by ``time_scale``).
     """
 
     latency: Latency = "realistic"
@@ -74,6 +77,7 @@ class Options:
     costs: CostModel = field(default_factory=CostModel)
     max_body_bytes: int = 116_850_000
     app_users: int = 3
+    key_index_seconds: float = DEFAULT_DELAY
 
     def __post_init__(self) -> None:
         if self.latency not in {"realistic", "zero"}:
@@ -82,6 +86,8 @@ class Options:
             raise ValueError("time_scale must be positive")
         if self.token_lifetime < 1:
             raise ValueError("token_lifetime must be at least 1 second")
+        if self.key_index_seconds < 0:
+            raise ValueError("key_index_seconds must not be negative")
 
 
 def tenant_id_for(seed: int) -> str:
@@ -117,7 +123,10 @@ class Emulator:
         self.tenant_id = tenant_id_for(options.seed)
         self.env = (
             Environment.create(
-                entities_file=options.entities_file, seed=options.seed, users=list(users)
+                entities_file=options.entities_file,
+                seed=options.seed,
+                users=list(users),
+                key_index_delay=options.key_index_seconds * options.time_scale,
             )
             if environment is None
             else environment
