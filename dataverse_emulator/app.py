@@ -149,7 +149,13 @@ class Emulator:
             enforce=options.latency == "realistic",
             counters=self.counters,
         )
-        auth = BearerAuth(self.tokens, users, self.counters, protection)
+        auth = BearerAuth(
+            self.tokens,
+            users,
+            self.counters,
+            protection,
+            dop_hint=lambda: self.budgets.limits.dop_hint,
+        )
         faults = FaultLayer(
             self.faults,
             self.tokens,
