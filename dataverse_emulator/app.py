@@ -24,6 +24,7 @@ from dataverse_emulator.costs import CostModel
 from dataverse_emulator.counters import Counters
 from dataverse_emulator.faults import FaultLayer, Faults, classify
 from dataverse_emulator.protection import ServiceProtection
+from dataverse_emulator.state import collation
 from dataverse_emulator.state.budget import Budgets, Limits
 from dataverse_emulator.state.environment import Environment
 from dataverse_emulator.state.key_jobs import DEFAULT_DELAY
@@ -65,6 +66,8 @@ class Options:
         max_body_bytes: Larger request bodies get 413 (§7.5: bulk requests up to 116.85 MB).
         key_index_seconds: Nominal seconds a key index job takes (§3.6; CLI
             ``--key-index-seconds``; scaled by ``time_scale``).
+        language_code: The environment's base language (LCID; CLI ``--language``), which fixes
+            its collation: ``_CI_AI`` (1033) or ``_CI_AS`` (e.g. 1035, §3.10).
     """
 
     latency: Latency = "realistic"
@@ -78,6 +81,7 @@ class Options:
     max_body_bytes: int = 116_850_000
     app_users: int = 3
     key_index_seconds: float = DEFAULT_DELAY
+    language_code: int = 1033
 
     def __post_init__(self) -> None:
         if self.latency not in {"realistic", "zero"}:
@@ -127,6 +131,7 @@ class Emulator:
                 seed=options.seed,
                 users=list(users),
                 key_index_delay=options.key_index_seconds * options.time_scale,
+                language_code=options.language_code,
             )
             if environment is None
             else environment
@@ -173,7 +178,8 @@ class Emulator:
     async def handle(self, request: Request) -> Response:
         """Run the chain; count the outcome; turn any exception into a Dataverse 500."""
         try:
-            response = await self._chain(request)
+            with collation.language(self.env.language_code):
+                response = await self._chain(request)
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(500, "0x80040216", "An unexpected error occurred.")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state import associations, lists
+from dataverse_emulator.state import associations, collation, lists
 from dataverse_emulator.state.catalog import ManyToMany
 from dataverse_emulator.state.schema import CREATE, Reference
 from dataverse_emulator.state.store import TARGET
@@ -37,6 +37,8 @@ _STATE = ("statecode", "statuscode")
 
 def load_rows(env: Environment, document: t.Any) -> int:
     """Create the document's rows in ``env``, table by table in document order.
+
+    Keys compare as the environment's collation does (§3.10).
 
     A row's lookups must point at rows stored before it (earlier in the file, or start-up rows).
 
@@ -58,6 +60,11 @@ def load_rows(env: Environment, document: t.Any) -> int:
         if not env.catalog.has_table(table) and table not in pairs:
             msg = f"unknown table '{table}' (not in the catalog; add it with --entities)"
             raise ValueError(msg)
+    with collation.language(env.language_code):
+        return _load(env, document, pairs)
+
+
+def _load(env: Environment, document: dict[str, t.Any], pairs: dict[str, ManyToMany]) -> int:
     created = 0
     for table, rows in document.items():
         if table != lists.LISTMEMBER and table not in pairs:
