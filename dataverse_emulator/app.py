@@ -24,8 +24,10 @@ from dataverse_emulator.costs import CostModel
 from dataverse_emulator.counters import Counters
 from dataverse_emulator.faults import FaultLayer, Faults, classify
 from dataverse_emulator.protection import ServiceProtection
+from dataverse_emulator.state import collation
 from dataverse_emulator.state.budget import Budgets, Limits
 from dataverse_emulator.state.environment import Environment
+from dataverse_emulator.state.key_jobs import DEFAULT_DELAY
 from dataverse_emulator.tokens import TokenService
 from dataverse_emulator.wire.errors import error_response
 
@@ -62,6 +64,10 @@ class Options:
             two secret loaders and the certificate loader; more adds secret loaders.
         costs: Nominal cost model.
         max_body_bytes: Larger request bodies get 413 (§7.5: bulk requests up to 116.85 MB).
+        key_index_seconds: Nominal seconds a key index job takes (§3.6; CLI
+            ``--key-index-seconds``; scaled by ``time_scale``).
+        language_code: The environment's base language (LCID; CLI ``--language``), which fixes
+            its collation: ``_CI_AI`` (1033) or ``_CI_AS`` (e.g. 1035, §3.10).
     """
 
     latency: Latency = "realistic"
@@ -74,6 +80,8 @@ class Options:
     costs: CostModel = field(default_factory=CostModel)
     max_body_bytes: int = 116_850_000
     app_users: int = 3
+    key_index_seconds: float = DEFAULT_DELAY
+    language_code: int = 1033
 
     def __post_init__(self) -> None:
         if self.latency not in {"realistic", "zero"}:
@@ -82,6 +90,8 @@ class Options:
             raise ValueError("time_scale must be positive")
         if self.token_lifetime < 1:
             raise ValueError("token_lifetime must be at least 1 second")
+        if self.key_index_seconds < 0:
+            raise ValueError("key_index_seconds must not be negative")
 
 
 def tenant_id_for(seed: int) -> str:
@@ -117,7 +127,11 @@ class Emulator:
         self.tenant_id = tenant_id_for(options.seed)
         self.env = (
             Environment.create(
-                entities_file=options.entities_file, seed=options.seed, users=list(users)
+                entities_file=options.entities_file,
+                seed=options.seed,
+                users=list(users),
+                key_index_delay=options.key_index_seconds * options.time_scale,
+                language_code=options.language_code,
             )
             if environment is None
             else environment
@@ -140,7 +154,13 @@ class Emulator:
             enforce=options.latency == "realistic",
             counters=self.counters,
         )
-        auth = BearerAuth(self.tokens, users, self.counters, protection)
+        auth = BearerAuth(
+            self.tokens,
+            users,
+            self.counters,
+            protection,
+            dop_hint=lambda: self.budgets.limits.dop_hint,
+        )
         faults = FaultLayer(
             self.faults,
             self.tokens,
@@ -158,7 +178,8 @@ class Emulator:
     async def handle(self, request: Request) -> Response:
         """Run the chain; count the outcome; turn any exception into a Dataverse 500."""
         try:
-            response = await self._chain(request)
+            with collation.language(self.env.language_code):
+                response = await self._chain(request)
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, request.path)
             response = error_response(500, "0x80040216", "An unexpected error occurred.")

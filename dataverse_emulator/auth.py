@@ -5,6 +5,10 @@ A missing, malformed, badly signed, expired, revoked or foreign-audience token g
 (the header Microsoft's .NET ServiceClient parses to discover the authority) and the §11 #1
 body. A valid token puts its :class:`ApplicationUser` into ``request.context["user"]``; an app
 the environment blocks (``api_restricted``) gets 403 ``0x80095ffc`` instead (§1.5).
+
+Both answers carry what every Web API answer carries (§2.3): ``REQ_ID`` and
+``x-ms-service-request-id`` (one id) and the environment's ``x-ms-dop-hint`` (§7.3). They carry no
+``x-ms-ratelimit-*`` headers: those count a caller's budget, and a 401 has no caller (§11 #1).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import typing as t
 
 from dataverse_emulator.tokens import TokenError
-from dataverse_emulator.wire.errors import error_response
+from dataverse_emulator.wire.errors import error_response, stamp_request_id
 
 if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dataverse_emulator.counters import Counters
     from dataverse_emulator.http import Handler, Request, Response
     from dataverse_emulator.state.users import ApplicationUser, Users
@@ -29,12 +35,19 @@ class BearerAuth:
     """Lets through only requests that carry a valid token of a registered user."""
 
     def __init__(
-        self, tokens: TokenService, users: Users, counters: Counters, inner: Handler
+        self,
+        tokens: TokenService,
+        users: Users,
+        counters: Counters,
+        inner: Handler,
+        *,
+        dop_hint: Callable[[], int],
     ) -> None:
         self._tokens = tokens
         self._users = users
         self._counters = counters
         self._inner = inner
+        self._dop_hint = dop_hint
 
     async def __call__(self, request: Request) -> Response:
         """Check the ``Authorization`` header, then delegate."""
@@ -46,11 +59,13 @@ class BearerAuth:
         request.context["user"] = user
         request.context["client_id"] = user.client_id
         if user.api_restricted:
-            return error_response(
-                403,
-                RESTRICTED_CODE,
-                f"Access to Dataverse API is restricted for this application Id : "
-                f"'{user.client_id}'. Please contact your administrator for more information.",
+            return self._answer(
+                error_response(
+                    403,
+                    RESTRICTED_CODE,
+                    f"Access to Dataverse API is restricted for this application Id : "
+                    f"'{user.client_id}'. Please contact your administrator for more information.",
+                )
             )
         return await self._inner(request)
 
@@ -70,9 +85,16 @@ class BearerAuth:
             f"Bearer authorization_uri={base_url}/{self._tokens.tenant_id}/oauth2/authorize, "
             f"resource_id={base_url}/"
         )
-        return error_response(
-            401,
-            UNAUTHENTICATED_CODE,
-            UNAUTHENTICATED_MESSAGE,
-            [("WWW-Authenticate", challenge)],
+        return self._answer(
+            error_response(
+                401,
+                UNAUTHENTICATED_CODE,
+                UNAUTHENTICATED_MESSAGE,
+                [("WWW-Authenticate", challenge)],
+            )
         )
+
+    def _answer(self, response: Response) -> Response:
+        """Add the headers of every Web API answer (§2.3, §7.3)."""
+        response.headers.append(("x-ms-dop-hint", str(self._dop_hint())))
+        return stamp_request_id(response)

@@ -49,7 +49,7 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _parser(token_lifetime: int, limits: Limits) -> argparse.ArgumentParser:
+def _parser(token_lifetime: int, limits: Limits, key_index: float) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dataverse-emulator",
         description="Local Dataverse Web API v9.2 and Entra ID token endpoint over HTTPS.",
@@ -78,6 +78,20 @@ def _parser(token_lifetime: int, limits: Limits) -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="multiply server times, the 5-minute window and Retry-After by this factor",
+    )
+    parser.add_argument(
+        "--language",
+        type=int,
+        default=1033,
+        help="base language (LCID) of the environment; it fixes the collation: 1033 English is "
+        "accent-insensitive (_CI_AI), 1035 Finnish and others accent-sensitive (_CI_AS)",
+    )
+    parser.add_argument(
+        "--key-index-seconds",
+        type=float,
+        default=key_index,
+        help="how long the system job building a new alternate key's index takes (the key is "
+        "Pending until then; scaled by --time-scale)",
     )
     parser.add_argument(
         "--dop-hint",
@@ -159,10 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
     from dataverse_emulator.serve import EmulatorServer  # noqa: PLC0415
     from dataverse_emulator.state.budget import Limits  # noqa: PLC0415
+    from dataverse_emulator.state.collation import suffix  # noqa: PLC0415
     from dataverse_emulator.state.errors import DataverseFault  # noqa: PLC0415
+    from dataverse_emulator.state.key_jobs import DEFAULT_DELAY  # noqa: PLC0415
     from dataverse_emulator.state.seed import load_rows  # noqa: PLC0415
 
-    parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits())
+    parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits(), DEFAULT_DELAY)
     args = parser.parse_args(argv)
     faults = _json_file(parser, "--faults", args.faults)
     seed_rows = _json_file(parser, "--seed-data", args.seed_data)
@@ -179,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             entities_file=args.entities,
             limits=Limits(dop_hint=args.dop_hint, web_servers=args.web_servers),
             app_users=args.app_users,
+            key_index_seconds=args.key_index_seconds,
+            language_code=args.language,
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
@@ -199,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Latency             {args.latency} (time scale {args.time_scale})",
         f"x-ms-dop-hint       {args.dop_hint}",
         f"Web servers         {args.web_servers}",
+        f"Base language       {args.language} (collation {suffix(args.language)})",
     ]
     if seed_rows is not None:
         lines.append(f"Seed data           {args.seed_data} ({created} rows)")

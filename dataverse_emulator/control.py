@@ -14,6 +14,10 @@ The only way tests reset or inspect the emulator (documented in ``docs/emulator-
 - ``PUT /_emulator/users/{client_id}/role``: a role (``state/privileges.py``) or null (all).
 - ``PUT /_emulator/users/{client_id}/secret``: ``{"expired": true|false}``.
 - ``PUT /_emulator/users/{client_id}/api-access``: ``{"restricted": true|false}``.
+- ``GET /_emulator/key-jobs``: the running alternate-key index jobs (§3.6) as
+  ``[{table, key, status, seconds_left}]``.
+- ``POST /_emulator/key-jobs/finish``: end them now (``Active``, or ``Failed`` on duplicates);
+  answers ``[{table, key, status}]``.
 - ``GET /_emulator/health``: ``{"status": "ok"}``.
 """
 
@@ -63,6 +67,8 @@ class Control:
             ("GET", "snapshot"): lambda _: _json(200, emulator.env.snapshot()),
             ("POST", "revoke-tokens"): self._revoke_tokens,
             ("GET", "users"): lambda _: _json(200, [user_json(u) for u in emulator.users]),
+            ("GET", "key-jobs"): lambda _: _json(200, emulator.env.key_jobs.pending()),
+            ("POST", "key-jobs/finish"): lambda _: _json(200, emulator.env.key_jobs.finish()),
         }
         self._user_settings: dict[str, t.Callable[[str, t.Any], dict[str, t.Any]]] = {
             "role": self._set_role,

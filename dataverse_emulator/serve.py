@@ -179,6 +179,14 @@ class Admin:
         body = {"client_id": client_id} if client_id else {}
         return self._call("POST", "revoke-tokens", body)["revoked"]
 
+    def key_jobs(self) -> list[dict[str, t.Any]]:
+        """``GET /_emulator/key-jobs``: running alternate-key index jobs (§3.6)."""
+        return self._call("GET", "key-jobs")
+
+    def finish_key_jobs(self) -> list[dict[str, t.Any]]:
+        """``POST /_emulator/key-jobs/finish``: end every key index job now."""
+        return self._call("POST", "key-jobs/finish")
+
     def users(self) -> list[dict[str, t.Any]]:
         """``GET /_emulator/users``: client id, name, role and secret expiry of each user."""
         return self._call("GET", "users")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state import lists
+from dataverse_emulator.state import collation, lists
 from dataverse_emulator.state.custom_tables import load_catalog
 from dataverse_emulator.state.errors import DataverseFault
+from dataverse_emulator.state.key_jobs import DEFAULT_DELAY, KeyIndexJobs
 from dataverse_emulator.state.privileges import Caller
 from dataverse_emulator.state.store import RecordStore
 
@@ -45,11 +46,24 @@ class Environment:
         business_unit_id: The root business unit.
         currency_id: The base ``transactioncurrency`` (USD) that Money columns default to.
         users: Application users; the first one writes when a request names no caller.
+        key_jobs: The system jobs building alternate-key indexes (§3.6).
+        language_code: The base language (LCID, ``organization.languagecode``); it fixes the
+            collation (§3.10, :mod:`~dataverse_emulator.state.collation`).
     """
 
-    def __init__(self, catalog: Catalog, store: RecordStore, users: t.Iterable[AppUser]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: RecordStore,
+        users: t.Iterable[AppUser],
+        key_index_delay: float = DEFAULT_DELAY,
+        language_code: int = 1033,
+    ) -> None:
+        collation.suffix(language_code)  # a documented base language, or ValueError
+        self.language_code = language_code
         self.catalog = catalog
         self.store = store
+        self.key_jobs = KeyIndexJobs(store, key_index_delay)
         store.on_delete.append(lambda table, record_id: lists.forget(store, table, record_id))
         self.users = list(users)
         self.organization_id = ""
@@ -63,6 +77,8 @@ class Environment:
         entities_file: Path | None = None,
         seed: int = 0,
         users: t.Iterable[AppUser] | None = None,
+        key_index_delay: float = DEFAULT_DELAY,
+        language_code: int = 1033,
     ) -> Environment:
         """Build an environment from the packaged tables (plus ``entities_file``).
 
@@ -70,9 +86,15 @@ class Environment:
             entities_file: Extra tables, columns and keys (see ``load_catalog``).
             seed: Seed of the GUID generator: the same seed gives the same ids.
             users: Application users (their systemuser rows are created).
+            key_index_delay: Seconds a key index job takes (already scaled).
+            language_code: The base language (LCID), which fixes the collation.
+
+        Raises:
+            ValueError: for a language that is no Dataverse base language.
         """
         catalog = load_catalog(entities_file)
-        return cls(catalog, RecordStore(catalog, seed=seed), users or [])
+        store = RecordStore(catalog, seed=seed)
+        return cls(catalog, store, users or [], key_index_delay, language_code)
 
     def caller(self, user: AppUser | None = None) -> Caller | None:
         """Return the writing identity for ``user`` (or the default user)."""
@@ -86,7 +108,10 @@ class Environment:
         )
 
     def reset(self) -> None:
-        """Drop every record and rule; the organization, users and ids start over."""
+        """Drop every record and rule; the organization, users and ids start over.
+
+        Metadata is not reset: keys created at run time and their index jobs stay.
+        """
         self.store.reset()
         self._seed_rows()
 
@@ -121,7 +146,7 @@ class Environment:
                 {
                     "organizationid": self.organization_id,
                     "name": "emulator",
-                    "languagecode": 1033,
+                    "languagecode": self.language_code,
                     "basecurrencyid": self.currency_id,
                     "basecurrencyid@lookuplogicalname": "transactioncurrency",
                 },

@@ -8,17 +8,27 @@ lookup column with its ``@lookuplogicalname`` becomes an ``@odata.bind``; a row 
 non-default state is created and then moved to its state by an update. Rows whose primary id
 is already stored (the start-up organization, business unit, currency and users of the same
 ``--seed``) are left as they are.
+
+Many-to-many associations load after every table, as the Web API would make them: ``listmember``
+rows (``listid``, ``entityid``, ``entitytype``) through AddMemberList, so ``membercount`` follows
+(a new ``listmemberid`` is given), and the pairs the snapshot holds under an intersect entity's
+name (``"contactleads": [{"contactid": …, "leadid": …}]``) through Associate (`Associate and
+disassociate table rows using the Web API
+<https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api>`_).
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from dataverse_emulator.state import associations, collation, lists
+from dataverse_emulator.state.catalog import ManyToMany
 from dataverse_emulator.state.schema import CREATE, Reference
 from dataverse_emulator.state.store import TARGET
 from dataverse_emulator.state.values import LOOKUP_TYPES
 
 if t.TYPE_CHECKING:
+    from dataverse_emulator.state.catalog import Catalog
     from dataverse_emulator.state.environment import Environment
     from dataverse_emulator.state.schema import TableSchema
 
@@ -27,6 +37,8 @@ _STATE = ("statecode", "statuscode")
 
 def load_rows(env: Environment, document: t.Any) -> int:
     """Create the document's rows in ``env``, table by table in document order.
+
+    Keys compare as the environment's collation does (§3.10).
 
     A row's lookups must point at rows stored before it (earlier in the file, or start-up rows).
 
@@ -43,22 +55,76 @@ def load_rows(env: Environment, document: t.Any) -> int:
     ):
         msg = 'expected {"<table logical name>": [{row}, ...], ...}, as /_emulator/snapshot returns'
         raise ValueError(msg)
-    created = 0
-    for table, rows in document.items():
-        if not env.catalog.has_table(table):
+    pairs = _intersects(env.catalog)
+    for table in document:
+        if not env.catalog.has_table(table) and table not in pairs:
             msg = f"unknown table '{table}' (not in the catalog; add it with --entities)"
             raise ValueError(msg)
-        schema = env.store.schema(table)
-        primary = env.catalog.table(table).primary_id
-        for row in rows:
-            if row.get(primary) is not None and env.store.find(table, row[primary]) is not None:
-                continue
-            body, state = _create_body(env, schema, row)
-            stored = env.store.create(table, body)
-            if state:
-                env.store.update(table, stored[primary], state)
-            created += 1
+    with collation.language(env.language_code):
+        return _load(env, document, pairs)
+
+
+def _load(env: Environment, document: dict[str, t.Any], pairs: dict[str, ManyToMany]) -> int:
+    created = 0
+    for table, rows in document.items():
+        if table != lists.LISTMEMBER and table not in pairs:
+            created += _load_table(env, table, rows)
+    for table, rows in document.items():
+        if table == lists.LISTMEMBER:
+            created += _load_members(env, rows)
+        elif table in pairs:
+            created += _load_pairs(env, pairs[table], rows)
     return created
+
+
+def _load_table(env: Environment, table: str, rows: list[dict[str, t.Any]]) -> int:
+    schema = env.store.schema(table)
+    primary = env.catalog.table(table).primary_id
+    created = 0
+    for row in rows:
+        if row.get(primary) is not None and env.store.find(table, row[primary]) is not None:
+            continue
+        body, state = _create_body(env, schema, row)
+        stored = env.store.create(table, body)
+        if state:
+            env.store.update(table, stored[primary], state)
+        created += 1
+    return created
+
+
+def _intersects(catalog: Catalog) -> dict[str, ManyToMany]:
+    """Many-to-many relationships by intersect entity, where that is no catalog table."""
+    return {
+        rel.intersect_entity: rel
+        for rel in catalog.relationships()
+        if isinstance(rel, ManyToMany)
+        and rel.intersect_entity != lists.LISTMEMBER
+        and not catalog.has_table(rel.intersect_entity)
+    }
+
+
+def _load_members(env: Environment, rows: list[dict[str, t.Any]]) -> int:
+    """List memberships, as AddMemberList makes them (the list and member must be stored)."""
+    for row in rows:
+        member = (row.get("listid"), row.get("entitytype"), row.get("entityid"))
+        if not all(isinstance(value, str) for value in member):
+            msg = "a listmember row needs 'listid', 'entitytype' and 'entityid'"
+            raise ValueError(msg)
+        lists.add_member(env.store, *member, caller=None)
+    return len(rows)
+
+
+def _load_pairs(env: Environment, m2m: ManyToMany, rows: list[dict[str, t.Any]]) -> int:
+    """Associated pairs of one many-to-many relationship, as Associate makes them."""
+    navigation = associations.Navigation(m2m, m2m.entity1, m2m.entity2)
+    names = (m2m.entity1_intersect_attribute, m2m.entity2_intersect_attribute)
+    for row in rows:
+        ids = [row.get(name) for name in names]
+        if not all(isinstance(value, str) for value in ids):
+            msg = f"a {m2m.intersect_entity} row needs '{names[0]}' and '{names[1]}'"
+            raise ValueError(msg)
+        associations.associate(env.store, navigation, ids[0], ids[1], None)
+    return len(rows)
 
 
 def _create_body(

@@ -130,7 +130,7 @@ class _TableState:
         self.rows: dict[str, Row] = {}
         self.schema = schemas.TableSchema(table)
         self.indexes: list[_Index] = []
-        self.key_count = -1
+        self.active_keys: tuple[AlternateKey, ...] | None = None
         self.sync()
 
     def sync(self) -> None:
@@ -138,9 +138,9 @@ class _TableState:
         table = self.table
         if len(table.columns) != self.schema.size:
             self.schema = schemas.TableSchema(table)
-        active = [k for k in table.keys if k.index_status == "Active"]
-        if len(active) != self.key_count:
-            self.key_count = len(active)
+        active = tuple(k for k in table.keys if k.index_status == "Active")
+        if active != self.active_keys:
+            self.active_keys = active
             self.indexes = [_Index(k) for k in active]
             for record_id, row in self.rows.items():
                 for index in self.indexes:

@@ -11,7 +11,8 @@ Served (§3.1-§3.9), always as JSON with ``@odata.context`` built from the requ
   ``$expand=OptionSet,GlobalOptionSet``. Lists and ``$expand=Attributes`` show only the common
   properties (§11 #5); a cast or a single attribute adds the type-specific ones.
 - ``.../Keys`` and ``.../Keys(LogicalName='k')``; ``POST .../Keys`` creates a key (204 +
-  ``OData-EntityId``), Active at once.
+  ``OData-EntityId``), ``Pending`` until its index job ends (``state/key_jobs.py``; Active at
+  once for a catalog served without jobs).
 - ``.../ManyToOneRelationships``, ``OneToManyRelationships``, ``ManyToManyRelationships``.
 - ``RelationshipDefinitions``, ``(SchemaName='x')``, ``(<MetadataId>)`` and the casts to
   ``OneToManyRelationshipMetadata`` / ``ManyToManyRelationshipMetadata``.
@@ -48,6 +49,7 @@ from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name,
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Catalog, Column, Relationship, Table
+    from dataverse_emulator.state.key_jobs import KeyIndexJobs
 
 Json: t.TypeAlias = dict[str, t.Any]
 
@@ -79,8 +81,12 @@ class _Context:
     options: QueryOptions
 
 
-def handle(request: Request, path: str, catalog: Catalog) -> Response:
+def handle(
+    request: Request, path: str, catalog: Catalog, key_jobs: KeyIndexJobs | None = None
+) -> Response:
     """Serve one metadata request; ``path`` is the part after ``/api/data/v9.2/``.
+
+    ``key_jobs`` builds the index of a key created here (§3.6).
 
     Returns:
         The JSON response, or a Dataverse error response (§4.8).
@@ -88,7 +94,7 @@ def handle(request: Request, path: str, catalog: Catalog) -> Response:
     try:
         segments = split_path(path)
         if request.method == "POST":
-            return _post(request, segments, catalog)
+            return _post(request, segments, catalog, key_jobs)
         if request.method != "GET":
             return fault_response(method_not_allowed(request.method))
         options = parse_query(request.query)
@@ -145,7 +151,9 @@ def _entity_definitions(segments: list[Segment], catalog: Catalog, ctx: _Context
     return _single(base, ctx.options, _find(items, collection.key, name_property), type_name)
 
 
-def _post(request: Request, segments: list[Segment], catalog: Catalog) -> Response:
+def _post(
+    request: Request, segments: list[Segment], catalog: Catalog, key_jobs: KeyIndexJobs | None
+) -> Response:
     keyed = (
         len(segments) == 2
         and segments[0].name == "EntityDefinitions"
@@ -168,6 +176,8 @@ def _post(request: Request, segments: list[Segment], catalog: Catalog) -> Respon
     key = catalog.add_key(
         table.logical_name, schema_name, [str(a) for a in attributes], _label_text(body)
     )
+    if key_jobs is not None:
+        key_jobs.submit(table.logical_name, key.logical_name)
     version = _VERSION.search(request.path)
     entity_id = (
         f"{request.base_url}/api/data/{version[1] if version else 'v9.2'}/"

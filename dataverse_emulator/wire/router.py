@@ -16,6 +16,10 @@
   :mod:`~dataverse_emulator.wire.references`
 - ``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()`` (GET):
   :mod:`~dataverse_emulator.wire.security`
+- ``ReactivateEntityKey`` (POST): :mod:`~dataverse_emulator.wire.keys`
+
+Before each request the environment's key index jobs move on (§3.6,
+:mod:`~dataverse_emulator.state.key_jobs`).
 
 Every answer carries ``OData-Version: 4.0``; errors are Dataverse error bodies (§4.8). The
 handler records ``operation_kind`` and ``operation_count`` in ``request.context`` for the cost
@@ -41,6 +45,7 @@ from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import (
     batch,
     bulk,
+    keys,
     lists,
     metadata,
     navigation,
@@ -98,6 +103,7 @@ def handle(request: Request, env: Environment) -> Response:
     request.context.setdefault("operation_kind", "other")
     request.context.setdefault("operation_count", 1)
     try:
+        env.key_jobs.advance()
         response = _route(request, env)
     except Exception:  # noqa: BLE001 - a bug must still answer in Dataverse's shape
         _log.exception("Unexpected error answering %s %s", request.method, request.path)
@@ -189,7 +195,7 @@ def _dispatch(call: Call, rest: str) -> Response:
     _check_headers(call, rest)
     if rest.split("/", 1)[0].split("(", 1)[0] in _METADATA:
         request.context["operation_kind"] = "metadata"
-        return metadata.handle(request, rest, call.env.catalog)
+        return metadata.handle(request, rest, call.env.catalog, call.env.key_jobs)
     method = request.method
     segments = split_path(rest)
     if not segments:
@@ -333,4 +339,6 @@ _SERVICE: dict[str, tuple[str, str, t.Callable[[Call], Response]]] = {
     sdkmessages.ENTITY_SET: ("GET", "read", sdkmessages.query),
     lists.UNBOUND: ("POST", "bulk", lists.add_list_members),
     f"Microsoft.Dynamics.CRM.{lists.UNBOUND}": ("POST", "bulk", lists.add_list_members),
+    keys.ACTION: ("POST", "other", keys.reactivate),
+    f"Microsoft.Dynamics.CRM.{keys.ACTION}": ("POST", "other", keys.reactivate),
 }

@@ -172,9 +172,10 @@ def test_other_grant_type_is_400_unsupported_grant_type(http, config):
 def assert_challenge(response, config):
     """§1.5: 401 + ``WWW-Authenticate: Bearer authorization_uri=…/{tenant}/oauth2/authorize,
     resource_id={org}/`` parsed as the .NET ServiceClient does; §11 #1: empty body or the
-    0x8005F101 error."""
+    0x8005F101 error; §2.3: ``REQ_ID`` and ``x-ms-service-request-id`` as on every response."""
     assert response.status_code == 401, response.text
     assert response.headers["OData-Version"] == "4.0"  # §2.3: on every response
+    assert response.headers["REQ_ID"] == response.headers["x-ms-service-request-id"]  # §2.3
     scheme, _, params = response.headers["WWW-Authenticate"].partition(" ")
     assert scheme == "Bearer"
     pairs = dict(item.strip().split("=", 1) for item in params.split(","))

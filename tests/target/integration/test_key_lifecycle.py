@@ -12,6 +12,7 @@ import json
 import pytest
 from singer_sdk.testing import target_sync_test
 
+from dataverse_emulator.testing import api_session
 from target_dynamics.errors import MetadataError
 from target_dynamics.target import TargetDynamics
 
@@ -75,6 +76,25 @@ def test_key_not_active_is_refused_naming_it_and_what_to_do(
 def test_active_key_is_used(emulator_factory, tmp_path):
     """§3.6: the same key, Active, addresses the row (an upsert by key creates it)."""
     server = emulator_factory(latency="zero", entities_file=entities(tmp_path, "Active"))
+    sync(server)
+    [row] = server.admin.snapshot()["contact"]
+    assert (row["firstname"], row["lastname"]) == ("Ada", "Lovelace")
+
+
+def test_key_created_at_run_time_refuses_while_pending_then_lands_once_active(emulator_factory):
+    """§3.6: a key created through the Web API is Pending while its index job runs: the run is
+    refused and writes nothing; once the job ends Active, a rerun lands the row by that key."""
+    server = emulator_factory(latency="zero", key_index_seconds=3600)
+    created = api_session(server).post(
+        f"{server.api_url}/EntityDefinitions(LogicalName='contact')/Keys",
+        json={"SchemaName": "new_fullname_key", "KeyAttributes": ["firstname", "lastname"]},
+        timeout=10,
+    )
+    assert created.status_code == 204, created.text
+    with pytest.raises(MetadataError, match="new_fullname_key of contact, which is Pending"):
+        sync(server)
+    assert "contact" not in server.admin.snapshot()
+    assert server.admin.finish_key_jobs()[0]["status"] == "Active"
     sync(server)
     [row] = server.admin.snapshot()["contact"]
     assert (row["firstname"], row["lastname"]) == ("Ada", "Lovelace")
