@@ -68,7 +68,7 @@ class Column:
     global_option_set: str | None = None
     """Choice columns: the name of the global choice (OptionSetMetadata) whose options they
     use; None for a choice of their own (Microsoft Learn, "GlobalChoiceName" in the table
-    references)."""
+    references; the default environment's are in ``data/default-environment.json``)."""
 
 
 CHOICE_TYPES = frozenset({"Picklist", "State", "Status", "MultiSelectPicklist", "Boolean"})
@@ -246,6 +246,10 @@ class Catalog:
             EntitiesFileError: The entities file is invalid.
         """
         tables = [_copy(table) for table in _default_tables()]
+        choices = _default_environment()["global_choices"]
+        for table in tables:
+            for column, name in choices.get(table.logical_name, {}).items():
+                table.columns[column] = replace(table.columns[column], global_option_set=name)
         catalog = cls(tables)
         for key in _default_environment()["keys"]:
             catalog.add_key(
