@@ -65,6 +65,43 @@ class Column:
     precision_source: int | None = None
     """Money columns: 0 = Precision, 1 = organization pricing precision, 2 = currency precision."""
     is_logical: bool = False
+    global_option_set: str | None = None
+    """Choice columns: the name of the global choice (OptionSetMetadata) whose options they
+    use; None for a choice of their own (Microsoft Learn, "GlobalChoiceName" in the table
+    references; the default environment's are in ``data/default-environment.json``)."""
+
+
+CHOICE_TYPES = frozenset({"Picklist", "State", "Status", "MultiSelectPicklist", "Boolean"})
+"""Column types with a Virtual ``<column>name`` label column (:func:`with_name_columns`)."""
+
+
+def with_name_columns(columns: dict[str, Column], table: str) -> dict[str, Column]:
+    """Add the Virtual ``<choice>name`` column of every choice column that lacks one.
+
+    Dataverse lists, after each choice or Yes/No column, a Virtual column holding its label
+    (``gendercodename``, ``statecodename``): AttributeOf the choice, never a Web API property,
+    read-only. They are appended, so the other columns keep their ColumnNumber.
+    """
+    out = dict(columns)
+    for column in columns.values():
+        name = f"{column.logical_name}name"
+        if column.type not in CHOICE_TYPES or name in out:
+            continue
+        out[name] = Column(
+            logical_name=name,
+            schema_name=f"{column.schema_name}Name",
+            type="Virtual",
+            metadata_id=str(uuid.uuid5(_NAME_COLUMN_NAMESPACE, f"{table}/{name}")),
+            is_valid_for_create=False,
+            is_valid_for_update=False,
+            is_custom=column.is_custom,
+            attribute_of=column.logical_name,
+            is_logical=True,
+        )
+    return out
+
+
+_NAME_COLUMN_NAMESPACE = uuid.UUID("5c1e0a7d-3f42-5b9e-8d61-4a2f7c9e0b13")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +216,7 @@ class Catalog:
         self._relationships: dict[str, Relationship | ManyToMany] = {}
         self._relationships_by_id: dict[str, Relationship | ManyToMany] = {}
         for table in tables:
+            table.columns = with_name_columns(table.columns, table.logical_name)
             self._tables[table.logical_name] = table
             self._by_set[table.entity_set_name] = table
             self._by_id[table.metadata_id.lower()] = table
@@ -208,6 +246,10 @@ class Catalog:
             EntitiesFileError: The entities file is invalid.
         """
         tables = [_copy(table) for table in _default_tables()]
+        choices = _default_environment()["global_choices"]
+        for table in tables:
+            for column, name in choices.get(table.logical_name, {}).items():
+                table.columns[column] = replace(table.columns[column], global_option_set=name)
         catalog = cls(tables)
         for key in _default_environment()["keys"]:
             catalog.add_key(
@@ -331,6 +373,7 @@ class Catalog:
                 f"A table named '{table.logical_name}' or with entity set "
                 f"'{table.entity_set_name}' already exists.",
             )
+        table.columns = with_name_columns(table.columns, table.logical_name)
         self._tables[table.logical_name] = table
         self._by_set[table.entity_set_name] = table
         self._by_id[table.metadata_id.lower()] = table

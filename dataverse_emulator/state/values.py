@@ -46,6 +46,7 @@ _EDM: dict[str, str] = {
     "Boolean": "Edm.Boolean",
     "Uniqueidentifier": "Edm.Guid",
     "DateTime": "Edm.DateTimeOffset",
+    "Image": "Edm.Binary",
 }
 _LIMITS: dict[str, tuple[float, float]] = {
     "Integer": (-2147483648, 2147483647),
@@ -128,7 +129,7 @@ class _Context:
     column: Column
 
     def literal(self, value: t.Any) -> DataverseFault:
-        edm = "Edm.Date" if is_date_only(self.column) else _EDM.get(self.column.type, "Edm.String")
+        edm = edm_type(self.column)
         if isinstance(value, dict | list):
             node = "StartObject" if isinstance(value, dict) else "StartArray"
             inner = (
@@ -338,6 +339,13 @@ def is_property(column: Column) -> bool:
     if column.type == "Virtual":
         return False
     return not (column.attribute_of and column.type in _SHADOW_TYPES)
+
+
+def edm_type(column: Column) -> str:
+    """The Edm type of a (non-lookup) column's Web API property (§4.6)."""
+    if column.type == "DateTime" and is_date_only(column):
+        return "Edm.Date"
+    return _EDM.get(column.type, "Edm.String")
 
 
 def is_date_only(column: Column) -> bool:

@@ -8,15 +8,18 @@ Served (§3.1-§3.9), always as JSON with ``@odata.context`` built from the requ
 - ``GET EntityDefinitions(LogicalName='x')`` / ``EntityDefinitions(<MetadataId>)``.
 - ``.../Attributes``, ``.../Attributes(LogicalName='y')`` or ``(<MetadataId>)``, and casts
   ``.../Attributes/Microsoft.Dynamics.CRM.<Type>AttributeMetadata`` (collection or single) with
-  ``$expand=OptionSet,GlobalOptionSet``. Lists and ``$expand=Attributes`` show only the common
-  properties (§11 #5); a cast or a single attribute adds the type-specific ones.
+  ``$expand=OptionSet,GlobalOptionSet`` (a global choice fills ``GlobalOptionSet``, a choice
+  of its own ``OptionSet``). Items without ``$select`` carry their derived type's properties
+  (§11 #5); ``$select`` / ``$filter`` on a list name only the properties of its type. Items of
+  the base type (Uniqueidentifier, Virtual) carry no ``@odata.type``.
 - ``.../Keys`` and ``.../Keys(LogicalName='k')``; ``POST .../Keys`` creates a key (204 +
   ``OData-EntityId``), ``Pending`` until its index job ends (``state/key_jobs.py``; Active at
   once for a catalog served without jobs).
 - ``.../ManyToOneRelationships``, ``OneToManyRelationships``, ``ManyToManyRelationships``.
 - ``RelationshipDefinitions``, ``(SchemaName='x')``, ``(<MetadataId>)`` and the casts to
   ``OneToManyRelationshipMetadata`` / ``ManyToManyRelationshipMetadata``.
-- ``GlobalOptionSetDefinitions``: an empty list (the catalog has no global choices).
+- ``GlobalOptionSetDefinitions``, ``(Name='x')``, ``(<MetadataId>)``: the global choices the
+  tables' columns use (items typed ``OptionSetMetadata``).
 
 Not supported: creating, updating or deleting tables, columns or relationships; property paths
 (``.../Attributes(LogicalName='y')/MetadataId``); ``$orderby``/``$top`` on metadata (ignored);
@@ -67,6 +70,7 @@ _CAST_TYPES: dict[str, frozenset[str]] = {}
 for _kind, _cast in mj.DERIVED_TYPES.items():
     _CAST_TYPES[_cast] = _CAST_TYPES.get(_cast, frozenset()) | {_kind}
 _OPTION_NAVIGATIONS = ("OptionSet", "GlobalOptionSet")
+_OPTION_SET_TYPE = "OptionSetMetadataBase"
 _RELATIONSHIP_CASTS = {
     "OneToManyRelationshipMetadata": False,
     "ManyToManyRelationshipMetadata": True,
@@ -117,12 +121,30 @@ def _get(segments: list[Segment], catalog: Catalog, ctx: _Context) -> Response:
     if name == "RelationshipDefinitions":
         return _relationship_definitions(segments, catalog, ctx)
     if name == "GlobalOptionSetDefinitions":
-        if segments[0].key is not None or len(segments) > 1:
-            raise DataverseFault(
-                Kind.NOT_FOUND, "0x80040217", f"Could not find optionset {segments[0].key}."
-            )
-        return _ok({"@odata.context": ctx.root + "GlobalOptionSetDefinitions", "value": []})
+        return _global_option_sets(segments, catalog, ctx)
     raise segment_not_found(name)
+
+
+def _global_option_sets(segments: list[Segment], catalog: Catalog, ctx: _Context) -> Response:
+    """``GlobalOptionSetDefinitions``, ``(Name='x')`` or ``(<MetadataId>)`` (§3.1)."""
+    if len(segments) > 1:
+        raise segment_not_found(segments[1].name)
+    items = mj.global_option_sets(catalog.tables())
+    base = ctx.root + "GlobalOptionSetDefinitions"
+    key = segments[0].key
+    if key is None:
+        return _list(base, ctx.options, items, _OPTION_SET_TYPE)
+    if isinstance(key, dict) and set(key) != {"Name"}:
+        raise segment_not_found(next(iter(key)))
+    wanted = key["Name"] if isinstance(key, dict) else key
+    found = [
+        item
+        for item in items
+        if (item["Name"] if isinstance(key, dict) else str(item["MetadataId"]).lower()) == wanted
+    ]
+    if not found:
+        raise DataverseFault(Kind.NOT_FOUND, "0x80040217", f"Could not find optionset {wanted}.")
+    return _single(base, ctx.options, found[0], _OPTION_SET_TYPE)
 
 
 def _entity_definitions(segments: list[Segment], catalog: Catalog, ctx: _Context) -> Response:
@@ -235,10 +257,9 @@ def _entity_item(
         if name not in _COLLECTIONS:
             raise property_not_found(name, _ENTITY_TYPE)
         if name == "Attributes":
-            pairs = [_attribute_json(table, c, n, cast=None) for n, c in _numbered(table)]
-            children = [{"@odata.type": f"#{mj.NS}{_listed(c)}"} | j for c, j in pairs]
-        else:
-            children = _collection_items(catalog, table, name)
+            out[name] = _attribute_values(table, _listed_attributes(table), sub, _ATTRIBUTE_TYPE)
+            continue
+        children = _collection_items(catalog, table, name)
         out[name] = _apply(children, sub, _collection_type(name))
     return out
 
@@ -293,61 +314,93 @@ def _attributes(table: Table, segments: list[Segment], ctx: _Context, base: str)
         if cast is not None and column.type not in _CAST_TYPES[cast]:
             raise segment_not_found(f"{mj.NS}{cast}")
         type_name = cast or mj.DERIVED_TYPES.get(column.type, _ATTRIBUTE_TYPE)
-        full = _attribute_json(table, column, number, cast=type_name)[1]
-        if cast is None and _listed(column) != _ATTRIBUTE_TYPE:
-            full = {"@odata.type": f"#{mj.NS}{type_name}"} | full  # derived from the declared type
+        # One attribute answers with its own type's properties, cast or not.
+        full = _attribute_item(table, column, number, declared_as=cast).full
         context = f"{base}/{mj.NS}{cast}" if cast else base
         head = {"@odata.context": f"{context}{_clause(ctx.options)}/$entity"}
-        return _ok(head | _attribute_out(full, ctx.options, type_name, table, column))
+        item = _Attribute(column, full, full)
+        return _ok(head | _attribute_out(item, ctx.options, type_name, table))
     if cast is None:
-        pairs = [_attribute_json(table, c, n, cast=None) for n, c in numbered]
-        items = [({"@odata.type": f"#{mj.NS}{_listed(c)}"} | j, c) for c, j in pairs]
-        return _attribute_list(base, ctx.options, items, _ATTRIBUTE_TYPE, table)
-    pairs = [
-        _attribute_json(table, c, n, cast=cast) for n, c in numbered if c.type in _CAST_TYPES[cast]
-    ]
-    return _attribute_list(
-        f"{base}/{mj.NS}{cast}", ctx.options, [(j, c) for c, j in pairs], cast, table
-    )
+        items, type_name = _listed_attributes(table), _ATTRIBUTE_TYPE
+    else:
+        items = [
+            _attribute_item(table, c, n, declared_as=cast)
+            for n, c in numbered
+            if c.type in _CAST_TYPES[cast]
+        ]
+        type_name, base = cast, f"{base}/{mj.NS}{cast}"
+    values = _attribute_values(table, items, ctx.options, type_name)
+    return _ok({"@odata.context": f"{base}{_clause(ctx.options)}", "value": values})
 
 
-def _attribute_list(
-    base: str, options: QueryOptions, items: list[tuple[Json, Column]], type_name: str, table: Table
-) -> Response:
+@dataclass(frozen=True, slots=True)
+class _Attribute:
+    """One attribute as served.
+
+    ``declared`` holds what ``$select`` / ``$filter`` may name (the properties of the
+    collection's type); ``full`` what an item without ``$select`` shows (the derived type's
+    properties too, as the service serialises derived items).
+    """
+
+    column: Column
+    declared: Json
+    full: Json
+
+
+def _attribute_item(
+    table: Table, column: Column, number: int, *, declared_as: str | None = None
+) -> _Attribute:
+    """An attribute in a collection of ``declared_as`` (None: of the base AttributeMetadata).
+
+    An item whose type is not the collection's carries ``@odata.type``; Uniqueidentifier and
+    Virtual columns are listed as the base type, so in a base collection they carry none.
+    """
+    common = mj.attribute(table, column, number)
+    full = common | mj.attribute_specific(column)
+    if declared_as is not None:
+        return _Attribute(column, full, full)
+    listed = _listed(column)
+    if listed != _ATTRIBUTE_TYPE:
+        full = {"@odata.type": f"#{mj.NS}{listed}"} | full
+    return _Attribute(column, common, full)
+
+
+def _listed_attributes(table: Table) -> list[_Attribute]:
+    return [_attribute_item(table, c, n) for n, c in _numbered(table)]
+
+
+def _attribute_values(
+    table: Table, items: list[_Attribute], options: QueryOptions, type_name: str
+) -> list[Json]:
     values = []
-    for full, column in items:
+    for item in items:
         if options.filter is not None:
-            _check_properties(options.filter.properties(), full, type_name)
-            if not options.filter.matches(full):
+            _check_properties(options.filter.properties(), item.declared, type_name)
+            if not options.filter.matches(item.full):
                 continue
-        values.append(_attribute_out(full, options, type_name, table, column))
-    return _ok({"@odata.context": f"{base}{_clause(options)}", "value": values})
+        values.append(_attribute_out(item, options, type_name, table))
+    return values
 
 
-def _attribute_out(
-    full: Json, options: QueryOptions, type_name: str, table: Table, column: Column
-) -> Json:
-    out = _select(full, options.select, type_name, navigations=_OPTION_NAVIGATIONS)
-    if "@odata.type" in full and options.select is not None:
-        out = {"@odata.type": full["@odata.type"]} | out
+def _attribute_out(item: _Attribute, options: QueryOptions, type_name: str, table: Table) -> Json:
+    full, column = item.full, item.column
+    if options.select is None:
+        out = dict(full)
+    else:
+        out = _select(item.declared, options.select, type_name, navigations=_OPTION_NAVIGATIONS)
+        if "@odata.type" in full:
+            out = {"@odata.type": full["@odata.type"]} | out
     for name, sub in options.expand.items():
-        if name not in _OPTION_NAVIGATIONS or column.type not in mj.OPTION_SET_TYPES:
+        navigable = type_name != _ATTRIBUTE_TYPE and column.type in mj.OPTION_SET_TYPES
+        if name not in _OPTION_NAVIGATIONS or not navigable:
             raise property_not_found(name, type_name)
-        if name == "GlobalOptionSet":
-            out[name] = None
-            continue
-        option_set = mj.option_set(table, column)
-        out[name] = _select(option_set, sub.select, "OptionSetMetadataBase", navigations=())
+        option_set = mj.expanded_option_set(table, column, global_navigation=name != "OptionSet")
+        out[name] = (
+            None
+            if option_set is None
+            else _select(option_set, sub.select, "OptionSetMetadataBase", navigations=())
+        )
     return out
-
-
-def _attribute_json(
-    table: Table, column: Column, number: int, *, cast: str | None
-) -> tuple[Column, Json]:
-    full = mj.attribute(table, column, number)
-    if cast is not None and cast != _ATTRIBUTE_TYPE:
-        full |= mj.attribute_specific(column)
-    return column, full
 
 
 def _numbered(table: Table) -> list[tuple[int, Column]]:

@@ -342,14 +342,20 @@ def option(item: Option, kind: str) -> dict[str, t.Any]:
 
 
 def option_set(table: Table, column: Column) -> dict[str, t.Any]:
-    """The OptionSet of a choice or Boolean column (Boolean: TrueOption / FalseOption)."""
+    """The OptionSet of a choice or Boolean column (Boolean: TrueOption / FalseOption).
+
+    A column using a global choice shows that choice: its ``Name``, ``IsGlobal`` true and one
+    MetadataId however many tables use it.
+    """
     kind = column.type
+    shared = column.global_option_set
+    name = shared or f"{table.logical_name}_{column.logical_name}"
     out: dict[str, t.Any] = {
         "MetadataId": str(
-            uuid.uuid5(_LABEL_NAMESPACE, f"{table.logical_name}/{column.logical_name}")
+            uuid.uuid5(_LABEL_NAMESPACE, shared or f"{table.logical_name}/{column.logical_name}")
         ),
-        "Name": f"{table.logical_name}_{column.logical_name}",
-        "IsGlobal": False,
+        "Name": name,
+        "IsGlobal": shared is not None,
         "IsCustomOptionSet": column.is_custom,
         "IsManaged": not column.is_custom,
         "OptionSetType": kind,
@@ -368,6 +374,30 @@ def option_set(table: Table, column: Column) -> dict[str, t.Any]:
     else:
         out["Options"] = [option(o, kind) for o in column.options]
     return out
+
+
+def expanded_option_set(
+    table: Table, column: Column, *, global_navigation: bool
+) -> dict[str, t.Any] | None:
+    """What ``$expand=OptionSet`` (or ``GlobalOptionSet``) shows for a choice column.
+
+    A column with a choice of its own fills ``OptionSet``; one using a global choice fills
+    ``GlobalOptionSet``; the other navigation is null (§3.4, §11 #17).
+    """
+    if global_navigation != (column.global_option_set is not None):
+        return None
+    return option_set(table, column)
+
+
+def global_option_sets(tables: t.Iterable[Table]) -> list[dict[str, t.Any]]:
+    """Every global choice the tables use, once each, typed ``OptionSetMetadata`` (§3.1)."""
+    found: dict[str, dict[str, t.Any]] = {}
+    for table in tables:
+        for column in table.columns.values():
+            name = column.global_option_set
+            if name is not None and name not in found:
+                found[name] = {"@odata.type": f"#{NS}OptionSetMetadata"} | option_set(table, column)
+    return list(found.values())
 
 
 def key(table: Table, item: AlternateKey) -> dict[str, t.Any]:

@@ -8,10 +8,13 @@ The raw query string is split on ``&`` and decoded with form rules (``+`` is a s
 (``@p=…``) feed ``$filter``; other plain parameters (``tag``, ``partitionId``) are kept in
 :attr:`QueryOptions.parameters`.
 
-Paging: a skiptoken is the text ``<cookie pagenumber="N" offset="K" />`` (shaped like
-Dataverse's paging cookie); ``K`` is the number of rows already returned. Wire puts it in
-``@odata.nextLink`` with :func:`next_link_query`. ``$top`` and paging are independent here; the
-caller decides how they combine.
+Paging (§2.7, Microsoft Learn "Page results"): a skiptoken is Dataverse's paging cookie,
+``<cookie pagenumber="N" pagingcookie="…" istracking="False" />``, whose ``pagingcookie`` is the
+URL-encoded ``<cookie page="N-1"><{primaryid} last="{GUID}" first="{GUID}" /></cookie>`` naming
+the first and last rows of the page before. The next page starts after the ``last`` row (or,
+when that row is gone, after ``N-1`` full pages). Wire puts it in ``@odata.nextLink`` with
+:func:`next_link_query`. ``$top`` and paging are independent here; the caller decides how they
+combine.
 
 Example:
     >>> options = parse_query(
@@ -20,11 +23,6 @@ Example:
     ... )
     >>> options.select, options.filter.text, options.expand["Attributes"].top
     (['LogicalName', 'EntitySetName'], "LogicalName eq 'account'", 1)
-    >>> rows, token = page([{"n": 1}, {"n": 2}, {"n": 3}], 2, None)
-    >>> rows, token
-    ([{'n': 1}, {'n': 2}], '<cookie pagenumber="2" offset="2" />')
-    >>> page([{"n": 1}, {"n": 2}, {"n": 3}], 2, token)
-    ([{'n': 3}], None)
     >>> parse_prefer('return=representation,odata.maxpagesize=50')
     Prefer(return_representation=True, continue_on_error=False, maxpagesize=50, \
 include_annotations=None)
@@ -36,7 +34,7 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 from dataverse_emulator.state import collation
 from dataverse_emulator.wire.odata_filter import Filter, FilterSyntaxError, parse_filter
@@ -51,7 +49,14 @@ DEFAULT_PAGE_SIZE = 5000
 _PROPERTY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*")
 _EXPAND_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?", re.DOTALL)
-_COOKIE = re.compile(r'<cookie pagenumber="(\d+)" offset="(\d+)" />')
+_COOKIE = re.compile(
+    r'<cookie pagenumber="(\d+)" pagingcookie="([^"<>]*)" istracking="(?:True|False)" />'
+)
+_PAGING_COOKIE = re.compile(
+    r'<cookie page="(\d+)"><(\w+) last="\{([0-9A-Fa-f-]{36})\}" first="\{[0-9A-Fa-f-]{36}\}" />'
+    r"</cookie>"
+)
+_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _NESTED = frozenset({"$select", "$filter", "$top", "$orderby", "$expand"})
 _TOP_LEVEL = _NESTED | {"$count", "$skiptoken"}
 
@@ -183,25 +188,58 @@ def top(rows: Sequence[t.Any], count: int | None) -> list:
 
 
 def page(
-    rows: Sequence[t.Any], maxpagesize: int | None, skiptoken: str | None
+    rows: Sequence[Mapping[str, t.Any]],
+    maxpagesize: int | None,
+    skiptoken: str | None,
+    primary_id: str,
 ) -> tuple[list, str | None]:
     """Return one page of ``rows`` and the skiptoken of the next page (None on the last page).
 
+    Args:
+        rows: Every row of the query, in its order.
+        maxpagesize: Rows per page (:data:`DEFAULT_PAGE_SIZE` when None).
+        skiptoken: The ``$skiptoken`` of the request, or None for the first page.
+        primary_id: The column holding each row's id, named in the paging cookie.
+
     Raises:
-        QueryOptionError: The skiptoken was not issued by :func:`page`.
+        QueryOptionError: The skiptoken is not a paging cookie of this table.
     """
     size = maxpagesize or DEFAULT_PAGE_SIZE
-    number, offset = _read_cookie(skiptoken) if skiptoken else (1, 0)
-    end = offset + size
+    number, start = _position(rows, skiptoken, size, primary_id) if skiptoken else (1, 0)
+    end = start + size
+    chosen = list(rows[start:end])
     if end >= len(rows):
-        return list(rows[offset:]), None
-    return list(rows[offset:end]), f'<cookie pagenumber="{number + 1}" offset="{end}" />'
+        return chosen, None
+    first, last = (str(chosen[i][primary_id]).upper() for i in (0, -1))
+    inner = (
+        f'<cookie page="{number}"><{primary_id} last="{{{last}}}" first="{{{first}}}" /></cookie>'
+    )
+    encoded = _ESCAPE.sub(lambda m: m.group().lower(), quote(inner, safe=""))
+    return (
+        chosen,
+        f'<cookie pagenumber="{number + 1}" pagingcookie="{encoded}" istracking="False" />',
+    )
+
+
+def _position(
+    rows: Sequence[Mapping[str, t.Any]], token: str, size: int, primary_id: str
+) -> tuple[int, int]:
+    """The page number a skiptoken asks for and the index of its first row."""
+    outer = _COOKIE.fullmatch(token.strip())
+    inner = _PAGING_COOKIE.fullmatch(unquote(outer.group(2))) if outer else None
+    if outer is None or inner is None or inner.group(2) != primary_id:
+        raise QueryOptionError("The $skiptoken is not valid.")
+    number, last = int(outer.group(1)), inner.group(3).lower()
+    for index, row in enumerate(rows):
+        if str(row.get(primary_id, "")).lower() == last:
+            return number, index + 1
+    return number, (number - 1) * size
 
 
 def next_link_query(query: str, skiptoken: str) -> str:
     """Return the raw query string with ``$skiptoken`` replaced by (or set to) ``skiptoken``."""
     kept = [p for p in query.split("&") if p and unquote_plus(p.partition("=")[0]) != "$skiptoken"]
-    kept.append(f"$skiptoken={quote(skiptoken, safe='')}")
+    kept.append(f"$skiptoken={quote(skiptoken, safe='=/')}")  # as Learn's example encodes it
     return "&".join(kept)
 
 
@@ -305,13 +343,6 @@ def _split_quoted(header: str) -> list[str]:
             start = index + 1
     items.append(header[start:])
     return [item.strip() for item in items if item.strip()]
-
-
-def _read_cookie(token: str) -> tuple[int, int]:
-    match = _COOKIE.fullmatch(token.strip())
-    if match is None:
-        raise QueryOptionError("The $skiptoken is not valid.")
-    return int(match.group(1)), int(match.group(2))
 
 
 def _lookup(row: Mapping[str, t.Any], parts: list[str]) -> t.Any:

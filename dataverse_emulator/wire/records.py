@@ -104,7 +104,8 @@ def query(
     """``GET /{set}``: ``$select``, ``$filter``, ``$orderby``, ``$top``, ``$count``, ``$expand``.
 
     Paging follows ``Prefer: odata.maxpagesize`` (default 5,000): ``@odata.nextLink`` carries a
-    ``$skiptoken`` and ``Preference-Applied`` echoes the size (§2.2). ``$count=true`` adds
+    ``$skiptoken`` holding Dataverse's paging cookie (§2.7) and ``Preference-Applied`` echoes
+    the size (§2.2). ``$count=true`` adds
     ``@odata.count``, the number of matching rows up to 5,000 (see ``_counts``).
 
     Args:
@@ -128,7 +129,7 @@ def query(
         # $orderby may name unselected properties and related rows' columns.
         stored = order(stored, options.orderby, view)
     rows = top(stored, options.top)
-    chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken)
+    chosen, token = page(rows, call.prefer.maxpagesize, options.skiptoken, table.primary_id)
     annotations = call.annotations
     select = options.select
     value = [render.selected(row, select, annotations) for row in chosen]

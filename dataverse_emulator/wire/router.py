@@ -2,6 +2,7 @@
 
 - ``WhoAmI`` / ``WhoAmI()`` (GET): :func:`who_am_i`
 - ``$batch`` (POST): :mod:`~dataverse_emulator.wire.batch`
+- ``$metadata`` (GET): the CSDL document, :mod:`~dataverse_emulator.wire.csdl`
 - ``EntityDefinitions…``, ``RelationshipDefinitions…``, ``GlobalOptionSetDefinitions…``:
   :mod:`~dataverse_emulator.wire.metadata`
 - ``sdkmessagefilters`` (GET): :mod:`~dataverse_emulator.wire.sdkmessages`
@@ -28,8 +29,8 @@ model. Reads need the Read privilege on the addressed table; the §8 headers
 ``CallerObjectId`` / ``MSCRMCallerID`` need their own privileges (bypass headers on data
 writes only; :mod:`~dataverse_emulator.state.privileges`); an allowed impersonation still
 writes as the caller. AddListMembersList is a ``bulk`` operation counting its members;
-AddMemberList, RemoveMemberList and ``$ref`` writes are ``single``. Unsupported: ``$metadata``
-(CSDL), functions and actions other than the above, single-valued navigation paths
+AddMemberList, RemoveMemberList and ``$ref`` writes are ``single``. Unsupported: functions and
+actions other than the above, single-valued navigation paths
 (``{set}(key)/{lookup navigation}``, their ``$ref``).
 """
 
@@ -45,6 +46,7 @@ from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import (
     batch,
     bulk,
+    csdl,
     keys,
     lists,
     metadata,
@@ -335,6 +337,7 @@ def who_am_i(call: Call) -> Response:
 
 _SERVICE: dict[str, tuple[str, str, t.Callable[[Call], Response]]] = {
     "$batch": ("POST", "batch", lambda call: batch.execute(call, dispatch)),
+    "$metadata": ("GET", "metadata", lambda call: csdl.handle(call.env.catalog)),
     "WhoAmI": ("GET", "other", who_am_i),
     sdkmessages.ENTITY_SET: ("GET", "read", sdkmessages.query),
     lists.UNBOUND: ("POST", "bulk", lists.add_list_members),

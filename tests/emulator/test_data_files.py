@@ -61,6 +61,11 @@ def test_default_environment_names_real_tables_and_columns() -> None:
     for key in env["keys"]:
         columns = {c["logical_name"] for c in tables[key["table"]]["columns"]}
         assert set(key["key_attributes"]) <= columns
+    for table, choices in env["global_choices"].items():
+        if table == "comment":
+            continue
+        types = {c["logical_name"]: c["type"] for c in tables[table]["columns"]}
+        assert {types[column] for column in choices} <= {"Picklist", "MultiSelectPicklist"}
 
 
 def test_documented_example_is_the_shipped_example() -> None:

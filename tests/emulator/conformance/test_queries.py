@@ -7,7 +7,8 @@ The reference names the query features clients rely on (§2.2 ``Prefer: odata.ma
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import re
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from conformance_support import ETAG, JSON_CONTENT_TYPE
@@ -143,6 +144,37 @@ def test_paging_with_maxpagesize(dv, people):
         body = dv.get(link, headers=headers).json()
     assert pages == 3
     assert seen == sorted(LASTNAMES)
+
+
+def test_next_link_carries_the_paging_cookie(dv, people):
+    """§2.7, Microsoft Learn "Page results"
+    (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/page-results):
+    the nextLink's ``$skiptoken`` is ``<cookie pagenumber="2" pagingcookie="…" istracking="False"
+    />`` URL-encoded, the paging cookie itself URL-encoded again, naming the page's first and
+    last ids; following the links returns every row once."""
+    headers = {"Prefer": "odata.maxpagesize=2"}
+    body = dv.get("contacts?$select=lastname", headers=headers).json()
+    raw = urlsplit(body["@odata.nextLink"]).query.split("$skiptoken=", 1)[1]
+    assert raw.startswith(
+        "%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522"
+        "%253e%253ccontactid%2520last%253d%2522%257b"
+    )
+    assert raw.endswith("%253c%252fcookie%253e%22%20istracking=%22False%22%20/%3E")
+    token = re.fullmatch(
+        r'<cookie pagenumber="2" pagingcookie="([^"]+)" istracking="False" />', unquote(raw)
+    )
+    assert token is not None
+    first, last = (body["value"][i]["contactid"].upper() for i in (0, 1))
+    assert unquote(token.group(1)) == (
+        f'<cookie page="1"><contactid last="{{{last}}}" first="{{{first}}}" /></cookie>'
+    )
+    seen = [row["contactid"] for row in body["value"]]
+    while "@odata.nextLink" in body:
+        body = dv.get(body["@odata.nextLink"], headers=headers).json()
+        seen += [row["contactid"] for row in body["value"]]
+    assert len(seen) == len(set(seen)) == len(PEOPLE)
+    garbage = dv.get("contacts?$skiptoken=%3Ccookie%20pagenumber=%222%22%20/%3E", headers=headers)
+    assert garbage.status_code == 400
 
 
 def test_paging_with_count(dv, people):

@@ -103,8 +103,7 @@ def test_contact_full_example(catalog: Catalog) -> None:
     assert body["ObjectTypeCode"] == 2
     assert body["IsValidForAdvancedFind"] is True
     attrs = {a["LogicalName"]: a for a in body["Attributes"]}
-    assert attrs["contactid"] == {
-        "@odata.type": "#Microsoft.Dynamics.CRM.AttributeMetadata",
+    assert attrs["contactid"] == {  # the base type: no @odata.type (§3.8)
         "LogicalName": "contactid",
         "AttributeType": "Uniqueidentifier",
         "AttributeTypeName": {"Value": "UniqueidentifierType"},
@@ -137,12 +136,12 @@ def test_contact_full_example(catalog: Catalog) -> None:
     assert {"parentcustomerid_account", "parentcustomerid_contact", "ownerid"} <= navs
 
 
-def test_expanded_attributes_show_common_properties_only(catalog: Catalog) -> None:
-    """§3.1, §11 #5: $expand=Attributes returns the common AttributeMetadata properties only."""
+def test_expanded_attributes_carry_derived_properties(catalog: Catalog) -> None:
+    """§3.1, §11 #5: $expand=Attributes without $select serialises each derived item whole."""
     _, body = call(catalog, "EntityDefinitions(LogicalName='contact')", "$expand=Attributes")
     email = next(a for a in body["Attributes"] if a["LogicalName"] == "emailaddress1")
     assert email["@odata.type"] == "#Microsoft.Dynamics.CRM.StringAttributeMetadata"
-    assert "MaxLength" not in email
+    assert email["MaxLength"] == 100
     assert email["DisplayName"]["UserLocalizedLabel"]["Label"] == "Email"
     assert email["IsValidForAdvancedFind"] == {
         "Value": True,
@@ -509,11 +508,20 @@ def test_relationship_definitions(catalog: Catalog) -> None:
     assert response.status == 404
 
 
-def test_global_option_sets_are_empty(catalog: Catalog) -> None:
-    """§3.1: GlobalOptionSetDefinitions is addressable; the catalog defines none."""
-    response, body = call(catalog, "GlobalOptionSetDefinitions")
+def test_global_option_sets(catalog: Catalog) -> None:
+    """§3.1: GlobalOptionSetDefinitions lists the global choices columns use, by Name or id."""
+    response, body = call(catalog, "GlobalOptionSetDefinitions", "$select=Name,IsGlobal")
     assert response.status == 200
-    assert body == {"@odata.context": f"{ROOT}GlobalOptionSetDefinitions", "value": []}
+    assert body["@odata.context"] == f"{ROOT}GlobalOptionSetDefinitions(Name,IsGlobal)"
+    names = {item["Name"] for item in body["value"]}
+    assert {"budgetstatus", "need", "purchaseprocess", "purchasetimeframe"} <= names
+    assert all(item["IsGlobal"] is True for item in body["value"])
+    _, one = call(catalog, "GlobalOptionSetDefinitions(Name='need')")
+    assert one["@odata.type"] == "#Microsoft.Dynamics.CRM.OptionSetMetadata"
+    _, by_id = call(catalog, f"GlobalOptionSetDefinitions({one['MetadataId']})")
+    assert by_id["Name"] == "need"
+    response, _ = call(catalog, "GlobalOptionSetDefinitions(Name='nope')")
+    assert response.status == 404
 
 
 def test_unknown_segments_and_methods(catalog: Catalog) -> None:

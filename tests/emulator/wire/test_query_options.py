@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -128,9 +128,9 @@ def test_parameter_aliases_feed_the_filter() -> None:
         ),
         ("$orderby=name+DESC", "orderby", [("name", True)]),
         (
-            "$skiptoken=%3Ccookie%20pagenumber%3D%222%22%20offset%3D%222%22%20%2F%3E",
+            "$skiptoken=%3Ccookie%20pagenumber=%222%22%20istracking=%22False%22%20/%3E",
             "skiptoken",
-            '<cookie pagenumber="2" offset="2" />',
+            '<cookie pagenumber="2" istracking="False" />',
         ),
         (
             "tag=A%20string%20value&partitionId=p1",
@@ -249,13 +249,18 @@ def test_top() -> None:
     assert top(ROWS, 0) == []
 
 
+def ids(count: int) -> list[dict[str, str]]:
+    """Rows of a table whose primary id is ``rowid``."""
+    return [{"rowid": f"00000000-0000-0000-0000-{n:012x}"} for n in range(count)]
+
+
 def test_page_walks_all_rows_once() -> None:
-    rows = list(range(7))
-    seen: list[int] = []
+    rows = ids(7)
+    seen: list[dict[str, str]] = []
     token = None
     pages = 0
     while True:
-        chunk, token = page(rows, 3, token)
+        chunk, token = page(rows, 3, token, "rowid")
         seen += chunk
         pages += 1
         if token is None:
@@ -265,26 +270,74 @@ def test_page_walks_all_rows_once() -> None:
     assert pages == 3
 
 
-def test_page_tokens_and_default_size() -> None:
-    assert page(list(range(4)), 2, None) == ([0, 1], '<cookie pagenumber="2" offset="2" />')
-    assert page(list(range(4)), 2, '<cookie pagenumber="2" offset="2" />') == ([2, 3], None)
-    rows = list(range(DEFAULT_PAGE_SIZE + 1))
-    first, token = page(rows, None, None)
+def test_page_token_is_the_paging_cookie() -> None:
+    """§2.7 (Learn "Page results"): the token is ``<cookie pagenumber="2" pagingcookie="…"
+    istracking="False" />``; the paging cookie, URL-encoded with lower-case escapes, names the
+    first and last ids of the page in braces, upper-case."""
+    rows = ids(4)
+    first, token = page(rows, 2, None, "rowid")
+    assert first == rows[:2]
+    inner = (
+        '<cookie page="1"><rowid last="{00000000-0000-0000-0000-000000000001}" '
+        'first="{00000000-0000-0000-0000-000000000000}" /></cookie>'
+    )
+    encoded = quote(inner, safe="").replace("%3C", "%3c").replace("%3E", "%3e")
+    encoded = encoded.replace("%3D", "%3d").replace("%7B", "%7b").replace("%7D", "%7d")
+    encoded = encoded.replace("%2F", "%2f")
+    assert token == f'<cookie pagenumber="2" pagingcookie="{encoded}" istracking="False" />'
+    assert page(rows, 2, token, "rowid") == (rows[2:], None)
+
+
+def test_page_continues_after_the_last_row_even_when_rows_change() -> None:
+    """The next page starts after the cookie's ``last`` row: a row created before it does not
+    repeat a row; a deleted ``last`` row falls back to whole pages."""
+    rows = ids(6)
+    _, token = page(rows, 2, None, "rowid")
+    assert token is not None
+    grown = [{"rowid": "ffffffff-0000-0000-0000-000000000000"}, *rows]
+    assert page(grown, 2, token, "rowid")[0] == rows[2:4]
+    shrunk = [row for row in rows if row is not rows[1]]
+    assert page(shrunk, 2, token, "rowid")[0] == shrunk[2:4]
+
+
+def test_page_default_size() -> None:
+    rows = ids(DEFAULT_PAGE_SIZE + 1)
+    first, token = page(rows, None, None, "rowid")
     assert len(first) == DEFAULT_PAGE_SIZE
     assert token is not None
-    assert page([], 5, None) == ([], None)
+    assert page([], 5, None, "rowid") == ([], None)
 
 
-@pytest.mark.parametrize("token", ["garbage", '<cookie pagenumber="x" offset="1" />'])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        '<cookie pagenumber="2" offset="2" />',
+        '<cookie pagenumber="x" pagingcookie="" istracking="False" />',
+        (
+            '<cookie pagenumber="2" pagingcookie="%3ccookie%20page%3d%221%22%3e%3c%2fcookie%3e" '
+            'istracking="False" />'
+        ),
+    ],
+)
 def test_page_rejects_foreign_tokens(token: str) -> None:
     with pytest.raises(QueryOptionError, match="skiptoken"):
-        page([1, 2], 1, token)
+        page(ids(2), 1, token, "rowid")
+
+
+def test_page_rejects_a_cookie_of_another_table() -> None:
+    _, token = page(ids(3), 1, None, "rowid")
+    assert token is not None
+    with pytest.raises(QueryOptionError, match="skiptoken"):
+        page(ids(3), 1, token, "accountid")
 
 
 def test_next_link_query_round_trips() -> None:
     """The next link carries the same options and a fresh skiptoken that parses back."""
     query = "$select=name&$skiptoken=old&$filter=name+ne+null"
-    token = '<cookie pagenumber="3" offset="10" />'
+    token = (
+        '<cookie pagenumber="3" pagingcookie="%3ccookie%20page%3d%222%22%3e" istracking="False" />'
+    )
     link = next_link_query(query, token)
     assert link.startswith("$select=name&$filter=name+ne+null&$skiptoken=%3Ccookie")
     assert parse_query(link).skiptoken == token
