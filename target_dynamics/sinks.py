@@ -183,10 +183,8 @@ class DataverseSink(BatchSink):
             self._remove_sdc_metadata_from_record(record)
         checker = self._validator
         invalid = checker.problem(record) if isinstance(checker, _RecordChecker) else None
-        invalid = self._parse_dates(record) or invalid
-        invalid = invalid or self._missing_keys(record)
-        self._total_records_read += 1
-        self._batch_records_read += 1
+        invalid = invalid or self._parse_dates(record) or self._missing_keys(record)
+        self.tally_record_read()
         if self._mirror is not None:
             self._mirror.receive(received.version)
         context.setdefault("records", []).append(_Pending(record, received, invalid))

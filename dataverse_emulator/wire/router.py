@@ -2,7 +2,7 @@
 
 - ``WhoAmI`` / ``WhoAmI()`` (GET): :func:`who_am_i`
 - ``$batch`` (POST): :mod:`~dataverse_emulator.wire.batch`
-- ``$metadata`` (GET): the CSDL document, :mod:`~dataverse_emulator.wire.csdl`
+- ``$metadata`` (GET), the CSDL document: :mod:`~dataverse_emulator.wire.csdl`
 - ``EntityDefinitions…``, ``RelationshipDefinitions…``, ``GlobalOptionSetDefinitions…``:
   :mod:`~dataverse_emulator.wire.metadata`
 - ``sdkmessagefilters`` (GET): :mod:`~dataverse_emulator.wire.sdkmessages`

@@ -99,7 +99,9 @@ def test_dead_endpoint_ends_the_whole_run_within_the_budget(emulator_factory, tm
     )
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    [message] = [line for line in run.stderr.splitlines() if "gave no usable answer" in line]
+    found = [line for line in run.stderr.splitlines() if "gave no usable answer" in line]
+    assert len(found) == 1, run.stderr[-3000:]
+    [message] = found
     for words in ("outage_budget_seconds is 2", "rerun", "STATE"):
         assert words in message
     [rule] = server.admin.faults()["rules"]
