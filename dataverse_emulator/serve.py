@@ -137,14 +137,19 @@ class Admin:
         self._session.trust_env = False
         self._session.verify = str(ca_path)
 
-    def _call(self, method: str, name: str, body: t.Any = None) -> t.Any:
+    def _call(self, method: str, name: str, body: object = None) -> requests.Response:
         response = self._session.request(method, f"{self._base}/{name}", json=body, timeout=30)
         response.raise_for_status()
-        return response.json() if response.content else None
+        return response
+
+    def _object(self, method: str, name: str, body: object = None) -> dict[str, t.Any]:
+        # Every control endpoint but ``users`` answers a JSON object.
+        answer: dict[str, t.Any] = self._call(method, name, body).json()
+        return answer
 
     def health(self) -> dict[str, t.Any]:
         """``GET /_emulator/health``."""
-        return self._call("GET", "health")
+        return self._object("GET", "health")
 
     def reset(self) -> None:
         """``POST /_emulator/reset``: back to the start-up state."""
@@ -152,48 +157,50 @@ class Admin:
 
     def faults(self) -> dict[str, t.Any]:
         """``GET /_emulator/faults``: seed and rules with their counters."""
-        return self._call("GET", "faults")
+        return self._object("GET", "faults")
 
     def set_faults(self, plan: t.Any) -> dict[str, t.Any]:
         """``PUT /_emulator/faults``: a rule list or ``{"seed": n, "rules": [...]}``."""
-        return self._call("PUT", "faults", plan)
+        return self._object("PUT", "faults", plan)
 
     def limits(self) -> dict[str, t.Any]:
         """``GET /_emulator/limits``: dop hint, web servers and per-user limits (nominal)."""
-        return self._call("GET", "limits")
+        return self._object("GET", "limits")
 
     def set_limits(self, **changes: float) -> dict[str, t.Any]:
         """``PUT /_emulator/limits``: change some of them, e.g. ``set_limits(dop_hint=48)``."""
-        return self._call("PUT", "limits", changes)
+        return self._object("PUT", "limits", changes)
 
     def counters(self) -> dict[str, t.Any]:
         """``GET /_emulator/counters``."""
-        return self._call("GET", "counters")
+        return self._object("GET", "counters")
 
     def snapshot(self) -> dict[str, t.Any]:
         """``GET /_emulator/snapshot``: stored rows by table."""
-        return self._call("GET", "snapshot")
+        return self._object("GET", "snapshot")
 
     def revoke_tokens(self, client_id: str | None = None) -> int:
         """``POST /_emulator/revoke-tokens``; return how many tokens were revoked."""
         body = {"client_id": client_id} if client_id else {}
-        return self._call("POST", "revoke-tokens", body)["revoked"]
+        revoked: int = self._object("POST", "revoke-tokens", body)["revoked"]
+        return revoked
 
     def users(self) -> list[dict[str, t.Any]]:
         """``GET /_emulator/users``: client id, name, role and secret expiry of each user."""
-        return self._call("GET", "users")
+        listed: list[dict[str, t.Any]] = self._call("GET", "users").json()
+        return listed
 
     def set_role(self, client_id: str, role: dict[str, t.Any] | None) -> dict[str, t.Any]:
         """``PUT /_emulator/users/{client_id}/role``: a role document; None: every privilege."""
-        return self._call("PUT", f"users/{client_id}/role", role)
+        return self._object("PUT", f"users/{client_id}/role", role)
 
     def expire_secret(self, client_id: str, *, expired: bool = True) -> dict[str, t.Any]:
         """``PUT /_emulator/users/{client_id}/secret``: mark the user's secret (un)expired."""
-        return self._call("PUT", f"users/{client_id}/secret", {"expired": expired})
+        return self._object("PUT", f"users/{client_id}/secret", {"expired": expired})
 
     def restrict_api_access(self, client_id: str, *, restricted: bool = True) -> dict[str, t.Any]:
         """``PUT /_emulator/users/{client_id}/api-access``: block (or unblock) the app (§1.5)."""
-        return self._call("PUT", f"users/{client_id}/api-access", {"restricted": restricted})
+        return self._object("PUT", f"users/{client_id}/api-access", {"restricted": restricted})
 
     def close(self) -> None:
         """Close the HTTP session."""

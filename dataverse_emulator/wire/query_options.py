@@ -32,6 +32,7 @@ include_annotations=None)
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ _EXPAND_ITEM = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?", re.DOTALL
 _COOKIE = re.compile(r'<cookie pagenumber="(\d+)" offset="(\d+)" />')
 _NESTED = frozenset({"$select", "$filter", "$top", "$orderby", "$expand"})
 _TOP_LEVEL = _NESTED | {"$count", "$skiptoken"}
+_R = t.TypeVar("_R")
+"""A row of any shape: the helpers below keep the caller's row type."""
 
 
 class QueryOptionError(Exception):
@@ -155,10 +158,10 @@ def project(
 
 
 def order(
-    rows: Iterable[t.Any],
+    rows: Iterable[_R],
     orderby: Sequence[tuple[str, bool]],
-    view: t.Callable[[t.Any], Mapping[str, t.Any]] | None = None,
-) -> list:
+    view: t.Callable[[_R], Mapping[str, t.Any]] | None = None,
+) -> list[_R]:
     """Sort rows like Dataverse: strings by the collation (§3.10), nulls first when ascending.
 
     ``view`` maps a row to the OData properties the paths name (the row itself when None).
@@ -170,21 +173,21 @@ def order(
     for path, descending in reversed(orderby):
         parts = path.split("/")
         if views is None:
-            result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
+            result.sort(key=functools.partial(_path_key, parts), reverse=descending)
         else:
             keys = {key: _sort_key(_lookup(seen, parts)) for key, seen in views.items()}
-            result.sort(key=lambda row, k=keys: k[id(row)], reverse=descending)
+            result.sort(key=functools.partial(_seen_key, keys), reverse=descending)
     return result
 
 
-def top(rows: Sequence[t.Any], count: int | None) -> list:
+def top(rows: Sequence[_R], count: int | None) -> list[_R]:
     """Return the first ``count`` rows (all when None)."""
     return list(rows if count is None else rows[:count])
 
 
 def page(
-    rows: Sequence[t.Any], maxpagesize: int | None, skiptoken: str | None
-) -> tuple[list, str | None]:
+    rows: Sequence[_R], maxpagesize: int | None, skiptoken: str | None
+) -> tuple[list[_R], str | None]:
     """Return one page of ``rows`` and the skiptoken of the next page (None on the last page).
 
     Raises:
@@ -323,7 +326,15 @@ def _lookup(row: Mapping[str, t.Any], parts: list[str]) -> t.Any:
     return value
 
 
-def _sort_key(value: t.Any) -> tuple:
+def _path_key(parts: list[str], row: Mapping[str, t.Any]) -> tuple[t.Any, ...]:
+    return _sort_key(_lookup(row, parts))
+
+
+def _seen_key(keys: Mapping[int, tuple[t.Any, ...]], row: object) -> tuple[t.Any, ...]:
+    return keys[id(row)]
+
+
+def _sort_key(value: t.Any) -> tuple[t.Any, ...]:
     """Nulls first, then booleans and numbers, then text (by the collation), then the rest."""
     if value is None:
         return (0, 0)
