@@ -59,6 +59,9 @@ from target_dynamics.webapi import (
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    # The stubs' shapes of a connection pool key (typing-only names).
+    from requests.adapters import _HostParams, _PoolKwargs
+
     from target_dynamics.auth import TokenProvider
 
 LOGGER = logging.getLogger(__name__)
@@ -120,9 +123,9 @@ class _TrustAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(
         self,
         request: requests.PreparedRequest,
-        verify: t.Any,  # noqa: ARG002 - ignored: the environment must not weaken or swap trust
-        cert: t.Any = None,
-    ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        verify: bool | str,  # noqa: ARG002 - ignored: the environment must not weaken or swap trust
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
         host, pool = super().build_connection_pool_key_attributes(request, "", cert)
         pool.pop("ca_certs", None)
         pool.pop("ca_cert_dir", None)
@@ -636,7 +639,7 @@ class DataverseClient:
 
     def _backoff(self, attempt: int) -> float:
         """Equal-jitter exponential backoff: half fixed, half random."""
-        delay = min(self._backoff_cap, self._backoff_base * 2**attempt)
+        delay = min(self._backoff_cap, self._backoff_base * 2.0**attempt)
         return delay / 2 + self._jitter() * delay / 2
 
     def _observe(self, response: WebResponse) -> None:

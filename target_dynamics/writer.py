@@ -207,7 +207,11 @@ def _norm(value: t.Any) -> t.Any:
     return value
 
 
-def key_id(key: Mapping[str, t.Any]) -> tuple[tuple[str, t.Any], ...]:
+KeyId = tuple[tuple[str, t.Any], ...]
+"""What :func:`key_id` returns: sorted (column, normalised value) pairs."""
+
+
+def key_id(key: Mapping[str, t.Any]) -> KeyId:
     """A hashable identity of key values, compared as Dataverse compares them."""
     return tuple(sorted((column, _norm(value)) for column, value in key.items()))
 
@@ -462,7 +466,7 @@ class Writer:
 
     def find_rows(
         self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
-    ) -> dict[tuple, list[str]]:
+    ) -> dict[KeyId, list[str]]:
         """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
 
         One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links;
