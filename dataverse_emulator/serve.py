@@ -25,6 +25,7 @@ from pathlib import Path
 
 import requests
 import uvicorn
+from typing_extensions import override
 
 from dataverse_emulator.app import Emulator, Options, WireHandler
 from dataverse_emulator.http import Request, Response
@@ -51,6 +52,7 @@ Send = t.Callable[[dict[str, t.Any]], t.Awaitable[None]]
 class _DeliberateResets(logging.Filter):
     """Hide uvicorn's complaint about the responses we cut off on purpose (``Abort.RESET``)."""
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != _INCOMPLETE
 

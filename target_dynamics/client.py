@@ -45,6 +45,7 @@ import certifi
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import override
 
 from target_dynamics import batch
 from target_dynamics.errors import ConfigError, ServiceUnreachable, Throttled, WebApiError
@@ -103,6 +104,7 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class _NoAffinityPolicy(http.cookiejar.DefaultCookiePolicy):
     """Refuses the ARR affinity cookies that would pin every request to one web server."""
 
+    @override
     def set_ok(self, cookie: http.cookiejar.Cookie, request: t.Any) -> bool:
         if cookie.name.lower() in AFFINITY_COOKIES:
             return False
@@ -116,14 +118,16 @@ class _TrustAdapter(HTTPAdapter):
         self._context = context
         super().__init__(pool_connections=8, pool_maxsize=POOL_SIZE)
 
+    @override
     def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
 
+    @override
     def build_connection_pool_key_attributes(
         self,
         request: requests.PreparedRequest,
-        verify: bool | str,  # noqa: ARG002 - ignored: the environment must not weaken or swap trust
+        verify: bool | str,
         cert: str | tuple[str, str] | None = None,
     ) -> tuple[_HostParams, _PoolKwargs]:
         host, pool = super().build_connection_pool_key_attributes(request, "", cert)
@@ -133,7 +137,8 @@ class _TrustAdapter(HTTPAdapter):
         pool["cert_reqs"] = "CERT_REQUIRED"
         return host, pool
 
-    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:  # noqa: ARG002 - see above
+    @override
+    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:
         """Require verification against the adapter's context, never a path from ``verify``."""
         conn.cert_reqs = "CERT_REQUIRED"
         conn.ca_certs = None

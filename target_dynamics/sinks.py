@@ -17,6 +17,7 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
+from typing_extensions import override
 
 from target_dynamics.associations import StreamAssociations, TableRef
 from target_dynamics.changes import record_operation, write_phases
@@ -42,6 +43,8 @@ from target_dynamics.writer import Operation, Row, WritePlan, WriteResult, key_i
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
+
     from target_dynamics.metadata import TableInfo
     from target_dynamics.settings import StreamSettings
     from target_dynamics.target import TargetDynamics
@@ -59,7 +62,7 @@ _COUNTED = {
 
 @dataclass
 class _Pending:
-    record: dict
+    record: dict[str, t.Any]
     raw: Mapping[str, t.Any]
     raw_stream: str
     source: str
@@ -74,7 +77,7 @@ class _RecordChecker(JSONSchemaValidator):
     of the others.
     """
 
-    def __init__(self, schema: dict, failures: dict[int, str]) -> None:
+    def __init__(self, schema: dict[str, t.Any], failures: dict[int, str]) -> None:
         try:
             super().__init__(schema)
         except InvalidJSONSchema as exc:
@@ -88,7 +91,8 @@ class _RecordChecker(JSONSchemaValidator):
         self._failures = failures
         self._fits = compile_check(schema)
 
-    def validate(self, record: dict) -> None:
+    @override
+    def validate(self, record: dict[str, t.Any]) -> None:
         """Note why ``record`` does not match the stream's schema (keyed by its id)."""
         if self._fits is not None and self._fits(record):
             return
@@ -124,10 +128,11 @@ class DataverseSink(BatchSink):
         self._mirror: Mirror | None = None
         self._mirror_warned = False
         self._invalid: dict[int, str] = {}
-        self._undated: tuple[dict, frozenset[str]] | None = None
+        self._undated: tuple[dict[str, t.Any], frozenset[str]] | None = None
         self._paths_checked = False
         super().__init__(target=target, **kwargs)
 
+    @override
     def get_validator(self) -> JSONSchemaValidator | None:
         """Validate records against the stream's schema unless ``validate_records`` is off.
 
@@ -135,7 +140,8 @@ class DataverseSink(BatchSink):
         """
         return _RecordChecker(self.schema, self._invalid) if self.validate_schema else None
 
-    def _singer_validate_message(self, record: dict) -> None:
+    @override
+    def _singer_validate_message(self, record: dict[str, t.Any]) -> None:
         # Private SDK override: a record without a key property ends the run in the SDK; it is
         # rejected like a record whose key is null, and the run goes on.
         missing = [key for key in self.key_properties if key not in record]
@@ -146,6 +152,7 @@ class DataverseSink(BatchSink):
                 "(the stream's SCHEMA names it in key_properties)",
             )
 
+    @override
     def _remove_sdc_metadata_from_schema(self) -> None:
         # Private SDK override: keep _sdc_deleted_at, the mark of a row deleted at the source.
         kept = (self.schema.get("properties") or {}).get(DELETED_AT)
@@ -153,7 +160,8 @@ class DataverseSink(BatchSink):
         if kept is not None:
             self.schema["properties"][DELETED_AT] = kept
 
-    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+    @override
+    def _remove_sdc_metadata_from_record(self, record: dict[str, t.Any]) -> None:
         # Private SDK override: as above; mapping never sends it.
         marked = DELETED_AT in record
         deleted = record.get(DELETED_AT)
@@ -161,7 +169,13 @@ class DataverseSink(BatchSink):
         if marked:
             record[DELETED_AT] = deleted
 
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
+    @override
+    def _parse_timestamps_in_record(
+        self,
+        record: dict[str, t.Any],
+        schema: dict[str, t.Any],
+        treatment: DatetimeErrorTreatmentEnum,
+    ) -> None:
         # The SDK looks at every field of every record; one whose fields all have a schema and
         # none a date or time has nothing to parse and nothing to warn about.
         if self._undated is None or self._undated[0] is not schema:
@@ -184,6 +198,7 @@ class DataverseSink(BatchSink):
             raise RuntimeError(msg)
         return self._stream_plan
 
+    @override
     def setup(self) -> None:
         """Read the table's metadata and check the stream against it (once per SCHEMA)."""
         target = self._target
@@ -276,7 +291,8 @@ class DataverseSink(BatchSink):
             report=report.add_list,
         )
 
-    def process_record(self, record: dict, context: dict) -> None:
+    @override
+    def process_record(self, record: dict[str, t.Any], context: dict[str, t.Any]) -> None:
         """Queue ``record`` with the message it came from."""
         raw_stream, raw, source = self._target.current_raw or (self.stream_name, record, "input")
         invalid = self._invalid.pop(id(record), None)
@@ -287,7 +303,8 @@ class DataverseSink(BatchSink):
         context.setdefault("records", []).append(pending)
         self._target.report.add(self.stream_name, received=1)
 
-    def process_batch(self, context: dict) -> None:
+    @override
+    def process_batch(self, context: dict[str, t.Any]) -> None:
         """Map the batch, then hand its write to the pipeline (:mod:`pipeline`).
 
         The records are settled (landed or rejected) by the time any STATE that followed them
@@ -486,6 +503,7 @@ class DataverseSink(BatchSink):
             for index, guids in ids.items():
                 self._mirror.sent(pending[index].version, guids)
 
+    @override
     def activate_version(self, new_version: int) -> None:
         """End of a full-table version: remove the rows in scope it did not send (:mod:`mirror`).
 
@@ -568,6 +586,7 @@ class DataverseSink(BatchSink):
             named[index] = [str(v) for v in values if v not in (None, "")]
         return named
 
+    @override
     def clean_up(self) -> None:
         """At the end of the input, sync the stream's marketing lists.
 
