@@ -127,7 +127,7 @@ class _TrustAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(
         self,
         request: requests.PreparedRequest,
-        verify: bool | str,
+        verify: bool | str,  # ignored: the environment must not weaken or swap trust
         cert: str | tuple[str, str] | None = None,
     ) -> tuple[_HostParams, _PoolKwargs]:
         host, pool = super().build_connection_pool_key_attributes(request, "", cert)
