@@ -1,7 +1,7 @@
 """Set-up and run, from a fresh clone with only Python 3.11+.
 
 python3 tasks.py demo    # create .venv, install, stream the sample email list into the emulator
-python3 tasks.py test    # create .venv, install (with meltano), lint, run the whole test suite
+python3 tasks.py test    # create .venv, install (with meltano), lint, type-check, run the tests
 
 ``test`` passes any further arguments to pytest (``python3 tasks.py test -k readme``).
 Every install step is skipped on later runs until what it depends on changes.
@@ -95,7 +95,7 @@ def demo(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """Lint, check formatting and run the test suite (``args`` go to pytest)."""
+    """Lint, check formatting, type-check and run the test suite (``args`` go to pytest)."""
     env = tool_env()
     ensure_project()
     for name in TAPS:
@@ -103,6 +103,7 @@ def test(args: list[str]) -> int:
     ensure_meltano(env)
     _run(PY, "-m", "ruff", "check", ROOT, env=env)
     _run(PY, "-m", "ruff", "format", "--check", ROOT, env=env)
+    _run(PY, "-m", "mypy", env=env)  # the type gate: [tool.mypy] in pyproject.toml
     pytest = [str(PY), "-m", "pytest", "-n", "2", *(args or [str(ROOT / "tests")])]
     code = subprocess.run(pytest, check=False, cwd=ROOT, env=env).returncode
     if code == PYTEST_NO_TESTS:

@@ -305,6 +305,8 @@ def _verify_assertion(assertion: str, user: ApplicationUser, audience: str) -> N
     try:
         claims = jwt.decode(
             assertion,
+            # PyJWT's annotation admits only the key types it verifies with, not every type a
+            # certificate can hold; the certificates users register carry RSA keys (RS256/PS256).
             public_key,  # type: ignore[arg-type]
             algorithms=["RS256", "PS256"],
             audience=audience,

@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
+    created = 0
     if seed_rows is not None:
         try:
             created = load_rows(server.env, seed_rows)

@@ -184,9 +184,9 @@ class FaultRule:
         if self.method:
             self.method = self.method.upper()
         self._pattern = path_pattern(self.path) if self.path else None
-        if not isinstance(self.after, int) or (
-            self.times is not None and not isinstance(self.times, int)
-        ):
+        after: object = self.after  # from JSON (from_json) these may be anything
+        times: object = self.times
+        if not isinstance(after, int) or (times is not None and not isinstance(times, int)):
             raise ValueError("'after' and 'times' must be whole numbers")
         status = self.status or _DEFAULT_STATUS.get(self.action, 500)
         if self.action in {Action.THROTTLE, Action.ERROR} and status not in DEFAULT_ERRORS:

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import re
 import typing as t
-from re import _constants as sre
-from re import _parser  # the parse tree: the only way to inspect a pattern
+
+# The parse tree is the only way to inspect a pattern. typeshed types only the deprecated aliases
+# sre_constants / sre_parse (importing them warns), not these modules, hence the two ignores.
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
 
 MAX_LENGTH = 200
 WIDE = 16

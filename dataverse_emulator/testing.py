@@ -69,7 +69,8 @@ def acquire_token(server: EmulatorServer, user: ApplicationUser | None = None) -
             timeout=30,
         )
     response.raise_for_status()
-    return response.json()["access_token"]
+    token: str = response.json()["access_token"]
+    return token
 
 
 def api_session(server: EmulatorServer, user: ApplicationUser | None = None) -> requests.Session:
@@ -104,13 +105,15 @@ class EmulatorProcess:
     @property
     def base_url(self) -> str:
         """``https://127.0.0.1:PORT``, the root of the Web API, authority and control API."""
-        return self.target_config["dynamics_url"]
+        url: str = self.target_config["dynamics_url"]
+        return url
 
     @property
     def app_users(self) -> list[dict[str, str]]:
         """The further application users that may write (``app-users.json``, ``app_users``)."""
         path = self.data_dir / "app-users.json"
-        return json.loads(path.read_text(encoding="utf-8"))["app_users"]
+        users: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))["app_users"]
+        return users
 
     @property
     def ca_path(self) -> Path:
@@ -204,7 +207,7 @@ def _wait_ready(
                     message += f": {process.stderr.read()}"
                 raise EmulatorStartError(message, process.returncode)
             with contextlib.suppress(OSError, ValueError, requests.RequestException):
-                config = json.loads(config_path.read_text(encoding="utf-8"))
+                config: dict[str, t.Any] = json.loads(config_path.read_text(encoding="utf-8"))
                 session.get(
                     f"{config['dynamics_url']}/_emulator/health",
                     verify=config["ca_bundle"],

@@ -22,7 +22,7 @@ from target_dynamics.writer import key_id
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from target_dynamics.writer import Transport, Writer
+    from target_dynamics.writer import KeyId, Transport, Writer
 
 
 @dataclass(frozen=True)
@@ -135,13 +135,13 @@ class StreamAssociations:
         outcome: AssociationOutcome,
     ) -> dict[int, list[str]]:
         """Each record's related rows as GUIDs; a value naming no row rejects the record."""
-        found: dict[tuple, list[str]] = {}
+        found: dict[KeyId, list[str]] = {}
         if rule.key:
             keys = {key_id({rule.key: v}): {rule.key: v} for vs in named.values() for v in vs}
             if keys:
-                related = rule.related
+                table = rule.related
                 found = self._writer.find_rows(
-                    related.entity_set, related.primary_id, list(keys.values())
+                    table.entity_set, table.primary_id, list(keys.values())
                 )
         related: dict[int, list[str]] = {}
         for index, values in named.items():
@@ -211,9 +211,9 @@ class StreamAssociations:
             chunk = pairs[start : start + size]
             try:
                 answers = self._client.send_batch([build(pair) for pair in chunk])
-            except WebApiError as error:
+            except WebApiError as exc:
                 for pair in chunk:
-                    outcome.failed.update(dict.fromkeys(self._records(indexes, pair), error))
+                    outcome.failed.update(dict.fromkeys(self._records(indexes, pair), exc))
                 continue
             missing = WebApiError(0, None, "The $batch answer had no part for this association.")
             for position, pair in enumerate(chunk):

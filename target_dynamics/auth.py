@@ -140,6 +140,10 @@ class _AuthorityHttpClient:
     def close(self) -> None:
         """The session belongs to the caller; nothing to close here."""
 
+    def forget(self) -> None:
+        """Drop the last answer before a new token request."""
+        self.last_answer = None
+
     def _send(self, method: str, url: str, kwargs: dict[str, t.Any]) -> requests.Response:
         if urlsplit(url).scheme != "https":
             raise AuthError(
@@ -260,7 +264,7 @@ class TokenProvider:
 
     def _attempt(self) -> str | _Failure:
         """One call into MSAL: the token, or what went wrong."""
-        self._http.last_answer = None
+        self._http.forget()
         try:
             result = self._application().acquire_token_for_client(scopes=self._scopes)
         except AuthError:
@@ -354,7 +358,7 @@ class TokenProvider:
 
 def _backoff(attempt: int) -> float:
     """Equal-jitter exponential backoff: half fixed, half random."""
-    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
     return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not a secret
 
 

@@ -137,6 +137,7 @@ def _http_response(data: bytes) -> WebResponse:
     if match is None:
         raise ValueError("A $batch part does not start with an HTTP status line.")
     rest = b"" if line_end < 0 else data[line_end + 1 :]
+    headers: dict[str, str]
     if rest.startswith((b"\r\n", b"\n")):
         headers, body = {}, rest.lstrip(b"\r\n")
     else:

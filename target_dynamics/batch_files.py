@@ -68,7 +68,7 @@ def check_encoding(encoding: Mapping[str, t.Any]) -> None:
 
 def batch_records(
     manifest: Sequence[str], encoding: Mapping[str, t.Any]
-) -> Iterator[tuple[dict, str]]:
+) -> Iterator[tuple[dict[str, t.Any], str]]:
     """Each record of the ``manifest``'s files, in order, with ``<url> line <n>``.
 
     Whether a file is gzip-compressed is told by its first bytes, not by the encoding: SDK taps
@@ -84,7 +84,7 @@ def batch_records(
             yield from _records(lines, shown(url))
 
 
-def _decompressed(raw: t.IO[bytes]) -> t.ContextManager[t.IO[bytes]]:
+def _decompressed(raw: t.IO[bytes]) -> t.ContextManager[t.Iterable[bytes]]:
     """``raw``, read through gzip when it starts like gzip data."""
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else raw.read(2)
     if not hasattr(raw, "peek"):
@@ -92,7 +92,7 @@ def _decompressed(raw: t.IO[bytes]) -> t.ContextManager[t.IO[bytes]]:
     return gzip.GzipFile(fileobj=raw) if head == _GZIP_MAGIC else contextlib.nullcontext(raw)
 
 
-def _records(lines: t.IO[bytes], where: str) -> Iterator[tuple[dict, str]]:
+def _records(lines: t.Iterable[bytes], where: str) -> Iterator[tuple[dict[str, t.Any], str]]:
     number = 0
     try:
         for number, line in enumerate(lines, start=1):
@@ -109,7 +109,7 @@ def _records(lines: t.IO[bytes], where: str) -> Iterator[tuple[dict, str]]:
         raise BatchFileError(msg) from None
 
 
-def _record(line: bytes, where: str) -> dict:
+def _record(line: bytes, where: str) -> dict[str, t.Any]:
     """The record on one line of a batch file."""
     try:
         text = line.decode("utf-8")
@@ -120,7 +120,8 @@ def _record(line: bytes, where: str) -> dict:
         )
         raise BatchFileError(msg) from None
     try:
-        record = deserialize_json(text.rstrip("\r\n"))
+        # The SDK's annotation says dict, but any JSON value decodes (checked below).
+        record: object = deserialize_json(text.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         msg = (
             f"batch file {where}: not JSON ({exc.msg}: column {exc.colno}); every line of a "

@@ -25,7 +25,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from target_dynamics.settings import StreamSettings
-    from target_dynamics.writer import Row
+    from target_dynamics.writer import KeyId, Row
 
 ALIASES: Mapping[str, Operation] = {
     **{operation.value: operation for operation in Operation},
@@ -71,7 +71,7 @@ def write_phases(rows: Sequence[tuple[Operation, Row]]) -> list[dict[Operation, 
     """
     phases: list[dict[Operation, list[Row]]] = []
     current: dict[Operation, list[Row]] = {}
-    owner: dict[tuple, Operation] = {}
+    owner: dict[KeyId, Operation] = {}
     for operation, row in rows:
         ident = row.ident
         if ident is not None and owner.get(ident, operation) is not operation:

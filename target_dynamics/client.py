@@ -45,6 +45,7 @@ import certifi
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import override
 
 from target_dynamics import batch
 from target_dynamics.errors import ConfigError, ServiceUnreachable, Throttled, WebApiError
@@ -57,7 +58,11 @@ from target_dynamics.webapi import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping, MutableMapping, Sequence
+
+    # The stubs' shapes of a connection pool key and of environment settings (typing-only).
+    from requests.adapters import _HostParams, _PoolKwargs
+    from requests.sessions import _Settings
 
     from target_dynamics.auth import TokenProvider
 
@@ -100,6 +105,7 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class _NoAffinityPolicy(http.cookiejar.DefaultCookiePolicy):
     """Refuses the ARR affinity cookies that would pin every request to one web server."""
 
+    @override
     def set_ok(self, cookie: http.cookiejar.Cookie, request: t.Any) -> bool:
         if cookie.name.lower() in AFFINITY_COOKIES:
             return False
@@ -113,16 +119,18 @@ class _TrustAdapter(HTTPAdapter):
         self._context = context
         super().__init__(pool_connections=8, pool_maxsize=POOL_SIZE)
 
+    @override
     def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
 
+    @override
     def build_connection_pool_key_attributes(
         self,
         request: requests.PreparedRequest,
-        verify: t.Any,  # noqa: ARG002 - ignored: the environment must not weaken or swap trust
-        cert: t.Any = None,
-    ) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        verify: bool | str,  # ignored: the environment must not weaken or swap trust
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
         host, pool = super().build_connection_pool_key_attributes(request, "", cert)
         pool.pop("ca_certs", None)
         pool.pop("ca_cert_dir", None)
@@ -130,7 +138,8 @@ class _TrustAdapter(HTTPAdapter):
         pool["cert_reqs"] = "CERT_REQUIRED"
         return host, pool
 
-    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:  # noqa: ARG002 - see above
+    @override
+    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:
         """Require verification against the adapter's context, never a path from ``verify``."""
         conn.cert_reqs = "CERT_REQUIRED"
         conn.ca_certs = None
@@ -160,8 +169,9 @@ class _NoNetrc(requests.auth.AuthBase):
     (an entry for the host would replace the bearer token with Basic authentication).
     """
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
+    @override
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
 
 
 class _Session(requests.Session):
@@ -174,24 +184,27 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.auth = _NoNetrc()
-        self._environment: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}
+        self._environment: dict[tuple[t.Hashable, ...], _Settings] = {}
 
-    def merge_environment_settings(  # type: ignore[override] - requests' signature is untyped
+    @override
+    def merge_environment_settings(
         self,
-        url: str,
-        proxies: dict[str, str] | None,
+        url: str | bytes | None,
+        proxies: MutableMapping[str, str] | None,
         stream: bool | None,
         verify: bool | str | None,
-        cert: t.Any,
-    ) -> dict[str, t.Any]:
-        origin = urlsplit(url)
-        memo = (origin.scheme, origin.netloc, tuple(sorted((proxies or {}).items())))
-        memo += (stream, verify, cert if not isinstance(cert, list) else tuple(cert))
+        cert: str | tuple[str, str] | None,
+    ) -> _Settings:
+        origin = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
+        proxied = tuple(sorted((proxies or {}).items()))
+        memo: tuple[t.Hashable, ...] = (origin.scheme, origin.netloc, proxied, stream, verify, cert)
         settings = self._environment.get(memo)
         if settings is None:
             settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
             self._environment[memo] = settings
-        return dict(settings, proxies=dict(settings["proxies"]))
+        fresh = settings.copy()
+        fresh["proxies"] = dict(settings["proxies"])
+        return fresh
 
 
 def make_session(ca_bundle: str | None) -> requests.Session:
@@ -677,7 +690,7 @@ class DataverseClient:
 
     def _backoff(self, attempt: int) -> float:
         """Equal-jitter exponential backoff: half fixed, half random."""
-        delay = min(self._backoff_cap, self._backoff_base * 2**attempt)
+        delay = min(self._backoff_cap, self._backoff_base * 2.0**attempt)
         return delay / 2 + self._jitter() * delay / 2
 
     def _observe(self, response: WebResponse) -> None:

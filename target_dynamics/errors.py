@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing_extensions import override
+
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 UNAVAILABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 """Refusals of a request as a whole: timeout, throttling, bad gateway, unavailable."""
@@ -78,6 +80,7 @@ class WebApiError(DataverseError):
     def __post_init__(self) -> None:
         super().__init__(str(self))
 
+    @override
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""
         return f"{self.status}{code}: {self.message}"

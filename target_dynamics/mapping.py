@@ -168,7 +168,8 @@ def _shown(value: t.Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float, decimal.Decimal)):
         return str(value)
-    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    kinds: dict[type[object], str] = {dict: "an object", list: "an array"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _reject_type(column: ColumnInfo, value: t.Any, wanted: str) -> t.NoReturn:
@@ -186,9 +187,9 @@ def _number(column: ColumnInfo, value: t.Any) -> decimal.Decimal:
         number = decimal.Decimal(str(value)) if isinstance(value, float) else decimal.Decimal(value)
     if not number.is_finite() or number.adjusted() > _LARGEST_EXPONENT:
         raise RecordRejected(f"column '{column.name}' cannot hold {_shown(value)}")
-    low, high = _INT_BOUNDS.get(column.type_name, (None, None))
-    low = column.min_value if column.min_value is not None else low
-    high = column.max_value if column.max_value is not None else high
+    least, most = _INT_BOUNDS.get(column.type_name, (None, None))
+    low = column.min_value if column.min_value is not None else least
+    high = column.max_value if column.max_value is not None else most
     if (low is not None and number < decimal.Decimal(str(low))) or (
         high is not None and number > decimal.Decimal(str(high))
     ):
@@ -216,7 +217,7 @@ def _decimal(column: ColumnInfo, value: t.Any) -> int | float | decimal.Decimal:
     return _json_number(_number(column, value))
 
 
-def _string(column: ColumnInfo, value: t.Any) -> str:
+def _string(column: ColumnInfo, value: object) -> str:
     if type(value) is str:
         pass
     elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
@@ -237,7 +238,12 @@ def _option(column: ColumnInfo, value: t.Any) -> int:
         wanted = value.strip().casefold()
         by_label = [n for n, label in column.options.items() if label.casefold() == wanted]
         by_value = int(wanted) if wanted.lstrip("-").isdigit() else None
-        if by_label and by_value in column.options and by_value not in by_label:
+        if (
+            by_label
+            and by_value is not None
+            and by_value in column.options
+            and (by_value not in by_label)
+        ):
             raise RecordRejected(
                 f"column '{column.name}' value {value!r} is ambiguous: it is option {by_value} "
                 f"({column.options[by_value]!r}) and the label of option {by_label[0]}; "

@@ -198,12 +198,13 @@ class ListMembers:
         chunks: Sequence[Sequence[str]],
     ) -> MemberOutcome:
         """Send ``chunks`` side by side (at most the allowed requests); add up what happened."""
-        outcome = MemberOutcome(failed={})
+        failed: dict[str, WebApiError] = {}
+        outcome = MemberOutcome(failed=failed)
         if chunks:
             with ThreadPoolExecutor(min(self._threads, len(chunks))) as pool:
-                for done, failed in pool.map(send, chunks):
+                for done, chunk_failed in pool.map(send, chunks):
                     outcome.done += done
-                    t.cast("dict", outcome.failed).update(failed)
+                    failed.update(chunk_failed)
         return outcome
 
     def _add_chunk(self, chunk: Sequence[str]) -> tuple[int, dict[str, WebApiError]]:
@@ -338,7 +339,7 @@ class StreamLists:
             names = [self._fixed] if self._fixed else []
             names += named.get(index, [])
             for name in names:
-                members = wanted.setdefault(t.cast("str", name), {})
+                members = wanted.setdefault(name, {})
                 for guid in guids:
                     members.setdefault(guid.lower(), []).append(index)
         for name, members in wanted.items():
@@ -387,7 +388,7 @@ class StreamLists:
         lists: dict[str, list[int]] = {}
         for index in ids:
             for name in ([self._fixed] if self._fixed else []) + list(named.get(index, [])):
-                lists.setdefault(t.cast("str", name), []).append(index)
+                lists.setdefault(name, []).append(index)
         return lists
 
     def sync(self, *, dry_run: bool = False) -> None:
@@ -399,7 +400,7 @@ class StreamLists:
             MetadataError: as :func:`find_list`.
         """
         names = set(self._seen) | ({self._fixed} if self._fixed else set())
-        for name in sorted(t.cast("set[str]", names)):
+        for name in sorted(names):
             found = self._lists.get(name, self._table)
             if found is None:
                 continue

@@ -66,7 +66,7 @@ _BULK_PROBE = (
 class ClientLike(t.Protocol):
     """The part of ``DataverseClient`` metadata needs."""
 
-    def get_json(self, path: str) -> dict:
+    def get_json(self, path: str) -> dict[str, t.Any]:
         """GET ``path`` (relative to the service root) and decode the JSON body."""
         ...
 

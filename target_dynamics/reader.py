@@ -16,6 +16,7 @@ import typing as t
 from collections import Counter
 
 from singer_sdk.io_base import SingerMessageType, SingerReader
+from typing_extensions import override
 
 from target_dynamics.errors import DataverseError
 
@@ -74,10 +75,11 @@ class LineReader(SingerReader):
         self.line = 0
         """The number of the line being handled."""
 
+    @override
     def process_lines(
         self,
         file_input: t.IO[str] | None,
-        callbacks: dict[str, Callable[[dict], None]],
+        callbacks: dict[str, Callable[[dict[str, t.Any]], None]],
     ) -> Counter[str]:
         """Hand each line's message to its callback; raise at the first line that is not one.
 
@@ -124,7 +126,7 @@ def _text(number: int, line: str | bytes) -> str:
         ) from None
 
 
-def _message(number: int, raw: str | bytes) -> dict:
+def _message(number: int, raw: str | bytes) -> dict[str, t.Any]:
     """The Singer message on input line ``number``, checked for the fields its type needs."""
     line = _text(number, raw)
     try:
@@ -165,7 +167,7 @@ def _message(number: int, raw: str | bytes) -> dict:
     return message
 
 
-def _check_schema_message(number: int, message: dict) -> None:
+def _check_schema_message(number: int, message: dict[str, t.Any]) -> None:
     stream = message["stream"]
     if not isinstance(message["schema"].get("properties"), dict):
         raise InputError(
@@ -184,7 +186,7 @@ def _check_schema_message(number: int, message: dict) -> None:
         )
 
 
-def _what(message: dict) -> str:
+def _what(message: dict[str, t.Any]) -> str:
     stream = message.get("stream")
     return f"{message['type']} of stream '{stream}'" if stream else str(message["type"])
 

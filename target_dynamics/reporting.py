@@ -221,8 +221,8 @@ class RunReport:
                 + f", {s.rejected} rejected, {s.lost} not written"
                 for name, s in sorted(self._mirrors.items())
             ]
+        total = sum(stats.requests for _, stats in users)
         if users:
-            total = sum(stats.requests for _, stats in users)
             lines.append(
                 f"Requests: {total}, retries: {sum(stats.retries for _, stats in users)}, "
                 f"throttled: {sum(stats.throttled_seconds for _, stats in users):.1f} s"

@@ -176,8 +176,8 @@ def _items(schema: t.Any) -> Check | None:
 def _any_of(schemas: list[t.Any] | None) -> Check | None:
     if schemas is None:
         return None
-    checks = [_node(sub) for sub in schemas]
-    if any(check is None for check in checks):
+    checks = [check for check in map(_node, schemas) if check is not None]
+    if len(checks) < len(schemas):
         return None
     return lambda value: any(check(value) for check in checks)
 
@@ -185,6 +185,6 @@ def _any_of(schemas: list[t.Any] | None) -> Check | None:
 def _length(low: int | None, high: int | None) -> Check | None:
     if low is None and high is None:
         return None
-    low = low or 0
-    high = high if high is not None else float("inf")
-    return lambda value: not isinstance(value, str) or low <= len(value) <= high
+    floor = low or 0
+    ceiling = high if high is not None else float("inf")
+    return lambda value: not isinstance(value, str) or floor <= len(value) <= ceiling

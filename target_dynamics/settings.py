@@ -71,7 +71,7 @@ UNSUPPORTED_SDK_SETTINGS = {
 class SettingsError(ConfigError, ConfigValidationError):
     """Every settings problem at once; each names what is wrong, where, and the fix."""
 
-    def __init__(self, problems: list[str], schema: dict | None = None) -> None:
+    def __init__(self, problems: list[str], schema: dict[str, t.Any] | None = None) -> None:
         text = "\n".join(f"- {p}" for p in problems)
         ConfigValidationError.__init__(
             self,
@@ -504,6 +504,8 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
     if problems:
         return None, problems
     suppress = get("suppress_duplicate_detection")
+    progress = get("progress_interval_seconds")
+    state_seconds = get("state_interval_seconds")
     return Settings(
         dynamics_url=url,
         tenant_id=str(get("tenant_id")),
@@ -532,15 +534,11 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         caller_object_id=caller,
         timeout_seconds=float(get("timeout_seconds") or 120),
         outage_budget_seconds=float(get("outage_budget_seconds") or 300),
-        progress_interval_seconds=float(
-            60 if get("progress_interval_seconds") is None else get("progress_interval_seconds")
-        ),
+        progress_interval_seconds=float(60 if progress is None else progress),
         state_interval_records=int(
             get("state_interval_records") or STATE_INTERVAL_PER_USER * (1 + len(app_users))
         ),
-        state_interval_seconds=float(
-            60 if get("state_interval_seconds") is None else get("state_interval_seconds")
-        ),
+        state_interval_seconds=float(60 if state_seconds is None else state_seconds),
         keyless_create_ids=get("keyless_create_ids") or "content",
         multiple_matches=get("multiple_matches") or "reject",
         marketing_list=get("marketing_list") or None,

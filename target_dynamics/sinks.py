@@ -18,6 +18,7 @@ from singer_sdk.exceptions import InvalidJSONSchema, InvalidRecord
 from singer_sdk.helpers._typing import get_datelike_property_type
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
+from typing_extensions import override
 
 from target_dynamics.associations import StreamAssociations, TableRef
 from target_dynamics.changes import record_operation, write_phases
@@ -76,18 +77,18 @@ class Received:
     Dead letters replay its record; ``source`` names the input line or the batch file's line.
     """
 
-    message: dict
+    message: dict[str, t.Any]
     source: str
 
     @property
     def stream(self) -> str:
         """The stream the tap sent the record on."""
-        return self.message["stream"]
+        return str(self.message["stream"])
 
     @property
-    def record(self) -> dict:
+    def record(self) -> dict[str, t.Any]:
         """The record as the tap sent it."""
-        return self.message["record"]
+        return t.cast("dict[str, t.Any]", self.message["record"])
 
     @property
     def version(self) -> int | None:
@@ -98,7 +99,7 @@ class Received:
 
 @dataclass(slots=True)
 class _Pending:
-    record: dict
+    record: dict[str, t.Any]
     received: Received
     invalid: str | None = None
 
@@ -110,7 +111,7 @@ class _RecordChecker(JSONSchemaValidator):
     of the others.
     """
 
-    def __init__(self, schema: dict) -> None:
+    def __init__(self, schema: dict[str, t.Any]) -> None:
         try:
             super().__init__(schema)
         except InvalidJSONSchema as exc:
@@ -123,7 +124,7 @@ class _RecordChecker(JSONSchemaValidator):
             raise InvalidJSONSchema(msg) from None
         self._fits = compile_check(schema)
 
-    def problem(self, record: dict) -> str | None:
+    def problem(self, record: dict[str, t.Any]) -> str | None:
         """Why ``record`` does not match the stream's schema, or None when it does."""
         if self._fits is not None and self._fits(record):
             return None
@@ -158,10 +159,11 @@ class DataverseSink(BatchSink):
         self._mirror: Mirror | None = None
         self._mirror_warned = False
         self._invalid: dict[int, str] = {}
-        self._undated: tuple[dict, frozenset[str]] | None = None
+        self._undated: tuple[dict[str, t.Any], frozenset[str]] | None = None
         self._paths_checked = False
         super().__init__(target=target, **kwargs)
 
+    @override
     def get_validator(self) -> JSONSchemaValidator | None:
         """Validate records against the stream's schema unless ``validate_records`` is off.
 
@@ -169,7 +171,7 @@ class DataverseSink(BatchSink):
         """
         return _RecordChecker(self.schema) if self.validate_schema else None
 
-    def receive(self, record: dict, received: Received) -> None:
+    def receive(self, record: dict[str, t.Any], received: Received) -> None:
         """Check ``record`` (``received`` after stream maps) and queue it for the next batch.
 
         The SDK's per-record steps: metadata columns, the schema check, dates and the key
@@ -195,7 +197,7 @@ class DataverseSink(BatchSink):
         """Whether records get the SDK's ``_sdc_`` metadata columns (``add_record_metadata``)."""
         return self.include_sdc_metadata_properties
 
-    def _missing_keys(self, record: dict) -> str | None:
+    def _missing_keys(self, record: dict[str, t.Any]) -> str | None:
         """A record without a key property is rejected (the SDK would end the run)."""
         missing = [key for key in self.key_properties if key not in record]
         if not missing:
@@ -205,6 +207,7 @@ class DataverseSink(BatchSink):
             "(the stream's SCHEMA names it in key_properties)"
         )
 
+    @override
     def _remove_sdc_metadata_from_schema(self) -> None:
         # Private SDK override: keep _sdc_deleted_at, the mark of a row deleted at the source.
         kept = (self.schema.get("properties") or {}).get(DELETED_AT)
@@ -212,7 +215,8 @@ class DataverseSink(BatchSink):
         if kept is not None:
             self.schema["properties"][DELETED_AT] = kept
 
-    def _remove_sdc_metadata_from_record(self, record: dict) -> None:
+    @override
+    def _remove_sdc_metadata_from_record(self, record: dict[str, t.Any]) -> None:
         # Private SDK override: as above; mapping never sends it.
         marked = DELETED_AT in record
         deleted = record.get(DELETED_AT)
@@ -220,7 +224,7 @@ class DataverseSink(BatchSink):
         if marked:
             record[DELETED_AT] = deleted
 
-    def _parse_dates(self, record: dict) -> str | None:
+    def _parse_dates(self, record: dict[str, t.Any]) -> str | None:
         """Parse the record's dates and times as the SDK does; the problem of one that fails.
 
         A record whose fields all have a schema and none a date or time has nothing to parse.
@@ -246,6 +250,7 @@ class DataverseSink(BatchSink):
             raise RuntimeError(msg)
         return self._stream_plan
 
+    @override
     def setup(self) -> None:
         """Read the table's metadata and check the stream against it (once per SCHEMA)."""
         target = self._target
@@ -338,7 +343,8 @@ class DataverseSink(BatchSink):
             report=report.add_list,
         )
 
-    def process_batch(self, context: dict) -> None:
+    @override
+    def process_batch(self, context: dict[str, t.Any]) -> None:
         """Map the batch, then hand its write to the pipeline (:mod:`pipeline`).
 
         The records are settled (landed or rejected) by the time any STATE that followed them
@@ -538,6 +544,7 @@ class DataverseSink(BatchSink):
             for index, guids in ids.items():
                 self._mirror.sent(pending[index].received.version, guids)
 
+    @override
     def activate_version(self, new_version: int) -> None:
         """End of a full-table version: remove the rows in scope it did not send (:mod:`mirror`).
 
@@ -620,6 +627,7 @@ class DataverseSink(BatchSink):
             named[index] = [str(v) for v in values if v not in (None, "")]
         return named
 
+    @override
     def clean_up(self) -> None:
         """At the end of the input, sync the stream's marketing lists.
 

@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.target_base import Target
+from typing_extensions import override
 
 from target_dynamics.app_users import AppUsers
 from target_dynamics.batch_files import batch_records
@@ -42,6 +43,8 @@ from target_dynamics.webapi import option_headers
 from target_dynamics.writer import MIN_PARALLEL_CHUNK, Writer
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+
     from target_dynamics.client import ClientStats, DataverseClient
 
 
@@ -50,7 +53,7 @@ class TargetDynamics(Target):
 
     name = "target-dynamics"
     default_sink_class = DataverseSink
-    capabilities: t.ClassVar[list] = [
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         PluginCapabilities.ABOUT,
         PluginCapabilities.ACTIVATE_VERSION,
         PluginCapabilities.BATCH,
@@ -60,7 +63,7 @@ class TargetDynamics(Target):
         TargetCapabilities.VALIDATE_RECORDS,
         TargetCapabilities.HARD_DELETE,
     ]
-    config_jsonschema: t.ClassVar[dict] = th.PropertiesList(
+    config_jsonschema: t.ClassVar[dict[str, t.Any]] = th.PropertiesList(
         th.Property(
             "dynamics_url",
             th.StringType(nullable=False),
@@ -458,25 +461,27 @@ class TargetDynamics(Target):
         self._writer: Writer | None = None
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
-        self._raw_schemas: dict[str, dict] = {}
+        self._raw_schemas: dict[str, dict[str, t.Any]] = {}
         self.unsettled = False
         self._writing = 0
         self._records_since_drain = 0
-        self._queued_state: dict | None = None
+        self._queued_state: dict[str, t.Any] | None = None
         self.pipeline = WritePipeline(self._rows_in_flight, self._rows_unchecked)
         """Where sinks hand their writes (:mod:`~target_dynamics.pipeline`)."""
         self._finished = False
         self._connection_tested = False
         kwargs.setdefault("message_reader", LineReader(on_failure=self._write_accepted))
         super().__init__(**kwargs)
-        settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")
+        # super().__init__ sets _settings (through _validate_config); mypy still sees the None.
+        settings = self._settings or Settings(dynamics_url="", tenant_id="", client_id="")  # type: ignore[redundant-expr]
         self.report = RunReport(
             self.logger, settings.progress_interval_seconds, dry_run=settings.dry_run
         )
         self.dead_letter = DeadLetterFile(settings.dead_letter_path)
 
     @classmethod
-    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict[str, t.Any]) -> None:
         """Add the SDK's built-in settings, except two that could do nothing here.
 
         ``batch_config`` (where a plugin writes batch files): this target writes none and reads
@@ -488,6 +493,7 @@ class TargetDynamics(Target):
         for name in ("batch_config", "add_record_metadata"):
             config_jsonschema["properties"].pop(name, None)
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Validate the schema and every cross-field rule, reporting all problems at once."""
         # Private SDK override: the SDK checks only the JSON Schema and its messages may quote
@@ -619,7 +625,7 @@ class TargetDynamics(Target):
             return self._users.stats()
         return [(self.settings.client_id, self._client.stats)] if self._client else []
 
-    def raw_schema(self, stream: str) -> dict | None:
+    def raw_schema(self, stream: str) -> dict[str, t.Any] | None:
         """The SCHEMA message of ``stream`` as it arrived (before stream maps)."""
         return self._raw_schemas.get(stream)
 
@@ -636,6 +642,9 @@ class TargetDynamics(Target):
             self.logger.warning(note)
         self.logger.info(report.summary())
 
+    # The SDK marks listen final; a dry run must test the connection before the first line is
+    # read, and the SDK offers no hook that runs earlier.
+    @override  # type: ignore[misc]
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Read the input; a dry run first tests the connection (privileges included)."""
         if self.settings.dry_run:
@@ -646,7 +655,8 @@ class TargetDynamics(Target):
         """Whether ``stream`` is ``meltano config test``'s (and no configured stream)."""
         return stream == MELTANO_TEST_STREAM and stream not in self.settings.streams
 
-    def _process_schema_message(self, message_dict: dict) -> None:
+    @override
+    def _process_schema_message(self, message_dict: dict[str, t.Any]) -> None:
         # Private SDK override: `meltano config test` gets the connection test, not a table.
         if self._meltano_test(message_dict.get("stream")):
             if not self._connection_tested:
@@ -658,7 +668,10 @@ class TargetDynamics(Target):
             self._raw_schemas[message_dict["stream"]] = message_dict
         super()._process_schema_message(message_dict)
 
-    def _process_record_message(self, message_dict: dict, source: str | None = None) -> None:
+    @override
+    def _process_record_message(
+        self, message_dict: dict[str, t.Any], source: str | None = None
+    ) -> None:
         # Private SDK override: the SDK's record path, lean (its steps once each, without the
         # per-record hooks this target does not use). Sinks see mapped, parsed records and keep
         # the message as it arrived, with where it came from (the input line, or the batch
@@ -687,7 +700,8 @@ class TargetDynamics(Target):
         self._handle_max_record_age()
         self.report.tick()
 
-    def _process_batch_message(self, message_dict: dict) -> None:
+    @override
+    def _process_batch_message(self, message_dict: dict[str, t.Any]) -> None:
         # Private SDK override: the SDK reads each file whole and hands its raw records to
         # process_batch, skipping stream maps, validation and dead letters. Here the files are
         # streamed and each record takes the path of a RECORD message, so the same checks,
@@ -706,6 +720,7 @@ class TargetDynamics(Target):
         for record, source in batch_records(message_dict["manifest"], message_dict["encoding"]):
             self._process_record_message({**message, "record": record}, source)
 
+    @override
     def _handle_max_record_age(self) -> None:
         # Private SDK override: the SDK emits STATE only every 5 minutes (and at the end); here
         # every quarter of state_interval_records records or state_interval_seconds (checked on each
@@ -719,23 +734,26 @@ class TargetDynamics(Target):
         if due and not self.unsettled and self._latest_state not in (None, self._queued_state):
             self.drain_all()
 
-    def _process_state_message(self, message_dict: dict) -> None:
+    @override
+    def _process_state_message(self, message_dict: dict[str, t.Any]) -> None:
         # Private SDK override: a STATE that arrives when the interval is due goes out at once.
         super()._process_state_message(message_dict)
         self._handle_max_record_age()
 
+    @override
     def _reset_max_record_age(self) -> None:
         # Private SDK override: drain_all calls it after every full drain; count from there.
         super()._reset_max_record_age()
         self._records_since_drain = 0
 
-    def _write_state_message(self, state: dict) -> None:
+    @override
+    def _write_state_message(self, state: dict[str, t.Any]) -> None:
         # Private SDK override: the SDK writes STATE as soon as every sink handed its batch
         # over; here it goes out once those writes finished, and never after a lost record.
         self._queued_state = state
         self.pipeline.after(lambda: self._emit_state(state))
 
-    def _emit_state(self, state: dict) -> None:
+    def _emit_state(self, state: dict[str, t.Any]) -> None:
         """Write ``state`` unless some records before it could not be written."""
         if self.unsettled:
             self.logger.warning(
@@ -771,6 +789,7 @@ class TargetDynamics(Target):
             with self._lock:
                 self._writing -= 1
 
+    @override
     def _handle_termination(self, signum: int, frame: t.Any) -> None:
         """SIGTERM/SIGINT: write what was received, report, exit non-zero if anything is open.
 
@@ -789,6 +808,7 @@ class TargetDynamics(Target):
                 self.logger.error("Stopped during a write: rerun from the last emitted STATE")
         sys.exit(1 if self.unsettled else 0)
 
+    @override
     def process_endofpipe(self) -> None:
         """Drain every sink, write the summary, then fail if anything was lost or too many rejected.
 
@@ -825,7 +845,8 @@ class TargetDynamics(Target):
         except DataverseError as also:
             error.add_note(f"Besides: {also}")
 
-    def _process_activate_version_message(self, message_dict: dict) -> None:
+    @override
+    def _process_activate_version_message(self, message_dict: dict[str, t.Any]) -> None:
         # Private SDK override: the SDK fails with a bare KeyError for a stream without SCHEMA,
         # and warns on every message that add_record_metadata is off (it needs no _sdc_ here).
         stream = message_dict["stream"]
@@ -855,6 +876,7 @@ class TargetDynamics(Target):
         return None
 
     @classmethod
+    @override
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
         """Read the ``--config`` files; one that is missing or not a JSON object is a usage error.
 
@@ -872,6 +894,7 @@ class TargetDynamics(Target):
         return super().cb_config(ctx, param, value)
 
     @classmethod
+    @override
     def get_singer_command(cls) -> click.Command:
         """The SDK's command plus ``--test``: the connection test, reading no input."""
         command = super().get_singer_command()
@@ -885,6 +908,7 @@ class TargetDynamics(Target):
         return command
 
     @classmethod
+    @override
     def invoke(cls, *, test_connection: bool = False, **options: t.Any) -> None:
         """Run the CLI; an expected failure ends it with one message and exit code 1.
 

@@ -397,7 +397,7 @@ class Writer:
             if item.key is None or not landed.intersection(item.indexes):
                 continue  # a create without an id yet: a new row (a dry run)
             if _by_id(plan, item):
-                guid = str(t.cast("dict[str, t.Any]", item.key)[plan.primary_id])
+                guid = str(item.key[plan.primary_id])
                 for index in item.indexes:
                     result.ids.setdefault(index, []).append(guid)
             else:
@@ -474,21 +474,21 @@ class Writer:
                 )
         return resolved
 
-    def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[tuple, list[str]]:
+    def _find_ids(self, plan: WritePlan, items: list[_Item]) -> dict[KeyId, list[str]]:
         """Primary ids of the rows whose key columns hold each item's values."""
         keys = [t.cast("dict[str, t.Any]", item.key) for item in items]
         return self.find_rows(plan.entity_set, plan.primary_id, keys)
 
     def find_rows(
         self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
-    ) -> dict[tuple, list[str]]:
+    ) -> dict[KeyId, list[str]]:
         """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
 
         One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links;
         strings match case- and accent-insensitively, as Dataverse compares them.
         """
         chunks = [keys[i : i + LOOKUP_CHUNK] for i in range(0, len(keys), LOOKUP_CHUNK)]
-        found: dict[tuple, list[str]] = {}
+        found: dict[KeyId, list[str]] = {}
         if not chunks:
             return found
         with ThreadPoolExecutor(min(self.concurrency(), len(chunks))) as pool:
@@ -500,12 +500,12 @@ class Writer:
 
     def _find_chunk(
         self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
-    ) -> dict[tuple, list[str]]:
+    ) -> dict[KeyId, list[str]]:
         columns = sorted(keys[0])
         request = webapi.query(
             entity_set, [primary_id, *columns], webapi.filter_keys(columns, keys)
         )
-        found: dict[tuple, list[str]] = {}
+        found: dict[KeyId, list[str]] = {}
         for record in self._client.get_all(request.path):
             guids = found.setdefault(key_id({c: record.get(c) for c in columns}), [])
             if str(record[primary_id]) not in guids:
@@ -679,9 +679,9 @@ class Writer:
         guids = [str(item.key[plan.primary_id]) for item, _ in conflicts if item.key]
         try:
             existing = self._existing(plan, guids)
-        except WebApiError as error:
+        except WebApiError as exc:
             for item, _ in conflicts:
-                result.rejected.extend((i, error) for i in item.indexes)
+                result.rejected.extend((i, exc) for i in item.indexes)
             return
         for item, error in conflicts:
             if item.key and str(item.key[plan.primary_id]).lower() in existing:

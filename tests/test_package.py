@@ -150,7 +150,15 @@ def test_wheel_metadata(built: Path) -> None:
     assert set(urls) == {"Homepage", "Repository", "Issues", "Documentation"}
     requires = metadata.get_all("Requires-Dist")
     runtime = requirement_names(requires)
-    assert runtime == {"singer-sdk", "msal", "requests", "certifi", "click", "orjson"}
+    assert runtime == {
+        "singer-sdk",
+        "msal",
+        "requests",
+        "certifi",
+        "click",
+        "orjson",
+        "typing-extensions",
+    }
     emulator = requirement_names(requires, "emulator")
     assert set(SERVER_STACK) <= emulator
     assert metadata.get_all("Provides-Extra") == ["emulator"]

@@ -94,6 +94,11 @@ def test_the_two_readme_commands_are_the_ci_command() -> None:
     assert "exec python3 tasks.py test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
+def test_the_type_gate_command_is_the_one_tasks_runs() -> None:
+    assert ".venv/bin/python -m mypy " in README
+    assert '_run(PY, "-m", "mypy", env=env)' in (ROOT / "tasks.py").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipe_is_valid_config(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = RECIPES[name]

@@ -230,10 +230,15 @@ class Catalog:
             self._lookups.setdefault((table.logical_name, rel.referencing_attribute), []).append(
                 rel
             )
-        for rel in (*table.many_to_one, *table.one_to_many, *table.many_to_many):
-            self._relationships.setdefault(rel.schema_name, rel)
-            if rel.metadata_id:
-                self._relationships_by_id.setdefault(rel.metadata_id.lower(), rel)
+        every: list[Relationship | ManyToMany] = [
+            *table.many_to_one,
+            *table.one_to_many,
+            *table.many_to_many,
+        ]
+        for each in every:
+            self._relationships.setdefault(each.schema_name, each)
+            if each.metadata_id:
+                self._relationships_by_id.setdefault(each.metadata_id.lower(), each)
 
     @classmethod
     def load(cls) -> Catalog:
@@ -489,7 +494,8 @@ def _copy(table: Table) -> Table:
 @functools.cache
 def _default_environment() -> dict[str, t.Any]:
     text = resources.files(_DATA).joinpath("default-environment.json").read_text("utf-8")
-    return json.loads(text)
+    environment: dict[str, t.Any] = json.loads(text)
+    return environment
 
 
 @functools.cache

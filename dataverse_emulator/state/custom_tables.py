@@ -30,7 +30,16 @@ _INT32 = (-2_147_483_648, 2_147_483_647)
 _BIGINT = (-9_223_372_036_854_775_808, 9_223_372_036_854_775_807)
 _MONEY = (-922_337_203_685_477, 922_337_203_685_477)
 _DECIMAL = (-100_000_000_000, 100_000_000_000)
-_RO = {"is_valid_for_create": False, "is_valid_for_update": False}
+
+
+class _ReadOnly(t.TypedDict):
+    """Column flags of a system column that neither create nor update may set."""
+
+    is_valid_for_create: bool
+    is_valid_for_update: bool
+
+
+_RO: _ReadOnly = {"is_valid_for_create": False, "is_valid_for_update": False}
 
 COLUMN_DEFAULTS: dict[str, dict[str, t.Any]] = {
     "String": {"max_length": 100, "format_name": "Text"},
@@ -160,11 +169,8 @@ def _add_key(catalog: Catalog, table: str, raw: dict[str, t.Any], here: str) -> 
     _expect(isinstance(raw, dict), here, "a key must be an object")
     _expect(catalog.has_table(table), here, f"no table named '{table}'")
     attributes = raw.get("key_attributes")
-    _expect(
-        isinstance(attributes, list) and all(isinstance(a, str) for a in attributes),
-        here,
-        "'key_attributes' must be a list of column logical names",
-    )
+    if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
+        raise EntitiesFileError(f"{here}: 'key_attributes' must be a list of column logical names")
     _expect(isinstance(raw.get("schema_name"), str), here, "'schema_name' is required")
     status = raw.get("index_status", "Active")
     _expect(status in KEY_STATES, here, f"'index_status' must be one of {', '.join(KEY_STATES)}")
@@ -477,6 +483,6 @@ def _id(name: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
-def _expect(condition: bool, where: str, message: str) -> None:
+def _expect(condition: object, where: str, message: str) -> None:
     if not condition:
         raise EntitiesFileError(f"{where}: {message}")

@@ -208,7 +208,8 @@ def _add(store: RecordStore, list_row: Row, member_id: str, caller: Caller | Non
     member_id = member[store.catalog.table(member_table).primary_id]
     for existing in _members(store, list_id):
         if existing["entityid"] == member_id:
-            return existing["listmemberid"]
+            found: str = existing["listmemberid"]
+            return found
     row = store.insert_platform_row(
         LISTMEMBER,
         {
@@ -222,7 +223,8 @@ def _add(store: RecordStore, list_row: Row, member_id: str, caller: Caller | Non
         caller=caller,
     )
     _recount(store, list_id)
-    return row["listmemberid"]
+    added: str = row["listmemberid"]
+    return added
 
 
 def _recount(store: RecordStore, list_id: str) -> None:

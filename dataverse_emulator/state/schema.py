@@ -88,12 +88,12 @@ class TableSchema:
         )
         self.navigations: dict[str, tuple[Column, tuple[str, ...]]] = {}
         for rel in table.many_to_one:
-            column = table.columns.get(rel.referencing_attribute)
-            if rel.referencing_navigation and column is not None:
-                targets = (rel.referenced_entity,)
+            lookup = table.columns.get(rel.referencing_attribute)
+            if rel.referencing_navigation and lookup is not None:
+                targets: tuple[str, ...] = (rel.referenced_entity,)
                 if rel.referenced_entity == "owner":
-                    targets = column.targets or ("systemuser", "team")
-                self.navigations.setdefault(rel.referencing_navigation, (column, targets))
+                    targets = lookup.targets or ("systemuser", "team")
+                self.navigations.setdefault(rel.referencing_navigation, (lookup, targets))
 
     def parse(self, body: t.Mapping[str, t.Any], operation: str) -> Parsed:
         """Validate and convert a request body.

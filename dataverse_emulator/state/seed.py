@@ -103,14 +103,23 @@ def _intersects(catalog: Catalog) -> dict[str, ManyToMany]:
     }
 
 
+def _texts(row: dict[str, t.Any], names: t.Sequence[str], what: str) -> list[str]:
+    """The string values of ``names`` in ``row``; ValueError naming them when one is not."""
+    values = [row.get(name) for name in names]
+    texts = [value for value in values if isinstance(value, str)]
+    if len(texts) != len(names):
+        msg = f"{what} needs {' and '.join(repr(name) for name in names)}"
+        raise ValueError(msg)
+    return texts
+
+
 def _load_members(env: Environment, rows: list[dict[str, t.Any]]) -> int:
     """List memberships, as AddMemberList makes them (the list and member must be stored)."""
     for row in rows:
-        member = (row.get("listid"), row.get("entitytype"), row.get("entityid"))
-        if not all(isinstance(value, str) for value in member):
-            msg = "a listmember row needs 'listid', 'entitytype' and 'entityid'"
-            raise ValueError(msg)
-        lists.add_member(env.store, *member, caller=None)
+        listid, entitytype, entityid = _texts(
+            row, ("listid", "entitytype", "entityid"), "a listmember row"
+        )
+        lists.add_member(env.store, listid, entitytype, entityid, caller=None)
     return len(rows)
 
 
@@ -119,11 +128,8 @@ def _load_pairs(env: Environment, m2m: ManyToMany, rows: list[dict[str, t.Any]])
     navigation = associations.Navigation(m2m, m2m.entity1, m2m.entity2)
     names = (m2m.entity1_intersect_attribute, m2m.entity2_intersect_attribute)
     for row in rows:
-        ids = [row.get(name) for name in names]
-        if not all(isinstance(value, str) for value in ids):
-            msg = f"a {m2m.intersect_entity} row needs '{names[0]}' and '{names[1]}'"
-            raise ValueError(msg)
-        associations.associate(env.store, navigation, ids[0], ids[1], None)
+        first, second = _texts(row, names, f"a {m2m.intersect_entity} row")
+        associations.associate(env.store, navigation, first, second, None)
     return len(rows)
 
 

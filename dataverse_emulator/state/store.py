@@ -174,7 +174,7 @@ class RecordStore:
         self._lock = threading.RLock()
         self._random = random.Random(seed)  # noqa: S311 - reproducible ids, not secrets
         self._tables: dict[str, _TableState] = {}
-        self._undo: list[Callable[[], None]] | None = None
+        self._undo: list[Callable[[], object]] | None = None
         self._links: dict[str, dict[tuple[str, str], Row]] = {}
         self._version = 1_000_000
         self._stamp: tuple[int, str] = (-1, "")
@@ -279,10 +279,10 @@ class RecordStore:
         for index in state.indexes:
             if set(index.columns) == set(key):
                 parts = tuple(collation.key_value(key[c]) for c in index.columns)
-                record_id = index.entries.get(parts)
-                if record_id is None:
+                found = index.entries.get(parts)
+                if found is None:
                     return None, None
-                return record_id, state.rows[record_id]
+                return found, state.rows[found]
         raise invalid_key(table)
 
     @staticmethod

@@ -15,6 +15,8 @@ import typing as t
 import uuid
 from dataclasses import dataclass
 
+from typing_extensions import override
+
 from dataverse_emulator.state.privileges import READER, Role
 
 
@@ -48,6 +50,7 @@ class ApplicationUser:
     secret_expired: bool = False
     api_restricted: bool = False
 
+    @override
     def __repr__(self) -> str:
         return f"ApplicationUser(client_id={self.client_id!r}, name={self.name!r})"
 

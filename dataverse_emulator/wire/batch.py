@@ -82,6 +82,7 @@ def execute(call: Call, dispatch: Dispatch) -> Response:
     runner = _Runner(call, dispatch)
     parts: list[PartResponse | ChangeSetResponse] = []
     status = 200
+    result: PartResponse | ChangeSetResponse
     for item in items:
         if isinstance(item, ChangeSet):
             result, failed = runner.change_set(item)

@@ -65,7 +65,8 @@ def document(catalog: Catalog) -> bytes:
             Name=table.entity_set_name,
             EntityType=f"{NAMESPACE}.{table.logical_name}",
         )
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def property_type(column: Column) -> str | None:
@@ -91,10 +92,10 @@ def _entity_type(table: Table, known: set[str]) -> ET.Element:
     navigations: dict[str, ET.Element] = {}
     for rel in table.many_to_one:
         target = _target(rel.referenced_entity, known)
-        name = rel.referencing_navigation
-        if name is None or target is None or name in navigations:
+        single = rel.referencing_navigation
+        if single is None or target is None or single in navigations:
             continue
-        nav = navigations[name] = _navigation(name, target, rel.referenced_navigation)
+        nav = navigations[single] = _navigation(single, target, rel.referenced_navigation)
         ET.SubElement(
             nav,
             _edm("ReferentialConstraint"),
@@ -103,17 +104,17 @@ def _entity_type(table: Table, known: set[str]) -> ET.Element:
         )
     for rel in table.one_to_many:
         target = _target(rel.referencing_entity, known)
-        name = rel.referenced_navigation
-        if name is None or target is None or name in navigations:
+        many = rel.referenced_navigation
+        if many is None or target is None or many in navigations:
             continue
-        navigations[name] = _navigation(name, f"Collection({target})", rel.referencing_navigation)
+        navigations[many] = _navigation(many, f"Collection({target})", rel.referencing_navigation)
     for m2m in table.many_to_many:
         mine_first = m2m.entity1 == table.logical_name
-        name = m2m.entity1_navigation if mine_first else m2m.entity2_navigation
+        pair = m2m.entity1_navigation if mine_first else m2m.entity2_navigation
         target = _target(m2m.entity2 if mine_first else m2m.entity1, known)
-        if name is None or target is None or name in navigations:
+        if pair is None or target is None or pair in navigations:
             continue
-        navigations[name] = _navigation(name, f"Collection({target})", None)
+        navigations[pair] = _navigation(pair, f"Collection({target})", None)
     element.extend(navigations.values())
     return element
 

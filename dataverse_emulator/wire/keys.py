@@ -45,6 +45,6 @@ def reactivate(call: Call) -> Response:
             "0x80040203",
             f"{ACTION} needs the string parameters {' and '.join(_PARAMETERS)}.",
         )
-    table, key = values
+    table, key = (str(value) for value in values)
     call.env.key_jobs.submit(table, key)
     return empty_response()

@@ -113,8 +113,8 @@ def parse_filter(text: str, aliases: tuple[tuple[str, str], ...] = ()) -> Filter
     """
     parser = _Parser(_tokenize(text), dict(aliases))
     predicate = parser.expression()
-    if parser.peek() is not None:
-        raise FilterSyntaxError(f"Syntax error at '{parser.peek()[1]}' in $filter '{text}'.")
+    if (extra := parser.peek()) is not None:
+        raise FilterSyntaxError(f"Syntax error at '{extra[1]}' in $filter '{text}'.")
     return Filter(text, predicate, frozenset(parser.properties))
 
 
@@ -249,7 +249,7 @@ class _Parser:
         raise FilterSyntaxError(f"The $filter function '{name}' is not supported.")
 
     def crm_in(self, *, negate: bool) -> Predicate:
-        arguments: dict[str, t.Any] = {}
+        arguments: dict[str, Value | list[Value]] = {}
         while self.peek() != ("punct", ")"):
             if arguments:
                 self.expect(",")
@@ -261,7 +261,11 @@ class _Parser:
                 arguments[name] = _literal(self.take()[1])
         self.index += 1
         prop, values = arguments.get("PropertyName"), arguments.get("PropertyValues")
-        if set(arguments) != {"PropertyName", "PropertyValues"} or not isinstance(prop, str):
+        if (
+            set(arguments) != {"PropertyName", "PropertyValues"}
+            or not isinstance(prop, str)
+            or not isinstance(values, list)
+        ):
             raise FilterSyntaxError("In/NotIn need PropertyName='x' and PropertyValues=[...].")
         inner = _member(self.path(prop), values)
         return (lambda row: not inner(row)) if negate else inner

@@ -30,6 +30,7 @@ include_annotations=None)
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ _PAGING_COOKIE = re.compile(
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _NESTED = frozenset({"$select", "$filter", "$top", "$orderby", "$expand"})
 _TOP_LEVEL = _NESTED | {"$count", "$skiptoken"}
+_R = t.TypeVar("_R")
+_Row = t.TypeVar("_Row", bound="Mapping[str, t.Any]")
+"""A row of any shape: the helpers below keep the caller's row type."""
 
 
 class QueryOptionError(Exception):
@@ -160,10 +164,10 @@ def project(
 
 
 def order(
-    rows: Iterable[t.Any],
+    rows: Iterable[_R],
     orderby: Sequence[tuple[str, bool]],
-    view: t.Callable[[t.Any], Mapping[str, t.Any]] | None = None,
-) -> list:
+    view: t.Callable[[_R], Mapping[str, t.Any]] | None = None,
+) -> list[_R]:
     """Sort rows like Dataverse: strings by the collation (§3.10), nulls first when ascending.
 
     ``view`` maps a row to the OData properties the paths name (the row itself when None).
@@ -175,24 +179,24 @@ def order(
     for path, descending in reversed(orderby):
         parts = path.split("/")
         if views is None:
-            result.sort(key=lambda row, p=parts: _sort_key(_lookup(row, p)), reverse=descending)
+            result.sort(key=functools.partial(_path_key, parts), reverse=descending)
         else:
             keys = {key: _sort_key(_lookup(seen, parts)) for key, seen in views.items()}
-            result.sort(key=lambda row, k=keys: k[id(row)], reverse=descending)
+            result.sort(key=functools.partial(_seen_key, keys), reverse=descending)
     return result
 
 
-def top(rows: Sequence[t.Any], count: int | None) -> list:
+def top(rows: Sequence[_R], count: int | None) -> list[_R]:
     """Return the first ``count`` rows (all when None)."""
     return list(rows if count is None else rows[:count])
 
 
 def page(
-    rows: Sequence[Mapping[str, t.Any]],
+    rows: Sequence[_Row],
     maxpagesize: int | None,
     skiptoken: str | None,
     primary_id: str,
-) -> tuple[list, str | None]:
+) -> tuple[list[_Row], str | None]:
     """Return one page of ``rows`` and the skiptoken of the next page (None on the last page).
 
     Args:
@@ -354,7 +358,15 @@ def _lookup(row: Mapping[str, t.Any], parts: list[str]) -> t.Any:
     return value
 
 
-def _sort_key(value: t.Any) -> tuple:
+def _path_key(parts: list[str], row: Mapping[str, t.Any]) -> tuple[t.Any, ...]:
+    return _sort_key(_lookup(row, parts))
+
+
+def _seen_key(keys: Mapping[int, tuple[t.Any, ...]], row: object) -> tuple[t.Any, ...]:
+    return keys[id(row)]
+
+
+def _sort_key(value: t.Any) -> tuple[t.Any, ...]:
     """Nulls first, then booleans and numbers, then text (by the collation), then the rest."""
     if value is None:
         return (0, 0)

@@ -186,7 +186,7 @@ class Renderer:
             for name, column in table.columns.items()
             if name in readable and column.type == "DateTime"
         }
-        self.navigation_of = {
+        self.navigation_of: dict[tuple[str, str | None], str] = {
             (rel.referencing_attribute, rel.referenced_entity): rel.referencing_navigation
             for rel in table.many_to_one
             if rel.referencing_navigation
@@ -249,7 +249,7 @@ class Renderer:
             value = get(name)
             if prop not in out or value is None:
                 continue
-            target = get(name + TARGET)
+            target: str | None = get(name + TARGET)
             if annotations.lookup_table and target is not None:
                 out[prop + LOOKUP_ANNOTATION] = target
             navigation = self.navigation_of.get((name, target)) or self.navigation_of.get(
