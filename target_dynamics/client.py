@@ -596,7 +596,7 @@ class DataverseClient:
     ) -> WebResponse:
         refreshed = False
         attempt = failures = 0
-        first_failure: float | None = None
+        own_end: float | None = None
         while True:
             self._gate.wait()
             self.outage.check()
@@ -622,10 +622,12 @@ class DataverseClient:
                     continue
             if not error.is_transient:
                 raise error
-            first_failure = sent if first_failure is None else first_failure
             if error.unavailable:
                 outage_end = self.outage.failed(sent)
-                request_end = first_failure + self.outage.budget
+                # This request's own budget starts with the outage it first saw: it gives up
+                # alone only when others got answers since (the outage then restarts later).
+                own_end = outage_end if own_end is None else own_end
+                request_end = own_end
             else:
                 failures += 1
                 if failures > self._max_retries:
