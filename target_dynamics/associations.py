@@ -17,7 +17,6 @@ import orjson
 
 from target_dynamics import webapi
 from target_dynamics.errors import WebApiError
-from target_dynamics.writer import key_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -136,6 +135,7 @@ class StreamAssociations:
     ) -> dict[int, list[str]]:
         """Each record's related rows as GUIDs; a value naming no row rejects the record."""
         found: dict[tuple, list[str]] = {}
+        key_id = self._writer.collation.key_id
         if rule.key:
             keys = {key_id({rule.key: v}): {rule.key: v} for vs in named.values() for v in vs}
             if keys:
