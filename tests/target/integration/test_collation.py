@@ -172,3 +172,24 @@ def test_key_guid_follows_the_collation_and_keeps_ascii_ids():
     assert key_guid("contact", {"employeeid": "E1", "lastname": "Straße"}, DEFAULT) == (
         "82980d78-13f5-5a80-a29b-c2e2c35ca288"
     )
+
+
+def test_lists_named_by_accent_variants_are_two_lists_when_accents_matter(finnish):
+    """§3.10 ``_CI_AS``: lists "Café" and "Cafe" are two lists, each created under its own id
+    and holding its own members (under ``_CI_AI`` the second would reuse the first's id)."""
+    config = {
+        **settings(finnish, "emailaddress1"),
+        "streams": {
+            "people": {
+                "columns": {"key": "emailaddress1", "last": "lastname"},
+                "marketing_list_field": "last",
+            }
+        },
+    }
+    records = [{"key": "a@x.org", "last": "Café"}, {"key": "b@x.org", "last": "Cafe"}]
+    target_sync_test(TargetDynamics(config=config), io.StringIO(messages(records)))
+    snapshot = finnish.admin.snapshot()
+    lists = {row["listname"]: row["listid"] for row in snapshot.get("list", [])}
+    assert sorted(lists) == ["Cafe", "Café"]
+    assert lists["Café"] == key_guid("list", {"listname": "Café"}, ACCENT_SENSITIVE)
+    assert lists["Cafe"] == key_guid("list", {"listname": "Cafe"}, ACCENT_SENSITIVE)
