@@ -81,8 +81,10 @@ class Collation:
 
     def key_id(self, key: Mapping[str, t.Any]) -> KeyId:
         """A hashable identity of key values: equal exactly when the service's are."""
-        if len(key) == 1:
+        if len(key) == 1:  # the common case, on the hot path: ASCII text folds inline
             ((column, value),) = key.items()
+            if type(value) is str and value.isascii():
+                return ((column, value.casefold()),)
             return ((column, self._hashable(value)),)
         return tuple(sorted((column, self._hashable(value)) for column, value in key.items()))
 
