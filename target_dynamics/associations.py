@@ -17,12 +17,12 @@ import orjson
 
 from target_dynamics import webapi
 from target_dynamics.errors import WebApiError
-from target_dynamics.writer import key_id
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from target_dynamics.writer import KeyId, Transport, Writer
+    from target_dynamics.collation import KeyId
+    from target_dynamics.writer import Transport, Writer
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ class StreamAssociations:
     ) -> dict[int, list[str]]:
         """Each record's related rows as GUIDs; a value naming no row rejects the record."""
         found: dict[KeyId, list[str]] = {}
+        key_id = self._writer.collation.key_id
         if rule.key:
             keys = {key_id({rule.key: v}): {rule.key: v} for vs in named.values() for v in vs}
             if keys:

@@ -24,8 +24,9 @@ from target_dynamics.writer import Operation
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from target_dynamics.collation import KeyId
     from target_dynamics.settings import StreamSettings
-    from target_dynamics.writer import KeyId, Row
+    from target_dynamics.writer import Row
 
 ALIASES: Mapping[str, Operation] = {
     **{operation.value: operation for operation in Operation},

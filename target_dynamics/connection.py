@@ -219,7 +219,7 @@ def _list_needs(
     ]
     if stream.marketing_list:
         try:
-            found = find_list(client, stream.marketing_list, own.logical_name, create=False)
+            found = find_list(client, stream.marketing_list, own.logical_name)
         except (MetadataError, WebApiError) as exc:
             problems.append(f"{where}: {exc}")
         else:

@@ -7,7 +7,9 @@ after a crash, or a replay of a dead-letter file, chooses them again:
 
 - :func:`key_guid`: a create by alternate key or matched column, and an upsert by matched column
   or unaddressable key that finds no row, get the UUIDv5 of the table and the key values
-  (strings folded by :func:`fold`, as Dataverse compares them, so "José" and "jose" get one id).
+  (strings folded as the environment's collation compares them, :mod:`collation`: "José" and
+  "jose" get one id under ``_CI_AI``, two under ``_CI_AS``; ASCII keys get the same id under
+  both).
 - :func:`content_guid`: a create without ID field gets the UUIDv5 of the stream, the table and
   the record's content (every field but the ``_sdc_*`` metadata and ``_dead_letter``), so
   identical records of a stream are one row. ``keyless_create_ids: random`` gives each record a
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import json
 import typing as t
-import unicodedata
 import uuid
 from enum import StrEnum
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from target_dynamics.collation import Collation
 
 KEY_NAMESPACE = uuid.UUID("5b0c1f8e-7f0c-4c7e-9a57-3d1c2b6f0d11")
 """Namespace of :func:`key_guid`."""
@@ -46,32 +49,9 @@ def _text(value: t.Any) -> str:
     return json.dumps(value, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def fold(text: str) -> str:
-    """``text`` as Dataverse's default collation compares it: accents stripped, case-folded.
-
-    The default collations are case- and accent-insensitive (``_CI_AI``): "José", "JOSE" and
-    "jose" are one key value and match the same ``$filter`` (§3.10). ASCII text folds exactly
-    as ``str.casefold`` does, so the ids of ASCII keys never changed.
-    """
-    if text.isascii():
-        return text.casefold()
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", bare.casefold())
-
-
-def norm(value: t.Any) -> t.Any:
-    """``value`` as Dataverse compares it in a key: strings folded (:func:`fold`), GUIDs as text."""
-    if isinstance(value, str):
-        return fold(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def key_guid(table: str, key: Mapping[str, t.Any]) -> str:
+def key_guid(table: str, key: Mapping[str, t.Any], collation: Collation) -> str:
     """The primary id the target gives the row of ``table`` with these key values."""
-    parts = [[column, norm(key[column])] for column in sorted(key)]
+    parts = [[column, collation.norm(key[column])] for column in sorted(key)]
     return str(uuid.uuid5(KEY_NAMESPACE, _text([table, parts])))
 
 

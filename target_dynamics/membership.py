@@ -28,6 +28,7 @@ from target_dynamics.writer import split_even
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from target_dynamics.collation import Collation
     from target_dynamics.writer import Transport
 
 
@@ -93,13 +94,8 @@ def _check(row: dict[str, t.Any], member_table: str, wanted: str) -> MarketingLi
     return MarketingList(guid, name, member_table)
 
 
-def find_list(
-    client: Transport, wanted: str, member_table: str, *, create: bool
-) -> MarketingList | None:
-    """The list named ``wanted`` (a name or a GUID); created when no list has that name.
-
-    The created list's id is derived from its name, so a create whose answer was lost is not
-    sent twice. Returns None when the list does not exist and ``create`` is false (dry run).
+def find_list(client: Transport, wanted: str, member_table: str) -> MarketingList | None:
+    """The list named ``wanted`` (a name or a GUID); None when no list has that name.
 
     Raises:
         MetadataError: the member table cannot be on a list; the list is of another member
@@ -124,11 +120,19 @@ def find_list(
             f"{len(rows)} marketing lists are named {wanted!r} ({ids}): set marketing_list to "
             "the GUID of the one to fill"
         )
-    if rows:
-        return _check(rows[0], member_table, wanted)
-    if not create:
-        return None
-    guid = key_guid("list", {"listname": wanted})
+    return _check(rows[0], member_table, wanted) if rows else None
+
+
+def create_list(
+    client: Transport, wanted: str, member_table: str, collation: Collation
+) -> MarketingList:
+    """Create the static list named ``wanted`` for ``member_table`` rows.
+
+    Its id is derived from its name as the environment compares names (``collation``), so a
+    create whose answer was lost is not sent twice, and names the service tells apart get
+    their own ids.
+    """
+    guid = key_guid("list", {"listname": wanted}, collation)
     body = {
         "listid": guid,
         "listname": wanted,
@@ -259,15 +263,24 @@ class ListMembers:
 class MarketingLists:
     """The lists a run fills, each found (or created) once; thread-safe."""
 
-    def __init__(self, client: Transport, threads: t.Callable[[], int], *, create: bool) -> None:
+    def __init__(
+        self,
+        client: Transport,
+        threads: t.Callable[[], int],
+        *,
+        create: bool,
+        collation: Collation,
+    ) -> None:
         """Prepare the registry.
 
         Args:
             client: Transport.
             threads: Parallel requests allowed (the writer's concurrency).
             create: Create lists that do not exist (false in a dry run).
+            collation: How the environment compares list names.
         """
         self._client = client
+        self._collation = collation
         self._threads = threads
         self._create = create
         self._found: dict[tuple[str, str], ListMembers | None] = {}
@@ -281,10 +294,12 @@ class MarketingLists:
         Raises:
             MetadataError: as :func:`find_list`.
         """
-        ident = (wanted.casefold(), member_table)
+        ident = (self._collation.fold(wanted), member_table)
         with self._lock:
             if ident not in self._found:
-                found = find_list(self._client, wanted, member_table, create=self._create)
+                found = find_list(self._client, wanted, member_table)
+                if found is None and self._create:
+                    found = create_list(self._client, wanted, member_table, self._collation)
                 self._found[ident] = (
                     None if found is None else ListMembers(self._client, found, self._threads())
                 )

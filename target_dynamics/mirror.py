@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from target_dynamics import webapi
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.identity import IdMode
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult, key_id
+from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from target_dynamics.collation import Collation
     from target_dynamics.writer import Transport, Writer
 
 PAGE_SIZE = 5000
@@ -50,7 +51,7 @@ class _Version:
 class Mirror:
     """One stream's mirror scope and the version being received."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only knobs, each documented
         self,
         client: Transport,
         plan: WritePlan,
@@ -58,6 +59,7 @@ class Mirror:
         id_columns: Sequence[str],
         *,
         hard_delete: bool,
+        collation: Collation,
     ) -> None:
         """Prepare the mirror of one stream.
 
@@ -67,6 +69,7 @@ class Mirror:
             scope: The OData ``$filter`` naming the stream's rows.
             id_columns: The ID field's columns (to keep the rows of rejected records).
             hard_delete: Delete the rows instead of deactivating them.
+            collation: How the environment compares key values (rows of rejected records).
         """
         self._client = client
         self.scope = scope
@@ -74,6 +77,7 @@ class Mirror:
         self._plan = dataclasses.replace(plan, operation=self.operation, id_mode=IdMode.PRIMARY)
         self._id_columns = [c for c in id_columns if c != plan.primary_id]
         self._version = _Version()
+        self._collation = collation
 
     def check(self, where: str) -> None:
         """Ask the service for one row in scope: a filter it refuses fails before any write.
@@ -119,7 +123,7 @@ class Mirror:
         if key.keys() == {self._plan.primary_id}:
             self._version.sent.add(str(key[self._plan.primary_id]).lower())
         else:
-            self._version.held.add(key_id(key))
+            self._version.held.add(self._collation.key_id(key))
 
     def ends(self, version: int) -> bool:
         """Whether records of ``version`` came before its ``ACTIVATE_VERSION`` (its end)."""
@@ -137,6 +141,7 @@ class Mirror:
         )
         headers = webapi.prefer(f"odata.maxpagesize={PAGE_SIZE}")
         absent: list[str] = []
+        key_id = self._collation.key_id
         for row in self._client.get_all(request.path, headers):
             guid = str(row[plan.primary_id]).lower()
             if guid in version.sent:
@@ -149,7 +154,7 @@ class Mirror:
     def remove(self, writer: Writer, guids: Sequence[str]) -> WriteResult:
         """Deactivate or delete the rows ``guids`` by primary id."""
         rows = [
-            Row(index=i, payload={}, key={self._plan.primary_id: guid})
+            Row(i, {}, {self._plan.primary_id: guid}, writer.collation)
             for i, guid in enumerate(guids)
         ]
         return writer.write(self._plan, rows)

@@ -297,6 +297,7 @@ class DataverseSink(BatchSink):
                 stream.mirror_scope,
                 list(stream.id_field),
                 hard_delete=stream.hard_delete,
+                collation=target.writer.collation,
             )
             self._mirror.check(f"stream '{self.stream_name}'")
 
@@ -434,6 +435,7 @@ class DataverseSink(BatchSink):
         """Each record's operation and row; rejections and states to set go to the dicts."""
         plan = self.stream_plan
         keyless = plan.plan.id_mode is IdMode.NONE
+        collation = self._target.writer.collation
         rows: list[tuple[Operation, Row]] = []
         for index, item in enumerate(pending):
             if item.invalid:
@@ -447,7 +449,7 @@ class DataverseSink(BatchSink):
             except RecordRejected as exc:
                 rejected[index] = self._letter(exc.reason, exc.code, None)
                 continue
-            rows.append((operation, Row(index=index, payload=mapped.payload, key=mapped.key)))
+            rows.append((operation, Row(index, mapped.payload, mapped.key, collation)))
             if mapped.state:
                 states[index] = mapped.state
         return rows
@@ -507,7 +509,7 @@ class DataverseSink(BatchSink):
         """
         landed = set(written.landed)
         rows = [
-            Row(index=index, payload=pair, key={plan.primary_id: guid})
+            Row(index, pair, {plan.primary_id: guid}, self._target.writer.collation)
             for index, pair in states.items()
             if index in landed
             for guid in written.ids.get(index, [])

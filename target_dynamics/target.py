@@ -19,6 +19,7 @@ from typing_extensions import override
 from target_dynamics.app_users import AppUsers
 from target_dynamics.batch_files import batch_records
 from target_dynamics.clouds import CLOUDS
+from target_dynamics.collation import read_collation
 from target_dynamics.connection import MELTANO_TEST_STREAM, check_connection, reach
 from target_dynamics.deadletter import DeadLetterFile
 from target_dynamics.errors import DataverseError
@@ -542,11 +543,14 @@ class TargetDynamics(Target):
 
     @property
     def writer(self) -> Writer:
-        """The one writer of the run, sending through every application user."""
+        """The one writer of the run, sending through every application user.
+
+        It compares key values by the environment's collation, read here once (§3.10).
+        """
         users = self.users
         with self._lock:
             if self._writer is None:
-                self._writer = Writer(users)
+                self._writer = Writer(users, collation=read_collation(users))
             return self._writer
 
     @property
@@ -564,7 +568,9 @@ class TargetDynamics(Target):
         users, writer, create = self.users, self.writer, not self.settings.dry_run
         with self._lock:
             if self._lists is None:
-                self._lists = MarketingLists(users, writer.concurrency, create=create)
+                self._lists = MarketingLists(
+                    users, writer.concurrency, create=create, collation=writer.collation
+                )
             return self._lists
 
     def sync_refusal(self) -> str | None:

@@ -2,7 +2,8 @@ r"""Writes rows to one table: bulk messages first, ``$batch`` to fall back and t
 
 How a call to :meth:`Writer.write` proceeds:
 
-1. **Merge** rows with the same key (strings compared as Dataverse does, :func:`identity.fold`):
+1. **Merge** rows with the same key (strings compared as the environment's collation does,
+   :class:`~target_dynamics.collation.Collation`, read once per run):
    later values win, column by column; every merged row shares the outcome.
 2. **Address** each row (the one place that decides identity, see :mod:`identity`):
    a create always carries a primary id: the given one, :func:`identity.key_guid` of its key,
@@ -49,16 +50,18 @@ import time
 import typing as t
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 
 from target_dynamics import webapi
 from target_dynamics.errors import KEY_NOT_FOUND_CODE, SQL_TIMEOUT_CODE, WebApiError
-from target_dynamics.identity import IdMode, fold, key_guid, norm
+from target_dynamics.identity import IdMode, key_guid
 from target_dynamics.webapi import MAX_BATCH_OPERATIONS, WebRequest, WebResponse
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from target_dynamics.collation import Collation, KeyId
 
 LOGGER = logging.getLogger(__name__)
 _T = t.TypeVar("_T")
@@ -139,10 +142,6 @@ class WritePlan:
     """The body a deactivation sends (``TableInfo.deactivation``); None: the table has no state."""
 
 
-KeyId = tuple[tuple[str, t.Any], ...]
-"""A hashable identity of key values (:func:`key_id`)."""
-
-
 @dataclass(frozen=True)
 class Row:
     """One record ready to send."""
@@ -154,11 +153,13 @@ class Row:
     key: Mapping[str, t.Any] | None
     """The ID field's values by column: ``{primary_id: guid}``, alternate key or matched column
     values; None for a create whose primary id the writer chooses at random."""
+    collation: InitVar[Collation]
+    """How the environment compares key values (:attr:`Writer.collation`)."""
     ident: KeyId | None = field(init=False, repr=False, compare=False)
-    """:func:`key_id` of ``key``, computed once."""
+    """:meth:`Collation.key_id` of ``key``, computed once."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ident", key_id(self.key) if self.key else None)
+    def __post_init__(self, collation: Collation) -> None:
+        object.__setattr__(self, "ident", collation.key_id(self.key) if self.key else None)
 
 
 @dataclass
@@ -210,25 +211,6 @@ def _by_id(plan: WritePlan, item: _Item) -> bool:
     return item.key is not None and item.key.keys() == {plan.primary_id}
 
 
-def _norm(value: t.Any) -> t.Any:
-    if type(value) is str:
-        return fold(value)
-    value = norm(value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
-def key_id(key: Mapping[str, t.Any]) -> KeyId:
-    """A hashable identity of key values, compared as Dataverse compares them."""
-    if len(key) == 1:
-        ((column, value),) = key.items()
-        return ((column, _norm(value)),)
-    return tuple(sorted((column, _norm(value)) for column, value in key.items()))
-
-
 def merge_rows(rows: Sequence[Row]) -> list[_Item]:
     """Merge rows with the same key; later values win, column by column (§6.5, §10 F9)."""
     items: list[_Item] = []
@@ -249,13 +231,13 @@ def merge_rows(rows: Sequence[Row]) -> list[_Item]:
     return items
 
 
-def _with_primary_id(plan: WritePlan, item: _Item) -> _Item:
+def _with_primary_id(plan: WritePlan, item: _Item, collation: Collation) -> _Item:
     """A create's item addressed by the primary id it will carry (see :mod:`identity`)."""
     if item.key is None:
         item.key = {plan.primary_id: str(uuid.uuid4())}
     elif not _by_id(plan, item):
         item.extra = dict(item.key)
-        item.key = {plan.primary_id: key_guid(plan.logical_name, item.key)}
+        item.key = {plan.primary_id: key_guid(plan.logical_name, item.key, collation)}
     return item
 
 
@@ -317,6 +299,7 @@ class Writer:
         self,
         client: Transport,
         *,
+        collation: Collation,
         chunk_size: int = 500,
         part_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
@@ -325,11 +308,13 @@ class Writer:
 
         Args:
             client: Transport (the run's application users).
+            collation: How the environment compares key values (merging, lookups, ids).
             chunk_size: Rows per bulk message or ``$batch`` (capped at 1,000).
             part_retries: Rounds for resending ``$batch`` parts that failed transiently.
             sleep: Sleeper between such rounds (tests inject a fake).
         """
         self._client = client
+        self.collation = collation
         self._chunk_size = max(1, min(chunk_size, MAX_BATCH_OPERATIONS))
         self._part_retries = part_retries
         self._sleep = sleep
@@ -405,7 +390,7 @@ class Writer:
         if by_key:
             found = self._find_ids(plan, by_key)
             for item in by_key:
-                guids = found.get(key_id(t.cast("dict[str, t.Any]", item.key)), [])
+                guids = found.get(self.collation.key_id(t.cast("dict[str, t.Any]", item.key)), [])
                 for index in item.indexes:
                     result.ids[index] = list(guids)
 
@@ -424,7 +409,7 @@ class Writer:
             if problem:
                 result.rejected.extend((i, _rejection(problem)) for i in item.indexes)
             elif plan.operation is Operation.CREATE:
-                ready.append(_with_primary_id(plan, item))
+                ready.append(_with_primary_id(plan, item, self.collation))
             elif _needs_lookup(plan, item):
                 lookups.append(item)
             else:
@@ -460,7 +445,7 @@ class Writer:
         resolved: list[_Item] = []
         for item in items:
             key = t.cast("dict[str, t.Any]", item.key)
-            guids = found.get(key_id(key), [])
+            guids = found.get(self.collation.key_id(key), [])
             problem = _lookup_problem(plan, key, len(guids))
             if problem is not None:
                 result.rejected.extend((i, problem) for i in item.indexes)
@@ -470,7 +455,7 @@ class Writer:
             else:
                 resolved.extend(
                     _Item(item.indexes, item.payload, {plan.primary_id: guid}, dict(key))
-                    for guid in guids or [key_guid(plan.logical_name, key)]
+                    for guid in guids or [key_guid(plan.logical_name, key, self.collation)]
                 )
         return resolved
 
@@ -482,10 +467,11 @@ class Writer:
     def find_rows(
         self, entity_set: str, primary_id: str, keys: Sequence[Mapping[str, t.Any]]
     ) -> dict[KeyId, list[str]]:
-        """Primary ids of the rows holding each of ``keys``, by :func:`key_id` of the key.
+        """Primary ids of the rows holding each of ``keys``, by :meth:`Collation.key_id`.
 
-        One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links;
-        strings match case- and accent-insensitively, as Dataverse compares them.
+        One ``$filter`` per ``LOOKUP_CHUNK`` keys, sent in parallel, following next links; the
+        service matches strings by its collation, and the rows it returns are recognised by the
+        same (:attr:`collation`).
         """
         chunks = [keys[i : i + LOOKUP_CHUNK] for i in range(0, len(keys), LOOKUP_CHUNK)]
         found: dict[KeyId, list[str]] = {}
@@ -506,8 +492,9 @@ class Writer:
             entity_set, [primary_id, *columns], webapi.filter_keys(columns, keys)
         )
         found: dict[KeyId, list[str]] = {}
+        ident = self.collation.key_id
         for record in self._client.get_all(request.path):
-            guids = found.setdefault(key_id({c: record.get(c) for c in columns}), [])
+            guids = found.setdefault(ident({c: record.get(c) for c in columns}), [])
             if str(record[primary_id]) not in guids:
                 guids.append(str(record[primary_id]))
         return found

@@ -7,6 +7,7 @@ import types
 import typing as t
 from dataclasses import dataclass, field
 
+from target_dynamics.collation import DEFAULT, Collation
 from target_dynamics.errors import WebApiError
 from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
@@ -198,6 +199,7 @@ class FakeWriter:
     reject: t.Callable[[WritePlan, Row], WebApiError | None] = lambda plan, row: None
     rows: dict[str, dict[str, dict]] = field(default_factory=dict)
     calls: list[tuple[WritePlan, list[Row]]] = field(default_factory=list)
+    collation: Collation = DEFAULT
 
     def write(self, plan: WritePlan, rows: t.Sequence[Row], *, ids: bool = False) -> WriteResult:
         self.calls.append((plan, list(rows)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from target_dynamics.changes import record_operation, write_phases
+from target_dynamics.collation import DEFAULT
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.settings import StreamSettings
 from target_dynamics.writer import Operation, Row
@@ -50,7 +51,7 @@ def test_unknown_operation_names_the_allowed_values():
 
 
 def row(index: int, email: str | None) -> Row:
-    return Row(index, {}, {"emailaddress1": email} if email else None)
+    return Row(index, {}, {"emailaddress1": email} if email else None, DEFAULT)
 
 
 def test_phases_keep_each_rows_changes_in_order():

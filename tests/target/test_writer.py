@@ -10,6 +10,7 @@ import uuid
 import orjson
 import pytest
 
+from target_dynamics.collation import DEFAULT
 from target_dynamics.errors import WebApiError
 from target_dynamics.identity import IdMode, key_guid
 from target_dynamics.webapi import WebRequest, WebResponse
@@ -194,11 +195,11 @@ def plan(operation=Operation.UPSERT, keys=(PID,), *, bulk=True) -> WritePlan:
 
 
 def by_id(index, n, **payload):
-    return Row(index, payload, {PID: gid(n)})
+    return Row(index, payload, {PID: gid(n)}, DEFAULT)
 
 
 def by_email(index, email, **payload):
-    return Row(index, payload, {"emailaddress1": email})
+    return Row(index, payload, {"emailaddress1": email}, DEFAULT)
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ def dv():
 
 
 def writer(client, **kwargs):
-    return Writer(client, sleep=lambda _: None, **kwargs)
+    return Writer(client, collation=DEFAULT, sleep=lambda _: None, **kwargs)
 
 
 def test_upsert_by_id_is_one_bulk_message(dv):
@@ -282,7 +283,7 @@ def test_duplicate_keys_merged_per_column_later_wins(dv):
 
 
 def test_merge_rows_keeps_keyless_rows_apart():
-    items = merge_rows([Row(0, {"a": 1}, None), Row(1, {"a": 1}, None)])
+    items = merge_rows([Row(0, {"a": 1}, None, DEFAULT), Row(1, {"a": 1}, None, DEFAULT)])
     assert [i.indexes for i in items] == [[0], [1]]
 
 
@@ -333,7 +334,7 @@ def test_unaddressable_key_is_resolved_by_filter_then_written_by_id(dv):
     p = plan(keys=("emailaddress1",))
     first = writer(dv).write(p, [by_email(0, email, firstname="one")])
     assert first.landed == [0]
-    expected = key_guid("contact", {"emailaddress1": email})
+    expected = key_guid("contact", {"emailaddress1": email}, DEFAULT)
     assert dv.records == {expected: {PID: expected, "firstname": "one", "emailaddress1": email}}
     second = writer(dv).write(p, [by_email(0, email.upper(), firstname="two")])
     assert second.landed == [0]
@@ -367,7 +368,7 @@ def test_transient_parts_rejected_when_rounds_run_out(dv):
 
 
 def test_invalid_keys_rejected_without_a_request(dv):
-    rows = [Row(0, {}, {PID: "not-a-guid"}), Row(1, {}, None), by_id(2, 2)]
+    rows = [Row(0, {}, {PID: "not-a-guid"}, DEFAULT), Row(1, {}, None, DEFAULT), by_id(2, 2)]
     result = writer(dv).write(plan(Operation.DELETE), rows)
     assert [i for i, _ in result.rejected] == [0, 1]
     assert all(e.status == 400 and not e.is_transient for _, e in result.rejected)

@@ -9,6 +9,7 @@ import typing as t
 
 import pytest
 
+from dataverse_emulator.testing import api_session
 from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
@@ -131,3 +132,19 @@ def test_unknown_relationship_or_key_fails_at_schema(reset_emulator, association
     with pytest.raises(Exception, match=words.replace("(", r"\(")):
         load(reset_emulator, [{"email": "a@x.org", "leads": []}], **association)
     assert "contact" not in reset_emulator.admin.snapshot()
+
+
+def test_keys_naming_accent_variants_are_different_rows_when_accents_matter(emulator_factory):
+    """§3.10 ``_CI_AS`` (1035 Finnish): "jose@x.org" names the "jose" lead only and
+    "José@x.org" the "josé" lead only, though both are found by one query."""
+    finnish = emulator_factory(latency="zero", language_code=1035)
+    with api_session(finnish) as api:
+        seed_leads(api, finnish, "josé@x.org", "jose@x.org")
+        records = [
+            {"email": "a@x.org", "leads": "jose@x.org"},
+            {"email": "b@x.org", "leads": "José@x.org"},
+        ]
+        _, failure = load(finnish, records, key="emailaddress1")
+        assert failure is None
+        assert associated(api, finnish, "a@x.org") == ["jose@x.org"]
+        assert associated(api, finnish, "b@x.org") == ["josé@x.org"]

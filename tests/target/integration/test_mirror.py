@@ -241,3 +241,23 @@ def test_removals_that_fail_are_retried_then_fail_the_run_and_withhold_state(res
     assert "rows in mirror scope could not be removed" in str(error)
     assert target.unsettled  # no STATE after the failed removal
     assert set(contacts(reset_emulator).values()) == {0}
+
+
+def test_a_rejected_record_keeps_only_its_own_accent_variant_when_accents_matter(
+    emulator_factory,
+):
+    """§3.10 ``_CI_AS`` (1035 Finnish): version 2 sends only "josé@x.org", rejected; its row
+    is kept (the source still has it), while the "jose@x.org" row, another key there, is
+    deactivated."""
+    finnish = emulator_factory(latency="zero", language_code=1035)
+    settings = {**config(finnish), "max_errors": 1}
+    first = messages("alternate", 1, range(2), first=True)
+    for line, email in zip(first[2:4], ("josé@x.org", "jose@x.org"), strict=True):
+        line["record"]["email"] = email
+    _, error = listen(settings, first)
+    assert error is None
+    second = messages("alternate", 2, range(1))
+    second[1]["record"] |= {"email": "josé@x.org", "last": "y" * 300}  # too long: rejected
+    _, error = listen(settings, second)
+    assert error is None
+    assert contacts(finnish) == {"L0": 0, "L1": 1}

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from singer_sdk.testing import target_sync_test
 
+from target_dynamics.collation import DEFAULT
 from target_dynamics.identity import content_guid, key_guid
 from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
@@ -71,8 +72,8 @@ def test_create(reset_emulator, mode):
     assert (row["lastname"], row["firstname"]) == ("Last1", "Ann")
     expected = {
         "primary": G1,
-        "alternate": key_guid("contact", {"emailaddress1": "p1@x.org"}),
-        "match": key_guid("contact", {"employeeid": "E1"}),
+        "alternate": key_guid("contact", {"emailaddress1": "p1@x.org"}, DEFAULT),
+        "match": key_guid("contact", {"employeeid": "E1"}, DEFAULT),
         "none": content_guid("people", "contact", record),
     }
     assert row["contactid"] == expected[mode]

@@ -16,6 +16,7 @@ import trustme
 from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import DataverseClient, make_session
+from target_dynamics.collation import DEFAULT
 from target_dynamics.writer import Operation, Row, WritePlan, Writer
 
 EXAMPLE_ENTITIES = (
@@ -42,7 +43,7 @@ def transport(server, credentials: Credentials | None = None) -> tuple[Dataverse
         timeout=30,
         backoff_base=0.05,
     )
-    return client, Writer(AppUsers([("loader", client)]), sleep=lambda _: None)
+    return client, Writer(AppUsers([("loader", client)]), collation=DEFAULT, sleep=lambda _: None)
 
 
 def gid(n: int) -> str:
@@ -59,7 +60,7 @@ def test_bulk_upsert_by_id(reset_emulator, api):
     """§6.3: one UpsertMultiple per chunk; the records are there with their ids."""
     client, writer = transport(reset_emulator)
     rows = [
-        Row(i, {"firstname": f"f{i}", "lastname": "l"}, {"contactid": gid(i + 1)})
+        Row(i, {"firstname": f"f{i}", "lastname": "l"}, {"contactid": gid(i + 1)}, DEFAULT)
         for i in range(120)
     ]
     before = {c["contactid"] for c in contacts(api, reset_emulator)}
@@ -79,11 +80,13 @@ def test_alternate_keys_escaped_and_unaddressable(reset_emulator, api):
     plan = WritePlan("contacts", "contact", "contactid", Operation.UPSERT, ("emailaddress1",))
     emails = ["O'Neil a+b@x.com", "plain@x.com", "a/b&c?d@x.com"]
     rows = [
-        Row(i, {"firstname": "one", "lastname": "l"}, {"emailaddress1": e})
+        Row(i, {"firstname": "one", "lastname": "l"}, {"emailaddress1": e}, DEFAULT)
         for i, e in enumerate(emails)
     ]
     assert writer.write(plan, rows).landed == [0, 1, 2]
-    again = [Row(i, {"firstname": "two"}, {"emailaddress1": e}) for i, e in enumerate(emails)]
+    again = [
+        Row(i, {"firstname": "two"}, {"emailaddress1": e}, DEFAULT) for i, e in enumerate(emails)
+    ]
     assert writer.write(plan, again).landed == [0, 1, 2]
     found = [c for c in contacts(api, reset_emulator) if c["emailaddress1"] in emails]
     assert sorted(c["emailaddress1"] for c in found) == sorted(emails)
@@ -93,8 +96,8 @@ def test_alternate_keys_escaped_and_unaddressable(reset_emulator, api):
 def test_bad_record_isolated(reset_emulator, api):
     """§6.5: the bulk request rolls back; $batch continue-on-error lands the rest (§5.4)."""
     _, writer = transport(reset_emulator)
-    rows = [Row(i, {"lastname": "ok"}, {"contactid": gid(500 + i)}) for i in range(5)]
-    rows[2] = Row(2, {"lastname": "x" * 500}, {"contactid": gid(502)})
+    rows = [Row(i, {"lastname": "ok"}, {"contactid": gid(500 + i)}, DEFAULT) for i in range(5)]
+    rows[2] = Row(2, {"lastname": "x" * 500}, {"contactid": gid(502)}, DEFAULT)
     result = writer.write(CONTACTS, rows)
     assert result.landed == [0, 1, 3, 4]
     [(index, error)] = result.rejected
@@ -111,11 +114,15 @@ def test_fallback_to_batch_on_table_without_bulk(emulator_factory):
     server = emulator_factory(latency="zero", entities_file=EXAMPLE_ENTITIES)
     client, writer = transport(server)
     plan = WritePlan("leads", "lead", "leadid", Operation.CREATE, ("leadid",))
-    rows = [Row(i, {"lastname": "l", "subject": "s"}, {"leadid": gid(i + 1)}) for i in range(4)]
+    rows = [
+        Row(i, {"lastname": "l", "subject": "s"}, {"leadid": gid(i + 1)}, DEFAULT) for i in range(4)
+    ]
     result = writer.write(plan, rows)
     assert (result.landed, result.created) == ([0, 1, 2, 3], 4)
     assert writer.bulk_disabled("leads")
-    more = writer.write(plan, [Row(0, {"lastname": "m", "subject": "s"}, {"leadid": gid(9)})])
+    more = writer.write(
+        plan, [Row(0, {"lastname": "m", "subject": "s"}, {"leadid": gid(9)}, DEFAULT)]
+    )
     assert more.created == 1
     value = client.get_json("leads?$select=leadid")["value"]
     assert {gid(n) for n in (1, 2, 3, 4, 9)} <= {v["leadid"] for v in value}
@@ -127,7 +134,7 @@ def test_throttle_storm_is_waited_out(reset_emulator):
     reset_emulator.admin.set_faults(
         [{"action": "throttle", "operation": "bulk", "times": 2, "retry_after": 1}]
     )
-    result = writer.write(CONTACTS, [Row(0, {"lastname": "t"}, {"contactid": gid(900)})])
+    result = writer.write(CONTACTS, [Row(0, {"lastname": "t"}, {"contactid": gid(900)}, DEFAULT)])
     assert result.landed == [0]
     assert client.stats.throttled == 2
     assert client.stats.throttled_seconds >= 2
@@ -139,7 +146,7 @@ def test_lost_answer_of_create_does_not_duplicate(reset_emulator, api):
     before = len(contacts(api, reset_emulator, "contactid"))
     reset_emulator.admin.set_faults([{"action": "drop", "operation": "bulk", "times": 1}])
     plan = WritePlan("contacts", "contact", "contactid", Operation.CREATE, ("contactid",))
-    rows = [Row(i, {"lastname": "c"}, {"contactid": gid(700 + i)}) for i in range(3)]
+    rows = [Row(i, {"lastname": "c"}, {"contactid": gid(700 + i)}, DEFAULT) for i in range(3)]
     result = writer.write(plan, rows)
     assert result.landed == [0, 1, 2]
     assert result.rejected == []
@@ -151,7 +158,7 @@ def test_revoked_token_is_refreshed_once(reset_emulator):
     client, writer = transport(reset_emulator)
     client.get_json("WhoAmI")
     reset_emulator.admin.set_faults([{"action": "revoke_tokens", "times": 1}])
-    result = writer.write(CONTACTS, [Row(0, {"lastname": "r"}, {"contactid": gid(800)})])
+    result = writer.write(CONTACTS, [Row(0, {"lastname": "r"}, {"contactid": gid(800)}, DEFAULT)])
     assert result.landed == [0]
     assert client.stats.token_refreshes == 1
 
@@ -161,9 +168,9 @@ def test_delete_through_batch(reset_emulator, api, present):
     """§4.5: deletes go through $batch; 404 means already deleted."""
     _, writer = transport(reset_emulator)
     if present:
-        writer.write(CONTACTS, [Row(0, {"lastname": "d"}, {"contactid": gid(600)})])
+        writer.write(CONTACTS, [Row(0, {"lastname": "d"}, {"contactid": gid(600)}, DEFAULT)])
     plan = WritePlan("contacts", "contact", "contactid", Operation.DELETE, ("contactid",))
-    result = writer.write(plan, [Row(0, {}, {"contactid": gid(600)})])
+    result = writer.write(plan, [Row(0, {}, {"contactid": gid(600)}, DEFAULT)])
     assert result.landed == [0]
     assert result.deleted == (1 if present else 0)
     assert gid(600) not in {c["contactid"] for c in contacts(api, reset_emulator, "contactid")}
@@ -191,5 +198,5 @@ def test_requests_ca_bundle_in_environment_is_harmless(reset_emulator, monkeypat
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
     monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
     _, writer = transport(reset_emulator)
-    result = writer.write(CONTACTS, [Row(0, {"lastname": "env"}, {"contactid": gid(950)})])
+    result = writer.write(CONTACTS, [Row(0, {"lastname": "env"}, {"contactid": gid(950)}, DEFAULT)])
     assert result.landed == [0]
