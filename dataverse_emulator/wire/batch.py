@@ -20,7 +20,8 @@ import typing as t
 from urllib.parse import urlsplit
 
 from dataverse_emulator.http import Request, Response
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import content_id_missing, invalid_batch_url
+from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire.call import Call
 from dataverse_emulator.wire.errors import error_response, fault_response
 from dataverse_emulator.wire.multipart import (
@@ -34,7 +35,6 @@ from dataverse_emulator.wire.multipart import (
     relative_url,
 )
 from dataverse_emulator.wire.query_options import parse_prefer
-from dataverse_emulator.wire.rows import content_id_missing
 
 Dispatch = t.Callable[[Call, str], Response]
 
@@ -181,7 +181,7 @@ class _Runner:
             url = target + ("/" + tail if tail else "")
         relative = relative_url(url) if not url.startswith("$") else url
         if relative.startswith(("http://", "https://")):
-            raise DataverseFault(Kind.BAD_REQUEST, "0x80060888", f"Invalid URL '{url}'.")
+            raise invalid_batch_url(url)
         path, _, query = relative.partition("?")
         body = operation.body
         if ids and b'"$' in body:

@@ -42,6 +42,12 @@ import typing as t
 import uuid
 
 from dataverse_emulator.state import privileges
+from dataverse_emulator.state.error_catalogue import (
+    method_not_allowed,
+    property_not_found,
+    segment_not_found,
+    syntax_error,
+)
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import (
     batch,
@@ -62,9 +68,6 @@ from dataverse_emulator.wire.errors import (
     annotate_error,
     error_response,
     fault_response,
-    method_not_allowed,
-    property_not_found,
-    segment_not_found,
     stamp_request_id,
 )
 from dataverse_emulator.wire.multipart import MultipartError
@@ -151,7 +154,7 @@ def dispatch(call: Call, rest: str) -> Response:
     except DataverseFault as fault:
         response = fault_response(fault)
     except PathSyntaxError:
-        response = error_response(400, "0x8006088a", "Bad Request - Error in query syntax.")
+        response = fault_response(syntax_error())
     except (QueryOptionError, MultipartError) as exc:
         response = error_response(400, "0x80060888", exc.message)
     if call.prefer.include_annotations and response.status >= 400:

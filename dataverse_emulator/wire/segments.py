@@ -32,6 +32,8 @@ from decimal import Decimal
 from urllib.parse import unquote
 from uuid import UUID
 
+from dataverse_emulator.wire.errors import ParseError
+
 Value: t.TypeAlias = str | int | Decimal | bool | datetime | date | UUID | None
 """A typed OData literal."""
 
@@ -55,12 +57,8 @@ _SIMPLE_KEYED = re.compile(
 _CONSTANTS: dict[str, Value] = {"null": None, "true": True, "false": False}
 
 
-class PathSyntaxError(Exception):
+class PathSyntaxError(ParseError):
     """A resource path, key predicate or literal that cannot be parsed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
