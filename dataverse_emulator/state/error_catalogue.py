@@ -556,3 +556,56 @@ def delete_multiple_not_implemented() -> DataverseFault:
     return DataverseFault(
         Kind.BAD_REQUEST, "0x80040800", "DeleteMultiple has not yet been implemented."
     )
+
+
+def unexpected_server_error() -> DataverseFault:
+    """500 ``0x80040216`` "An unexpected error occurred." (a bug in the emulator, §4.9)."""
+    return DataverseFault(Kind.SERVER_ERROR, "0x80040216", "An unexpected error occurred.")
+
+
+def body_too_large(limit: int) -> DataverseFault:
+    """413 with an empty code: a request body over the size limit (§7.5)."""
+    return DataverseFault(
+        Kind.TOO_LARGE, "", f"The request body exceeds the maximum size of {limit} bytes."
+    )
+
+
+# ---- requests the wire cannot parse (§2.6) ------------------------------------------------------
+
+
+def unsupported_version(version: str) -> DataverseFault:
+    """400 ``0x80060888`` for an API version segment other than ``v<major>.<minor>`` (§2.1)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        RESOURCE_NOT_FOUND,
+        f"Requested API Version '{version}' was not understood. Please provide in the format "
+        "/api/data/v<Major>.<Minor>/ (example: /api/data/v7.2/)",
+    )
+
+
+def unparsable_request(detail: str) -> DataverseFault:
+    """400 ``0x80060888``: a query option, ``$filter`` or part URL the wire refuses (§2.6)."""
+    return DataverseFault(Kind.BAD_REQUEST, RESOURCE_NOT_FOUND, detail)
+
+
+def malformed_batch(detail: str) -> DataverseFault:
+    """400 ``0x80048d19`` for a ``$batch`` body or ``Content-Type`` that cannot be parsed (§5.4)."""
+    return DataverseFault(Kind.BAD_REQUEST, PAYLOAD_ERROR, detail)
+
+
+def foreign_batch_url(url: str) -> DataverseFault:
+    """400 ``0x80060888``: a ``$batch`` part addressed to another service (§2.6)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        RESOURCE_NOT_FOUND,
+        f"The URL '{url}' of a batch operation is not in this service.",
+    )
+
+
+def batch_too_large(total: int, maximum: int) -> DataverseFault:
+    """400 ``0x8004800c``: a ``$batch`` of more than 1,000 requests (§5.1, §7.5)."""
+    return DataverseFault(
+        Kind.BAD_REQUEST,
+        "0x8004800c",
+        f"The batch contains {total} requests; the maximum is {maximum}.",
+    )

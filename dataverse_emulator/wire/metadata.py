@@ -47,13 +47,13 @@ from dataverse_emulator.state.error_catalogue import (
     option_set_not_found,
     property_not_found,
     segment_not_found,
+    unparsable_request,
 )
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import metadata_json as mj
 from dataverse_emulator.wire.errors import (
     JSON_CONTENT_TYPE,
     ParseError,
-    error_response,
     fault_response,
 )
 from dataverse_emulator.wire.query_options import QueryOptions, parse_query
@@ -117,7 +117,7 @@ def handle(
     except DataverseFault as fault:
         return fault_response(fault)
     except ParseError as exc:
-        return error_response(400, "0x80060888", exc.message)
+        return fault_response(unparsable_request(exc.message))
 
 
 # ----------------------------------------------------------------------------- routing

@@ -47,6 +47,9 @@ from dataverse_emulator.state.error_catalogue import (
     property_not_found,
     segment_not_found,
     syntax_error,
+    unexpected_server_error,
+    unparsable_request,
+    unsupported_version,
 )
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import (
@@ -66,7 +69,6 @@ from dataverse_emulator.wire import (
 from dataverse_emulator.wire.call import Call, json_response
 from dataverse_emulator.wire.errors import (
     annotate_error,
-    error_response,
     fault_response,
     stamp_request_id,
 )
@@ -112,7 +114,7 @@ def handle(request: Request, env: Environment) -> Response:
         response = _route(request, env)
     except Exception:  # noqa: BLE001 - a bug must still answer in Dataverse's shape
         _log.exception("Unexpected error answering %s %s", request.method, request.path)
-        response = error_response(500, "0x80040216", "An unexpected error occurred.")
+        response = fault_response(unexpected_server_error())
     if response.header("OData-Version") is None:
         response.headers.append(("OData-Version", "4.0"))
     return stamp_request_id(response)
@@ -125,12 +127,7 @@ def _route(request: Request, env: Environment) -> Response:
         return not_found_response(first)
     version, _, rest = path[len(PREFIX) :].partition("/")
     if not _VERSION.fullmatch(version):
-        return error_response(
-            400,
-            "0x80060888",
-            f"Requested API Version '{version}' was not understood. Please provide in the format "
-            "/api/data/v<Major>.<Minor>/ (example: /api/data/v7.2/)",
-        )
+        return fault_response(unsupported_version(version))
     user = request.context.get("user")
     call = Call(
         request=request,
@@ -156,7 +153,7 @@ def dispatch(call: Call, rest: str) -> Response:
     except PathSyntaxError:
         response = fault_response(syntax_error())
     except (QueryOptionError, MultipartError) as exc:
-        response = error_response(400, "0x80060888", exc.message)
+        response = fault_response(unparsable_request(exc.message))
     if call.prefer.include_annotations and response.status >= 400:
         return annotate_error(response, call.wants)
     return response
