@@ -3,7 +3,7 @@
 (Fault rules that name ``operation: "token"`` sit in front of the authority instead.)
 
 :class:`Emulator` owns the state (environment, users, tokens, budgets, fault rules, counters)
-and the handler chain; :mod:`dataverse_emulator.serve` puts it on loopback HTTPS. Wire runs on
+and the handler chain; :mod:`dataverse_emulator.server` puts it on loopback HTTPS. Wire runs on
 the event-loop thread, so concurrent clients see consistent state. Nothing escapes
 :meth:`Emulator.handle`: an unexpected exception becomes a Dataverse-shaped 500.
 """
