@@ -560,6 +560,19 @@ class RecordStore:
         elif record_id in state.rows:
             raise duplicate_record()
         self._bind(row, parsed.links, caller, table)
+        self._set_create_defaults(state, row, caller)
+        _compute_names(row, table)
+        if "versionnumber" in columns:
+            row["versionnumber"] = self._next_version()
+        self._check_rules(table, row)
+        self._check_unique(state, record_id, row)
+        self._put(state, record_id, row)
+        return row
+
+    def _set_create_defaults(self, state: _TableState, row: Row, caller: Caller | None) -> None:
+        """Stamp a new row: created / modified on and by, first state, base currency."""
+        table = state.table
+        columns = table.columns
         now = self.now()
         if "createdon" in columns:
             row["createdon"] = now
@@ -580,13 +593,6 @@ class RecordStore:
         ):
             row["transactioncurrencyid"] = self.default_currency
             row["transactioncurrencyid" + TARGET] = "transactioncurrency"
-        _compute_names(row, table)
-        if "versionnumber" in columns:
-            row["versionnumber"] = self._next_version()
-        self._check_rules(table, row)
-        self._check_unique(state, record_id, row)
-        self._put(state, record_id, row)
-        return row
 
     def _modify(
         self,
