@@ -3,7 +3,7 @@
 (Fault rules that name ``operation: "token"`` sit in front of the authority instead.)
 
 :class:`Emulator` owns the state (environment, users, tokens, budgets, fault rules, counters)
-and the handler chain; :mod:`dataverse_emulator.serve` puts it on loopback HTTPS. Wire runs on
+and the handler chain; :mod:`dataverse_emulator.server` puts it on loopback HTTPS. Wire runs on
 the event-loop thread, so concurrent clients see consistent state. Nothing escapes
 :meth:`Emulator.handle`: an unexpected exception becomes a Dataverse-shaped 500.
 """
@@ -27,9 +27,10 @@ from dataverse_emulator.protection import ServiceProtection
 from dataverse_emulator.state import collation
 from dataverse_emulator.state.budget import Budgets, Limits
 from dataverse_emulator.state.environment import Environment
+from dataverse_emulator.state.error_catalogue import unexpected_server_error
 from dataverse_emulator.state.key_jobs import DEFAULT_DELAY
 from dataverse_emulator.tokens import TokenService
-from dataverse_emulator.wire.errors import error_response
+from dataverse_emulator.wire.errors import fault_response
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -182,7 +183,7 @@ class Emulator:
                 response = await self._chain(request)
         except Exception:
             logger.exception("unhandled error on %s %s", request.method, request.path)
-            response = error_response(500, "0x80040216", "An unexpected error occurred.")
+            response = fault_response(unexpected_server_error())
         kind = request.context.get("operation_kind") or classify(request.method, request.path)
         if kind != "control":
             outcome = "reset" if response.abort else str(response.status)

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import orjson  # noqa: PLC0415
 
     from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
-    from dataverse_emulator.serve import EmulatorServer  # noqa: PLC0415
+    from dataverse_emulator.server import EmulatorServer  # noqa: PLC0415
     from dataverse_emulator.state.budget import Limits  # noqa: PLC0415
     from dataverse_emulator.state.collation import suffix  # noqa: PLC0415
     from dataverse_emulator.state.errors import DataverseFault  # noqa: PLC0415

@@ -301,19 +301,21 @@ class Faults:
         for rule in self.rules:
             if (rule.operation in AUTHORITY_OPERATIONS) != token_phase:
                 continue
-            if not rule.matches(request, kind, client_id):
-                continue
-            rule.matched += 1
-            if rule.matched <= rule.after:
-                continue
-            if rule.times is not None and rule.fired >= rule.times:
-                continue
-            if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+            if not rule.matches(request, kind, client_id) or not self._fires(rule):
                 continue
             rule.fired += 1
             request.context["fault"] = rule.name or rule.action.value
             return rule
         return None
+
+    def _fires(self, rule: FaultRule) -> bool:
+        """Count a match of ``rule``; whether it fires now (``after``, ``times``, probability)."""
+        rule.matched += 1
+        if rule.matched <= rule.after:
+            return False
+        if rule.times is not None and rule.fired >= rule.times:
+            return False
+        return rule.probability >= 1.0 or self._rng.random() < rule.probability
 
 
 class FaultLayer:

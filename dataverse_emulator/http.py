@@ -2,7 +2,7 @@
 
 Every room of the emulator (control, faults, authority, budget, wire) is an async callable
 ``Handler`` taking a :class:`Request` and returning a :class:`Response`, so the whole chain can be
-tested without sockets and served by :mod:`dataverse_emulator.serve` over loopback HTTPS.
+tested without sockets and served by :mod:`dataverse_emulator.server` over loopback HTTPS.
 """
 
 from __future__ import annotations

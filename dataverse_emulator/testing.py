@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.server import EmulatorServer
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

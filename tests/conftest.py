@@ -2,7 +2,7 @@
 
 Stable names other tests rely on:
 
-- ``emulator`` (session scope): one :class:`~dataverse_emulator.serve.EmulatorServer` with
+- ``emulator`` (session scope): one :class:`~dataverse_emulator.server.EmulatorServer` with
   ``latency="zero"`` (no server time, no service protection limits), started on first use.
   Attributes: ``base_url`` (org URL and authority host), ``api_url``, ``authority``,
   ``tenant_id``, ``ca_path``, ``target_config`` (a working target-dynamics config dict),
@@ -27,7 +27,7 @@ import typing as t
 
 import pytest
 
-from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.server import EmulatorServer
 from dataverse_emulator.testing import api_session, running_emulator
 
 if t.TYPE_CHECKING:

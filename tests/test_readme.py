@@ -29,7 +29,7 @@ from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 if t.TYPE_CHECKING:
-    from dataverse_emulator.serve import EmulatorServer
+    from dataverse_emulator.server import EmulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

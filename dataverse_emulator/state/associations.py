@@ -21,15 +21,13 @@ import typing as t
 from dataclasses import dataclass
 
 from dataverse_emulator.state import lists
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import duplicate_association
 from dataverse_emulator.state.privileges import require
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Catalog, ManyToMany, Table
     from dataverse_emulator.state.privileges import Caller
     from dataverse_emulator.state.store import RecordStore
-
-DUPLICATE = "Cannot insert duplicate key."
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +81,7 @@ def associate(
     require(caller, store.catalog.table(nav.target), "appendto")
     pair, row = _pair(nav, source, target)
     if not store.link(nav.relationship.intersect_entity, pair, row):
-        raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", DUPLICATE)
+        raise duplicate_association()
 
 
 def disassociate(

@@ -13,7 +13,14 @@ import uuid
 from dataclasses import dataclass, field, replace
 from importlib import resources
 
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    invalid_argument,
+    relationship_not_found,
+    segment_not_found,
+    table_exists,
+    table_not_found,
+    undeclared_annotation,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,15 +194,6 @@ KEY_COLUMN_TYPES = frozenset({"Decimal", "Integer", "String", "DateTime", "Looku
 """Column types an alternate key may use (§3.6)."""
 MAX_KEY_COLUMNS = 16
 MAX_KEYS_PER_TABLE = 10
-INVALID_ARGUMENT = "0x80040203"
-"""Code for rejected metadata changes; the reference gives none for key validation."""
-UNDECLARED_PROPERTY = (
-    "An error occurred while validating input parameters: Microsoft.OData.ODataException: "
-    "An undeclared property '{name}' which only has property annotations in the payload but no "
-    "property value was found in the payload. In OData, only declared navigation properties and "
-    "declared named streams can be represented as properties without values."
-)
-"""§4.7: binding through a navigation property the table does not declare."""
 
 _DATA = "dataverse_emulator.data"
 
@@ -285,7 +283,7 @@ class Catalog:
         try:
             return self._tables[logical_name]
         except KeyError:
-            raise _unknown_table(logical_name) from None
+            raise table_not_found(logical_name) from None
 
     def table_by_id(self, metadata_id: str) -> Table:
         """Return the table whose MetadataId is ``metadata_id`` (any case).
@@ -296,7 +294,7 @@ class Catalog:
         try:
             return self._by_id[metadata_id.lower()]
         except KeyError:
-            raise _unknown_table(metadata_id, by_id=True) from None
+            raise table_not_found(metadata_id, by_id=True) from None
 
     def table_by_set(self, entity_set: str) -> Table:
         """Return the table whose EntitySetName is ``entity_set`` (case-sensitive, §2.1).
@@ -307,9 +305,7 @@ class Catalog:
         try:
             return self._by_set[entity_set]
         except KeyError:
-            raise DataverseFault(
-                Kind.NOT_FOUND, "0x80060888", f"Resource not found for the segment '{entity_set}'."
-            ) from None
+            raise segment_not_found(entity_set) from None
 
     def bind_target(self, table: str, navigation_property: str) -> Relationship:
         """Return the many-to-one relationship behind ``<navigation_property>@odata.bind``.
@@ -323,9 +319,7 @@ class Catalog:
         try:
             return self._bind[(table, navigation_property)]
         except KeyError:
-            raise DataverseFault(
-                Kind.BAD_REQUEST, "0x0", UNDECLARED_PROPERTY.format(name=navigation_property)
-            ) from None
+            raise undeclared_annotation(navigation_property) from None
 
     def lookup_column(self, table: str, column: str) -> list[Relationship]:
         """Return the many-to-one relationships of a lookup column (empty if it is none)."""
@@ -348,7 +342,7 @@ class Catalog:
         try:
             return self._relationships[schema_name]
         except KeyError:
-            raise _unknown_relationship(schema_name) from None
+            raise relationship_not_found(schema_name) from None
 
     def relationship_by_id(self, metadata_id: str) -> Relationship | ManyToMany:
         """Return a relationship by MetadataId (any case).
@@ -359,7 +353,7 @@ class Catalog:
         try:
             return self._relationships_by_id[metadata_id.lower()]
         except KeyError:
-            raise _unknown_relationship(metadata_id) from None
+            raise relationship_not_found(metadata_id) from None
 
     def relationships(self) -> list[Relationship | ManyToMany]:
         """Return every relationship once."""
@@ -372,12 +366,7 @@ class Catalog:
             DataverseFault: 400 when the logical or entity set name is taken.
         """
         if table.logical_name in self._tables or table.entity_set_name in self._by_set:
-            raise DataverseFault(
-                Kind.BAD_REQUEST,
-                INVALID_ARGUMENT,
-                f"A table named '{table.logical_name}' or with entity set "
-                f"'{table.entity_set_name}' already exists.",
-            )
+            raise table_exists(table)
         table.columns = with_name_columns(table.columns, table.logical_name)
         self._tables[table.logical_name] = table
         self._by_set[table.entity_set_name] = table
@@ -435,48 +424,30 @@ _KEY_NAMESPACE = uuid.UUID("0f6d3c52-1b8e-5a4f-9d2c-7e5a1b3c9f80")
 
 
 def _check_key(table: Table, schema_name: str, key_attributes: t.Sequence[str]) -> None:
-    def reject(message: str) -> DataverseFault:
-        return DataverseFault(Kind.BAD_REQUEST, INVALID_ARGUMENT, message)
-
     if not schema_name:
-        raise reject("The SchemaName of an alternate key must not be empty.")
+        raise invalid_argument("The SchemaName of an alternate key must not be empty.")
     if any(k.schema_name.lower() == schema_name.lower() for k in table.keys):
-        raise reject(
+        raise invalid_argument(
             f"An alternate key named '{schema_name}' already exists on '{table.logical_name}'."
         )
     if len(table.keys) >= MAX_KEYS_PER_TABLE:
-        raise reject(
+        raise invalid_argument(
             f"The table '{table.logical_name}' already has {MAX_KEYS_PER_TABLE} alternate keys."
         )
     if not key_attributes or len(key_attributes) > MAX_KEY_COLUMNS:
-        raise reject(f"An alternate key needs 1 to {MAX_KEY_COLUMNS} columns.")
+        raise invalid_argument(f"An alternate key needs 1 to {MAX_KEY_COLUMNS} columns.")
     if len(set(key_attributes)) != len(key_attributes):
-        raise reject("An alternate key cannot name a column twice.")
+        raise invalid_argument("An alternate key cannot name a column twice.")
     for name in key_attributes:
         column = table.columns.get(name)
         if column is None:
-            raise reject(f"The column '{name}' does not exist on '{table.logical_name}'.")
+            raise invalid_argument(f"The column '{name}' does not exist on '{table.logical_name}'.")
         if column.type not in KEY_COLUMN_TYPES:
             allowed = ", ".join(sorted(KEY_COLUMN_TYPES))
-            raise reject(
+            raise invalid_argument(
                 f"The column '{name}' is of type {column.type}; alternate key columns must be "
                 f"one of {allowed}."
             )
-
-
-def _unknown_table(name: str, *, by_id: bool = False) -> DataverseFault:
-    entity, metadata_id = ("", name) if by_id else (name, "00000000-0000-0000-0000-000000000000")
-    return DataverseFault(
-        Kind.NOT_FOUND,
-        "0x80040217",
-        f"Could not find an entity with name {entity} and id {metadata_id}.",
-    )
-
-
-def _unknown_relationship(name: str) -> DataverseFault:
-    return DataverseFault(
-        Kind.NOT_FOUND, "0x80040217", f"Could not find a relationship with name or id {name}."
-    )
 
 
 def _copy(table: Table) -> Table:

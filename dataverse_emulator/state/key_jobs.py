@@ -22,7 +22,7 @@ import typing as t
 from dataclasses import dataclass, replace
 
 from dataverse_emulator.state import collation
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import alternate_key_not_found
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,11 +128,7 @@ def _find(store: RecordStore, table: str, key: str) -> tuple[Table, AlternateKey
     for item in found.keys:
         if item.logical_name == key.lower():
             return found, item
-    raise DataverseFault(
-        Kind.NOT_FOUND,
-        "0x80040217",
-        f"Could not find an alternate key named '{key}' on '{table}'.",
-    )
+    raise alternate_key_not_found(key, table)
 
 
 def _has_duplicates(store: RecordStore, table: str, key: AlternateKey) -> bool:

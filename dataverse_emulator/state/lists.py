@@ -37,7 +37,11 @@ from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    list_is_dynamic,
+    list_is_locked,
+    wrong_member_type,
+)
 from dataverse_emulator.state.privileges import require
 from dataverse_emulator.state.store import TARGET
 
@@ -50,7 +54,6 @@ LIST = "list"
 LISTMEMBER = "listmember"
 MEMBER_TYPES: dict[int, str] = {1: "account", 2: "contact", 4: "lead"}
 """``createdfromcode`` option -> the member table it admits."""
-INVALID_ARGUMENT = "0x80040203"
 
 
 def is_list_relationship(relationship: ManyToMany) -> bool:
@@ -175,30 +178,9 @@ def _open_list(store: RecordStore, list_id: str, member_table: str, caller: Call
 
 def _require_static_unlocked(table: Table, row: Row) -> None:
     if row.get("type"):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            INVALID_ARGUMENT,
-            "Members cannot be added to or removed from a dynamic marketing list: its members "
-            f"come from its query ({table.logical_name} With Id = {row[table.primary_id]}).",
-        )
+        raise list_is_dynamic(table, row[table.primary_id])
     if row.get("lockstatus"):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            INVALID_ARGUMENT,
-            "Members cannot be added to or removed from a locked marketing list "
-            f"({table.logical_name} With Id = {row[table.primary_id]}).",
-        )
-
-
-def wrong_member_type(member: Table, expected: str | None) -> DataverseFault:
-    """400 ``0x80040203`` for a member whose table is not the list's ``createdfromcode``."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        INVALID_ARGUMENT,
-        f"A member of type '{member.logical_name}' cannot be added to a marketing list of "
-        f"'{expected or 'unknown'}' members: the member type must match the list's "
-        "createdfromcode (1 account, 2 contact, 4 lead).",
-    )
+        raise list_is_locked(table, row[table.primary_id])
 
 
 def _add(store: RecordStore, list_row: Row, member_id: str, caller: Caller | None) -> str:

@@ -29,14 +29,14 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field
 
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import privilege_denied
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.errors import DataverseFault
 
-PRIVILEGE_DENIED = "0x80040220"
 ACCESS_RIGHTS = ("create", "read", "write", "delete", "append", "appendto")
 PRIVILEGE_TYPES = {
     "create": "Create",
@@ -206,11 +206,6 @@ def require_privilege(caller: Caller | None, privilege: str) -> None:
 
 
 def _denied(caller: Caller, role: Role, privilege: str, scope: str) -> DataverseFault:
-    user = caller.systemuser_id
-    return DataverseFault(
-        Kind.FORBIDDEN,
-        PRIVILEGE_DENIED,
-        f"Principal user (Id={user}, type=8, roleCount=1, privilegeCount={role.privilege_count}, "
-        f"accessMode=4), is missing {privilege} privilege (Id={privilege_id(privilege)})"
-        f"{scope}. context.Caller={user}",
+    return privilege_denied(
+        caller.systemuser_id, role.privilege_count, privilege, privilege_id(privilege), scope
     )

@@ -10,7 +10,14 @@ import typing as t
 from dataclasses import dataclass
 
 from dataverse_emulator.state import values
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    lookup_value_written,
+    navigation_value_invalid,
+    not_valid_for,
+    required_cleared,
+    undeclared_annotation,
+    unknown_property,
+)
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Column, Table
@@ -118,15 +125,15 @@ class TableSchema:
             if convert is not None:
                 out[name] = convert(value)
             elif name in self.converters:
-                raise values.not_valid_for(table, self.converters[name][0], operation)
+                raise not_valid_for(table, self.converters[name][0], operation)
             elif name[0] == "@":
                 continue
             elif "@" in name:
                 self._annotation(name, value, links)
             elif name in self.lookup_values:
-                raise values.lookup_value_written()
+                raise lookup_value_written()
             else:
-                raise values.unknown_property(table, name)
+                raise unknown_property(table, name)
         return Parsed(out, links)
 
     def _annotation(self, name: str, value: t.Any, links: list[Link]) -> None:
@@ -135,14 +142,10 @@ class TableSchema:
             return
         nav = self.navigations.get(prop)
         if nav is None:
-            raise values.undeclared_annotation(prop)
+            raise undeclared_annotation(prop)
         column, targets = nav
         if value is not None and not isinstance(value, Reference):
-            raise DataverseFault(
-                Kind.BAD_REQUEST,
-                "0x80048d19",
-                f"Invalid value for navigation property '{prop}': expected an entity reference.",
-            )
+            raise navigation_value_invalid(prop)
         links.append(Link(column, prop, targets, value))
 
 
@@ -152,7 +155,7 @@ def _not_null(table: Table, column: Column, convert: values.Converter) -> values
     def checked(value: t.Any) -> t.Any:
         converted = convert(value)
         if converted is None:
-            raise values.required_cleared(table, column)
+            raise required_cleared(table, column)
         return converted
 
     return checked

@@ -23,6 +23,16 @@ from datetime import UTC, datetime
 
 from dataverse_emulator.state import collation
 from dataverse_emulator.state import schema as schemas
+from dataverse_emulator.state.error_catalogue import (
+    bind_target_invalid,
+    duplicate_key,
+    duplicate_record,
+    invalid_key,
+    invalid_status,
+    key_not_found,
+    row_not_found,
+    stale_version,
+)
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.state.privileges import Caller, require
 
@@ -38,8 +48,6 @@ TARGET = "@lookuplogicalname"
 
 _V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _V4_SET = (0x4000 << 64) | (0x8000 << 48)
-ALREADY_EXISTS = "A record with matching key values already exists."
-STALE_VERSION = "The version of the existing record doesn't match the RowVersion property provided."
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,46 +75,6 @@ class Outcome:
 
     row: Row
     created: bool
-
-
-def not_found(table: Table, record_id: str) -> DataverseFault:
-    """404 ``0x80040217`` "<table> With Id = <guid> Does Not Exist" (§4.4, §4.9)."""
-    return DataverseFault(
-        Kind.NOT_FOUND, "0x80040217", f"{table.logical_name} With Id = {record_id} Does Not Exist"
-    )
-
-
-def key_not_found(table: Table) -> DataverseFault:
-    """404 ``0x80060891`` for an alternate key that resolves to no record (§4.3, §11 #4)."""
-    return DataverseFault(
-        Kind.NOT_FOUND,
-        "0x80060891",
-        f"A record with the specified key values does not exist in {table.logical_name} entity",
-    )
-
-
-def invalid_status(table: Table, status: t.Any, state: t.Any, record_id: str) -> DataverseFault:
-    """400 ``0x80048408``: a statuscode that does not belong to the row's statecode (§4.10)."""
-    option = next((o for o in table.columns["statecode"].options if o.value == state), None)
-    name = (option.invariant_name or option.label) if option is not None else state
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80048408",
-        f"{status} is not a valid status code for state code {table.schema_name}State.{name} "
-        f"on {table.logical_name} with Id {record_id}.",
-    )
-
-
-def invalid_key(table: Table) -> DataverseFault:
-    """400 for key properties that match no alternate key of the table (§4.3)."""
-    name = f"Microsoft.Dynamics.CRM.{table.logical_name}"
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80060888",
-        f"The key in the request URI is not valid for resource '{name}'. Ensure that the names "
-        "and number of key properties match the declared or alternate key properties for the "
-        f"resource '{name}'.",
-    )
 
 
 class _Index:
@@ -288,7 +256,7 @@ class RecordStore:
     @staticmethod
     def _missing(state: _TableState, record_id: str | None) -> DataverseFault:
         if record_id is not None:
-            return not_found(state.table, record_id)
+            return row_not_found(state.table, record_id)
         return key_not_found(state.table)
 
     # ---- reads -------------------------------------------------------------------------
@@ -409,13 +377,13 @@ class RecordStore:
                 key = None if isinstance(locator, str) else locator
                 return Outcome(dict(self._insert(state, parsed, caller, key)), created=True)
             if if_none_match is not None and if_none_match.strip() == "*":
-                raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
+                raise duplicate_record()
             if (
                 if_match is not None
                 and if_match.strip() != "*"
                 and if_match.strip() != etag(existing)
             ):
-                raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
+                raise stale_version()
             require(caller, state.table, "write")
             parsed = state.schema.parse(body, schemas.UPDATE)
             assert record_id is not None  # noqa: S101 - found rows always have an id
@@ -447,7 +415,7 @@ class RecordStore:
             if existing is None or record_id is None:
                 raise self._missing(state, record_id)
             if if_match is not None and if_match.strip() not in {"*", etag(existing)}:
-                raise DataverseFault(Kind.PRECONDITION_FAILED, "", STALE_VERSION)
+                raise stale_version()
             with self.transaction():
                 self._remove(state, record_id)
 
@@ -533,7 +501,7 @@ class RecordStore:
             state = self._state(table)
             existing = state.rows.get(record_id)
             if existing is None:
-                raise not_found(state.table, record_id)
+                raise row_not_found(state.table, record_id)
             row = {**existing, **changes, "versionnumber": self._next_version()}
             self._put(state, record_id, row)
             return dict(row)
@@ -590,8 +558,21 @@ class RecordStore:
             record_id = self.new_id()
             row[pid] = record_id
         elif record_id in state.rows:
-            raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
+            raise duplicate_record()
         self._bind(row, parsed.links, caller, table)
+        self._set_create_defaults(state, row, caller)
+        _compute_names(row, table)
+        if "versionnumber" in columns:
+            row["versionnumber"] = self._next_version()
+        self._check_rules(table, row)
+        self._check_unique(state, record_id, row)
+        self._put(state, record_id, row)
+        return row
+
+    def _set_create_defaults(self, state: _TableState, row: Row, caller: Caller | None) -> None:
+        """Stamp a new row: created / modified on and by, first state, base currency."""
+        table = state.table
+        columns = table.columns
         now = self.now()
         if "createdon" in columns:
             row["createdon"] = now
@@ -612,13 +593,6 @@ class RecordStore:
         ):
             row["transactioncurrencyid"] = self.default_currency
             row["transactioncurrencyid" + TARGET] = "transactioncurrency"
-        _compute_names(row, table)
-        if "versionnumber" in columns:
-            row["versionnumber"] = self._next_version()
-        self._check_rules(table, row)
-        self._check_unique(state, record_id, row)
-        self._put(state, record_id, row)
-        return row
 
     def _modify(
         self,
@@ -673,12 +647,7 @@ class RecordStore:
                 continue
             target = self.catalog.table_by_set(ref.entity_set)
             if target.logical_name not in link.targets:
-                raise DataverseFault(
-                    Kind.BAD_REQUEST,
-                    "0x80040203",
-                    f"The entity set '{ref.entity_set}' is not a valid target of the navigation "
-                    f"property '{link.navigation}'. Valid targets: {', '.join(link.targets)}.",
-                )
+                raise bind_target_invalid(ref.entity_set, link.navigation, link.targets)
             require(caller, table, "append")
             require(caller, target, "appendto")
             locator: str | Mapping[str, t.Any] = ref.id if ref.id is not None else (ref.key or {})
@@ -751,13 +720,7 @@ class RecordStore:
             holder = index.entries.get(parts)
             if holder is not None and holder != record_id:
                 key = index.key
-                raise DataverseFault(
-                    Kind.PRECONDITION_FAILED,
-                    "0x80060892",
-                    f"Entity Key {key.display_name or key.schema_name} violated. A record with "
-                    f"the same value for {', '.join(index.columns)} already exists. A duplicate "
-                    "record cannot be created. Select one or more unique values and try again.",
-                )
+                raise duplicate_key(key.display_name or key.schema_name, index.columns)
 
     # ---- whole-store views -------------------------------------------------------------
 
@@ -805,7 +768,7 @@ def _guid(text: str, table: Table) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise not_found(table, text) from None
+        raise row_not_found(table, text) from None
 
 
 def _compute_names(row: Row, table: Table) -> None:

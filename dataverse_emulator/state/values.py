@@ -16,15 +16,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from dataverse_emulator.state.catalog import UNDECLARED_PROPERTY
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    choice_out_of_range,
+    out_of_range,
+    payload_error,
+    text_too_long,
+)
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Column, Table
+    from dataverse_emulator.state.errors import DataverseFault
 
 Converter = t.Callable[[t.Any], t.Any]
 
-HELP_LINK = "https://go.microsoft.com/fwlink/?linkid=2195293"
 EARLIEST = datetime(1753, 1, 1, tzinfo=UTC)
 _EARLIEST_DATE = EARLIEST.date()
 MAX_MULTISELECT = 150
@@ -58,71 +62,6 @@ _LIMITS: dict[str, tuple[float, float]] = {
 _DEFAULT_PRECISION = {"Money": 2, "Decimal": 2, "Double": 5}
 
 
-def payload_error(table: Table, inner: str) -> DataverseFault:
-    """Return the ``0x80048d19`` ODataClientPayloadError wrapping ``inner`` (§4.9)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80048d19",
-        f"Error identified in Payload provided by the user for Entity :'{table.entity_set_name}', "
-        f"For more information on this error please follow this help link {HELP_LINK} ----> "
-        f"InnerException : {inner}",
-    )
-
-
-def unknown_property(table: Table, name: str) -> DataverseFault:
-    """A body member that is no property of the entity type (§4.9, first row)."""
-    return payload_error(
-        table,
-        f"Microsoft.Crm.CrmException: Invalid property '{name}' was found in entity "
-        f"'Microsoft.Dynamics.CRM.{table.logical_name}'. ---> Microsoft.OData.ODataException: "
-        "Does not support untyped value in non-open type.",
-    )
-
-
-def undeclared_annotation(name: str) -> DataverseFault:
-    """``<name>@odata.bind`` where ``name`` is no navigation property (§4.7)."""
-    return DataverseFault(Kind.BAD_REQUEST, "0x0", UNDECLARED_PROPERTY.format(name=name))
-
-
-def lookup_value_written() -> DataverseFault:
-    """A write to the computed ``_<lookup>_value`` property (§4.6, "Lookup (read)")."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80060888",
-        "CRM do not support direct update of Entity Reference properties, "
-        "Use Navigation properties instead.",
-    )
-
-
-def not_valid_for(table: Table, column: Column, operation: str) -> DataverseFault:
-    """A column whose ``IsValidForCreate`` / ``IsValidForUpdate`` is false (§4.6)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80040203",
-        f"Attribute '{column.logical_name}' of entity '{table.logical_name}' "
-        f"is not valid for {operation}.",
-    )
-
-
-def out_of_range(table: Table, column: Column, value: t.Any) -> DataverseFault:
-    """A number or date outside the column's range."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80040203",
-        f"A validation error occurred. The value {value} of '{column.logical_name}' on record "
-        f"of type '{table.logical_name}' is outside the valid range.",
-    )
-
-
-def required_cleared(table: Table, column: Column) -> DataverseFault:
-    """``null`` written to a SystemRequired column (§4.6, "null")."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80040203",
-        f"Attribute '{column.logical_name}' of entity '{table.logical_name}' cannot be NULL.",
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Context:
     table: Table
@@ -149,14 +88,7 @@ class _Context:
         return payload_error(self.table, inner)
 
     def choice(self, value: t.Any) -> DataverseFault:
-        accepted = ",".join(str(o.value) for o in self.column.options)
-        return DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x8004431A",
-            f"A validation error occurred. The value {value} of '{self.column.logical_name}' on "
-            f"record of type '{self.table.logical_name}' is outside the valid range. "
-            f"Accepted Values: {accepted}",
-        )
+        return choice_out_of_range(self.table, self.column, value)
 
 
 def _string(ctx: _Context) -> Converter:
@@ -169,13 +101,7 @@ def _string(ctx: _Context) -> Converter:
         if type(value) is not str:
             raise ctx.literal(value)
         if limit is not None and len(value) > limit:
-            raise DataverseFault(
-                Kind.BAD_REQUEST,
-                "0x80044331",
-                f"A validation error occurred.  The length of the '{column.logical_name}' "
-                f"attribute of the '{table.logical_name}' entity exceeded the maximum allowed "
-                f"length of '{limit}'.",
-            )
+            raise text_too_long(table, column, limit)
         return value
 
     return convert

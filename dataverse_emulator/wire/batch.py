@@ -20,9 +20,17 @@ import typing as t
 from urllib.parse import urlsplit
 
 from dataverse_emulator.http import Request, Response
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    batch_too_large,
+    content_id_missing,
+    foreign_batch_url,
+    invalid_batch_url,
+    malformed_batch,
+    unparsable_request,
+)
+from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire.call import Call
-from dataverse_emulator.wire.errors import error_response, fault_response
+from dataverse_emulator.wire.errors import fault_response
 from dataverse_emulator.wire.multipart import (
     ChangeSet,
     ChangeSetResponse,
@@ -34,7 +42,6 @@ from dataverse_emulator.wire.multipart import (
     relative_url,
 )
 from dataverse_emulator.wire.query_options import parse_prefer
-from dataverse_emulator.wire.rows import content_id_missing
 
 Dispatch = t.Callable[[Call, str], Response]
 
@@ -65,20 +72,14 @@ def execute(call: Call, dispatch: Dispatch) -> Response:
     try:
         items = parse_batch(request.headers.get("content-type", ""), request.body)
     except MultipartError as exc:
-        return error_response(400, "0x80048d19", exc.message)
+        return fault_response(malformed_batch(exc.message))
     foreign = _foreign_url(items, request.base_url)
     if foreign is not None:
-        return error_response(
-            400, "0x80060888", f"The URL '{foreign}' of a batch operation is not in this service."
-        )
+        return fault_response(foreign_batch_url(foreign))
     total = sum(len(i.operations) if isinstance(i, ChangeSet) else 1 for i in items)
     request.context["operation_count"] = total
     if total > MAX_OPERATIONS:
-        return error_response(
-            400,
-            "0x8004800c",
-            f"The batch contains {total} requests; the maximum is {MAX_OPERATIONS}.",
-        )
+        return fault_response(batch_too_large(total, MAX_OPERATIONS))
     runner = _Runner(call, dispatch)
     parts: list[PartResponse | ChangeSetResponse] = []
     status = 200
@@ -154,7 +155,7 @@ class _Runner:
         except DataverseFault as fault:
             response = fault_response(fault)
         except MultipartError as exc:
-            response = error_response(400, "0x80060888", exc.message)
+            response = fault_response(unparsable_request(exc.message))
         else:
             inner = Call(
                 request=request,
@@ -181,7 +182,7 @@ class _Runner:
             url = target + ("/" + tail if tail else "")
         relative = relative_url(url) if not url.startswith("$") else url
         if relative.startswith(("http://", "https://")):
-            raise DataverseFault(Kind.BAD_REQUEST, "0x80060888", f"Invalid URL '{url}'.")
+            raise invalid_batch_url(url)
         path, _, query = relative.partition("?")
         body = operation.body
         if ids and b'"$' in body:

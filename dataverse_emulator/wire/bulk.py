@@ -13,11 +13,26 @@ import typing as t
 
 import orjson
 
-from dataverse_emulator.state import collation, values
+from dataverse_emulator.state import collation
+from dataverse_emulator.state.error_catalogue import (
+    NAMESPACE,
+    OBJECT_DOES_NOT_EXIST,
+    bulk_not_supported,
+    bulk_target_type_mismatch,
+    bulk_update_needs_id,
+    delete_multiple_not_implemented,
+    duplicate_record,
+    parameter_missing,
+    payload_error,
+    rows_not_found,
+    syntax_error,
+    unexpected_error,
+    unresolved_type,
+    untyped_resource,
+)
 from dataverse_emulator.state.errors import DataverseFault, Kind
-from dataverse_emulator.state.store import ALREADY_EXISTS
 from dataverse_emulator.wire.call import Call, empty_response, json_response
-from dataverse_emulator.wire.rows import plain_key, prepare, syntax_error
+from dataverse_emulator.wire.rows import plain_key, prepare
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -26,20 +41,6 @@ if t.TYPE_CHECKING:
 
 MESSAGES = frozenset({"CreateMultiple", "UpdateMultiple", "UpsertMultiple", "DeleteMultiple"})
 _TYPE = "@odata.type"
-_NAMESPACE = "Microsoft.Dynamics.CRM."
-_VALIDATING = (
-    "An error occurred while validating input parameters: Microsoft.OData.ODataException: "
-)
-
-
-def unsupported(message: str, table: Table) -> DataverseFault:
-    """The answer for a message a table does not support (SdkEntityDoesNotSupportMessage)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80040800",
-        f"The '{message}' method does not support entities of type '{table.logical_name}'. "
-        "MessageProcessorCache returned MessageProcessor.Empty. ",
-    )
 
 
 def handle(call: Call, table: Table, message: str) -> Response:
@@ -53,11 +54,9 @@ def handle(call: Call, table: Table, message: str) -> Response:
             wrong ``@odata.type``, an unsupported table (§6.5), or DeleteMultiple (§6.4).
     """
     if not table.supports_bulk:
-        raise unsupported(message, table)
+        raise bulk_not_supported(message, table)
     if message == "DeleteMultiple":
-        raise DataverseFault(
-            Kind.BAD_REQUEST, "0x80040800", "DeleteMultiple has not yet been implemented."
-        )
+        raise delete_multiple_not_implemented()
     targets = _targets(call.request.body, table)
     call.request.context["operation_count"] = len(targets)
     store = call.env.store
@@ -90,65 +89,38 @@ def _targets(body: bytes, table: Table) -> list[t.Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise values.payload_error(
-            table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}"
-        ) from None
+        raise payload_error(table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}") from None
     targets = data.get("Targets") if isinstance(data, dict) else None
     if not isinstance(targets, list):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x0",
-            _VALIDATING + "The parameter 'Targets' of type 'Collection' is missing or invalid.",
-        )
+        raise parameter_missing("Targets", "Collection")
     return targets
 
 
 def _checked(target: t.Any, table: Table, catalog: Catalog) -> dict[str, t.Any]:
     """Check ``@odata.type`` (required in bulk, §4.6) and parse the binds of one target."""
     if not isinstance(target, dict):
-        raise values.payload_error(
+        raise payload_error(
             table,
             "Microsoft.OData.ODataException: An unexpected 'PrimitiveValue' node was found when "
             "reading from the JSON reader. A 'StartObject' node was expected.",
         )
     type_name = target.get(_TYPE)
     if type_name is None:
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x0",
-            _VALIDATING + "A resource without a type name was found, but no expected type was "
-            "specified. To allow entries without type information, the expected type must also "
-            "be specified when the model is specified.",
-        )
-    logical = str(type_name).removeprefix("#").removeprefix(_NAMESPACE)
+        raise untyped_resource()
+    logical = str(type_name).removeprefix("#").removeprefix(NAMESPACE)
     if logical != table.logical_name:
-        if not str(type_name).removeprefix("#").startswith(_NAMESPACE) or not catalog.has_table(
+        if not str(type_name).removeprefix("#").startswith(NAMESPACE) or not catalog.has_table(
             logical
         ):
-            raise DataverseFault(
-                Kind.BAD_REQUEST,
-                "0x0",
-                _VALIDATING + f"A type named '{type_name}' could not be resolved by the model. "
-                "When a model is available, each type name must resolve to a valid type.",
-            )
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            f"The type '{type_name}' of a target does not match the entity set "
-            f"'{table.entity_set_name}' ('{_NAMESPACE}{table.logical_name}' expected).",
-        )
+            raise unresolved_type(str(type_name))
+        raise bulk_target_type_mismatch(str(type_name), table)
     return prepare(target)
 
 
 def _primary_id(body: dict[str, t.Any], table: Table) -> str:
     record_id = body.get(table.primary_id)
     if not isinstance(record_id, str):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            f"Each target of UpdateMultiple needs its primary key '{table.primary_id}'; "
-            "alternate keys are not supported with UpdateMultiple (§6.2).",
-        )
+        raise bulk_update_needs_id(table)
     return record_id
 
 
@@ -156,12 +128,10 @@ def _update(store: t.Any, table: Table, record_id: str, body: dict[str, t.Any], 
     try:
         store.update(table.logical_name, record_id, body, caller=call.caller)
     except DataverseFault as fault:
-        if fault.code != "0x80040217":
+        if fault.code != OBJECT_DOES_NOT_EXIST:
             raise
         label = table.display_name or table.logical_name
-        raise DataverseFault(
-            Kind.NOT_FOUND, "0x80040217", f"{label} With Ids = {record_id} Do Not Exist"
-        ) from None
+        raise rows_not_found(label, record_id) from None
 
 
 def _upsert_all(call: Call, table: Table, targets: list[t.Any]) -> None:
@@ -180,7 +150,7 @@ def _upsert_all(call: Call, table: Table, targets: list[t.Any]) -> None:
             else tuple(sorted((k, collation.key_value(v)) for k, v in locator.items()))
         )
         if marker in seen:
-            raise DataverseFault(Kind.PRECONDITION_FAILED, "0x80040237", ALREADY_EXISTS)
+            raise duplicate_record()
         seen.add(marker)
         if not isinstance(locator, str) and any(column in body for column in locator):
             # §6.3 pitfall: key columns repeated in the body fail the create path only.
@@ -189,9 +159,8 @@ def _upsert_all(call: Call, table: Table, targets: list[t.Any]) -> None:
             except DataverseFault as fault:
                 if fault.kind is not Kind.NOT_FOUND:
                     raise
-                raise DataverseFault(
-                    Kind.BAD_REQUEST, "0x80040216", "An unexpected error occurred."
-                ) from None
+                raise unexpected_error() from None
+
         store.upsert(name, locator, body, caller=call.caller)
 
 

@@ -89,6 +89,12 @@ def _entity_type(table: Table, known: set[str]) -> ET.Element:
         if column.type in values.LOOKUP_TYPES:
             name = f"_{name}_value"
         ET.SubElement(element, _edm("Property"), Name=name, Type=edm)
+    element.extend(_navigations(table, known).values())
+    return element
+
+
+def _navigations(table: Table, known: set[str]) -> dict[str, ET.Element]:
+    """The table's navigation properties by name: single-valued first, then collections."""
     navigations: dict[str, ET.Element] = {}
     for rel in table.many_to_one:
         target = _target(rel.referenced_entity, known)
@@ -115,8 +121,7 @@ def _entity_type(table: Table, known: set[str]) -> ET.Element:
         if pair is None or target is None or pair in navigations:
             continue
         navigations[pair] = _navigation(pair, f"Collection({target})", None)
-    element.extend(navigations.values())
-    return element
+    return navigations
 
 
 def _navigation(name: str, type_name: str, partner: str | None) -> ET.Element:

@@ -27,6 +27,24 @@ STATUS_BY_KIND: dict[Kind, int] = {
 }
 
 
+class ParseError(Exception):
+    """Request text the wire cannot parse; each parser raises its own subclass.
+
+    ParseError
+     ├─ PathSyntaxError      resource path, key predicate or literal (``segments``)
+     ├─ FilterSyntaxError    ``$filter`` expression (``odata_filter``)
+     ├─ QueryOptionError     system query option (``query_options``)
+     └─ MultipartError       ``$batch`` body or ``Content-Type`` (``multipart``)
+
+    Attributes:
+        message: What is wrong, for the 400 the handler renders.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def error_body(code: str, message: str) -> bytes:
     """Encode the Dataverse error JSON (§4.8)."""
     return orjson.dumps({"error": {"code": code, "message": message}})
@@ -104,31 +122,6 @@ def stamp_request_id(response: Response) -> Response:
         response.headers.append(("REQ_ID", request_id))
     response.headers.append(("x-ms-service-request-id", request_id))
     return response
-
-
-def segment_not_found(segment: str) -> DataverseFault:
-    """404 ``0x80060888`` "Resource not found for the segment '<x>'." (§2.1)."""
-    return DataverseFault(
-        Kind.NOT_FOUND, "0x80060888", f"Resource not found for the segment '{segment}'."
-    )
-
-
-def method_not_allowed(method: str) -> DataverseFault:
-    """405 for a method the resource does not support (§2.5)."""
-    return DataverseFault(
-        Kind.METHOD_NOT_ALLOWED,
-        "0x80060888",
-        f"The requested resource does not support http method '{method}'.",
-    )
-
-
-def property_not_found(name: str, type_name: str) -> DataverseFault:
-    """400 ``0x0`` "Could not find a property named '<name>' on type '…<type_name>'." (§4.9)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x0",
-        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{type_name}'.",
-    )
 
 
 def fault_response(fault: DataverseFault) -> Response:

@@ -16,7 +16,7 @@ import typing as t
 
 import orjson
 
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import action_parameters_missing
 from dataverse_emulator.wire.call import empty_response
 
 if t.TYPE_CHECKING:
@@ -40,11 +40,7 @@ def reactivate(call: Call) -> Response:
         body = None
     values = [body.get(name) for name in _PARAMETERS] if isinstance(body, dict) else [None]
     if not all(isinstance(value, str) and value for value in values):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            f"{ACTION} needs the string parameters {' and '.join(_PARAMETERS)}.",
-        )
+        raise action_parameters_missing(ACTION, _PARAMETERS)
     table, key = (str(value) for value in values)
     call.env.key_jobs.submit(table, key)
     return empty_response()

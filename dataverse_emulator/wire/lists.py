@@ -38,9 +38,18 @@ import typing as t
 import orjson
 
 from dataverse_emulator.state import lists
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    NAMESPACE,
+    list_member_needs_id,
+    parameter_missing,
+    parameters_invalid_json,
+    parameters_not_object,
+    segment_not_found,
+    unresolved_type,
+    untyped_resource,
+    wrong_member_type,
+)
 from dataverse_emulator.wire.call import Call, empty_response, json_response
-from dataverse_emulator.wire.errors import segment_not_found
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.http import Response
@@ -49,10 +58,6 @@ if t.TYPE_CHECKING:
 BOUND = frozenset({"AddMemberList", "RemoveMemberList"})
 UNBOUND = "AddListMembersList"
 _TYPE = "@odata.type"
-_NAMESPACE = "Microsoft.Dynamics.CRM."
-_VALIDATING = (
-    "An error occurred while validating input parameters: Microsoft.OData.ODataException: "
-)
 
 
 def bound(call: Call, table: Table, list_id: str, message: str, segment: str) -> Response:
@@ -67,7 +72,7 @@ def bound(call: Call, table: Table, list_id: str, message: str, segment: str) ->
     body = _object(call)
     entity_id = body.get("EntityId")
     if not isinstance(entity_id, str):
-        raise _missing("EntityId", "Edm.Guid")
+        raise parameter_missing("EntityId", "Edm.Guid")
     store = call.env.store
     if message == "RemoveMemberList":
         lists.remove_member(store, list_id, entity_id.lower(), call.caller)
@@ -89,10 +94,10 @@ def add_list_members(call: Call) -> Response:
     list_ref = body.get("List")
     list_id = list_ref.get("listid") if isinstance(list_ref, dict) else None
     if not isinstance(list_id, str):
-        raise _missing("List", "Microsoft.Dynamics.CRM.list")
+        raise parameter_missing("List", "Microsoft.Dynamics.CRM.list")
     raw_members = body.get("Members")
     if not isinstance(raw_members, list):
-        raise _missing("Members", "Collection(Microsoft.Dynamics.CRM.crmbaseentity)")
+        raise parameter_missing("Members", "Collection(Microsoft.Dynamics.CRM.crmbaseentity)")
     members = [_member(call, raw) for raw in raw_members]
     call.request.context["operation_count"] = max(len(members), 1)
     lists.add_members(call.env.store, list_id.lower(), members, call.caller)
@@ -103,55 +108,26 @@ def _object(call: Call) -> dict[str, t.Any]:
     try:
         body = orjson.loads(call.request.body or b"{}")
     except orjson.JSONDecodeError as exc:
-        raise DataverseFault(
-            Kind.BAD_REQUEST, "0x80048d19", f"{_VALIDATING}Invalid JSON. {exc}"
-        ) from None
+        raise parameters_invalid_json(exc) from None
     if not isinstance(body, dict):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80048d19",
-            f"{_VALIDATING}An unexpected 'StartArray' node was found when reading from the JSON "
-            "reader. A 'StartObject' node was expected.",
-        )
+        raise parameters_not_object()
     return body
-
-
-def _missing(name: str, type_name: str) -> DataverseFault:
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x0",
-        f"{_VALIDATING}The parameter '{name}' of type '{type_name}' is missing or invalid.",
-    )
 
 
 def _member(call: Call, raw: t.Any) -> tuple[str, str]:
     """``(table, id)`` of one ``Members`` entry: its ``@odata.type`` and that table's primary id."""
     type_name = raw.get(_TYPE) if isinstance(raw, dict) else None
     if not isinstance(type_name, str):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x0",
-            _VALIDATING + "A resource without a type name was found, but no expected type was "
-            "specified. To allow entries without type information, the expected type must also "
-            "be specified when the model is specified.",
-        )
-    logical = type_name.removeprefix("#").removeprefix(_NAMESPACE)
+        raise untyped_resource()
+    logical = type_name.removeprefix("#").removeprefix(NAMESPACE)
     catalog = call.env.catalog
-    if not type_name.removeprefix("#").startswith(_NAMESPACE) or not catalog.has_table(logical):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x0",
-            _VALIDATING + f"A type named '{type_name}' could not be resolved by the model. "
-            "When a model is available, each type name must resolve to a valid type.",
-        )
+    if not type_name.removeprefix("#").startswith(NAMESPACE) or not catalog.has_table(logical):
+        raise unresolved_type(type_name)
     table = catalog.table(logical)
     member_id = raw.get(table.primary_id)
     if not isinstance(member_id, str):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            f"Each member of AddListMembersList needs its primary key '{table.primary_id}'.",
-        )
+        raise list_member_needs_id(table)
+
     return logical, member_id.lower()
 
 
@@ -161,9 +137,9 @@ def _member_table(call: Call, list_id: str, entity_id: str) -> str:
     row = store.retrieve(lists.LIST, list_id)
     expected = lists.MEMBER_TYPES.get(row.get("createdfromcode") or 0)
     if expected is None:
-        raise lists.wrong_member_type(call.env.catalog.table("contact"), None)
+        raise wrong_member_type(call.env.catalog.table("contact"), None)
     if store.find(expected, entity_id) is None:
         for other in lists.MEMBER_TYPES.values():
             if other != expected and store.find(other, entity_id) is not None:
-                raise lists.wrong_member_type(call.env.catalog.table(other), expected)
+                raise wrong_member_type(call.env.catalog.table(other), expected)
     return expected

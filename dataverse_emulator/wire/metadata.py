@@ -36,19 +36,28 @@ import orjson
 
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.catalog import ManyToMany
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    attribute_not_found,
+    key_definition_incomplete,
+    metadata_address,
+    metadata_body_invalid_json,
+    metadata_body_not_object,
+    metadata_key_not_found,
+    method_not_allowed,
+    option_set_not_found,
+    property_not_found,
+    segment_not_found,
+    unparsable_request,
+)
+from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import metadata_json as mj
 from dataverse_emulator.wire.errors import (
     JSON_CONTENT_TYPE,
-    error_response,
+    ParseError,
     fault_response,
-    method_not_allowed,
-    property_not_found,
-    segment_not_found,
 )
-from dataverse_emulator.wire.odata_filter import FilterSyntaxError
-from dataverse_emulator.wire.query_options import QueryOptionError, QueryOptions, parse_query
-from dataverse_emulator.wire.segments import PathSyntaxError, Segment, crm_name, split_path
+from dataverse_emulator.wire.query_options import QueryOptions, parse_query
+from dataverse_emulator.wire.segments import Segment, crm_name, split_path
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.state.catalog import Catalog, Column, Relationship, Table
@@ -107,8 +116,8 @@ def handle(
         return _get(segments, catalog, _Context(root, options))
     except DataverseFault as fault:
         return fault_response(fault)
-    except (PathSyntaxError, FilterSyntaxError, QueryOptionError) as exc:
-        return error_response(400, "0x80060888", exc.message)
+    except ParseError as exc:
+        return fault_response(unparsable_request(exc.message))
 
 
 # ----------------------------------------------------------------------------- routing
@@ -143,7 +152,7 @@ def _global_option_sets(segments: list[Segment], catalog: Catalog, ctx: _Context
         if (item["Name"] if isinstance(key, dict) else str(item["MetadataId"]).lower()) == wanted
     ]
     if not found:
-        raise DataverseFault(Kind.NOT_FOUND, "0x80040217", f"Could not find optionset {wanted}.")
+        raise option_set_not_found(wanted)
     return _single(base, ctx.options, found[0], _OPTION_SET_TYPE)
 
 
@@ -190,11 +199,7 @@ def _post(
     schema_name = body.get("SchemaName")
     attributes = body.get("KeyAttributes")
     if not isinstance(schema_name, str) or not isinstance(attributes, list):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            "An EntityKeyMetadata needs a SchemaName and a KeyAttributes list.",
-        )
+        raise key_definition_incomplete()
     key = catalog.add_key(
         table.logical_name, schema_name, [str(a) for a in attributes], _label_text(body)
     )
@@ -275,11 +280,7 @@ def _table(catalog: Catalog, key: str | dict[str, t.Any] | None) -> tuple[Table,
     ):
         name = key["LogicalName"]
         return catalog.table(name), f"'{name}'"
-    raise DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80060888",
-        "EntityDefinitions is addressed by MetadataId or LogicalName.",
-    )
+    raise metadata_address("EntityDefinitions", "MetadataId or LogicalName")
 
 
 def _collection_items(catalog: Catalog, table: Table, name: str) -> list[Json]:
@@ -423,11 +424,7 @@ def _find_column(
         wanted = key
         found = [(n, c) for n, c in numbered if c.metadata_id.lower() == key]
     if not found:
-        raise DataverseFault(
-            Kind.NOT_FOUND,
-            "0x80040217",
-            f"Could not find attribute '{wanted}' on entity '{table.logical_name}'.",
-        )
+        raise attribute_not_found(wanted, table)
     return found[0]
 
 
@@ -455,11 +452,7 @@ def _relationship_by_key(
         return catalog.relationship_by_id(key)
     if set(key) == {"SchemaName"}:
         return catalog.relationship(str(key["SchemaName"]))
-    raise DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80060888",
-        "RelationshipDefinitions is addressed by MetadataId or SchemaName.",
-    )
+    raise metadata_address("RelationshipDefinitions", "MetadataId or SchemaName")
 
 
 def _relationship_json(catalog: Catalog, rel: Relationship | ManyToMany, *, typed: bool) -> Json:
@@ -510,9 +503,7 @@ def _find(items: list[Json], key: str | dict[str, t.Any], name_property: str | N
             raise segment_not_found(prop)
         found = [i for i in items if i.get(prop) == value]
     if not found:
-        raise DataverseFault(
-            Kind.NOT_FOUND, "0x80040217", f"Could not find a metadata item with key {key}."
-        )
+        raise metadata_key_not_found(key)
     return found[0]
 
 
@@ -572,9 +563,10 @@ def _json_body(request: Request) -> Json:
     try:
         body = orjson.loads(request.body or b"{}")
     except orjson.JSONDecodeError as exc:
-        raise DataverseFault(Kind.BAD_REQUEST, "0x80040203", f"Invalid JSON body: {exc}") from exc
+        raise metadata_body_invalid_json(exc) from exc
     if not isinstance(body, dict):
-        raise DataverseFault(Kind.BAD_REQUEST, "0x80040203", "The body must be a JSON object.")
+        raise metadata_body_not_object()
+
     return body
 
 

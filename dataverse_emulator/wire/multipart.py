@@ -31,6 +31,8 @@ import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from dataverse_emulator.wire.errors import ParseError
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
@@ -40,12 +42,8 @@ _ROOTED = re.compile(r"/api/data/v\d+\.\d+(?:/|$)")
 _METHOD = re.compile(r"[A-Z]+")
 
 
-class MultipartError(Exception):
+class MultipartError(ParseError):
     """A ``$batch`` body or ``Content-Type`` that cannot be parsed (rendered as a 400)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

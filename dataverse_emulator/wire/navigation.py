@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import typing as t
 
-from dataverse_emulator.state import associations, values
+from dataverse_emulator.state import associations
+from dataverse_emulator.state.error_catalogue import (
+    payload_error,
+    property_not_found,
+    unknown_property,
+)
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET
-from dataverse_emulator.wire.errors import property_not_found
 from dataverse_emulator.wire.query_options import order, top
 from dataverse_emulator.wire.rows import prepare, renderer
 
@@ -270,7 +274,7 @@ def deep_create(call: Call, table: Table, body: dict[str, t.Any]) -> Row:
                 collections = collection_valued(call, table)
             rel = collections.get(name)
             if rel is None or rel.referencing_navigation is None:
-                raise values.unknown_property(table, name)
+                raise unknown_property(table, name)
             children.append((rel, value))
             del body[name]
     row = call.env.store.create(table.logical_name, body, caller=call.caller)
@@ -279,7 +283,7 @@ def deep_create(call: Call, table: Table, body: dict[str, t.Any]) -> Row:
         child_table = call.env.catalog.table(rel.referencing_entity)
         for item in items:
             if not isinstance(item, dict):
-                raise values.payload_error(
+                raise payload_error(
                     child_table,
                     "Microsoft.OData.ODataException: An unexpected 'PrimitiveValue' node was "
                     "found when reading from the JSON reader. A 'StartObject' node was expected.",
@@ -298,7 +302,7 @@ def _nested_table(
     chosen = type_name or targets[0]
     catalog = call.env.catalog
     if chosen not in targets or not catalog.has_table(chosen):
-        raise values.payload_error(
+        raise payload_error(
             table,
             f"Microsoft.OData.ODataException: The type '{chosen}' is not a valid target of the "
             "navigation property.",

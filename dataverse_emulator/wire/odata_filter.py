@@ -41,6 +41,7 @@ from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from dataverse_emulator.state import collation
+from dataverse_emulator.wire.errors import ParseError
 from dataverse_emulator.wire.segments import PathSyntaxError, Value, parse_literal
 
 Row: t.TypeAlias = t.Mapping[str, t.Any]
@@ -71,12 +72,8 @@ MAX_DEPTH = 100
 """§2.6: nesting of parentheses and ``not`` beyond this is refused (OData's own limit is 800)."""
 
 
-class FilterSyntaxError(Exception):
+class FilterSyntaxError(ParseError):
     """A ``$filter`` expression outside the supported subset, or malformed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import uuid
 
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import invalid_optional_header
 
-INVALID_ARGUMENT = "0x80040203"
 _LOGIC = frozenset({"CustomSync", "CustomAsync"})
 _BOOLEAN = (
     "MSCRM.BypassCustomPluginExecution",
@@ -68,8 +67,4 @@ def _is_guid(text: str) -> bool:
 
 
 def _refuse(name: str, value: str, valid: str) -> None:
-    raise DataverseFault(
-        Kind.BAD_REQUEST,
-        INVALID_ARGUMENT,
-        f"Invalid value '{value}' for the optional parameter {name}; valid values: {valid}.",
-    )
+    raise invalid_optional_header(name, value, valid)

@@ -38,6 +38,7 @@ from decimal import Decimal
 from urllib.parse import quote, unquote, unquote_plus
 
 from dataverse_emulator.state import collation
+from dataverse_emulator.wire.errors import ParseError
 from dataverse_emulator.wire.odata_filter import Filter, FilterSyntaxError, parse_filter
 from dataverse_emulator.wire.segments import PathSyntaxError, split_top_level
 
@@ -65,12 +66,8 @@ _Row = t.TypeVar("_Row", bound="Mapping[str, t.Any]")
 """A row of any shape: the helpers below keep the caller's row type."""
 
 
-class QueryOptionError(Exception):
+class QueryOptionError(ParseError):
     """A query option that is unknown, repeated or malformed (wire answers 400)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing as t
 
 from dataverse_emulator.state.associations import Navigation
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import value_member_missing
 from dataverse_emulator.state.store import etag
 from dataverse_emulator.wire import navigation
 from dataverse_emulator.wire.call import Call, empty_response, json_response
@@ -255,9 +255,7 @@ def write_property(call: Call, table: Table, locator: Locator, name: str) -> Res
     else:
         body = load_object(call.request.body, table)
         if "value" not in body:
-            raise DataverseFault(
-                Kind.BAD_REQUEST, "0x80048d19", "The request body must contain a 'value' member."
-            )
+            raise value_member_missing()
         value = body["value"]
     call.env.store.update(table.logical_name, locator, {name: value}, caller=call.caller)
     return empty_response(204)

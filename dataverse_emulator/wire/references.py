@@ -26,11 +26,16 @@ from urllib.parse import unquote
 import orjson
 
 from dataverse_emulator.state import associations
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    content_id_missing,
+    method_not_allowed,
+    reference_body_invalid,
+    reference_row_missing,
+    reference_target_invalid,
+    syntax_error,
+)
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.wire.call import Call, empty_response
-from dataverse_emulator.wire.errors import method_not_allowed
-from dataverse_emulator.wire.rows import content_id_missing, syntax_error
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -84,12 +89,7 @@ def _body_id(call: Call) -> str:
         body = None
     value = body.get(_ID) if isinstance(body, dict) else None
     if not isinstance(value, str):
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80060888",
-            "The request body of a $ref POST must be a JSON object with an '@odata.id' member "
-            'addressing the related row, e.g. {"@odata.id": "contacts(<guid>)"}.',
-        )
+        raise reference_body_invalid()
     return value
 
 
@@ -98,12 +98,7 @@ def _query_id(call: Call) -> str:
         name, _, value = pair.partition("=")
         if unquote(name) == "$id" and value:
             return unquote(value)
-    raise DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x80060888",
-        "A $ref DELETE on a collection-valued navigation property needs the related row: "
-        "'{nav}(<id>)/$ref' or '{nav}/$ref?$id=<url of the row>'.",
-    )
+    raise reference_row_missing()
 
 
 def _related_id(call: Call, target: Table, address: str) -> str:
@@ -117,12 +112,7 @@ def _related_id(call: Call, target: Table, address: str) -> str:
         raise syntax_error()
     named = call.env.catalog.table_by_set(entity_set)
     if named.logical_name != target.logical_name:
-        raise DataverseFault(
-            Kind.BAD_REQUEST,
-            "0x80040203",
-            f"The entity set '{entity_set}' is not a valid target of the navigation property: "
-            f"it leads to '{target.entity_set_name}'.",
-        )
+        raise reference_target_invalid(entity_set, target)
     return key
 
 

@@ -42,6 +42,15 @@ import typing as t
 import uuid
 
 from dataverse_emulator.state import privileges
+from dataverse_emulator.state.error_catalogue import (
+    method_not_allowed,
+    property_not_found,
+    segment_not_found,
+    syntax_error,
+    unexpected_server_error,
+    unparsable_request,
+    unsupported_version,
+)
 from dataverse_emulator.state.errors import DataverseFault
 from dataverse_emulator.wire import (
     batch,
@@ -60,11 +69,7 @@ from dataverse_emulator.wire import (
 from dataverse_emulator.wire.call import Call, json_response
 from dataverse_emulator.wire.errors import (
     annotate_error,
-    error_response,
     fault_response,
-    method_not_allowed,
-    property_not_found,
-    segment_not_found,
     stamp_request_id,
 )
 from dataverse_emulator.wire.multipart import MultipartError
@@ -109,7 +114,7 @@ def handle(request: Request, env: Environment) -> Response:
         response = _route(request, env)
     except Exception:  # noqa: BLE001 - a bug must still answer in Dataverse's shape
         _log.exception("Unexpected error answering %s %s", request.method, request.path)
-        response = error_response(500, "0x80040216", "An unexpected error occurred.")
+        response = fault_response(unexpected_server_error())
     if response.header("OData-Version") is None:
         response.headers.append(("OData-Version", "4.0"))
     return stamp_request_id(response)
@@ -122,12 +127,7 @@ def _route(request: Request, env: Environment) -> Response:
         return not_found_response(first)
     version, _, rest = path[len(PREFIX) :].partition("/")
     if not _VERSION.fullmatch(version):
-        return error_response(
-            400,
-            "0x80060888",
-            f"Requested API Version '{version}' was not understood. Please provide in the format "
-            "/api/data/v<Major>.<Minor>/ (example: /api/data/v7.2/)",
-        )
+        return fault_response(unsupported_version(version))
     user = request.context.get("user")
     call = Call(
         request=request,
@@ -151,9 +151,9 @@ def dispatch(call: Call, rest: str) -> Response:
     except DataverseFault as fault:
         response = fault_response(fault)
     except PathSyntaxError:
-        response = error_response(400, "0x8006088a", "Bad Request - Error in query syntax.")
+        response = fault_response(syntax_error())
     except (QueryOptionError, MultipartError) as exc:
-        response = error_response(400, "0x80060888", exc.message)
+        response = fault_response(unparsable_request(exc.message))
     if call.prefer.include_annotations and response.status >= 400:
         return annotate_error(response, call.wants)
     return response

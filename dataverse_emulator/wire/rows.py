@@ -18,10 +18,14 @@ from uuid import UUID
 import orjson
 
 from dataverse_emulator.state import values
-from dataverse_emulator.state.errors import DataverseFault, Kind
+from dataverse_emulator.state.error_catalogue import (
+    content_id_missing,
+    payload_error,
+    property_not_found,
+    syntax_error,
+)
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET, etag
-from dataverse_emulator.wire.errors import property_not_found
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -69,20 +73,6 @@ def _formatted_datetime(value: str, *, date_only: bool) -> str:
     return f"{day} {hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
 
 
-def syntax_error() -> DataverseFault:
-    """400 ``0x8006088a`` "Bad Request - Error in query syntax." (§4.3)."""
-    return DataverseFault(Kind.BAD_REQUEST, "0x8006088a", "Bad Request - Error in query syntax.")
-
-
-def content_id_missing(reference: str) -> DataverseFault:
-    """400 for a ``$n`` that no earlier change-set operation declared (§5.2)."""
-    return DataverseFault(
-        Kind.BAD_REQUEST,
-        "0x0",
-        f"Content-ID Reference: '{reference}' does not exist in the batch context.",
-    )
-
-
 def plain(value: t.Any) -> t.Any:
     """Turn a typed OData literal into the stored JSON form (GUID str, ISO date, number)."""
     if isinstance(value, UUID):
@@ -127,11 +117,9 @@ def load_object(body: bytes, table: Table) -> dict[str, t.Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise values.payload_error(
-            table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}"
-        ) from None
+        raise payload_error(table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}") from None
     if not isinstance(data, dict):
-        raise values.payload_error(
+        raise payload_error(
             table,
             "Microsoft.OData.ODataException: An unexpected 'StartArray' node was found when "
             "reading from the JSON reader. A 'StartObject' node was expected.",

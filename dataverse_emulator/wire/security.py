@@ -16,9 +16,9 @@ from __future__ import annotations
 import typing as t
 import uuid
 
+from dataverse_emulator.state.error_catalogue import segment_not_found
 from dataverse_emulator.state.privileges import held, privilege_id
 from dataverse_emulator.wire.call import json_response
-from dataverse_emulator.wire.errors import segment_not_found
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.http import Response

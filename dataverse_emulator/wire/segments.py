@@ -24,6 +24,7 @@ Segment(name='parentcustomerid_account', key=None)]
 
 from __future__ import annotations
 
+import itertools
 import re
 import typing as t
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import unquote
 from uuid import UUID
+
+from dataverse_emulator.wire.errors import ParseError
 
 Value: t.TypeAlias = str | int | Decimal | bool | datetime | date | UUID | None
 """A typed OData literal."""
@@ -55,12 +58,8 @@ _SIMPLE_KEYED = re.compile(
 _CONSTANTS: dict[str, Value] = {"null": None, "true": True, "false": False}
 
 
-class PathSyntaxError(Exception):
+class PathSyntaxError(ParseError):
     """A resource path, key predicate or literal that cannot be parsed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +159,19 @@ def split_top_level(text: str, separator: str, what: str) -> list[str]:
     """
     if "'" not in text and "(" not in text:
         return text.split(separator)
-    parts: list[str] = []
+    bounds = [-1, *_top_level_separators(text, separator, what), len(text)]
+    return [text[start + 1 : end] for start, end in itertools.pairwise(bounds)]
+
+
+def _top_level_separators(text: str, separator: str, what: str) -> list[int]:
+    """The positions of ``separator`` outside quotes and parentheses.
+
+    Raises:
+        PathSyntaxError: Unbalanced quotes or parentheses.
+    """
+    found: list[int] = []
     depth = 0
     quoted = False
-    start = 0
     for index, char in enumerate(text):
         if char == "'":
             quoted = not quoted  # '' inside a string toggles twice
@@ -176,12 +184,10 @@ def split_top_level(text: str, separator: str, what: str) -> list[str]:
             if depth < 0:
                 raise PathSyntaxError(f"Unbalanced parentheses in {what} '{text}'.")
         elif char == separator and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
+            found.append(index)
     if quoted or depth:
         raise PathSyntaxError(f"Unbalanced quotes or parentheses in {what} '{text}'.")
-    parts.append(text[start:])
-    return parts
+    return found
 
 
 def _decode(path: str) -> str:

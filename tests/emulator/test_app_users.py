@@ -10,7 +10,7 @@ import typing as t
 import msal
 import requests
 
-from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.server import EmulatorServer
 from dataverse_emulator.testing import ODATA_HEADERS, emulator_process
 
 if t.TYPE_CHECKING:

@@ -16,7 +16,7 @@ from dataverse_emulator.authority import ASSERTION_TYPE
 from dataverse_emulator.faults import classify
 from dataverse_emulator.http import Response
 from dataverse_emulator.pki import thumbprints
-from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.server import EmulatorServer
 from dataverse_emulator.state.users import ApplicationUser
 from dataverse_emulator.testing import acquire_token, https_session
 from dataverse_emulator.tokens import TokenError, TokenService

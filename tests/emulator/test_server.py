@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from dataverse_emulator.http import Response
-from dataverse_emulator.serve import EmulatorServer
+from dataverse_emulator.server import EmulatorServer
 from dataverse_emulator.testing import api_session, https_session
 
 

@@ -24,7 +24,7 @@ from target_dynamics.target import TargetDynamics
 if t.TYPE_CHECKING:
     import requests
 
-    from dataverse_emulator.serve import EmulatorServer
+    from dataverse_emulator.server import EmulatorServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = shutil.which("meltano")

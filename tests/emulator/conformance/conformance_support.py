@@ -21,7 +21,7 @@ import msal
 import requests
 
 if t.TYPE_CHECKING:
-    from dataverse_emulator.serve import EmulatorServer
+    from dataverse_emulator.server import EmulatorServer
 
 EXAMPLE_ENTITIES = importlib.resources.files("dataverse_emulator") / (
     "data/examples/custom-entities.json"

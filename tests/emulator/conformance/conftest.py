@@ -22,7 +22,7 @@ from conformance_support import EXAMPLE_ENTITIES, Dataverse, msal_token
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from dataverse_emulator.serve import EmulatorServer
+    from dataverse_emulator.server import EmulatorServer
 
 
 @pytest.fixture(scope="session")

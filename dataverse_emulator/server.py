@@ -1,11 +1,12 @@
-"""The emulator on loopback HTTPS: an ASGI adapter on uvicorn (httptools) and a server object.
+"""The emulator on loopback HTTPS: certificates, configuration files and a uvicorn thread.
 
 :class:`EmulatorServer` generates a CA and certificates into its data directory, writes
 ``target-config.json`` (a working target-dynamics configuration pointing at itself),
 ``app-users.json`` (the further application users that may write, the target's ``app_users``:
-``target-dynamics --config target-config.json --config app-users.json``) and runs uvicorn on
-``127.0.0.1`` in a background thread with its own event loop (``start`` / ``stop`` or the
-context manager). One port serves the Entra authority, the Web API and ``/_emulator/``.
+``target-dynamics --config target-config.json --config app-users.json``) and runs the ASGI
+adapter (:mod:`dataverse_emulator.asgi`) on uvicorn on ``127.0.0.1`` in a background thread with
+its own event loop (``start`` / ``stop`` or the context manager). One port serves the Entra
+authority, the Web API and ``/_emulator/``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import dataclasses
 import importlib.util
 import json
-import logging
 import shutil
 import socket
 import tempfile
@@ -23,15 +23,13 @@ import time
 import typing as t
 from pathlib import Path
 
-import requests
 import uvicorn
-from typing_extensions import override
 
 from dataverse_emulator.app import Emulator, Options, WireHandler
-from dataverse_emulator.http import Request, Response
+from dataverse_emulator.asgi import AsgiApp
+from dataverse_emulator.control_client import Admin
 from dataverse_emulator.pki import Pki, thumbprints
 from dataverse_emulator.state.users import Users
-from dataverse_emulator.wire.errors import error_response
 
 if t.TYPE_CHECKING:
     from types import TracebackType
@@ -41,184 +39,6 @@ if t.TYPE_CHECKING:
 
 API_PATH = "/api/data/v9.2"
 _START_TIMEOUT = 15.0
-_INCOMPLETE = "ASGI callable returned without completing response."
-_NO_BODY = {204, 304}
-
-Scope = dict[str, t.Any]
-Receive = t.Callable[[], t.Awaitable[dict[str, t.Any]]]
-Send = t.Callable[[dict[str, t.Any]], t.Awaitable[None]]
-
-
-class _DeliberateResets(logging.Filter):
-    """Hide uvicorn's complaint about the responses we cut off on purpose (``Abort.RESET``)."""
-
-    @override
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != _INCOMPLETE
-
-
-logging.getLogger("uvicorn.error").addFilter(_DeliberateResets())
-
-
-class AsgiApp:
-    """Raw ASGI 3 adapter: bytes in, :class:`Request`; :class:`Response`, bytes out."""
-
-    def __init__(self, emulator: Emulator, max_body_bytes: int) -> None:
-        self.emulator = emulator
-        self._max_body = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one HTTP request (other scope types are ignored)."""
-        if scope["type"] != "http":
-            return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        host = headers.get("host") or "{}:{}".format(*scope["server"])
-        body = await self._body(receive)
-        if body is None:
-            response = error_response(
-                413,
-                "",
-                f"The request body exceeds the maximum size of {self._max_body} bytes.",
-            )
-        else:
-            raw_path = scope.get("raw_path") or scope["path"].encode()
-            request = Request(
-                method=scope["method"],
-                path=raw_path.decode("latin-1"),
-                query=scope["query_string"].decode("latin-1"),
-                headers=headers,
-                body=body,
-                base_url=f"https://{host}",
-                context={"connection": scope.get("client")},
-            )
-            response = await self.emulator.handle(request)
-        await _send(send, response, head=scope["method"] == "HEAD")
-
-    async def _body(self, receive: Receive) -> bytes | None:
-        """Read the whole body; None once it exceeds the limit."""
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks)
-
-
-async def _send(send: Send, response: Response, *, head: bool) -> None:
-    body = response.body
-    raw_headers = [(k.encode("latin-1"), v.encode("utf-8")) for k, v in response.headers]
-    if response.status not in _NO_BODY:
-        raw_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
-    if response.abort is not None:
-        # Abort.RESET: half the promised body, then return; uvicorn closes the connection.
-        await send(
-            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
-        )
-        return
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-class Admin:
-    """Client of the control API (``/_emulator/``) over the emulator's own HTTPS."""
-
-    def __init__(self, base_url: str, ca_path: Path) -> None:
-        self._base = f"{base_url}/_emulator"
-        self._session = requests.Session()
-        self._session.trust_env = False
-        self._session.verify = str(ca_path)
-
-    def _call(self, method: str, name: str, body: object = None) -> requests.Response:
-        response = self._session.request(method, f"{self._base}/{name}", json=body, timeout=30)
-        response.raise_for_status()
-        return response
-
-    def _object(self, method: str, name: str, body: object = None) -> dict[str, t.Any]:
-        # Every control endpoint but ``users`` and ``key-jobs`` answers a JSON object.
-        answer: dict[str, t.Any] = self._call(method, name, body).json()
-        return answer
-
-    def _list(self, method: str, name: str) -> list[dict[str, t.Any]]:
-        answer: list[dict[str, t.Any]] = self._call(method, name).json()
-        return answer
-
-    def health(self) -> dict[str, t.Any]:
-        """``GET /_emulator/health``."""
-        return self._object("GET", "health")
-
-    def reset(self) -> None:
-        """``POST /_emulator/reset``: back to the start-up state."""
-        self._call("POST", "reset")
-
-    def faults(self) -> dict[str, t.Any]:
-        """``GET /_emulator/faults``: seed and rules with their counters."""
-        return self._object("GET", "faults")
-
-    def set_faults(self, plan: t.Any) -> dict[str, t.Any]:
-        """``PUT /_emulator/faults``: a rule list or ``{"seed": n, "rules": [...]}``."""
-        return self._object("PUT", "faults", plan)
-
-    def limits(self) -> dict[str, t.Any]:
-        """``GET /_emulator/limits``: dop hint, web servers and per-user limits (nominal)."""
-        return self._object("GET", "limits")
-
-    def set_limits(self, **changes: float) -> dict[str, t.Any]:
-        """``PUT /_emulator/limits``: change some of them, e.g. ``set_limits(dop_hint=48)``."""
-        return self._object("PUT", "limits", changes)
-
-    def counters(self) -> dict[str, t.Any]:
-        """``GET /_emulator/counters``."""
-        return self._object("GET", "counters")
-
-    def snapshot(self) -> dict[str, t.Any]:
-        """``GET /_emulator/snapshot``: stored rows by table."""
-        return self._object("GET", "snapshot")
-
-    def revoke_tokens(self, client_id: str | None = None) -> int:
-        """``POST /_emulator/revoke-tokens``; return how many tokens were revoked."""
-        body = {"client_id": client_id} if client_id else {}
-        revoked: int = self._object("POST", "revoke-tokens", body)["revoked"]
-        return revoked
-
-    def key_jobs(self) -> list[dict[str, t.Any]]:
-        """``GET /_emulator/key-jobs``: running alternate-key index jobs (§3.6)."""
-        return self._list("GET", "key-jobs")
-
-    def finish_key_jobs(self) -> list[dict[str, t.Any]]:
-        """``POST /_emulator/key-jobs/finish``: end every key index job now."""
-        return self._list("POST", "key-jobs/finish")
-
-    def users(self) -> list[dict[str, t.Any]]:
-        """``GET /_emulator/users``: client id, name, role and secret expiry of each user."""
-        listed: list[dict[str, t.Any]] = self._call("GET", "users").json()
-        return listed
-
-    def set_role(self, client_id: str, role: dict[str, t.Any] | None) -> dict[str, t.Any]:
-        """``PUT /_emulator/users/{client_id}/role``: a role document; None: every privilege."""
-        return self._object("PUT", f"users/{client_id}/role", role)
-
-    def expire_secret(self, client_id: str, *, expired: bool = True) -> dict[str, t.Any]:
-        """``PUT /_emulator/users/{client_id}/secret``: mark the user's secret (un)expired."""
-        return self._object("PUT", f"users/{client_id}/secret", {"expired": expired})
-
-    def restrict_api_access(self, client_id: str, *, restricted: bool = True) -> dict[str, t.Any]:
-        """``PUT /_emulator/users/{client_id}/api-access``: block (or unblock) the app (§1.5)."""
-        return self._object("PUT", f"users/{client_id}/api-access", {"restricted": restricted})
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
 
 
 class EmulatorServer:
