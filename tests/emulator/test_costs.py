@@ -91,4 +91,6 @@ def test_execution_budget_is_charged_scaled(emulator_factory):
     remaining = float(
         response.headers["x-ms-ratelimit-time-remaining-xrm-requests"].replace(",", "")
     )
-    assert remaining == pytest.approx(1198.0, abs=0.05)
+    # 2 s of nominal server time, plus what a loaded machine adds to the measured wait (scaled
+    # back up tenfold); unscaled charging would leave 1,199.8 or 1,180.
+    assert 1197.0 <= remaining <= 1198.05
