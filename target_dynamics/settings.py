@@ -1,7 +1,10 @@
 """Settings: the config schema's cross-field rules, parsed once into typed values.
 
+The settings are declared in :mod:`~target_dynamics.settings_schema` (which generates the
+target's JSON Schema); this module reads their defaults and known keys from there.
 ``parse_settings`` reports every problem at once (what, where, how to fix) and never echoes a
-secret; the target and its sinks read only the typed :class:`Settings`.
+secret; the target and its sinks read only the typed :class:`Settings`, ``streams.<stream>``
+included (parsed at load time into :class:`StreamOverrides`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from target_dynamics.settings_schema import (
     SETTINGS,
     STATE_INTERVAL_PER_USER,
     STREAM_KEYS,
-    Setting,
 )
 from target_dynamics.writer import Operation
 
@@ -286,10 +288,11 @@ def _lookups(
     return found
 
 
-def _associations(
-    raw: Mapping[str, t.Any], where: str, problems: list[str]
-) -> dict[str, AssociationSettings]:
+def _associations(raw: t.Any, where: str, problems: list[str]) -> dict[str, AssociationSettings]:
     found: dict[str, AssociationSettings] = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must map record fields to relationships")
+        return found
     for name, spec in raw.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("relationship"), str):
             problems.append(
@@ -298,10 +301,8 @@ def _associations(
             )
             continue
         _unknown_keys(spec, ASSOCIATION_KEYS, f"{where}.{name}", problems)
-        mode = spec.get("mode") or "add"
-        if mode not in LIST_MODES:
-            problems.append(f"{where}.{name}.mode '{mode}' is not one of add, sync")
-        found[name] = AssociationSettings(spec["relationship"], spec.get("key"), mode)
+        mode = _choice(spec.get("mode") or "add", LIST_MODES, f"{where}.{name}.mode", problems)
+        found[name] = AssociationSettings(spec["relationship"], spec.get("key"), mode or "add")
     return found
 
 
@@ -338,6 +339,11 @@ def _check_credentials(secret: t.Any, key: t.Any, thumb: t.Any, problems: list[s
                 "no credentials: set client_secret, or certificate_private_key (PEM) with "
                 "certificate_thumbprint"
             )
+    _check_certificate(key, thumb, problems)
+
+
+def _check_certificate(key: t.Any, thumb: t.Any, problems: list[str]) -> None:
+    """A PEM key and a SHA-1 thumbprint, each when given."""
     if key and isinstance(key, str) and "-----BEGIN" not in key:
         problems.append(
             "certificate_private_key is not PEM text (no '-----BEGIN' line): paste the key file's "
@@ -428,40 +434,48 @@ def _text(value: t.Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _choice(value: t.Any, allowed: Sequence[str], where: str, problems: list[str]) -> str | None:
+    """``value`` when it is one of ``allowed``; unset is ``None``, anything else a problem."""
+    if value and value not in allowed:
+        problems.append(f"{where} '{value}' is not one of {', '.join(allowed)}")
+        return None
+    return _text(value)
+
+
+def _columns(value: t.Any, where: str, problems: list[str]) -> dict[str, str]:
+    """``streams.<stream>.columns``: record field -> column name."""
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return value
+    problems.append(f"{where} must map record fields to column names (strings)")
+    return {}
+
+
 def _stream(stream: str, spec: Mapping[str, t.Any], problems: list[str]) -> StreamOverrides:
     """One ``streams.<stream>`` entry: known keys, a valid operation, columns and lookups."""
     where = f"streams.{stream}"
     _unknown_keys(spec, STREAM_KEYS, where, problems)
-    operation = spec.get("operation")
-    if operation and operation not in OPERATIONS:
-        problems.append(f"{where}.operation '{operation}' is not one of {', '.join(OPERATIONS)}")
-    columns = spec.get("columns") or {}
-    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        problems.append(f"{where}.columns must map record fields to column names (strings)")
-        columns = {}
+    operation = _choice(spec.get("operation"), OPERATIONS, f"{where}.operation", problems)
+    columns = _columns(spec.get("columns") or {}, f"{where}.columns", problems)
     lookups = _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
-    mode = spec.get("marketing_list_mode")
-    if mode and mode not in LIST_MODES:
-        problems.append(f"{where}.marketing_list_mode '{mode}' is not one of add, sync")
-    associations = spec.get("associations") or {}
-    if not isinstance(associations, dict):
-        problems.append(f"{where}.associations must map record fields to relationships")
-        associations = {}
-    texts = spec.get("json_text_fields")
+    mode = _choice(
+        spec.get("marketing_list_mode"), LIST_MODES, f"{where}.marketing_list_mode", problems
+    )
+    associations = _associations(spec.get("associations") or {}, f"{where}.associations", problems)
+    texts, scope = spec.get("json_text_fields"), spec.get("mirror_scope")
     status = spec.get("inactive_status")
     return StreamOverrides(
         entity=_text(spec.get("entity")),
-        operation=Operation(operation) if operation in OPERATIONS else None,
+        operation=Operation(operation) if operation else None,
         id_field=_id_tuple(spec.get("id_field")),
         columns=columns,
         lookups=lookups,
         marketing_list=_text(spec.get("marketing_list")),
-        marketing_list_mode=_text(mode),
+        marketing_list_mode=mode,
         marketing_list_field=_text(spec.get("marketing_list_field")),
-        associations=_associations(associations, f"{where}.associations", problems),
+        associations=associations,
         json_text_fields=tuple(texts) if isinstance(texts, list) else (),
         operation_field=_text(spec.get("operation_field")),
-        mirror_scope=_text((_text(spec.get("mirror_scope")) or "").strip()),
+        mirror_scope=_text(scope.strip()) if isinstance(scope, str) else None,
         inactive_status=status if isinstance(status, int | str) else None,
     )
 
@@ -477,15 +491,6 @@ def _streams(value: t.Any, problems: list[str]) -> dict[str, StreamOverrides]:
     return found
 
 
-def _read(config: Mapping[str, t.Any], setting: Setting) -> t.Any:
-    """``setting``'s value in ``config``, its declared default when unset (null or empty)."""
-    value = config.get(setting.name)
-    if value is None or value == "":
-        value = setting.default
-    number = "number" in setting.to_property().type_dict.get("type", ())
-    return float(value) if number and value is not None else value
-
-
 @dataclass(frozen=True)
 class _Connection:
     """Where and how the target signs in, checked."""
@@ -498,41 +503,62 @@ class _Connection:
     certificate_thumbprint: str | None
 
 
-def _connection(config: Mapping[str, t.Any], problems: list[str]) -> _Connection:
-    """Check the URLs, cloud, credentials, tenant, client id, API version, caller and paths."""
-    get = config.get
-    url = get("dynamics_url")
-    url = _check_url("dynamics_url", str(url), problems) if url else ""
-    authority = get("authority_host")
-    if authority:
-        authority = _check_url("authority_host", str(authority), problems)
-    cloud, cloud_warning = (
-        choose_cloud(get("cloud"), authority, url)
-        if get("cloud") in (None, "", *CLOUD_AUTHORITY_HOSTS)
-        else ("public", None)  # the schema reports the unknown cloud
+def _endpoints(config: Mapping[str, t.Any], problems: list[str]) -> tuple[str, str | None]:
+    """``dynamics_url`` and ``authority_host``: https roots, without a trailing slash."""
+    url, authority = config.get("dynamics_url"), config.get("authority_host")
+    return (
+        _check_url("dynamics_url", str(url), problems) if url else "",
+        _check_url("authority_host", str(authority), problems) if authority else None,
     )
-    thumb = get("certificate_thumbprint")
-    _check_credentials(get("client_secret"), get("certificate_private_key"), thumb, problems)
-    _check_tenant(get("tenant_id"), problems)
-    client_id = get("client_id")
+
+
+def _check_identity(config: Mapping[str, t.Any], problems: list[str]) -> None:
+    """The credentials, the tenant and the client id."""
+    secret, key = config.get("client_secret"), config.get("certificate_private_key")
+    _check_credentials(secret, key, config.get("certificate_thumbprint"), problems)
+    _check_tenant(config.get("tenant_id"), problems)
+    client_id = config.get("client_id")
     if isinstance(client_id, str) and (not client_id.strip() or "/" in client_id):
         problems.append(f"client_id must be a GUID or a domain name (got '{client_id}')")
-    version = _API_VERSION.match(str(get("api_version") or DEFAULTS["api_version"]))
-    if not version:
-        problems.append(f"api_version '{get('api_version')}' is not like 'v9.2'")
-    caller = get("caller_object_id")
+
+
+def _api_version(value: t.Any, problems: list[str]) -> str:
+    """``api_version`` as ``9.2`` (a leading ``v`` dropped)."""
+    version = _API_VERSION.match(str(value or DEFAULTS["api_version"]))
+    if version:
+        return version.group(1)
+    problems.append(f"api_version '{value}' is not like 'v9.2'")
+    return str(DEFAULTS["api_version"])
+
+
+def _check_caller(caller: t.Any, problems: list[str]) -> None:
     if caller and not _GUID.match(str(caller)):
         problems.append(
             f"caller_object_id '{caller}' is not a GUID: use the Entra object id of the user to "
             "impersonate"
         )
-    _check_paths(get("ca_bundle"), get("dead_letter_path"), problems)
+
+
+def _connection(config: Mapping[str, t.Any], problems: list[str]) -> _Connection:
+    """Check where and how the target signs in: URLs, cloud, identity, version, caller, paths."""
+    url, authority = _endpoints(config, problems)
+    cloud = config.get("cloud")
+    cloud, cloud_warning = (
+        choose_cloud(cloud, authority, url)
+        if cloud in (None, "", *CLOUD_AUTHORITY_HOSTS)
+        else ("public", None)  # the schema reports the unknown cloud
+    )
+    _check_identity(config, problems)
+    version = _api_version(config.get("api_version"), problems)
+    _check_caller(config.get("caller_object_id"), problems)
+    _check_paths(config.get("ca_bundle"), config.get("dead_letter_path"), problems)
+    thumb = config.get("certificate_thumbprint")
     return _Connection(
         dynamics_url=url,
         authority_host=authority,
         cloud=cloud,
         cloud_warning=cloud_warning,
-        api_version=version.group(1) if version else DEFAULTS["api_version"],
+        api_version=version,
         certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
     )
 
@@ -571,7 +597,7 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
         return None, problems
     records = config.get("state_interval_records")
     return Settings(
-        **{s.name: _read(config, s) for s in _PLAIN},
+        **{s.name: s.read(config) for s in _PLAIN},
         **{f.name: getattr(connection, f.name) for f in fields(_Connection)},
         operation=operation,
         id_field=id_field,

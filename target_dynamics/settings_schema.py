@@ -43,6 +43,14 @@ class Setting:
     secret: bool = False
     allowed: tuple[str, ...] = ()
 
+    def read(self, config: Mapping[str, t.Any]) -> t.Any:
+        """This setting's value in ``config``, else its default (numbers as ``float``)."""
+        value = config.get(self.name)
+        if value is None or value == "":
+            value = self.default
+        number = "number" in self.to_property().type_dict["type"]
+        return float(value) if number and value is not None else value
+
     def to_property(self) -> th.Property[t.Any]:
         """The JSON-Schema property of this setting."""
         return th.Property(
