@@ -1,7 +1,10 @@
 """Settings: the config schema's cross-field rules, parsed once into typed values.
 
+The settings are declared in :mod:`~target_dynamics.settings_schema` (which generates the
+target's JSON Schema); this module reads their defaults and known keys from there.
 ``parse_settings`` reports every problem at once (what, where, how to fix) and never echoes a
-secret; the target and its sinks read only the typed :class:`Settings`.
+secret; the target and its sinks read only the typed :class:`Settings`, ``streams.<stream>``
+included (parsed at load time into :class:`StreamOverrides`).
 """
 
 from __future__ import annotations
@@ -10,17 +13,27 @@ import json
 import os
 import re
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import JSONSchemaValidator
 
 from target_dynamics.clouds import CLOUD_AUTHORITY_HOSTS, choose_cloud
 from target_dynamics.errors import ConfigError
 from target_dynamics.metadata import close_names
+from target_dynamics.settings_schema import (
+    DEFAULTS,
+    LIST_MODES,
+    LOAD_METHODS,
+    LOOKUP_SETTINGS,
+    OPERATIONS,
+    SECRETS,
+    SETTINGS,
+    STATE_INTERVAL_PER_USER,
+    STREAM_KEYS,
+)
 from target_dynamics.writer import Operation
 
 if t.TYPE_CHECKING:
@@ -29,38 +42,12 @@ if t.TYPE_CHECKING:
     from jsonschema import ValidationError
 
 
-SECRETS = frozenset({"client_secret", "certificate_private_key", "app_users"})
-"""Settings whose values never appear in a message (``app_users`` holds credentials)."""
-STATE_INTERVAL_PER_USER = 10_000
-"""Default ``state_interval_records`` per application user: rows enough to keep its 52 request
-slots busy between two STATE messages (§7.1)."""
-LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
-STREAM_KEYS = (
-    "entity",
-    "operation",
-    "id_field",
-    "columns",
-    "lookups",
-    "marketing_list",
-    "marketing_list_mode",
-    "marketing_list_field",
-    "associations",
-    "json_text_fields",
-    "operation_field",
-    "mirror_scope",
-    "inactive_status",
-)
-LIST_MODES = ("add", "sync")
 ASSOCIATION_KEYS = ("relationship", "key", "mode")
-LOOKUP_KEYS = ("table", "key", "table_field")
+LOOKUP_KEYS = tuple(s.name for s in LOOKUP_SETTINGS)
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
 _API_VERSION = re.compile(r"^v?(\d+\.\d+)$")
-ID_FIELD_TYPE = th.CustomType(
-    {"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1, "minLength": 1}
-)
-OPERATIONS = [op.value for op in Operation]
 UNSUPPORTED_SDK_SETTINGS = {
     "add_record_metadata": "Dataverse tables take no _sdc_* columns, so the target never sends "
     "them; remove it (map a field you need into a column with `columns` or a stream map)",
@@ -139,6 +126,25 @@ class StreamSettings:
 
 
 @dataclass(frozen=True)
+class StreamOverrides:
+    """``streams.<stream>``, parsed at load time: what one stream sets over the top level."""
+
+    entity: str | None = None
+    operation: Operation | None = None
+    id_field: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)
+    lookups: Mapping[str, LookupSettings] = field(default_factory=dict)
+    marketing_list: str | None = None
+    marketing_list_mode: str | None = None
+    marketing_list_field: str | None = None
+    associations: Mapping[str, AssociationSettings] = field(default_factory=dict)
+    json_text_fields: tuple[str, ...] = ()
+    operation_field: str | None = None
+    mirror_scope: str | None = None
+    inactive_status: int | str | None = None
+
+
+@dataclass(frozen=True)
 class AppUser:
     """One more application user of ``app_users``: its client id and credentials."""
 
@@ -150,7 +156,7 @@ class AppUser:
 
 @dataclass(frozen=True)
 class Settings:
-    """The config, read and validated once."""
+    """The config, read and validated once; defaults are the declared ones (:data:`SETTINGS`)."""
 
     dynamics_url: str
     tenant_id: str
@@ -163,33 +169,33 @@ class Settings:
     authority_host: str | None = None
     cloud_warning: str | None = None
     """Why the login host in use contradicts :attr:`dynamics_url`'s cloud (logged once)."""
-    api_version: str = "9.2"
+    api_version: str = DEFAULTS["api_version"]
     ca_bundle: str | None = None
     entity: str | None = None
     operation: Operation = Operation.UPSERT
     id_field: tuple[str, ...] = ()
-    streams: Mapping[str, Mapping[str, t.Any]] = field(default_factory=dict)
+    streams: Mapping[str, StreamOverrides] = field(default_factory=dict)
     lookups: Mapping[str, LookupSettings] = field(default_factory=dict)
     max_concurrency: int | None = None
     app_users: tuple[AppUser, ...] = ()
     """Application users besides :attr:`client_id`, each with its own service protection limits."""
-    extra_fields: str = "drop"
+    extra_fields: str = DEFAULTS["extra_fields"]
     dead_letter_path: str | None = None
-    max_errors: int = 0
-    dry_run: bool = False
-    bypass_business_logic: bool = False
+    max_errors: int = DEFAULTS["max_errors"]
+    dry_run: bool = DEFAULTS["dry_run"]
+    bypass_business_logic: bool = DEFAULTS["bypass_business_logic"]
     suppress_duplicate_detection: bool | None = None
     caller_object_id: str | None = None
-    timeout_seconds: float = 120.0
-    outage_budget_seconds: float = 300.0
-    progress_interval_seconds: float = 60.0
+    timeout_seconds: float = DEFAULTS["timeout_seconds"]
+    outage_budget_seconds: float = DEFAULTS["outage_budget_seconds"]
+    progress_interval_seconds: float = DEFAULTS["progress_interval_seconds"]
     state_interval_records: int = STATE_INTERVAL_PER_USER
-    state_interval_seconds: float = 60.0
-    keyless_create_ids: str = "content"
-    multiple_matches: str = "reject"
+    state_interval_seconds: float = DEFAULTS["state_interval_seconds"]
+    keyless_create_ids: str = DEFAULTS["keyless_create_ids"]
+    multiple_matches: str = DEFAULTS["multiple_matches"]
     marketing_list: str | None = None
-    marketing_list_mode: str = "add"
-    hard_delete: bool = False
+    marketing_list_mode: str = DEFAULTS["marketing_list_mode"]
+    hard_delete: bool = DEFAULTS["hard_delete"]
 
     @property
     def login_host(self) -> str:
@@ -198,32 +204,26 @@ class Settings:
 
     def for_stream(self, stream: str, key_properties: list[str]) -> StreamSettings:
         """The settings that apply to ``stream`` (whose SCHEMA names ``key_properties``)."""
-        own = self.streams.get(stream, {})
-        columns = dict(own.get("columns") or {})
-        lookups = dict(self.lookups)
-        lookups.update(_lookups(own.get("lookups") or {}, f"streams.{stream}.lookups", []))
-        id_field = _id_tuple(own.get("id_field")) or self.id_field
-        from_config = bool(id_field)
-        if not id_field:
-            id_field = tuple(key_properties)
+        own = self.streams.get(stream) or StreamOverrides()
+        id_field = own.id_field or self.id_field or tuple(key_properties)
         return StreamSettings(
-            entity=own.get("entity") or self.entity or stream,
-            operation=Operation(own["operation"]) if own.get("operation") else self.operation,
-            id_field=tuple(columns.get(f, f) for f in id_field),
-            columns=columns,
-            lookups=lookups,
-            id_from_config=from_config,
+            entity=own.entity or self.entity or stream,
+            operation=own.operation or self.operation,
+            id_field=tuple(own.columns.get(f, f) for f in id_field),
+            columns=own.columns,
+            lookups={**self.lookups, **own.lookups},
+            id_from_config=bool(own.id_field or self.id_field),
             content_ids=self.keyless_create_ids == "content",
             all_matches=self.multiple_matches == "all",
-            marketing_list=own.get("marketing_list") or self.marketing_list,
-            marketing_list_field=own.get("marketing_list_field"),
-            marketing_list_mode=own.get("marketing_list_mode") or self.marketing_list_mode,
-            associations=_associations(own.get("associations") or {}, "", []),
-            json_text_fields=tuple(own.get("json_text_fields") or ()),
-            operation_field=own.get("operation_field") or None,
+            marketing_list=own.marketing_list or self.marketing_list,
+            marketing_list_field=own.marketing_list_field,
+            marketing_list_mode=own.marketing_list_mode or self.marketing_list_mode,
+            associations=own.associations,
+            json_text_fields=own.json_text_fields,
+            operation_field=own.operation_field,
             hard_delete=self.hard_delete,
-            mirror_scope=(own.get("mirror_scope") or "").strip() or None,
-            inactive_status=own.get("inactive_status"),
+            mirror_scope=own.mirror_scope,
+            inactive_status=own.inactive_status,
         )
 
 
@@ -288,10 +288,11 @@ def _lookups(
     return found
 
 
-def _associations(
-    raw: Mapping[str, t.Any], where: str, problems: list[str]
-) -> dict[str, AssociationSettings]:
+def _associations(raw: t.Any, where: str, problems: list[str]) -> dict[str, AssociationSettings]:
     found: dict[str, AssociationSettings] = {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must map record fields to relationships")
+        return found
     for name, spec in raw.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("relationship"), str):
             problems.append(
@@ -300,10 +301,8 @@ def _associations(
             )
             continue
         _unknown_keys(spec, ASSOCIATION_KEYS, f"{where}.{name}", problems)
-        mode = spec.get("mode") or "add"
-        if mode not in LIST_MODES:
-            problems.append(f"{where}.{name}.mode '{mode}' is not one of add, sync")
-        found[name] = AssociationSettings(spec["relationship"], spec.get("key"), mode)
+        mode = _choice(spec.get("mode") or "add", LIST_MODES, f"{where}.{name}.mode", problems)
+        found[name] = AssociationSettings(spec["relationship"], spec.get("key"), mode or "add")
     return found
 
 
@@ -340,6 +339,11 @@ def _check_credentials(secret: t.Any, key: t.Any, thumb: t.Any, problems: list[s
                 "no credentials: set client_secret, or certificate_private_key (PEM) with "
                 "certificate_thumbprint"
             )
+    _check_certificate(key, thumb, problems)
+
+
+def _check_certificate(key: t.Any, thumb: t.Any, problems: list[str]) -> None:
+    """A PEM key and a SHA-1 thumbprint, each when given."""
     if key and isinstance(key, str) and "-----BEGIN" not in key:
         problems.append(
             "certificate_private_key is not PEM text (no '-----BEGIN' line): paste the key file's "
@@ -425,30 +429,154 @@ def _operation(operation: t.Any, load_method: t.Any, problems: list[str]) -> Ope
     return LOAD_METHODS.get(load_method, Operation.UPSERT)
 
 
-def _check_streams(streams: Mapping[str, t.Any], problems: list[str]) -> None:
-    """Each ``streams.<stream>`` entry: known keys, a valid operation, columns and lookups."""
-    for stream, spec in streams.items():
-        where = f"streams.{stream}"
-        if not isinstance(spec, dict):
-            problems.append(f"{where} must be an object with {', '.join(STREAM_KEYS)}")
-            continue
-        _unknown_keys(spec, STREAM_KEYS, where, problems)
-        if spec.get("operation") and spec["operation"] not in OPERATIONS:
-            problems.append(
-                f"{where}.operation '{spec['operation']}' is not one of {', '.join(OPERATIONS)}"
-            )
-        columns = spec.get("columns") or {}
-        if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-            problems.append(f"{where}.columns must map record fields to column names (strings)")
-        _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
-        mode = spec.get("marketing_list_mode")
-        if mode and mode not in LIST_MODES:
-            problems.append(f"{where}.marketing_list_mode '{mode}' is not one of add, sync")
-        associations = spec.get("associations") or {}
-        if isinstance(associations, dict):
-            _associations(associations, f"{where}.associations", problems)
+def _text(value: t.Any) -> str | None:
+    """A set text value, else ``None`` (the schema reports a value of another type)."""
+    return value if isinstance(value, str) and value else None
+
+
+def _choice(value: t.Any, allowed: Sequence[str], where: str, problems: list[str]) -> str | None:
+    """``value`` when it is one of ``allowed``; unset is ``None``, anything else a problem."""
+    if value and value not in allowed:
+        problems.append(f"{where} '{value}' is not one of {', '.join(allowed)}")
+        return None
+    return _text(value)
+
+
+def _columns(value: t.Any, where: str, problems: list[str]) -> dict[str, str]:
+    """``streams.<stream>.columns``: record field -> column name."""
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return value
+    problems.append(f"{where} must map record fields to column names (strings)")
+    return {}
+
+
+def _stream(stream: str, spec: Mapping[str, t.Any], problems: list[str]) -> StreamOverrides:
+    """One ``streams.<stream>`` entry: known keys, a valid operation, columns and lookups."""
+    where = f"streams.{stream}"
+    _unknown_keys(spec, STREAM_KEYS, where, problems)
+    operation = _choice(spec.get("operation"), OPERATIONS, f"{where}.operation", problems)
+    columns = _columns(spec.get("columns") or {}, f"{where}.columns", problems)
+    lookups = _lookups(spec.get("lookups") or {}, f"{where}.lookups", problems)
+    mode = _choice(
+        spec.get("marketing_list_mode"), LIST_MODES, f"{where}.marketing_list_mode", problems
+    )
+    associations = _associations(spec.get("associations") or {}, f"{where}.associations", problems)
+    texts, scope = spec.get("json_text_fields"), spec.get("mirror_scope")
+    status = spec.get("inactive_status")
+    return StreamOverrides(
+        entity=_text(spec.get("entity")),
+        operation=Operation(operation) if operation else None,
+        id_field=_id_tuple(spec.get("id_field")),
+        columns=columns,
+        lookups=lookups,
+        marketing_list=_text(spec.get("marketing_list")),
+        marketing_list_mode=mode,
+        marketing_list_field=_text(spec.get("marketing_list_field")),
+        associations=associations,
+        json_text_fields=tuple(texts) if isinstance(texts, list) else (),
+        operation_field=_text(spec.get("operation_field")),
+        mirror_scope=_text(scope.strip()) if isinstance(scope, str) else None,
+        inactive_status=status if isinstance(status, int | str) else None,
+    )
+
+
+def _streams(value: t.Any, problems: list[str]) -> dict[str, StreamOverrides]:
+    """Every ``streams.<stream>`` entry, parsed (an entry that is no object is reported)."""
+    found: dict[str, StreamOverrides] = {}
+    for stream, spec in (value if isinstance(value, dict) else {}).items():
+        if isinstance(spec, dict):
+            found[stream] = _stream(stream, spec, problems)
         else:
-            problems.append(f"{where}.associations must map record fields to relationships")
+            problems.append(f"streams.{stream} must be an object with {', '.join(STREAM_KEYS)}")
+    return found
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """Where and how the target signs in, checked."""
+
+    dynamics_url: str
+    authority_host: str | None
+    cloud: str
+    cloud_warning: str | None
+    api_version: str
+    certificate_thumbprint: str | None
+
+
+def _endpoints(config: Mapping[str, t.Any], problems: list[str]) -> tuple[str, str | None]:
+    """``dynamics_url`` and ``authority_host``: https roots, without a trailing slash."""
+    url, authority = config.get("dynamics_url"), config.get("authority_host")
+    return (
+        _check_url("dynamics_url", str(url), problems) if url else "",
+        _check_url("authority_host", str(authority), problems) if authority else None,
+    )
+
+
+def _check_identity(config: Mapping[str, t.Any], problems: list[str]) -> None:
+    """The credentials, the tenant and the client id."""
+    secret, key = config.get("client_secret"), config.get("certificate_private_key")
+    _check_credentials(secret, key, config.get("certificate_thumbprint"), problems)
+    _check_tenant(config.get("tenant_id"), problems)
+    client_id = config.get("client_id")
+    if isinstance(client_id, str) and (not client_id.strip() or "/" in client_id):
+        problems.append(f"client_id must be a GUID or a domain name (got '{client_id}')")
+
+
+def _api_version(value: t.Any, problems: list[str]) -> str:
+    """``api_version`` as ``9.2`` (a leading ``v`` dropped)."""
+    version = _API_VERSION.match(str(value or DEFAULTS["api_version"]))
+    if version:
+        return version.group(1)
+    problems.append(f"api_version '{value}' is not like 'v9.2'")
+    return str(DEFAULTS["api_version"])
+
+
+def _check_caller(caller: t.Any, problems: list[str]) -> None:
+    if caller and not _GUID.match(str(caller)):
+        problems.append(
+            f"caller_object_id '{caller}' is not a GUID: use the Entra object id of the user to "
+            "impersonate"
+        )
+
+
+def _connection(config: Mapping[str, t.Any], problems: list[str]) -> _Connection:
+    """Check where and how the target signs in: URLs, cloud, identity, version, caller, paths."""
+    url, authority = _endpoints(config, problems)
+    cloud = config.get("cloud")
+    cloud, cloud_warning = (
+        choose_cloud(cloud, authority, url)
+        if cloud in (None, "", *CLOUD_AUTHORITY_HOSTS)
+        else ("public", None)  # the schema reports the unknown cloud
+    )
+    _check_identity(config, problems)
+    version = _api_version(config.get("api_version"), problems)
+    _check_caller(config.get("caller_object_id"), problems)
+    _check_paths(config.get("ca_bundle"), config.get("dead_letter_path"), problems)
+    thumb = config.get("certificate_thumbprint")
+    return _Connection(
+        dynamics_url=url,
+        authority_host=authority,
+        cloud=cloud,
+        cloud_warning=cloud_warning,
+        api_version=version,
+        certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
+    )
+
+
+_DERIVED = frozenset(
+    {
+        *(f.name for f in fields(_Connection)),
+        "operation",
+        "id_field",
+        "streams",
+        "lookups",
+        "app_users",
+        "state_interval_records",
+    }
+)
+"""Settings fields that :func:`parse_settings` derives instead of reading as declared."""
+_PLAIN = tuple(s for s in SETTINGS if s.name in {f.name for f in fields(Settings)} - _DERIVED)
+"""Settings read as they are, or their declared default (numbers as ``float``)."""
 
 
 def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[str]]:
@@ -459,91 +587,24 @@ def parse_settings(config: Mapping[str, t.Any]) -> tuple[Settings | None, list[s
     operation, stream and lookup structure, paths. Secrets are never quoted.
     """
     problems: list[str] = []
-    get = config.get
-    url = (
-        _check_url("dynamics_url", str(get("dynamics_url")), problems)
-        if get("dynamics_url")
-        else ""
-    )
-    authority = get("authority_host")
-    if authority:
-        authority = _check_url("authority_host", str(authority), problems)
-    cloud, cloud_warning = (
-        choose_cloud(get("cloud"), authority, url)
-        if get("cloud") in (None, "", *CLOUD_AUTHORITY_HOSTS)
-        else ("public", None)  # the schema reports the unknown cloud
-    )
-    secret, key, thumb = (
-        get("client_secret"),
-        get("certificate_private_key"),
-        get("certificate_thumbprint"),
-    )
-    _check_credentials(secret, key, thumb, problems)
-    _check_tenant(get("tenant_id"), problems)
-    client_id = get("client_id")
-    if isinstance(client_id, str) and (not client_id.strip() or "/" in client_id):
-        problems.append(f"client_id must be a GUID or a domain name (got '{client_id}')")
-    version = _API_VERSION.match(str(get("api_version") or "9.2"))
-    if not version:
-        problems.append(f"api_version '{get('api_version')}' is not like 'v9.2'")
-    caller = get("caller_object_id")
-    if caller and not _GUID.match(str(caller)):
-        problems.append(
-            f"caller_object_id '{caller}' is not a GUID: use the Entra object id of the user to "
-            "impersonate"
-        )
-    ca_bundle, dead = get("ca_bundle"), get("dead_letter_path")
-    _check_paths(ca_bundle, dead, problems)
-    operation = _operation(get("operation"), get("load_method"), problems)
-    id_field = _top_id_field(get("id_field"), problems)
-    streams = get("streams") or {}
-    if isinstance(streams, dict):
-        _check_streams(streams, problems)
-    lookups = _lookups(get("lookups") or {}, "lookups", problems)
-    app_users = _app_users(get("app_users"), client_id, problems)
+    connection = _connection(config, problems)
+    operation = _operation(config.get("operation"), config.get("load_method"), problems)
+    id_field = _top_id_field(config.get("id_field"), problems)
+    streams = _streams(config.get("streams"), problems)
+    lookups = _lookups(config.get("lookups") or {}, "lookups", problems)
+    app_users = _app_users(config.get("app_users"), config.get("client_id"), problems)
     if problems:
         return None, problems
-    suppress = get("suppress_duplicate_detection")
-    progress = get("progress_interval_seconds")
-    state_seconds = get("state_interval_seconds")
+    records = config.get("state_interval_records")
     return Settings(
-        dynamics_url=url,
-        tenant_id=str(get("tenant_id")),
-        client_id=str(get("client_id")),
-        client_secret=secret,
-        certificate_private_key=key,
-        certificate_thumbprint=thumb.replace(":", "").upper() if thumb else None,
-        cloud=cloud,
-        authority_host=authority,
-        cloud_warning=cloud_warning,
-        api_version=version.group(1) if version else "9.2",
-        ca_bundle=ca_bundle,
-        entity=get("entity"),
+        **{s.name: s.read(config) for s in _PLAIN},
+        **{f.name: getattr(connection, f.name) for f in fields(_Connection)},
         operation=operation,
         id_field=id_field,
         streams=streams,
         lookups=lookups,
-        max_concurrency=get("max_concurrency"),
         app_users=app_users,
-        extra_fields=get("extra_fields") or "drop",
-        dead_letter_path=dead,
-        max_errors=int(get("max_errors") or 0),
-        dry_run=bool(get("dry_run")),
-        bypass_business_logic=bool(get("bypass_business_logic")),
-        suppress_duplicate_detection=None if suppress is None else bool(suppress),
-        caller_object_id=caller,
-        timeout_seconds=float(get("timeout_seconds") or 120),
-        outage_budget_seconds=float(get("outage_budget_seconds") or 300),
-        progress_interval_seconds=float(60 if progress is None else progress),
-        state_interval_records=int(
-            get("state_interval_records") or STATE_INTERVAL_PER_USER * (1 + len(app_users))
-        ),
-        state_interval_seconds=float(60 if state_seconds is None else state_seconds),
-        keyless_create_ids=get("keyless_create_ids") or "content",
-        multiple_matches=get("multiple_matches") or "reject",
-        marketing_list=get("marketing_list") or None,
-        marketing_list_mode=get("marketing_list_mode") or "add",
-        hard_delete=bool(get("hard_delete")),
+        state_interval_records=records or STATE_INTERVAL_PER_USER * (1 + len(app_users)),
     ), []
 
 

@@ -39,6 +39,7 @@ from target_dynamics.planning import (
     unmatched_paths,
 )
 from target_dynamics.schemacheck import compile_check
+from target_dynamics.settings_schema import BATCH_SIZE_ROWS
 from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
@@ -148,7 +149,7 @@ def _field_path(path: Iterable[str | int]) -> str:
 class DataverseSink(BatchSink):
     """Writes one stream's records to one Dataverse table."""
 
-    MAX_SIZE_DEFAULT = 1000
+    MAX_SIZE_DEFAULT = BATCH_SIZE_ROWS
 
     def __init__(self, target: TargetDynamics, **kwargs: t.Any) -> None:
         self._target = target

@@ -9,6 +9,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from target_dynamics.errors import ConfigError
 from target_dynamics.settings import SettingsError, parse_settings
+from target_dynamics.settings_schema import SETTINGS
 from target_dynamics.target import TargetDynamics
 from target_dynamics.writer import Operation
 
@@ -18,6 +19,7 @@ GOOD = {
     "client_id": "00000000-0000-0000-0000-000000000001",
     "client_secret": "not-shown-anywhere",
 }
+SCHEMA = TargetDynamics.config_jsonschema["properties"]
 PEM = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"
 
 
@@ -183,6 +185,31 @@ def test_stream_settings_resolution():
     assert set(orgs.lookups) == {"parentcustomerid", "primarycontactid"}
     alone = TargetDynamics(config=dict(GOOD)).settings.for_stream("lead", ["Email"])
     assert (alone.entity, alone.id_field, alone.id_from_config) == ("lead", ("Email",), False)
+
+
+@pytest.mark.parametrize("null", [False, True], ids=["absent", "null"])
+def test_unset_settings_take_their_declared_defaults(null):
+    """The schema's defaults (what --about shows) are the ones the parser applies."""
+    own = {setting.name for setting in SETTINGS}  # not the SDK's built-in ones
+    defaults = {n: spec["default"] for n, spec in SCHEMA.items() if "default" in spec and n in own}
+    nulls = {name: None for name in defaults if null and "enum" not in SCHEMA[name]}
+    settings = TargetDynamics(config={**GOOD, **nulls}).settings
+    read = {name: getattr(settings, name) for name in defaults if hasattr(settings, name)}
+    assert read == {name: defaults[name] for name in read}
+    assert set(defaults) - set(read) == {"batch_size_rows"}  # the SDK reads it
+
+
+def test_stream_values_of_the_wrong_type_are_reported_not_raised():
+    """Stream settings are parsed at load time: a wrong type is a problem, never a crash."""
+    stream = {"json_text_fields": 5, "mirror_scope": 7, "columns": ["email"], "associations": 3}
+    found = "\n".join(problems(**GOOD, streams={"people": stream}))
+    for words in (
+        "5 is not of type 'array'",
+        "7 is not of type 'string'",
+        "streams.people.columns must map record fields to column names (strings)",
+        "streams.people.associations must map record fields to relationships",
+    ):
+        assert words in found, words
 
 
 def test_key_properties_go_through_columns_once():
