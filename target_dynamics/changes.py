@@ -19,14 +19,14 @@ import typing as t
 
 from target_dynamics.mapping import RecordRejected
 from target_dynamics.planning import DELETED_AT
-from target_dynamics.writer import Operation
+from target_dynamics.plans import Operation
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from target_dynamics.collation import KeyId
+    from target_dynamics.plans import Row
     from target_dynamics.settings import StreamSettings
-    from target_dynamics.writer import Row
 
 ALIASES: Mapping[str, Operation] = {
     **{operation.value: operation for operation in Operation},

@@ -39,7 +39,7 @@ from target_dynamics.errors import (
     WebApiError,
 )
 from target_dynamics.membership import find_list
-from target_dynamics.writer import Operation
+from target_dynamics.plans import Operation
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -537,7 +537,7 @@ class RecordMapper:
 
     Attributes:
         table: The table.
-        operation: ``create``, ``upsert``, ``update`` or ``delete`` (``writer.Operation`` values).
+        operation: ``create``, ``upsert``, ``update`` or ``delete`` (``plans.Operation`` values).
         fields: Record field -> column, for the fields that are written.
         paths: Field -> the record keys leading to its value, for fields that are paths into
             objects (``name.first`` -> ``("name", "first")``); other fields are top-level keys.

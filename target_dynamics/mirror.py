@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from target_dynamics import webapi
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.identity import IdMode
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
+from target_dynamics.plans import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -26,7 +26,7 @@ from target_dynamics.mapping import (
     nested_value,
 )
 from target_dynamics.metadata import close_names
-from target_dynamics.writer import Operation, WritePlan
+from target_dynamics.plans import Operation, WritePlan
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -23,6 +23,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator
 from target_dynamics.clouds import CLOUD_AUTHORITY_HOSTS, choose_cloud
 from target_dynamics.errors import ConfigError
 from target_dynamics.metadata import close_names
+from target_dynamics.plans import Operation
 from target_dynamics.settings_schema import (
     DEFAULTS,
     LIST_MODES,
@@ -34,7 +35,6 @@ from target_dynamics.settings_schema import (
     STATE_INTERVAL_PER_USER,
     STREAM_KEYS,
 )
-from target_dynamics.writer import Operation
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

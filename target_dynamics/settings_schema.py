@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from singer_sdk import typing as th
 
 from target_dynamics.clouds import CLOUDS
-from target_dynamics.writer import Operation
+from target_dynamics.plans import Operation
 
 BATCH_SIZE_ROWS = 1000
 """Records a sink buffers before writing them, unless ``batch_size_rows`` says otherwise."""

@@ -38,9 +38,9 @@ from target_dynamics.planning import (
     plan_stream,
     unmatched_paths,
 )
+from target_dynamics.plans import Operation, Row, WritePlan, WriteResult
 from target_dynamics.schemacheck import compile_check
 from target_dynamics.settings_schema import BATCH_SIZE_ROWS
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from target_dynamics.collation import DEFAULT, Collation
 from target_dynamics.errors import WebApiError
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
+from target_dynamics.plans import Operation, Row, WritePlan, WriteResult
 
 
 def attr(name: str, type_name: str, **more: t.Any) -> dict[str, t.Any]:

@@ -7,8 +7,8 @@ import pytest
 from target_dynamics.changes import record_operation, write_phases
 from target_dynamics.collation import DEFAULT
 from target_dynamics.mapping import RecordRejected
+from target_dynamics.plans import Operation, Row
 from target_dynamics.settings import StreamSettings
-from target_dynamics.writer import Operation, Row
 
 UPSERT, CREATE, DELETE = Operation.UPSERT, Operation.CREATE, Operation.DELETE
 DEACTIVATE, UPDATE = Operation.DEACTIVATE, Operation.UPDATE

@@ -14,8 +14,8 @@ import loader_fakes
 from target_dynamics.errors import MetadataError
 from target_dynamics.metadata import ColumnInfo, MetadataCache, TableInfo
 from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream, unmatched_paths
+from target_dynamics.plans import Operation
 from target_dynamics.settings import StreamSettings
-from target_dynamics.writer import Operation
 
 CONTACT = TableInfo(
     logical_name="contact",

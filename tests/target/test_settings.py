@@ -8,10 +8,10 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_dynamics.errors import ConfigError
+from target_dynamics.plans import Operation
 from target_dynamics.settings import SettingsError, parse_settings
 from target_dynamics.settings_schema import SETTINGS
 from target_dynamics.target import TargetDynamics
-from target_dynamics.writer import Operation
 
 GOOD = {
     "dynamics_url": "https://contoso.crm.dynamics.com/",

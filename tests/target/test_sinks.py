@@ -18,9 +18,9 @@ from singer_sdk.testing import target_sync_test
 from target_dynamics.errors import MetadataError, WebApiError
 from target_dynamics.identity import IdMode
 from target_dynamics.metadata import MetadataCache
+from target_dynamics.plans import Operation
 from target_dynamics.reporting import LoadFailed, RunReport
 from target_dynamics.target import TargetDynamics
-from target_dynamics.writer import Operation
 
 BASE = {
     "dynamics_url": "https://contoso.crm.dynamics.com",

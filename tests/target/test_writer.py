@@ -13,15 +13,9 @@ import pytest
 from target_dynamics.collation import DEFAULT
 from target_dynamics.errors import WebApiError
 from target_dynamics.identity import IdMode, key_guid
+from target_dynamics.plans import Operation, Row, WritePlan
 from target_dynamics.webapi import WebRequest, WebResponse
-from target_dynamics.writer import (
-    Operation,
-    Row,
-    WritePlan,
-    Writer,
-    merge_rows,
-    split_even,
-)
+from target_dynamics.writer import Writer, merge_rows, split_even
 
 PID = "contactid"
 TOO_LONG = WebApiError(400, "0x80044331", "A validation error occurred.  The length is too long.")

@@ -17,7 +17,8 @@ from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import DataverseClient, make_session
 from target_dynamics.collation import DEFAULT
-from target_dynamics.writer import Operation, Row, WritePlan, Writer
+from target_dynamics.plans import Operation, Row, WritePlan
+from target_dynamics.writer import Writer
 
 EXAMPLE_ENTITIES = (
     Path(__file__).parents[3] / "dataverse_emulator" / "data" / "examples" / "custom-entities.json"
