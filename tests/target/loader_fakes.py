@@ -1,15 +1,12 @@
-"""Stand-ins for the loader's tests: metadata served like EntityDefinitions (§3.8), a writer."""
+"""Stand-ins for the loader's tests: metadata served like EntityDefinitions (§3.8)."""
 
 from __future__ import annotations
 
 import re
 import types
 import typing as t
-from dataclasses import dataclass, field
 
-from target_dynamics.collation import DEFAULT, Collation
 from target_dynamics.errors import WebApiError
-from target_dynamics.writer import Operation, Row, WritePlan, WriteResult
 
 
 def attr(name: str, type_name: str, **more: t.Any) -> dict[str, t.Any]:
@@ -190,33 +187,3 @@ class FakeClient:
                 {k: v for k, v in a.items() if k != "derived"} for a in table["Attributes"]
             ],
         }
-
-
-@dataclass
-class FakeWriter:
-    """Keeps rows per entity set; ``reject`` decides a per-row error (None: lands)."""
-
-    reject: t.Callable[[WritePlan, Row], WebApiError | None] = lambda plan, row: None
-    rows: dict[str, dict[str, dict]] = field(default_factory=dict)
-    calls: list[tuple[WritePlan, list[Row]]] = field(default_factory=list)
-    collation: Collation = DEFAULT
-
-    def write(self, plan: WritePlan, rows: t.Sequence[Row], *, ids: bool = False) -> WriteResult:
-        self.calls.append((plan, list(rows)))
-        table = self.rows.setdefault(plan.entity_set, {})
-        result = WriteResult(landed=[], rejected=[])
-        for row in rows:
-            error = self.reject(plan, row)
-            if error:
-                result.rejected.append((row.index, error))
-                continue
-            ident = str(row.key) if row.key else str(row.payload.get(plan.primary_id))
-            if plan.operation == Operation.DELETE:
-                table.pop(ident, None)
-                result.deleted += 1
-            else:
-                result.created += ident not in table
-                result.updated += ident in table
-                table[ident] = {**table.get(ident, {}), **row.payload, **(row.key or {})}
-            result.landed.append(row.index)
-        return result
