@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from dataverse_emulator.testing import running_emulator
 from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
 from target_dynamics.client import DataverseClient, make_session
@@ -133,6 +134,43 @@ class Dataverse:
 
 def _text(body: bytes | str | None) -> str:
     return body.decode() if isinstance(body, bytes) else body or ""
+
+
+ENTITIES = {
+    "tables": [
+        {
+            "logical_name": "new_hobby",
+            "columns": [
+                {
+                    "logical_name": "new_hobbies",
+                    "type": "MultiSelectPicklist",
+                    "options": [
+                        {"value": 1, "label": "Swimming"},
+                        {"value": 9, "label": "Camping"},
+                        {"value": 3, "label": "Board games"},
+                    ],
+                }
+            ],
+        }
+    ],
+    "keys": [
+        {
+            "table": "contact",
+            "schema_name": "contact_email_name",
+            "key_attributes": ["emailaddress1", "lastname"],
+        }
+    ],
+}
+"""What the mapper's tests need besides the default environment: a composite key, a multi-select."""
+
+
+@pytest.fixture(scope="session")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataCache]:
+    """Metadata read from an emulator started with :data:`ENTITIES` (for pure mapping tests)."""
+    path = tmp_path_factory.mktemp("entities") / "entities.json"
+    path.write_text(json.dumps(ENTITIES), encoding="utf-8")
+    with running_emulator(latency="zero", entities_file=path) as server:
+        yield Dataverse(server, FakeTime()).metadata()
 
 
 @pytest.fixture
