@@ -1,28 +1,53 @@
-"""Table metadata: what is fetched (§3.1, §3.4 casts, §3.9), how it is read, cached once."""
+"""Table metadata on the emulator: what is fetched (§3.1, §3.4 casts, §3.9), how it is read, cached.
+
+requests-mock answers only what the emulator cannot be made to say (a refused bulk probe, a 500
+on a definition, a definition missing members) and passes every other request through.
+"""
 
 from __future__ import annotations
 
-import sys
+import json
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # the stand-ins in loader_fakes.py
-import loader_fakes
 import pytest
+import requests_mock
 
-from target_dynamics.errors import MetadataError, WebApiError
-from target_dynamics.metadata import MetadataCache, close_names, parse_column
+from target_dynamics.errors import MetadataError
+from target_dynamics.metadata import close_names, parse_column
+
+COMPOSITE_KEY = {
+    "keys": [
+        {
+            "table": "contact",
+            "schema_name": "contact_email_name",
+            "key_attributes": ["emailaddress1", "lastname"],
+        }
+    ]
+}
 
 
-def test_reads_columns_keys_and_relationships():
-    """§3.3-§3.6: derived-type facts come from the casts; only Active keys count."""
-    table = MetadataCache(loader_fakes.FakeClient()).table("contact")
+def edge(answer):
+    """requests-mock passing every request to the emulator unless ``answer(request)`` answers."""
+    mocker = requests_mock.Mocker(real_http=True)
+    mocker.add_matcher(answer)
+    return mocker
+
+
+def test_reads_columns_keys_and_relationships(emulator_factory, dataverse_on, tmp_path):
+    """§3.3-§3.6: derived-type facts come from the casts; keys from the definition."""
+    entities = tmp_path / "entities.json"
+    entities.write_text(json.dumps(COMPOSITE_KEY), encoding="utf-8")
+    dataverse = dataverse_on(emulator_factory(latency="zero", entities_file=entities))
+    table = dataverse.metadata().table("contact")
     assert (table.logical_name, table.entity_set, table.primary_id) == (
         "contact",
         "contacts",
         "contactid",
     )
-    assert table.keys == {"contact_email_name": ("emailaddress1", "lastname")}
+    assert table.keys == {
+        "emailaddress1_key": ("emailaddress1",),
+        "contact_email_name": ("emailaddress1", "lastname"),
+    }
     columns = table.columns
     assert columns["firstname"].max_length == 50
     assert (columns["annualincome"].precision, columns["annualincome"].max_value) == (
@@ -34,7 +59,7 @@ def test_reads_columns_keys_and_relationships():
     assert not columns["lastonholdtime"].date_only
     assert columns["gendercode"].options == {1: "Male", 2: "Female"}
     assert columns["creditonhold"].options == {1: "Yes", 0: "No"}
-    assert columns["hobbies"].options[3] == "Board games"
+    assert columns["statecode"].options == {0: "Active", 1: "Inactive"}
     assert columns["parentcustomerid"].targets == ("account", "contact")
     assert columns["ownerid"].required_level == "SystemRequired"
     assert not columns["fullname"].valid_for_create
@@ -49,76 +74,87 @@ def test_reads_columns_keys_and_relationships():
     assert table.key_for(["lastname"]) is None
 
 
-def test_fetches_once_per_table_and_only_the_casts_it_needs():
+def test_fetches_once_per_table_and_only_the_casts_it_needs(dataverse):
     """§3.9: one definition GET plus one GET per derived type present; cached afterwards."""
-    client = loader_fakes.FakeClient()
-    cache = MetadataCache(client)
-    cache.table("account")
+    cache = dataverse.metadata()
+    table = cache.table("account")
     cache.table("accounts")
     cache.table("ACCOUNT")
-    account_paths = [p for p in client.paths if "account" in p]
-    assert account_paths[0].startswith("EntityDefinitions(LogicalName='account')?$select=")
+    account_paths = [p for p in dataverse.paths() if "account" in p]
+    assert account_paths[0].startswith("GET EntityDefinitions(LogicalName='account')?$select=")
     assert "$expand=Attributes(" in account_paths[0]
     assert "Keys(" in account_paths[0]
     assert "ManyToOneRelationships(" in account_paths[0]
-    casts = [p for p in client.paths if "/Attributes/Microsoft.Dynamics.CRM." in p]
-    assert casts == [
-        (
-            "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM."
-            "StringAttributeMetadata?$select=LogicalName,MaxLength"
-        )
-    ]
-    assert sum(p.startswith("EntityDefinitions(LogicalName='account')?") for p in client.paths) == 1
+    casts = [p for p in dataverse.paths() if "/Attributes/Microsoft.Dynamics.CRM." in p]
+    assert len(casts) == len(set(casts))
+    assert (
+        "GET EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM."
+        "StringAttributeMetadata?$select=LogicalName,MaxLength"
+    ) in casts
+    present = {c.type_name for c in table.columns.values()}
+    assert "MultiSelectPicklistType" not in present
+    assert not any("MultiSelectPicklistAttributeMetadata" in p for p in casts)
+    definitions = [p for p in dataverse.paths() if "EntityDefinitions(LogicalName='account')?" in p]
+    assert len(definitions) == 1
 
 
-def test_concurrent_first_use_fetches_once():
-    client = loader_fakes.FakeClient()
-    cache = MetadataCache(client)
+def test_concurrent_first_use_fetches_once(dataverse):
+    cache = dataverse.metadata()
     threads = [threading.Thread(target=cache.table, args=("contacts",)) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert sum(p.startswith("EntityDefinitions(LogicalName='contact')?") for p in client.paths) == 1
+    definitions = [p for p in dataverse.paths() if "EntityDefinitions(LogicalName='contact')?" in p]
+    assert len(definitions) == 1
 
 
-def test_unknown_table_lists_close_names():
+def test_unknown_table_lists_close_names(dataverse):
     """§3.7: an unknown table fails with what exists nearby."""
     with pytest.raises(MetadataError) as caught:
-        MetadataCache(loader_fakes.FakeClient()).table("contcts")
+        dataverse.metadata().table("contcts")
     assert "Table 'contcts' not found" in str(caught.value)
     assert "Did you mean: contacts" in str(caught.value)
 
 
-def test_names_that_cannot_go_into_a_url_are_not_requested():
-    client = loader_fakes.FakeClient()
+def test_names_that_cannot_go_into_a_url_are_not_requested(dataverse):
     with pytest.raises(MetadataError, match="not found"):
-        MetadataCache(client).table("test:SpecialChars!in?attributes")
-    assert all("SpecialChars" not in p for p in client.paths)
+        dataverse.metadata().table("test:SpecialChars!in?attributes")
+    assert all("SpecialChars" not in p for p in dataverse.paths())
 
 
-def test_bulk_probe_failure_means_no_bulk():
+def test_bulk_probe_failure_means_no_bulk(dataverse):
     """§6.5: no sdkmessagefilters answer -> write through $batch."""
 
-    class NoProbe(loader_fakes.FakeClient):
-        def get_json(self, path):
-            if path.startswith("sdkmessagefilters"):
-                raise WebApiError(403, "0x80040220", "no privilege")
-            return super().get_json(path)
+    def refuse_probe(request):
+        if "/sdkmessagefilters" not in request.path:
+            return None
+        body = {"error": {"code": "0x80040220", "message": "no privilege"}}
+        return requests_mock.create_response(request, status_code=403, json=body)
 
-    assert not MetadataCache(NoProbe()).table("account").supports_bulk
-    assert not MetadataCache(loader_fakes.FakeClient(bulk=False)).table("account").supports_bulk
+    with edge(refuse_probe) as refused:
+        assert not dataverse.metadata().table("account").supports_bulk
+    assert refused.called
 
 
-def test_metadata_read_failure_names_the_table():
-    class Broken(loader_fakes.FakeClient):
-        def get_json(self, path):
-            if path.startswith("EntityDefinitions(LogicalName='account')?"):
-                raise WebApiError(500, None, "boom")
-            return super().get_json(path)
+def test_table_without_bulk_messages_means_no_bulk(emulator_factory, dataverse_on, tmp_path):
+    entities = tmp_path / "entities.json"
+    entities.write_text(json.dumps({"supports_bulk": {"account": False}}), encoding="utf-8")
+    dataverse = dataverse_on(emulator_factory(latency="zero", entities_file=entities))
+    assert not dataverse.metadata().table("account").supports_bulk
+    assert dataverse.metadata().table("contact").supports_bulk
 
-    with pytest.raises(MetadataError, match="metadata of table 'account': 500: boom"):
-        MetadataCache(Broken()).table("account")
+
+def test_metadata_read_failure_names_the_table(dataverse):
+    def broken(request):
+        if "entitydefinitions(logicalname='account')" not in request.path.lower():
+            return None
+        return requests_mock.create_response(
+            request, status_code=500, json={"error": {"code": "0x80040216", "message": "boom"}}
+        )
+
+    with edge(broken), pytest.raises(MetadataError, match="metadata of table 'account': 500"):
+        dataverse.metadata().table("account")
 
 
 @pytest.mark.parametrize(
@@ -127,19 +163,31 @@ def test_metadata_read_failure_names_the_table():
         ({"EntitySetName": None}, "table 'account' has no EntitySetName"),
         ({"PrimaryIdAttribute": None}, "table 'account' has no PrimaryIdAttribute"),
         (
-            {"Keys": [{"SchemaName": "account_number"}]},
-            "table 'account' has no KeyAttributes on key 'account_number'",
+            {"Keys": [{"SchemaName": "accountnumber_key"}]},
+            "table 'account' has no KeyAttributes on key 'accountnumber_key'",
         ),
     ],
 )
-def test_incomplete_table_metadata_names_the_table(broken, words):
+def test_incomplete_table_metadata_names_the_table(dataverse, api, broken, words):
     """§3.2, §3.6: a definition without its entity set, primary id or key columns is a
     MetadataError naming the table, not a bare KeyError."""
-    account = {k: v for k, v in loader_fakes.ACCOUNT.items() if k not in broken}
-    account.update({k: v for k, v in broken.items() if v is not None})
-    client = loader_fakes.FakeClient((loader_fakes.CONTACT, account, loader_fakes.SYSTEMUSER))
-    with pytest.raises(MetadataError, match=words):
-        MetadataCache(client).table("account")
+
+    dataverse.metadata().table("account")
+    [url] = [r.url for r in dataverse.sent if "EntityDefinitions(LogicalName='account')?" in r.url]
+    definition = api.get(url, timeout=30).json()
+    for name, value in broken.items():
+        definition.pop(name)
+        if value is not None:
+            definition[name] = value
+
+    def incomplete(request):
+        if request.url != url:
+            return None
+        return requests_mock.create_response(request, json=definition)
+
+    with edge(incomplete) as answered, pytest.raises(MetadataError, match=words):
+        dataverse.metadata().table("account")
+    assert answered.called
 
 
 def test_column_type_falls_back_to_attribute_type():

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the stand-ins in loader_fakes.py
-import loader_fakes
-
 from target_dynamics.errors import MetadataError
-from target_dynamics.metadata import ColumnInfo, MetadataCache, TableInfo
+from target_dynamics.metadata import ColumnInfo, TableInfo
 from target_dynamics.planning import StreamPlan, lookup_tables, plan_stream, unmatched_paths
 from target_dynamics.plans import Operation
 from target_dynamics.settings import StreamSettings
@@ -71,7 +66,10 @@ def test_lookup_tables_skip_plain_columns_and_unknown_fields():
     assert lookup_tables(schema, _stream(), CONTACT) == []
 
 
-FULL = MetadataCache(loader_fakes.FakeClient()).table("contact")
+@pytest.fixture(scope="module")
+def full(tables):
+    """contact as the emulator describes it."""
+    return tables.table("contact")
 
 
 def _settings(columns: dict[str, str] | None = None, **extra: t.Any) -> StreamSettings:
@@ -86,13 +84,15 @@ def _settings(columns: dict[str, str] | None = None, **extra: t.Any) -> StreamSe
     )
 
 
-def _plan(properties: dict[str, t.Any], settings: StreamSettings, **kw: t.Any) -> StreamPlan:
-    return plan_stream("people", {"properties": properties}, settings, FULL, {}, **kw)
+def _plan(
+    full: TableInfo, properties: dict[str, t.Any], settings: StreamSettings, **kw: t.Any
+) -> StreamPlan:
+    return plan_stream("people", {"properties": properties}, settings, full, {}, **kw)
 
 
-def _problems(properties: dict[str, t.Any], settings: StreamSettings) -> str:
+def _problems(full: TableInfo, properties: dict[str, t.Any], settings: StreamSettings) -> str:
     with pytest.raises(MetadataError) as caught:
-        _plan(properties, settings)
+        _plan(full, properties, settings)
     return str(caught.value)
 
 
@@ -104,37 +104,37 @@ PEOPLE = {
 }
 
 
-def test_a_columns_key_naming_no_field_fails_with_close_names():
-    said = _problems(PEOPLE, _settings({"emial": "emailaddress1"}))
+def test_a_columns_key_naming_no_field_fails_with_close_names(full):
+    said = _problems(full, PEOPLE, _settings({"emial": "emailaddress1"}))
     assert "columns key 'emial' names no field of the stream (did you mean: email?)" in said
     assert "fields: email, name, extra, a.b" in said
     assert "dotted path such as 'name.first'" in said
 
 
-def test_a_dotted_key_naming_no_nested_property_fails_with_close_names():
-    said = _problems(PEOPLE, _settings({"email": "emailaddress1", "name.frist": "firstname"}))
+def test_a_dotted_key_naming_no_nested_property_fails_with_close_names(full):
+    said = _problems(full, PEOPLE, _settings({"email": "emailaddress1", "name.frist": "firstname"}))
     assert (
         "columns key 'name.frist' names no field: 'name' has no property 'frist' "
         "(did you mean: first?)" in said
     )
 
 
-def test_a_dotted_key_through_a_flattened_string_says_why():
+def test_a_dotted_key_through_a_flattened_string_says_why(full):
     flat = {"email": {"type": "string"}, "name": {"type": ["string", "null"]}}
-    said = _problems(flat, _settings({"email": "emailaddress1", "name.first": "firstname"}))
+    said = _problems(full, flat, _settings({"email": "emailaddress1", "name.first": "firstname"}))
     assert "'name' is JSON string, not an object (with flattening_enabled" in said
 
 
-def test_dotted_paths_reach_declared_and_schemaless_objects_and_a_dotted_name_wins():
+def test_dotted_paths_reach_declared_and_schemaless_objects_and_a_dotted_name_wins(full):
     columns = {
         "email": "emailaddress1",
         "name.first": "firstname",
         "extra.last.name": "lastname",
         "a.b": "employeeid",
     }
-    assert not _plan(PEOPLE, _settings(columns), extra_fields="error").dropped
+    assert not _plan(full, PEOPLE, _settings(columns), extra_fields="error").dropped
     # A field the mapping leaves out is dropped; the objects its paths read are not.
-    plan = _plan({**PEOPLE, "company": {"type": "string"}}, _settings(columns))
+    plan = _plan(full, {**PEOPLE, "company": {"type": "string"}}, _settings(columns))
     assert plan.dropped == {"company": "not in the stream's `columns` mapping"}
     assert plan.mapper.paths == {
         "name.first": ("name", "first"),
@@ -142,7 +142,7 @@ def test_dotted_paths_reach_declared_and_schemaless_objects_and_a_dotted_name_wi
     }
 
 
-def test_strings_reach_number_money_date_boolean_columns_and_numbers_reach_text():
+def test_strings_reach_number_money_date_boolean_columns_and_numbers_reach_text(full):
     properties = {
         "emailaddress1": {"type": "integer"},
         "annualincome": {"type": "string"},
@@ -151,40 +151,40 @@ def test_strings_reach_number_money_date_boolean_columns_and_numbers_reach_text(
         "creditonhold": {"type": "string"},
         "description": {"type": "number"},
     }
-    plan = _plan(properties, _settings())
+    plan = _plan(full, properties, _settings())
     assert set(plan.mapper.fields) == set(properties)
 
 
-def test_what_can_never_be_written_still_fails_at_schema():
+def test_what_can_never_be_written_still_fails_at_schema(full):
     said = _problems(
-        {"emailaddress1": {"type": "string"}, "annualincome": {"type": "object"}}, _settings()
+        full, {"emailaddress1": {"type": "string"}, "annualincome": {"type": "object"}}, _settings()
     )
     assert "field 'annualincome' is JSON object but column 'annualincome' is MoneyType" in said
     assert "convert it with a stream map" in said
 
 
-def test_an_object_into_a_text_column_names_both_fixes():
+def test_an_object_into_a_text_column_names_both_fixes(full):
     said = _problems(
-        {"emailaddress1": {"type": "string"}, "description": {"type": "object"}}, _settings()
+        full, {"emailaddress1": {"type": "string"}, "description": {"type": "object"}}, _settings()
     )
     assert "listing it in `streams.<stream>.json_text_fields`" in said
     assert '"description.<property>": "<column>"' in said
     assert "flattening_enabled splits only objects whose schema declares properties" in said
 
 
-def test_json_text_fields_let_objects_and_arrays_into_text_columns():
+def test_json_text_fields_let_objects_and_arrays_into_text_columns(full):
     properties = {
         "emailaddress1": {"type": "string"},
         "description": {"type": ["object", "null"]},
         "firstname": {"type": "array"},
     }
     settings = _settings(json_text_fields=("description", "firstname"))
-    assert _plan(properties, settings).mapper.json_text == {"description", "firstname"}
+    assert _plan(full, properties, settings).mapper.json_text == {"description", "firstname"}
 
 
-def test_json_text_fields_name_a_field_with_a_text_column():
+def test_json_text_fields_name_a_field_with_a_text_column(full):
     properties = {"emailaddress1": {"type": "string"}, "numberofchildren": {"type": "array"}}
-    said = _problems(properties, _settings(json_text_fields=("numberofchildren", "descr")))
+    said = _problems(full, properties, _settings(json_text_fields=("numberofchildren", "descr")))
     assert "json_text_fields names 'descr', which is no field of the stream" in said
     assert "its column 'numberofchildren' is IntegerType; JSON text goes only into text" in said
 
