@@ -46,6 +46,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from target_dynamics.metadata import TableInfo
+    from target_dynamics.run import RunContext
     from target_dynamics.settings import StreamSettings
     from target_dynamics.target import TargetDynamics
 
@@ -152,7 +153,7 @@ class DataverseSink(BatchSink):
     MAX_SIZE_DEFAULT = BATCH_SIZE_ROWS
 
     def __init__(self, target: TargetDynamics, **kwargs: t.Any) -> None:
-        self._target = target
+        self._run: RunContext = target
         self._stream_plan: StreamPlan | None = None
         self._lists: StreamLists | None = None
         self._list_field: str | None = None
@@ -254,14 +255,14 @@ class DataverseSink(BatchSink):
     @override
     def setup(self) -> None:
         """Read the table's metadata and check the stream against it (once per SCHEMA)."""
-        target = self._target
-        settings = target.settings
+        run = self._run
+        settings = run.settings
         stream = settings.for_stream(self.stream_name, list(self.key_properties))
-        table = target.metadata.table(stream.entity)
+        table = run.metadata.table(stream.entity)
         targets: dict[str, TableInfo] = {}
         for column, name in lookup_tables(self.schema, stream, table):
             try:
-                targets[name] = target.metadata.table(name)
+                targets[name] = run.metadata.table(name)
             except MetadataError:
                 self.logger.info("Lookup %s: table %s has no metadata", column, name)
         self._reads = frozenset(targets)
@@ -293,12 +294,12 @@ class DataverseSink(BatchSink):
             self._associations = self._stream_associations(stream, table)
         if stream.mirror_scope:
             self._mirror = Mirror(
-                target.users,
+                run.users,
                 plan.plan,
                 stream.mirror_scope,
                 list(stream.id_field),
                 hard_delete=stream.hard_delete,
-                collation=target.writer.collation,
+                collation=run.writer.collation,
             )
             self._mirror.check(f"stream '{self.stream_name}'")
 
@@ -311,11 +312,11 @@ class DataverseSink(BatchSink):
         """The stream's N:N associations, checked against the metadata before any write."""
         related: dict[str, TableInfo] = {}
         for name in association_tables(stream, table):
-            related[name] = self._target.metadata.table(name)
+            related[name] = self._run.metadata.table(name)
         self._reads |= related.keys()
         rules = plan_associations(self.stream_name, self.schema, stream, table, related)
         own = TableRef(table.logical_name, table.entity_set, table.primary_id)
-        return StreamAssociations(self._target.users, self._target.writer, own, rules)
+        return StreamAssociations(self._run.users, self._run.writer, own, rules)
 
     def _stream_lists(self, stream: StreamSettings, table: TableInfo) -> StreamLists:
         """The stream's marketing lists, found or created before any write.
@@ -336,9 +337,9 @@ class DataverseSink(BatchSink):
             )
             raise MetadataError(msg)
         self._list_field = field
-        report = self._target.report
+        report = self._run.report
         return StreamLists(
-            self._target.lists,
+            self._run.lists,
             table.logical_name,
             stream.marketing_list,
             sync=stream.marketing_list_mode == "sync",
@@ -355,17 +356,17 @@ class DataverseSink(BatchSink):
         pending: Sequence[_Pending] = context.get("records", [])
         if not pending:
             return
-        self._target.report.add(self.stream_name, received=len(pending))
+        self._run.report.add(self.stream_name, received=len(pending))
         if not self._paths_checked:  # open paths are checked on the stream's first batch
             self._paths_checked = True
             records = [item.record for item in pending]
             for warning in unmatched_paths(self.stream_name, self.stream_plan.open_paths, records):
                 self.logger.warning(warning)
-        with self._target.writing():
+        with self._run.writing():
             rejected: dict[int, DeadLetter] = {}
             states: dict[int, dict[str, int]] = {}
             rows = self._rows(pending, rejected, states)
-            if self._target.settings.dry_run:
+            if self._run.settings.dry_run:
                 self._dry_run(pending, rows, rejected)
                 return
             plan = self.stream_plan.plan
@@ -375,7 +376,7 @@ class DataverseSink(BatchSink):
                 self._reads,
                 self.stream_name if self._in_order else None,
             )
-            self._target.pipeline.submit(
+            self._run.pipeline.submit(
                 claims, len(pending), lambda: self._write(pending, rows, rejected, states)
             )
 
@@ -393,7 +394,7 @@ class DataverseSink(BatchSink):
                 for operation, group in phase.items():
                     result.merge(self._write_group(pending, operation, group, states))
         except BaseException:
-            self._target.unsettled = True
+            self._run.unsettle()
             raise
         lost: set[int] = set()
         operations = {row.index: operation for operation, row in rows}
@@ -404,7 +405,7 @@ class DataverseSink(BatchSink):
             if error.is_transient:
                 lost.add(index)
         counts = {name: getattr(result, name) for name in (*_COUNTED.values(), "gone")}
-        self._target.report.add(self.stream_name, **counts)
+        self._run.report.add(self.stream_name, **counts)
         self._hold(pending, rows, rejected)
         self._settle(pending, result.landed, rejected, lost)
 
@@ -436,7 +437,7 @@ class DataverseSink(BatchSink):
         """Each record's operation and row; rejections and states to set go to the dicts."""
         plan = self.stream_plan
         keyless = plan.plan.id_mode is IdMode.NONE
-        collation = self._target.writer.collation
+        collation = self._run.writer.collation
         rows: list[tuple[Operation, Row]] = []
         for index, item in enumerate(pending):
             if item.invalid:
@@ -464,13 +465,13 @@ class DataverseSink(BatchSink):
         """Count what each row would do, preview its lists; write nothing."""
         if self._lists is not None or self._mirror is not None:
             kept = [row for operation, row in rows if not operation.removes]
-            ids = self._target.writer.existing_ids(self.stream_plan.plan, kept)
+            ids = self._run.writer.existing_ids(self.stream_plan.plan, kept)
             if self._lists is not None:
                 self._lists.preview(ids, self._named_lists(pending, list(ids)))
             self._note_sent(pending, ids)
         self._hold(pending, rows, rejected)
         counts = Counter(_COUNTED[operation] for operation, _ in rows)
-        self._target.report.add(self.stream_name, **counts)
+        self._run.report.add(self.stream_name, **counts)
         self._settle(pending, [row.index for _, row in rows], rejected, lost=set())
 
     def _write_group(
@@ -487,7 +488,7 @@ class DataverseSink(BatchSink):
         )
         settable = {row.index: states[row.index] for row in rows if row.index in states}
         mirrored = self._mirror is not None and not operation.removes
-        result = self._target.writer.write(plan, rows, ids=relates or mirrored or bool(settable))
+        result = self._run.writer.write(plan, rows, ids=relates or mirrored or bool(settable))
         if mirrored:
             self._note_sent(pending, {i: result.ids.get(i, []) for i in result.landed})
         failed: dict[int, WebApiError] = {}
@@ -510,13 +511,13 @@ class DataverseSink(BatchSink):
         """
         landed = set(written.landed)
         rows = [
-            Row(index, pair, {plan.primary_id: guid}, self._target.writer.collation)
+            Row(index, pair, {plan.primary_id: guid}, self._run.writer.collation)
             for index, pair in states.items()
             if index in landed
             for guid in written.ids.get(index, [])
         ]
         update = dataclasses.replace(plan, operation=Operation.UPDATE, id_mode=IdMode.PRIMARY)
-        result = self._target.writer.write(update, rows)
+        result = self._run.writer.write(update, rows)
         return dict(result.rejected)
 
     def _relate(
@@ -529,7 +530,7 @@ class DataverseSink(BatchSink):
         if self._associations is not None:
             remaining = {i: guids for i, guids in ids.items() if i not in failed}
             records = {i: pending[i].record for i in remaining}
-            report = self._target.report
+            report = self._run.report
             for name, outcome in self._associations.join(remaining, records).items():
                 report.add_association(
                     name,
@@ -567,8 +568,8 @@ class DataverseSink(BatchSink):
                     self.stream_name,
                 )
             return
-        self._target.drain_one(self)
-        self._target.pipeline.wait()
+        self._run.drain_one(self)
+        self._run.pipeline.wait()
         if not mirror.ends(new_version):
             self.logger.info(
                 "Stream '%s': version %s starts (nothing removed before its records)",
@@ -576,7 +577,7 @@ class DataverseSink(BatchSink):
                 new_version,
             )
             return
-        refusal = self._target.mirror_refusal()
+        refusal = self._run.mirror_refusal()
         if refusal is not None:
             self.logger.warning(
                 "Stream '%s': version %s not mirrored (no rows removed): %s",
@@ -592,15 +593,15 @@ class DataverseSink(BatchSink):
         """Remove the absent rows; count them (a dry run only counts)."""
         absent = mirror.absent()
         mirror.close()
-        report, verb = self._target.report, _COUNTED[mirror.operation]
-        if self._target.settings.dry_run:
+        report, verb = self._run.report, _COUNTED[mirror.operation]
+        if self._run.settings.dry_run:
             report.add_mirror(self.stream_name, **{verb: len(absent)})
             return
-        with self._target.writing():
-            result = mirror.remove(self._target.writer, absent)
+        with self._run.writing():
+            result = mirror.remove(self._run.writer, absent)
         lost = [error for _, error in result.rejected if error.is_transient]
         if lost:
-            self._target.unsettled = True
+            self._run.unsettle()
         report.add_mirror(
             self.stream_name,
             **{verb: getattr(result, verb)},
@@ -638,11 +639,11 @@ class DataverseSink(BatchSink):
         unless the run was incomplete.
         """
         try:
-            self._target.pipeline.wait()
+            self._run.pipeline.wait()
             if self._lists is not None and self._lists.syncs:
-                refusal = self._target.sync_refusal()
+                refusal = self._run.sync_refusal()
                 if refusal is None:
-                    self._lists.sync(dry_run=self._target.settings.dry_run)
+                    self._lists.sync(dry_run=self._run.settings.dry_run)
                 else:
                     self.logger.warning(
                         "Stream '%s': marketing list members not synced (none removed): %s",
@@ -670,7 +671,7 @@ class DataverseSink(BatchSink):
         rejected: dict[int, DeadLetter],
         lost: set[int],
     ) -> None:
-        report = self._target.report
+        report = self._run.report
         report.add(
             self.stream_name,
             landed=len(landed),
@@ -678,7 +679,7 @@ class DataverseSink(BatchSink):
             lost=len(lost),
         )
         if lost:
-            self._target.unsettled = True
+            self._run.unsettle()
         if not rejected:
             return
         report.note_rejections(
@@ -699,10 +700,10 @@ class DataverseSink(BatchSink):
             located = dataclasses.replace(letter, source=item.received.source)
             by_stream.setdefault(item.received.stream, []).append((item.received.record, located))
         for raw_stream, items in by_stream.items():
-            schema = self._target.raw_schema(raw_stream) or {
+            schema = self._run.raw_schema(raw_stream) or {
                 "type": "SCHEMA",
                 "stream": raw_stream,
                 "schema": self.original_schema,
                 "key_properties": list(self.key_properties),
             }
-            self._target.dead_letter.write(raw_stream, schema, items)
+            self._run.dead_letter.write(raw_stream, schema, items)

@@ -71,7 +71,7 @@ class TargetDynamics(Target):
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
         self._raw_schemas: dict[str, dict[str, t.Any]] = {}
-        self.unsettled = False
+        self._unsettled = False
         self._writing = 0
         self._records_since_drain = 0
         self._queued_state: dict[str, t.Any] | None = None
@@ -185,7 +185,7 @@ class TargetDynamics(Target):
         """Why members must not be removed now (an incomplete run), or None when they may."""
         if not (isinstance(self.message_reader, LineReader) and self.message_reader.reached_end):
             return "the input did not reach its end (the run was stopped or failed)"
-        if self.unsettled:
+        if self._unsettled:
             return "some records could not be written"
         totals = self.report.totals
         if totals.rejected > self.settings.max_errors:
@@ -345,7 +345,7 @@ class TargetDynamics(Target):
         due = self._records_since_drain * 4 >= settings.state_interval_records or (
             seconds > 0 and self._max_record_age_in_minutes * 60 >= seconds
         )
-        if due and not self.unsettled and self._latest_state not in (None, self._queued_state):
+        if due and not self._unsettled and self._latest_state not in (None, self._queued_state):
             self.drain_all()
 
     @override
@@ -369,7 +369,7 @@ class TargetDynamics(Target):
 
     def _emit_state(self, state: dict[str, t.Any]) -> None:
         """Write ``state`` unless some records before it could not be written."""
-        if self.unsettled:
+        if self._unsettled:
             self.logger.warning(
                 "STATE withheld: some records could not be written, so the bookmark stays at "
                 "the last state whose records all landed or were rejected"
@@ -385,6 +385,10 @@ class TargetDynamics(Target):
         """Rows that may be handed over after the last emitted STATE (what a crash resends)."""
         return self.settings.state_interval_records
 
+    def unsettle(self) -> None:
+        """Some records could not be written: no STATE from now on (a rerun resends them)."""
+        self._unsettled = True
+
     @contextlib.contextmanager
     def writing(self) -> t.Iterator[None]:
         """Mark a batch being written.
@@ -397,7 +401,7 @@ class TargetDynamics(Target):
         try:
             yield
         except BaseException:
-            self.unsettled = True
+            self.unsettle()
             raise
         finally:
             with self._lock:
@@ -414,13 +418,13 @@ class TargetDynamics(Target):
         self.logger.warning("Received signal %d: writing what was received, then stopping", signum)
         with self._lock:
             if self._writing:
-                self.unsettled = True
+                self.unsettle()
         try:
             self.process_endofpipe()
         finally:
-            if self.unsettled:
+            if self._unsettled:
                 self.logger.error("Stopped during a write: rerun from the last emitted STATE")
-        sys.exit(1 if self.unsettled else 0)
+        sys.exit(1 if self._unsettled else 0)
 
     @override
     def process_endofpipe(self) -> None:
@@ -482,7 +486,7 @@ class TargetDynamics(Target):
 
     def mirror_refusal(self) -> str | None:
         """Why a mirror must not remove rows now (records lost or rejected), or None."""
-        if self.unsettled:
+        if self._unsettled:
             return "some records could not be written (transient failures)"
         rejected = self.report.totals.rejected
         if rejected > self.settings.max_errors:
