@@ -29,7 +29,8 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     import requests
-    from dataverse_emulator.serve import EmulatorServer
+
+    from dataverse_emulator.server import EmulatorServer
 
 
 class FakeTime:

@@ -38,26 +38,6 @@ class FakeTokens:
         self.issued += 1
 
 
-class FakeTime:
-    """Clock and sleeper in one: sleeping advances the clock instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
-
-
 @pytest.fixture
 def tokens():
     return FakeTokens()
@@ -127,9 +107,9 @@ def test_retry_after_pauses_through_the_shared_gate(requests_mock, client, fake_
     assert requests_mock.last_request.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
-def test_gate_holds_other_senders():
+def test_gate_holds_other_senders(fake_time):
     """One pause for all workers: a second caller waits the remainder, not a fresh delay."""
-    fake = FakeTime()
+    fake = fake_time
     gate = RetryGate(fake.clock, fake.sleep)
     gate.pause(10)
     fake.now += 4
