@@ -372,38 +372,17 @@ def plan_stream(  # noqa: PLR0913
     where = f"stream '{stream}' -> table '{table.logical_name}'"
     problems: list[str] = []
     mode = _id_mode(table, settings, problems, where)
-    operation = settings.operation
-    if mode is IdMode.NONE and (operation is Operation.UPDATE or operation.removes):
-        problems.append(
-            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
-        )
-    if mode is IdMode.NONE and operation is Operation.UPSERT:
-        operation = Operation.CREATE  # nothing to match on: every record is a new row
+    operation = _effective_operation(mode, settings.operation, problems, where)
     deactivation = _deactivation(settings, table, problems, where)
     _check_removals(schema, settings, table, deactivation, operation, problems, where)
     # Per-record operations: the columns every writing operation can take (upsert's).
     choose = Operation.UPSERT if settings.operation_field else operation
     chosen, fields, dropped = _choose_fields(schema, settings, table, choose, where, problems)
     _check_json_text(schema, settings, table, problems, where)
-    written = set(fields.values())
-    missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
-    if missing_ids and mode is not None:
-        problems.append(
-            f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
-            f"(fields: {', '.join(schema.get('properties') or {})}); map it with "
-            "`streams.<stream>.columns` or set id_field"
-        )
-    lookups: dict[str, LookupRule] = {}
-    for name, column_name in fields.items():
-        column = table.columns[column_name]
-        if not column.is_lookup:
-            continue
-        rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
-        if rule:
-            lookups[column_name] = rule
-    dropped = {f: why for f, why in dropped.items() if not _internal(f)}
-    if dropped and extra_fields == "error":
-        problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(dropped.items()))
+    if mode is not None:
+        _check_ids_written(schema, settings, table, fields, problems, where)
+    lookups = _lookup_rules(fields, settings, table, targets, problems, where)
+    dropped = _reported_drops(dropped, extra_fields, problems, where)
     if problems:
         raise MetadataError(
             f"Stream '{stream}' cannot be written:\n" + "\n".join(f"- {p}" for p in problems)
@@ -433,6 +412,67 @@ def plan_stream(  # noqa: PLR0913
     )
     open_paths = {f.name: f.path for f in chosen if f.open and f.name in fields}
     return StreamPlan(mapper, plan, settings, dropped, open_paths)
+
+
+def _effective_operation(
+    mode: IdMode | None, operation: Operation, problems: list[str], where: str
+) -> Operation:
+    """The operation the stream runs: an upsert with nothing to match on creates every row."""
+    if mode is not IdMode.NONE:
+        return operation
+    if operation is Operation.UPDATE or operation.removes:
+        problems.append(
+            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
+        )
+    return Operation.CREATE if operation is Operation.UPSERT else operation
+
+
+def _check_ids_written(  # noqa: PLR0913, PLR0917 - one call site, all context
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    fields: Mapping[str, str],
+    problems: list[str],
+    where: str,
+) -> None:
+    """Each ``id_field`` column of the table is written by some field of the stream."""
+    written = set(fields.values())
+    missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
+    if missing_ids:
+        problems.append(
+            f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
+            f"(fields: {', '.join(schema.get('properties') or {})}); map it with "
+            "`streams.<stream>.columns` or set id_field"
+        )
+
+
+def _lookup_rules(  # noqa: PLR0913, PLR0917 - one call site, all context
+    fields: Mapping[str, str],
+    settings: StreamSettings,
+    table: TableInfo,
+    targets: Mapping[str, TableInfo],
+    problems: list[str],
+    where: str,
+) -> dict[str, LookupRule]:
+    """Lookup column -> how its field's values bind, for each lookup column written."""
+    lookups: dict[str, LookupRule] = {}
+    for name, column_name in fields.items():
+        if not table.columns[column_name].is_lookup:
+            continue
+        rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
+        if rule:
+            lookups[column_name] = rule
+    return lookups
+
+
+def _reported_drops(
+    dropped: Mapping[str, str], extra_fields: str, problems: list[str], where: str
+) -> dict[str, str]:
+    """The dropped fields worth reporting (no internal ones); problems when they are errors."""
+    reported = {f: why for f, why in dropped.items() if not _internal(f)}
+    if reported and extra_fields == "error":
+        problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(reported.items()))
+    return reported
 
 
 def unmatched_paths(
