@@ -248,9 +248,13 @@ def _internal(name: str) -> bool:
 
 
 def _type_problem(found: _Field, column: ColumnInfo, *, json_text: bool) -> str | None:
-    """Why the field's declared JSON types can never reach ``column``, with the fix."""
+    """Why the field's declared JSON types can never reach ``column``, with the fix.
+
+    ``json_text``: the field is listed in ``json_text_fields`` (objects and arrays then reach
+    text columns as JSON text).
+    """
     allowed = JSON_TYPES_FOR.get(column.type_name, frozenset())
-    if json_text:
+    if json_text and column.type_name in JSON_TEXT_TYPES:
         allowed |= {"object", "array"}
     declared = json_types(found.prop)
     if not declared or declared <= allowed:
@@ -283,12 +287,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     fields: dict[str, str] = {}
     seen: dict[str, str] = {}
     candidates = _stream_fields(schema, settings, problems, where)
-    used = {found.path[0] for found in candidates}
-    dropped = {
-        name: "not in the stream's `columns` mapping"
-        for name in schema.get("properties") or {}
-        if name not in used
-    }
+    dropped = _unmapped(schema, candidates)
     for found in candidates:
         name = found.name
         if _internal(name) or name == settings.operation_field:
@@ -297,8 +296,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         column = table.columns.get(column_name)
         is_id = column_name in settings.id_field
         if column is None or "@odata." in name:
-            hint = close_names(column_name, table.columns)
-            dropped[name] = "no such column" + (f" (close: {', '.join(hint)})" if hint else "")
+            dropped[name] = _no_such_column(column_name, table)
             continue
         if column_name in seen:
             problems.append(
@@ -311,8 +309,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         if reason:
             dropped[name] = reason
             continue
-        as_json = name in settings.json_text_fields and column.type_name in JSON_TEXT_TYPES
-        problem = _type_problem(found, column, json_text=as_json)
+        problem = _type_problem(found, column, json_text=name in settings.json_text_fields)
         if problem:
             problems.append(f"{where}: {problem}")
             continue
@@ -320,6 +317,22 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         fields[name] = column_name
         chosen.append(found)
     return chosen, fields, dropped
+
+
+def _unmapped(schema: Mapping[str, t.Any], candidates: Sequence[_Field]) -> dict[str, str]:
+    """Top-level properties that no candidate field reads, each with the reason it is dropped."""
+    used = {found.path[0] for found in candidates}
+    return {
+        name: "not in the stream's `columns` mapping"
+        for name in schema.get("properties") or {}
+        if name not in used
+    }
+
+
+def _no_such_column(column_name: str, table: TableInfo) -> str:
+    """Why a field is dropped when ``table`` has no column ``column_name``, with close names."""
+    hint = close_names(column_name, table.columns)
+    return "no such column" + (f" (close: {', '.join(hint)})" if hint else "")
 
 
 def _check_json_text(
