@@ -428,33 +428,60 @@ def key_literal(value: t.Any) -> str:
 
 def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> tuple[str, str]:
     """``(navigation@odata.bind, path)`` for one non-null lookup value."""
-    table = rule.default_table
-    if rule.table_field and record.get(rule.table_field):
-        table = str(record[rule.table_field])
-    parts: dict[str, t.Any]
-    if isinstance(value, dict):
-        parts = {k: v for k, v in value.items() if k != "table"}
-        table = str(value.get("table") or table or "")
-    elif rule.key:
-        parts = {rule.key[0]: value} if len(rule.key) == 1 else {}
-    else:
-        parts = {"id": value}
-    target = rule.targets.get(table or "") if table else None
-    if target is None:
-        if len(rule.targets) == 1 and not table:
-            target = next(iter(rule.targets.values()))
-        else:
-            raise RecordRejected(
-                f"lookup '{rule.column}' needs a target table among "
-                f"{', '.join(sorted(rule.targets))}"
-                f"{f' (got {table!r})' if table else ''}: set lookups.{rule.column}.table or send "
-                '{"table": ..., "id": ...}'
-            )
+    table, parts = _bind_parts(rule, value, record)
+    target = _bind_target(rule, table)
     if set(parts) == {"id"}:
         return (
             f"{target.navigation}@odata.bind",
             f"/{target.entity_set}({_guid(rule.column, parts['id'])})",
         )
+    key = _bind_key(rule, target, parts)
+    segment = _key_segment(target, key, parts)
+    return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
+
+
+def _bind_parts(
+    rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]
+) -> tuple[str | None, dict[str, t.Any]]:
+    """The table a lookup value names (else the record's or the rule's) and its id or key parts."""
+    table = rule.default_table
+    if rule.table_field and record.get(rule.table_field):
+        table = str(record[rule.table_field])
+    if isinstance(value, dict):
+        parts = {k: v for k, v in value.items() if k != "table"}
+        return str(value.get("table") or table or ""), parts
+    if rule.key:
+        return table, ({rule.key[0]: value} if len(rule.key) == 1 else {})
+    return table, {"id": value}
+
+
+def _bind_target(rule: LookupRule, table: str | None) -> LookupTarget:
+    """The target named ``table``, else the rule's only target when no table is named.
+
+    Raises:
+        RecordRejected: No table named and several targets, or a table that is no target.
+    """
+    target = rule.targets.get(table) if table else None
+    if target is not None:
+        return target
+    if len(rule.targets) == 1 and not table:
+        return next(iter(rule.targets.values()))
+    raise RecordRejected(
+        f"lookup '{rule.column}' needs a target table among "
+        f"{', '.join(sorted(rule.targets))}"
+        f"{f' (got {table!r})' if table else ''}: set lookups.{rule.column}.table or send "
+        '{"table": ..., "id": ...}'
+    )
+
+
+def _bind_key(
+    rule: LookupRule, target: LookupTarget, parts: Mapping[str, t.Any]
+) -> tuple[str, ...]:
+    """The alternate key of ``target`` that ``parts`` fill, in key order.
+
+    Raises:
+        RecordRejected: The parts fill no active key of the target, or hold a null.
+    """
     key = rule.key if target.table == rule.default_table and rule.key else tuple(parts)
     if (
         not parts
@@ -467,8 +494,7 @@ def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> t
         )
     if any(v is None for v in parts.values()):
         raise RecordRejected(f"lookup '{rule.column}' has a null alternate-key value")
-    segment = _key_segment(target, key, parts)
-    return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
+    return key
 
 
 def _key_segment(target: LookupTarget, key: Sequence[str], parts: Mapping[str, t.Any]) -> str:

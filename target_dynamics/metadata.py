@@ -267,38 +267,9 @@ def parse_table(
         a["LogicalName"]: parse_column(a, derived.get(a["LogicalName"], {}))
         for a in definition.get("Attributes") or []
     }
-    keys: dict[str, tuple[str, ...]] = {}
-    inactive_keys: dict[str, tuple[tuple[str, ...], str]] = {}
-    for k in definition.get("Keys") or []:
-        name, status = k.get("SchemaName") or k.get("LogicalName"), k.get("EntityKeyIndexStatus")
-        key_columns = tuple(_required(k, "KeyAttributes", table, f" on key '{name}'"))
-        if (status or "Active") == "Active":
-            keys[name] = key_columns
-        else:
-            inactive_keys[name] = (key_columns, status)
-    lookups: dict[str, list[tuple[str, str]]] = {}
-    for rel in definition.get("ManyToOneRelationships") or []:
-        nav = rel.get("ReferencingEntityNavigationPropertyName")
-        if nav:
-            pairs = lookups.setdefault(rel["ReferencingAttribute"], [])
-            pairs.append((rel["ReferencedEntity"], nav))
-    for name, column in columns.items():
-        pairs = lookups.get(name, [])
-        owner_nav = next((nav for table, nav in pairs if table == "owner"), None)
-        known = {table for table, _ in pairs}
-        # Owner lookups relate to the abstract "owner" table; each target binds through it.
-        pairs.extend(
-            (target, owner_nav) for target in column.targets if owner_nav and target not in known
-        )
-        if pairs:
-            lookups[name] = [(table, nav) for table, nav in pairs if table != "owner"]
-    many_to_many: dict[str, tuple[str, str]] = {}
-    for rel in definition.get("ManyToManyRelationships") or []:
-        first = rel.get("Entity1LogicalName") == table
-        side, other = ("1", "2") if first else ("2", "1")
-        navigation = rel.get(f"Entity{side}NavigationPropertyName")
-        if navigation:
-            many_to_many[rel["SchemaName"]] = (rel[f"Entity{other}LogicalName"], navigation)
+    keys, inactive_keys = _parse_keys(definition, table)
+    lookups = _parse_lookups(definition, columns)
+    many_to_many = _parse_many_to_many(definition, table)
     return TableInfo(
         logical_name=table,
         entity_set=_required(definition, "EntitySetName", table),
@@ -311,6 +282,59 @@ def parse_table(
         many_to_many=many_to_many,
         inactive_keys=inactive_keys,
     )
+
+
+def _parse_keys(
+    definition: Mapping[str, t.Any], table: str
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[tuple[str, ...], str]]]:
+    """The active alternate keys (name -> columns) and the others (name -> (columns, status))."""
+    keys: dict[str, tuple[str, ...]] = {}
+    inactive_keys: dict[str, tuple[tuple[str, ...], str]] = {}
+    for k in definition.get("Keys") or []:
+        name, status = k.get("SchemaName") or k.get("LogicalName"), k.get("EntityKeyIndexStatus")
+        key_columns = tuple(_required(k, "KeyAttributes", table, f" on key '{name}'"))
+        if (status or "Active") == "Active":
+            keys[name] = key_columns
+        else:
+            inactive_keys[name] = (key_columns, status)
+    return keys, inactive_keys
+
+
+def _parse_lookups(
+    definition: Mapping[str, t.Any], columns: Mapping[str, ColumnInfo]
+) -> dict[str, list[tuple[str, str]]]:
+    """Lookup column -> ``(target table, navigation)`` for each of its many-to-one relationships."""
+    lookups: dict[str, list[tuple[str, str]]] = {}
+    for rel in definition.get("ManyToOneRelationships") or []:
+        nav = rel.get("ReferencingEntityNavigationPropertyName")
+        if nav:
+            pairs = lookups.setdefault(rel["ReferencingAttribute"], [])
+            pairs.append((rel["ReferencedEntity"], nav))
+    for name, column in columns.items():
+        pairs = lookups.get(name, [])
+        _bind_owner_targets(pairs, column.targets)
+        if pairs:
+            lookups[name] = [(table, nav) for table, nav in pairs if table != "owner"]
+    return lookups
+
+
+def _bind_owner_targets(pairs: list[tuple[str, str]], targets: Iterable[str]) -> None:
+    """Owner lookups relate to the abstract "owner" table; each target binds through it."""
+    owner_nav = next((nav for table, nav in pairs if table == "owner"), None)
+    known = {table for table, _ in pairs}
+    pairs.extend((target, owner_nav) for target in targets if owner_nav and target not in known)
+
+
+def _parse_many_to_many(definition: Mapping[str, t.Any], table: str) -> dict[str, tuple[str, str]]:
+    """Relationship schema name -> ``(other table, navigation from this table)``."""
+    many_to_many: dict[str, tuple[str, str]] = {}
+    for rel in definition.get("ManyToManyRelationships") or []:
+        first = rel.get("Entity1LogicalName") == table
+        side, other = ("1", "2") if first else ("2", "1")
+        navigation = rel.get(f"Entity{side}NavigationPropertyName")
+        if navigation:
+            many_to_many[rel["SchemaName"]] = (rel[f"Entity{other}LogicalName"], navigation)
+    return many_to_many
 
 
 class MetadataCache:

@@ -248,9 +248,13 @@ def _internal(name: str) -> bool:
 
 
 def _type_problem(found: _Field, column: ColumnInfo, *, json_text: bool) -> str | None:
-    """Why the field's declared JSON types can never reach ``column``, with the fix."""
+    """Why the field's declared JSON types can never reach ``column``, with the fix.
+
+    ``json_text``: the field is listed in ``json_text_fields`` (objects and arrays then reach
+    text columns as JSON text).
+    """
     allowed = JSON_TYPES_FOR.get(column.type_name, frozenset())
-    if json_text:
+    if json_text and column.type_name in JSON_TEXT_TYPES:
         allowed |= {"object", "array"}
     declared = json_types(found.prop)
     if not declared or declared <= allowed:
@@ -283,12 +287,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
     fields: dict[str, str] = {}
     seen: dict[str, str] = {}
     candidates = _stream_fields(schema, settings, problems, where)
-    used = {found.path[0] for found in candidates}
-    dropped = {
-        name: "not in the stream's `columns` mapping"
-        for name in schema.get("properties") or {}
-        if name not in used
-    }
+    dropped = _unmapped(schema, candidates)
     for found in candidates:
         name = found.name
         if _internal(name) or name == settings.operation_field:
@@ -297,8 +296,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         column = table.columns.get(column_name)
         is_id = column_name in settings.id_field
         if column is None or "@odata." in name:
-            hint = close_names(column_name, table.columns)
-            dropped[name] = "no such column" + (f" (close: {', '.join(hint)})" if hint else "")
+            dropped[name] = _no_such_column(column_name, table)
             continue
         if column_name in seen:
             problems.append(
@@ -311,8 +309,7 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         if reason:
             dropped[name] = reason
             continue
-        as_json = name in settings.json_text_fields and column.type_name in JSON_TEXT_TYPES
-        problem = _type_problem(found, column, json_text=as_json)
+        problem = _type_problem(found, column, json_text=name in settings.json_text_fields)
         if problem:
             problems.append(f"{where}: {problem}")
             continue
@@ -320,6 +317,22 @@ def _choose_fields(  # noqa: PLR0913, PLR0917 - one call site, all context
         fields[name] = column_name
         chosen.append(found)
     return chosen, fields, dropped
+
+
+def _unmapped(schema: Mapping[str, t.Any], candidates: Sequence[_Field]) -> dict[str, str]:
+    """Top-level properties that no candidate field reads, each with the reason it is dropped."""
+    used = {found.path[0] for found in candidates}
+    return {
+        name: "not in the stream's `columns` mapping"
+        for name in schema.get("properties") or {}
+        if name not in used
+    }
+
+
+def _no_such_column(column_name: str, table: TableInfo) -> str:
+    """Why a field is dropped when ``table`` has no column ``column_name``, with close names."""
+    hint = close_names(column_name, table.columns)
+    return "no such column" + (f" (close: {', '.join(hint)})" if hint else "")
 
 
 def _check_json_text(
@@ -372,38 +385,17 @@ def plan_stream(  # noqa: PLR0913
     where = f"stream '{stream}' -> table '{table.logical_name}'"
     problems: list[str] = []
     mode = _id_mode(table, settings, problems, where)
-    operation = settings.operation
-    if mode is IdMode.NONE and (operation is Operation.UPDATE or operation.removes):
-        problems.append(
-            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
-        )
-    if mode is IdMode.NONE and operation is Operation.UPSERT:
-        operation = Operation.CREATE  # nothing to match on: every record is a new row
+    operation = _effective_operation(mode, settings.operation, problems, where)
     deactivation = _deactivation(settings, table, problems, where)
     _check_removals(schema, settings, table, deactivation, operation, problems, where)
     # Per-record operations: the columns every writing operation can take (upsert's).
     choose = Operation.UPSERT if settings.operation_field else operation
     chosen, fields, dropped = _choose_fields(schema, settings, table, choose, where, problems)
     _check_json_text(schema, settings, table, problems, where)
-    written = set(fields.values())
-    missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
-    if missing_ids and mode is not None:
-        problems.append(
-            f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
-            f"(fields: {', '.join(schema.get('properties') or {})}); map it with "
-            "`streams.<stream>.columns` or set id_field"
-        )
-    lookups: dict[str, LookupRule] = {}
-    for name, column_name in fields.items():
-        column = table.columns[column_name]
-        if not column.is_lookup:
-            continue
-        rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
-        if rule:
-            lookups[column_name] = rule
-    dropped = {f: why for f, why in dropped.items() if not _internal(f)}
-    if dropped and extra_fields == "error":
-        problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(dropped.items()))
+    if mode is not None:
+        _check_ids_written(schema, settings, table, fields, problems, where)
+    lookups = _lookup_rules(fields, settings, table, targets, problems, where)
+    dropped = _reported_drops(dropped, extra_fields, problems, where)
     if problems:
         raise MetadataError(
             f"Stream '{stream}' cannot be written:\n" + "\n".join(f"- {p}" for p in problems)
@@ -433,6 +425,67 @@ def plan_stream(  # noqa: PLR0913
     )
     open_paths = {f.name: f.path for f in chosen if f.open and f.name in fields}
     return StreamPlan(mapper, plan, settings, dropped, open_paths)
+
+
+def _effective_operation(
+    mode: IdMode | None, operation: Operation, problems: list[str], where: str
+) -> Operation:
+    """The operation the stream runs: an upsert with nothing to match on creates every row."""
+    if mode is not IdMode.NONE:
+        return operation
+    if operation is Operation.UPDATE or operation.removes:
+        problems.append(
+            f"{where}: {operation} needs id_field (or key_properties) naming the rows to change"
+        )
+    return Operation.CREATE if operation is Operation.UPSERT else operation
+
+
+def _check_ids_written(  # noqa: PLR0913, PLR0917 - one call site, all context
+    schema: Mapping[str, t.Any],
+    settings: StreamSettings,
+    table: TableInfo,
+    fields: Mapping[str, str],
+    problems: list[str],
+    where: str,
+) -> None:
+    """Each ``id_field`` column of the table is written by some field of the stream."""
+    written = set(fields.values())
+    missing_ids = [c for c in settings.id_field if c not in written and c in table.columns]
+    if missing_ids:
+        problems.append(
+            f"{where}: id_field {', '.join(missing_ids)} is not a field of the stream "
+            f"(fields: {', '.join(schema.get('properties') or {})}); map it with "
+            "`streams.<stream>.columns` or set id_field"
+        )
+
+
+def _lookup_rules(  # noqa: PLR0913, PLR0917 - one call site, all context
+    fields: Mapping[str, str],
+    settings: StreamSettings,
+    table: TableInfo,
+    targets: Mapping[str, TableInfo],
+    problems: list[str],
+    where: str,
+) -> dict[str, LookupRule]:
+    """Lookup column -> how its field's values bind, for each lookup column written."""
+    lookups: dict[str, LookupRule] = {}
+    for name, column_name in fields.items():
+        if not table.columns[column_name].is_lookup:
+            continue
+        rule = _lookup_rule(column_name, name, settings, table, targets, problems, where)
+        if rule:
+            lookups[column_name] = rule
+    return lookups
+
+
+def _reported_drops(
+    dropped: Mapping[str, str], extra_fields: str, problems: list[str], where: str
+) -> dict[str, str]:
+    """The dropped fields worth reporting (no internal ones); problems when they are errors."""
+    reported = {f: why for f, why in dropped.items() if not _internal(f)}
+    if reported and extra_fields == "error":
+        problems.extend(f"{where}: field '{f}': {why}" for f, why in sorted(reported.items()))
+    return reported
 
 
 def unmatched_paths(

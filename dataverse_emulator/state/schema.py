@@ -78,29 +78,15 @@ class TableSchema:
         for column in table.columns.values():
             if column.type in values.LOOKUP_TYPES or not values.is_property(column):
                 continue
-            convert = values.converter(table, column)
-            if column.required_level == "SystemRequired" and not column.is_primary_id:
-                convert = _not_null(table, column, convert)
+            convert = _column_converter(table, column)
             name = column.logical_name
             self.converters[name] = (column, convert)
-            primary = name == table.primary_id
-            # statecode is not valid for create, yet a create carrying it is not refused: the
-            # store starts the row in the default state and checks statuscode against it (§4.10).
-            if column.is_valid_for_create or primary or column.type == "State":
-                self.writable[CREATE][name] = convert
-            if column.is_valid_for_update or primary:
-                self.writable[UPDATE][name] = convert
+            for operation in _operations(table, column):
+                self.writable[operation][name] = convert
         self.money: frozenset[str] = frozenset(
             c.logical_name for c in table.columns.values() if c.type == "Money"
         )
-        self.navigations: dict[str, tuple[Column, tuple[str, ...]]] = {}
-        for rel in table.many_to_one:
-            lookup = table.columns.get(rel.referencing_attribute)
-            if rel.referencing_navigation and lookup is not None:
-                targets: tuple[str, ...] = (rel.referenced_entity,)
-                if rel.referenced_entity == "owner":
-                    targets = lookup.targets or ("systemuser", "team")
-                self.navigations.setdefault(rel.referencing_navigation, (lookup, targets))
+        self.navigations = _navigations(table)
 
     def parse(self, body: t.Mapping[str, t.Any], operation: str) -> Parsed:
         """Validate and convert a request body.
@@ -147,6 +133,39 @@ class TableSchema:
         if value is not None and not isinstance(value, Reference):
             raise navigation_value_invalid(prop)
         links.append(Link(column, prop, targets, value))
+
+
+def _column_converter(table: Table, column: Column) -> values.Converter:
+    """The converter of a (non-lookup) column; SystemRequired ones refuse null (§4.6)."""
+    convert = values.converter(table, column)
+    if column.required_level == "SystemRequired" and not column.is_primary_id:
+        return _not_null(table, column, convert)
+    return convert
+
+
+def _operations(table: Table, column: Column) -> tuple[str, ...]:
+    """The operations (:data:`CREATE`, :data:`UPDATE`) whose bodies may set ``column``.
+
+    statecode is not valid for create, yet a create carrying it is not refused: the store starts
+    the row in the default state and checks statuscode against it (§4.10).
+    """
+    primary = column.logical_name == table.primary_id
+    create = column.is_valid_for_create or primary or column.type == "State"
+    update = column.is_valid_for_update or primary
+    return tuple(operation for operation, ok in ((CREATE, create), (UPDATE, update)) if ok)
+
+
+def _navigations(table: Table) -> dict[str, tuple[Column, tuple[str, ...]]]:
+    """Navigation property -> its lookup column and the tables it may point to."""
+    navigations: dict[str, tuple[Column, tuple[str, ...]]] = {}
+    for rel in table.many_to_one:
+        lookup = table.columns.get(rel.referencing_attribute)
+        if rel.referencing_navigation and lookup is not None:
+            targets: tuple[str, ...] = (rel.referenced_entity,)
+            if rel.referenced_entity == "owner":
+                targets = lookup.targets or ("systemuser", "team")
+            navigations.setdefault(rel.referencing_navigation, (lookup, targets))
+    return navigations
 
 
 def _not_null(table: Table, column: Column, convert: values.Converter) -> values.Converter:

@@ -29,9 +29,9 @@ from dataverse_emulator.state.store import TARGET, etag
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
-    from dataverse_emulator.state.catalog import Table
+    from dataverse_emulator.state.catalog import Column, Table
 
 Row = dict[str, t.Any]
 LOOKUP_ANNOTATION = "@Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -140,11 +140,7 @@ class Renderer:
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self.lookups = {
-            name: f"_{name}_value"
-            for name, column in table.columns.items()
-            if column.type in values.LOOKUP_TYPES
-        }
+        self.lookups = {name: f"_{name}_value" for name, _ in _of_types(table, values.LOOKUP_TYPES)}
         self.properties: list[tuple[str, str]] = [
             (name, self.lookups.get(name, name))
             for name, column in table.columns.items()
@@ -154,31 +150,22 @@ class Renderer:
         self.readable = set(self.by_property)
         readable = {name for name, _ in self.properties}
         self.money = [
-            (n, self.lookups.get(n, n))
-            for n, c in table.columns.items()
-            if c.type == "Money" and n in readable
+            (name, self.lookups.get(name, name))
+            for name, _ in _readable_of_types(table, readable, {"Money"})
         ]
         self.labels = {
-            name: {option.value: option.label for option in column.options}
-            or {True: "Yes", False: "No"}
-            for name, column in table.columns.items()
-            if name in readable and column.type in _CHOICE_TYPES
+            name: _labels(column) or {True: "Yes", False: "No"}
+            for name, column in _readable_of_types(table, readable, _CHOICE_TYPES)
         }
         self.multi_labels = {
-            name: {option.value: option.label for option in column.options}
-            for name, column in table.columns.items()
-            if name in readable and column.type == "MultiSelectPicklist"
+            name: _labels(column)
+            for name, column in _readable_of_types(table, readable, {"MultiSelectPicklist"})
         }
         self.dates = {
             name: column.format == "DateOnly"
-            for name, column in table.columns.items()
-            if name in readable and column.type == "DateTime"
+            for name, column in _readable_of_types(table, readable, {"DateTime"})
         }
-        self.navigation_of: dict[tuple[str, str | None], str] = {
-            (rel.referencing_attribute, rel.referenced_entity): rel.referencing_navigation
-            for rel in table.many_to_one
-            if rel.referencing_navigation
-        }
+        self.navigation_of = _navigations(table)
 
     def check_select(self, select: t.Sequence[str]) -> None:
         """Reject ``$select`` names the entity type does not declare (§4.9).
@@ -289,6 +276,32 @@ class Renderer:
             return predicate(view)
 
         return matches
+
+
+def _of_types(table: Table, types: t.Container[str]) -> Iterator[tuple[str, Column]]:
+    """The columns of ``table`` whose type is one of ``types``, in order."""
+    return ((name, column) for name, column in table.columns.items() if column.type in types)
+
+
+def _readable_of_types(
+    table: Table, readable: t.Container[str], types: t.Container[str]
+) -> Iterator[tuple[str, Column]]:
+    """The columns of ``table`` named in ``readable`` whose type is one of ``types``, in order."""
+    return ((name, column) for name, column in _of_types(table, types) if name in readable)
+
+
+def _labels(column: Column) -> dict[int, str]:
+    """Option value -> label of a choice column (empty for a boolean without options)."""
+    return {option.value: option.label for option in column.options}
+
+
+def _navigations(table: Table) -> dict[tuple[str, str | None], str]:
+    """(lookup column, target table) -> the lookup's navigation property."""
+    return {
+        (rel.referencing_attribute, rel.referenced_entity): rel.referencing_navigation
+        for rel in table.many_to_one
+        if rel.referencing_navigation
+    }
 
 
 class _StoredView:
