@@ -129,8 +129,29 @@ def _text(number: int, line: str | bytes) -> str:
 def _message(number: int, raw: str | bytes) -> dict[str, t.Any]:
     """The Singer message on input line ``number``, checked for the fields its type needs."""
     line = _text(number, raw)
+    message = _decoded(number, line)
+    if not isinstance(message, dict) or "type" not in message:
+        raise InputError(
+            number,
+            f'not a Singer message (a JSON object with "type"): {_shorten(line)}',
+        )
+    kind = message["type"]
+    if kind not in _SHAPES:
+        hint = difflib.get_close_matches(str(kind).upper(), list(_SHAPES), 1)
+        fix = f"did you mean '{hint[0]}'?" if hint else f"use one of {', '.join(_SHAPES)}"
+        raise InputError(number, f"unknown message type {kind!r}: {fix}")
+    _check_fields(number, kind, message)
+    if kind == "SCHEMA":
+        _check_schema_message(number, message)
+    if kind == "BATCH" and not all(isinstance(url, str) for url in message["manifest"]):
+        raise InputError(number, "BATCH message needs 'manifest', a list of file URLs")
+    return message
+
+
+def _decoded(number: int, line: str) -> t.Any:
+    """Input line ``number`` read as JSON (decimals exact)."""
     try:
-        message = _DECODER.decode(line.rstrip("\r\n"))
+        return _DECODER.decode(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         if not line.strip():
             raise InputError(
@@ -143,16 +164,10 @@ def _message(number: int, raw: str | bytes) -> dict[str, t.Any]:
             f"not JSON ({exc.msg}: column {exc.colno}): {_shorten(line)}; every line must be "
             "one Singer message, so the tap (or something in the pipe) wrote a non-JSON line",
         ) from None
-    if not isinstance(message, dict) or "type" not in message:
-        raise InputError(
-            number,
-            f'not a Singer message (a JSON object with "type"): {_shorten(line)}',
-        )
-    kind = message["type"]
-    if kind not in _SHAPES:
-        hint = difflib.get_close_matches(str(kind).upper(), list(_SHAPES), 1)
-        fix = f"did you mean '{hint[0]}'?" if hint else f"use one of {', '.join(_SHAPES)}"
-        raise InputError(number, f"unknown message type {kind!r}: {fix}")
+
+
+def _check_fields(number: int, kind: str, message: dict[str, t.Any]) -> None:
+    """Raise when a field a ``kind`` message needs is missing or of another JSON type."""
     for name, types in _SHAPES[kind].items():
         value = message.get(name)
         wrong = not isinstance(value, types) or (int in types and isinstance(value, bool))
@@ -160,11 +175,6 @@ def _message(number: int, raw: str | bytes) -> dict[str, t.Any]:
             wanted = _JSON_TYPES[types[0]]
             got = "missing" if name not in message else f"{type(value).__name__} {value!r:.40}"
             raise InputError(number, f"{kind} message needs '{name}', {wanted} (got {got})")
-    if kind == "SCHEMA":
-        _check_schema_message(number, message)
-    if kind == "BATCH" and not all(isinstance(url, str) for url in message["manifest"]):
-        raise InputError(number, "BATCH message needs 'manifest', a list of file URLs")
-    return message
 
 
 def _check_schema_message(number: int, message: dict[str, t.Any]) -> None:
