@@ -1,0 +1,110 @@
+"""The Singer side of the integration tests: input files, the people stream, feeding the target.
+
+``singer`` (a fixture, since test modules cannot import each other under
+``--import-mode=importlib``) reads the fixed inputs in ``data/<test_module>__<what>.singer`` (one
+JSON message a line), generates the people stream that many tests load into contact, and pipes
+messages into the target in process (``TargetDynamics.listen``) or through the
+``target-dynamics`` console script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+
+if t.TYPE_CHECKING:
+    from target_dynamics.target import TargetDynamics
+
+DATA = Path(__file__).with_name("data")
+TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
+
+
+class Singer:
+    """Singer messages for the tests, and the two ways of handing them to the target."""
+
+    PEOPLE_SCHEMA: t.ClassVar[dict[str, t.Any]] = {
+        "type": "SCHEMA",
+        "stream": "people",
+        "key_properties": ["emailaddress1"],
+        "schema": {
+            "properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}
+        },
+    }
+    """The people stream: ``emailaddress1`` (its key) and ``lastname``, as contact names them."""
+
+    @staticmethod
+    def read(name: str) -> list[dict[str, t.Any]]:
+        """The messages in ``data/<name>.singer``."""
+        text = (DATA / f"{name}.singer").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    @staticmethod
+    def people(
+        count: int,
+        lastname: str = "L",
+        *,
+        every: int = 0,
+        start: int = 0,
+        last: bool = False,
+        schema: bool = False,
+    ) -> list[dict[str, t.Any]]:
+        """People records ``p<i>@x.org`` / ``<lastname><i>``; a STATE ``{"pos": start + n}``
+        after every ``every`` of them, and after the last one too when ``last`` is set; the
+        people SCHEMA first when ``schema`` is set."""
+        out: list[dict[str, t.Any]] = [Singer.PEOPLE_SCHEMA] if schema else []
+        for i in range(count):
+            record = {"emailaddress1": f"p{i}@x.org", "lastname": f"{lastname}{i}"}
+            out.append({"type": "RECORD", "stream": "people", "record": record})
+            if (every and (i + 1) % every == 0) or (last and i + 1 == count):
+                out.append({"type": "STATE", "value": {"pos": start + i + 1}})
+        return out
+
+    @staticmethod
+    def lines(messages: t.Iterable[dict[str, t.Any]]) -> str:
+        """The messages as a tap writes them: one JSON document a line."""
+        return "".join(json.dumps(m) + "\n" for m in messages)
+
+    @classmethod
+    def listen(
+        cls, target: TargetDynamics, messages: t.Iterable[dict[str, t.Any]]
+    ) -> list[dict[str, t.Any]]:
+        """Feed ``messages`` to the target in process; return what it printed (STATE messages)."""
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            target.listen(io.StringIO(cls.lines(messages)))
+        return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+    @classmethod
+    def cli(
+        cls,
+        config: dict[str, t.Any],
+        messages: t.Iterable[dict[str, t.Any]],
+        tmp_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``target-dynamics`` console script with ``config`` on ``messages``."""
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        return subprocess.run(
+            [TARGET_EXE, "--config", str(path)],
+            input=cls.lines(messages),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+
+
+@pytest.fixture(scope="session")
+def singer() -> type[Singer]:
+    """Singer input files, the people stream and the target's two entry points."""
+    return Singer
