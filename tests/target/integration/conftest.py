@@ -91,10 +91,8 @@ class Singer:
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run the ``target-dynamics`` console script with ``config`` on ``messages``."""
-        path = tmp_path / "config.json"
-        path.write_text(json.dumps(config), encoding="utf-8")
         return subprocess.run(
-            [TARGET_EXE, "--config", str(path)],
+            cls._command(config, tmp_path),
             input=cls.lines(messages),
             capture_output=True,
             text=True,
@@ -102,6 +100,26 @@ class Singer:
             check=False,
             env=env,
         )
+
+    @classmethod
+    def start(
+        cls, config: dict[str, t.Any], tmp_path: Path, *, stderr: int = subprocess.DEVNULL
+    ) -> subprocess.Popen[str]:
+        """Start the console script with ``config``, its stdin and stdout piped (text), for
+        tests that stop it mid-run."""
+        return subprocess.Popen(
+            cls._command(config, tmp_path),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+
+    @staticmethod
+    def _command(config: dict[str, t.Any], tmp_path: Path) -> list[str]:
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        return [TARGET_EXE, "--config", str(path)]
 
 
 @pytest.fixture(scope="session")
