@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from target_dynamics.reporting import LoadFailed
+
 if t.TYPE_CHECKING:
     from target_dynamics.target import TargetDynamics
 
@@ -67,25 +69,42 @@ class Singer:
         return out
 
     @staticmethod
-    def lines(messages: t.Iterable[dict[str, t.Any]]) -> str:
-        """The messages as a tap writes them: one JSON document a line."""
+    def lines(messages: t.Iterable[dict[str, t.Any]] | str) -> str:
+        """The messages as a tap writes them: one JSON document a line (text is kept as it is)."""
+        if isinstance(messages, str):
+            return messages
         return "".join(json.dumps(m) + "\n" for m in messages)
 
     @classmethod
     def listen(
-        cls, target: TargetDynamics, messages: t.Iterable[dict[str, t.Any]]
+        cls, target: TargetDynamics, messages: t.Iterable[dict[str, t.Any]] | str
     ) -> list[dict[str, t.Any]]:
         """Feed ``messages`` to the target in process; return what it printed (STATE messages)."""
+        states, failure = cls.run(target, messages)
+        if failure is not None:
+            raise failure
+        return states
+
+    @classmethod
+    def run(
+        cls, target: TargetDynamics, messages: t.Iterable[dict[str, t.Any]] | str
+    ) -> tuple[list[dict[str, t.Any]], LoadFailed | None]:
+        """:meth:`listen` for a run that may fail: the STATE messages printed, and the
+        :class:`LoadFailed` that ended the run, if one did."""
         out = io.StringIO()
+        failure = None
         with contextlib.redirect_stdout(out):
-            target.listen(io.StringIO(cls.lines(messages)))
-        return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+            try:
+                target.listen(io.StringIO(cls.lines(messages)))
+            except LoadFailed as exc:
+                failure = exc
+        return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], failure
 
     @classmethod
     def cli(
         cls,
         config: dict[str, t.Any],
-        messages: t.Iterable[dict[str, t.Any]],
+        messages: t.Iterable[dict[str, t.Any]] | str,
         tmp_path: Path,
         *,
         env: dict[str, str] | None = None,

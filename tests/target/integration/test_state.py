@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -35,7 +33,7 @@ def covered(state: dict) -> set[str]:
     return {f"p{i}@x.org" for i in range(state["pos"])}
 
 
-def run_in_process(emulator, batch: str) -> tuple[list[dict], Exception | None]:
+def run_in_process(emulator, singer, batch: list[dict]) -> tuple[list[dict], LoadFailed | None]:
     target = TargetDynamics(
         config={
             **emulator.target_config,
@@ -48,14 +46,7 @@ def run_in_process(emulator, batch: str) -> tuple[list[dict], Exception | None]:
     client._max_retries = 1
     client._backoff_base = 0.01
     target.writer._sleep = lambda _seconds: None
-    out = io.StringIO()
-    error = None
-    with contextlib.redirect_stdout(out):
-        try:
-            target.listen(io.StringIO(batch))
-        except LoadFailed as exc:
-            error = exc
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], error
+    return singer.run(target, batch)
 
 
 def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator, singer):
@@ -65,7 +56,7 @@ def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator, singer):
     reset_emulator.admin.set_faults(
         [{"action": "error", "status": 500, "method": "POST", "path": "/api/data/", "after": 8}]
     )
-    states, error = run_in_process(reset_emulator, singer.lines(everything))
+    states, error = run_in_process(reset_emulator, singer, everything)
     assert isinstance(error, LoadFailed)
     assert "could not be written" in str(error)
     assert states, "some STATE was emitted before the failures"
@@ -76,7 +67,7 @@ def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator, singer):
     assert last["pos"] < 20
 
     reset_emulator.admin.set_faults([])
-    states, error = run_in_process(reset_emulator, singer.lines(resume_after(everything, last)))
+    states, error = run_in_process(reset_emulator, singer, resume_after(everything, last))
     assert error is None
     assert states[-1] == {"pos": 20}
     assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(20)}
