@@ -25,6 +25,7 @@ MEMBER_NAV = {
     "account": "listaccount_association",
 }
 SETS = {"contact": "contacts", "lead": "leads", "account": "accounts"}
+SYNC = {"marketing_list": "Newsletter", "marketing_list_mode": "sync"}
 
 
 def people(count: int, start: int = 0, **extra: t.Any) -> list[dict]:
@@ -131,13 +132,7 @@ def test_an_existing_list_by_name_or_guid(reset_emulator, api, singer):
 
 def test_sync_removes_exactly_the_members_not_sent(reset_emulator, api, singer):
     load(singer, reset_emulator, stream(people(10)), marketing_list="Newsletter")
-    target, failure = load(
-        singer,
-        reset_emulator,
-        stream(people(7, start=3)),
-        marketing_list="Newsletter",
-        marketing_list_mode="sync",
-    )
+    target, failure = load(singer, reset_emulator, stream(people(7, start=3)), **SYNC)
     assert failure is None
     assert members(api, reset_emulator, "Newsletter") == [f"p{i}@x.org" for i in range(3, 10)]
     assert len(reset_emulator.admin.snapshot()["contact"]) == 10  # rows stay; only membership goes
@@ -149,13 +144,7 @@ def test_sync_removes_exactly_the_members_not_sent(reset_emulator, api, singer):
 def test_sync_is_refused_after_too_many_rejections(reset_emulator, api, singer):
     load(singer, reset_emulator, stream(people(5)), marketing_list="Newsletter")
     records = [*people(2), {"email": "long@x.org", "last": "L" * 60}]
-    _, failure = load(
-        singer,
-        reset_emulator,
-        stream(records),
-        marketing_list="Newsletter",
-        marketing_list_mode="sync",
-    )
+    _, failure = load(singer, reset_emulator, stream(records), **SYNC)
     assert failure is not None
     assert members(api, reset_emulator, "Newsletter") == [f"p{i}@x.org" for i in range(5)]
 
@@ -268,14 +257,7 @@ def test_dry_run_reads_the_list_and_reports_adds_and_removals(reset_emulator, ap
     """A dry run with sync: who would join, who is a member already, who would leave."""
     load(singer, reset_emulator, stream(people(5)), marketing_list="Newsletter")
     before = reset_emulator.admin.snapshot()
-    target, failure = load(
-        singer,
-        reset_emulator,
-        stream(people(4, start=2)),
-        marketing_list="Newsletter",
-        marketing_list_mode="sync",
-        dry_run=True,
-    )
+    target, failure = load(singer, reset_emulator, stream(people(4, start=2)), **SYNC, dry_run=True)
     assert failure is None
     assert reset_emulator.admin.snapshot() == before
     assert (
