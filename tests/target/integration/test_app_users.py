@@ -9,14 +9,9 @@ emulator's snapshot, who sent what from its fault rules' counters.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
-import subprocess
-import sys
 import typing as t
-from pathlib import Path
 
 from dataverse_emulator.state.budget import Limits
 from target_dynamics.target import TargetDynamics
@@ -26,26 +21,8 @@ if t.TYPE_CHECKING:
 
     from target_dynamics.client import DataverseClient
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
 NEVER = 1_000_000
 """``after`` of a rule that only counts the requests it matches (it never fires)."""
-
-
-def messages(count: int, every: int) -> list[dict]:
-    """SCHEMA, ``count`` people and a STATE after every ``every`` of them (and at the end)."""
-    out: list[dict] = [SCHEMA]
-    for i in range(count):
-        record = {"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"}
-        out.append({"type": "RECORD", "stream": "people", "record": record})
-        if (i + 1) % every == 0 or i + 1 == count:
-            out.append({"type": "STATE", "value": {"pos": i + 1}})
-    return out
 
 
 def expected(count: int) -> dict[str, str]:
@@ -68,28 +45,6 @@ def config(server, users: list[dict], **settings: object) -> dict:
         "progress_interval_seconds": 0,
         **settings,
     }
-
-
-def listen(target: TargetDynamics, input_messages: list[dict]) -> list[dict]:
-    """Feed the messages to the target in process; return what it printed (STATE messages)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in input_messages)))
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-
-
-def run_cli(tmp_path: Path, settings: dict, input_messages: list[dict]):
-    """Run the ``target-dynamics`` console script on the messages with these settings."""
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(settings), encoding="utf-8")
-    return subprocess.run(
-        [TARGET_EXE, "--config", str(path)],
-        input="".join(json.dumps(m) + "\n" for m in input_messages),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def secrets(server) -> list[str]:
@@ -134,7 +89,9 @@ def counting(*client_ids: str) -> list[dict]:
     ]
 
 
-def test_one_throttled_and_one_revoked_user_still_land_everything_once(emulator_factory, tmp_path):
+def test_one_throttled_and_one_revoked_user_still_land_everything_once(
+    emulator_factory, tmp_path, singer
+):
     """Three users upsert 2,000 contacts by email through the CLI. The certificate user gets 429s
     with Retry-After (and keeps working); the second user's tokens are revoked for good after
     its fifth request, so even a fresh token gets 401: it is dropped with one warning and sends
@@ -160,7 +117,7 @@ def test_one_throttled_and_one_revoked_user_still_land_everything_once(emulator_
     )
     count = 2000
     settings = config(server, server.app_users, batch_size_rows=500, max_concurrency=2)
-    run = run_cli(tmp_path, settings, messages(count, every=500))
+    run = singer.cli(settings, singer.people(count, every=500, last=True, schema=True), tmp_path)
 
     assert run.returncode == 0, run.stderr[-3000:]
     assert landed(server) == expected(count)
@@ -183,7 +140,7 @@ def test_one_throttled_and_one_revoked_user_still_land_everything_once(emulator_
     assert shares[primary] > 0
 
 
-def test_a_user_whose_secret_expires_mid_run_is_dropped(reset_emulator, caplog):
+def test_a_user_whose_secret_expires_mid_run_is_dropped(reset_emulator, caplog, singer):
     """In process: all three users have tokens; then the second user's secret expires and its
     token is revoked after two more requests. Its fresh token is refused (AADSTS7000222), it is
     dropped with one warning and sends nothing more; the two others land every row once."""
@@ -203,7 +160,7 @@ def test_a_user_whose_secret_expires_mid_run_is_dropped(reset_emulator, caplog):
     )
     count = 2000
     with caplog.at_level(logging.WARNING):
-        states = listen(target, messages(count, every=500))
+        states = singer.listen(target, singer.people(count, every=500, last=True, schema=True))
     assert states[-1] == {"pos": count}
     assert landed(server) == expected(count)
     warnings = drop_warnings(caplog.text, expiring)
@@ -219,7 +176,7 @@ def test_a_user_whose_secret_expires_mid_run_is_dropped(reset_emulator, caplog):
         assert secret not in caplog.text
 
 
-def test_a_user_whose_secret_expired_before_the_run_is_dropped(reset_emulator, tmp_path):
+def test_a_user_whose_secret_expired_before_the_run_is_dropped(reset_emulator, tmp_path, singer):
     """Two users, the second's secret expired from the start: the run lands everything through
     the first, one warning names the dropped user (which sent no Web API request). A dry run
     (which tests the connection of the first user) writes nothing and still succeeds."""
@@ -230,13 +187,17 @@ def test_a_user_whose_secret_expired_before_the_run_is_dropped(reset_emulator, t
     server.admin.set_faults(counting(expired["client_id"]))
     settings = config(server, [expired], batch_size_rows=200)
 
-    dry = run_cli(tmp_path, {**settings, "dry_run": True}, messages(300, every=100))
+    dry = singer.cli(
+        {**settings, "dry_run": True},
+        singer.people(300, every=100, last=True, schema=True),
+        tmp_path,
+    )
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "Connection test passed" in dry.stderr  # a dry run tests the first user's access
     assert landed(server) == {}
     assert len(drop_warnings(dry.stderr, expired["client_id"])) <= 1
 
-    run = run_cli(tmp_path, settings, messages(600, every=200))
+    run = singer.cli(settings, singer.people(600, every=200, last=True, schema=True), tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert landed(server) == expected(600)
     assert [json.loads(line) for line in run.stdout.splitlines()][-1] == {"pos": 600}
@@ -252,18 +213,19 @@ def test_a_user_whose_secret_expired_before_the_run_is_dropped(reset_emulator, t
             assert secret not in done.stdout + done.stderr
 
 
-def test_the_first_user_with_an_expired_secret_is_dropped_too(reset_emulator):
+def test_the_first_user_with_an_expired_secret_is_dropped_too(reset_emulator, singer):
     """Issue 12 (a user whose token fails is dropped while the others go on), for the user the
     settings name first: metadata, lists and the connection test go through any working user."""
     server = reset_emulator
     server.admin.expire_secret(server.target_config["client_id"])
     target = TargetDynamics(config=config(server, server.app_users[:1]))
-    assert listen(target, messages(200, every=100))[-1] == {"pos": 200}
+    states = singer.listen(target, singer.people(200, every=100, last=True, schema=True))
+    assert states[-1] == {"pos": 200}
     assert landed(server) == expected(200)
 
 
 def test_a_dry_run_with_the_first_users_secret_expired_tests_through_the_others(
-    reset_emulator, caplog
+    reset_emulator, caplog, singer
 ):
     """The connection test asks every user WhoAmI: the expired first user is dropped with one
     warning, the table and privileges are checked through the other, nothing is written."""
@@ -272,14 +234,14 @@ def test_a_dry_run_with_the_first_users_secret_expired_tests_through_the_others(
     server.admin.expire_secret(first)
     target = TargetDynamics(config=config(server, server.app_users[:1], dry_run=True))
     with caplog.at_level(logging.WARNING):
-        listen(target, messages(50, every=50))
+        singer.listen(target, singer.people(50, every=50, last=True, schema=True))
     [warning] = drop_warnings(caplog.text, first)
     assert "AADSTS7000222" in warning
     assert landed(server) == {}
     assert target.report.totals.received == 50
 
 
-def test_a_user_blocked_by_app_access_control_is_dropped(reset_emulator, caplog):
+def test_a_user_blocked_by_app_access_control_is_dropped(reset_emulator, caplog, singer):
     """In process: three users have tokens; then the environment blocks the second user's app
     (403 0x80095ffc, §1.5). Its first write is refused and moved to another user, it is dropped
     with one warning and sends nothing more; the others land every row once."""
@@ -293,7 +255,7 @@ def test_a_user_blocked_by_app_access_control_is_dropped(reset_emulator, caplog)
     server.admin.set_faults(counting(blocked, other))
     count = 2000
     with caplog.at_level(logging.WARNING):
-        states = listen(target, messages(count, every=500))
+        states = singer.listen(target, singer.people(count, every=500, last=True, schema=True))
     assert states[-1] == {"pos": count}
     assert landed(server) == expected(count)
     [warning] = drop_warnings(caplog.text, blocked)
@@ -304,7 +266,7 @@ def test_a_user_blocked_by_app_access_control_is_dropped(reset_emulator, caplog)
     assert rule(server, other)["matched"] > 2
 
 
-def test_concurrency_halves_on_429s_and_comes_back(emulator_factory):
+def test_concurrency_halves_on_429s_and_comes_back(emulator_factory, singer):
     """Realistic latency (scaled down), two users, 8 requests in flight each at most: a burst of
     429s with Retry-After hits the second user mid-run. Every row lands; that user's limit,
     read at every answer it gets, was at its ceiling before the burst, at most half of it
@@ -340,7 +302,7 @@ def test_concurrency_halves_on_429s_and_comes_back(emulator_factory):
         ]
     )
     count = 6400
-    states = listen(target, messages(count, every=1600))
+    states = singer.listen(target, singer.people(count, every=1600, last=True, schema=True))
     assert states[-1] == {"pos": count}
     assert landed(server) == expected(count)
     assert rule(server, "burst")["fired"] == 4
@@ -354,7 +316,7 @@ def test_concurrency_halves_on_429s_and_comes_back(emulator_factory):
     assert client.in_flight.limit == 8
 
 
-def test_one_user_revoked_twice_in_a_row_is_never_dropped(reset_emulator, caplog):
+def test_one_user_revoked_twice_in_a_row_is_never_dropped(reset_emulator, caplog, singer):
     """One user (no app_users): its token is revoked, and the fresh one too. It is the only
     user, so it is not dropped: the write is retried and every row lands."""
     server = reset_emulator
@@ -363,7 +325,7 @@ def test_one_user_revoked_twice_in_a_row_is_never_dropped(reset_emulator, caplog
     )
     target = TargetDynamics(config=config(server, [], batch_size_rows=100))
     with caplog.at_level(logging.WARNING):
-        states = listen(target, messages(300, every=100))
+        states = singer.listen(target, singer.people(300, every=100, last=True, schema=True))
     assert states[-1] == {"pos": 300}
     assert landed(server) == expected(300)
     assert rule(server, "revoke")["fired"] == 2

@@ -6,10 +6,8 @@ files when given ``batch_config``; hand-written files cover what a tap cannot be
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
-import io
 import json
 import os
 import subprocess
@@ -31,12 +29,6 @@ TAP = Path(
     )
 )
 QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
 TOO_LONG = "L" * 51  # contact.lastname takes 50 characters
 
 
@@ -65,20 +57,6 @@ def batch_message(*urls: str, compression: str = "gzip") -> dict:
 
 def people(start: int, stop: int) -> list[dict]:
     return [{"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"} for i in range(start, stop)]
-
-
-def run_cli(config: dict, messages: list[dict], tmp_path: Path) -> subprocess.CompletedProcess:
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
-    return subprocess.run(
-        [TARGET_EXE, "--config", str(config_path)],
-        input="".join(json.dumps(m) + "\n" for m in messages),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=QUIET,
-    )
 
 
 @pytest.mark.skipif(not TAP.exists(), reason="tap-spreadsheets missing; tasks.py installs it")
@@ -159,7 +137,7 @@ def test_a_tap_writing_batch_files_loads_into_contacts(reset_emulator, tmp_path,
 
 
 def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
-    reset_emulator, tmp_path
+    reset_emulator, tmp_path, singer
 ):
     """Records of a batch file get the checks RECORD messages get; the others land."""
     url = batch_file(
@@ -174,7 +152,8 @@ def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
         "max_errors": 1,
     }
     record = {"type": "RECORD", "stream": "people", "record": {"emailaddress1": "r@x.org"}}
-    done = run_cli(config, [SCHEMA, record, {**record, "record": {}}, batch_message(url)], tmp_path)
+    messages = [singer.PEOPLE_SCHEMA, record, {**record, "record": {}}, batch_message(url)]
+    done = singer.cli(config, messages, tmp_path, env=QUIET)
     assert done.returncode == 1, done.stderr  # two rejected, one allowed
     assert "2 records were rejected" in done.stderr
     assert set(contacts(reset_emulator)) == {"r@x.org", *(p["emailaddress1"] for p in people(0, 4))}
@@ -185,7 +164,9 @@ def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
     assert "field 'lastname'" in wrong_type["_dead_letter"]["error"]
 
 
-def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(reset_emulator, tmp_path):
+def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(
+    reset_emulator, tmp_path, singer
+):
     """The files are streamed: the records before a bad line were accepted and are written."""
     first = batch_file(tmp_path / "b-1.json", people(0, 3), gzipped=False)
     second = batch_file(
@@ -193,9 +174,8 @@ def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(reset_emulat
     )
     later = {"type": "RECORD", "stream": "people", "record": people(9, 10)[0]}
     config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 2}
-    done = run_cli(
-        config, [SCHEMA, batch_message(first, second, compression="none"), later], tmp_path
-    )
+    messages = [singer.PEOPLE_SCHEMA, batch_message(first, second, compression="none"), later]
+    done = singer.cli(config, messages, tmp_path, env=QUIET)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
     assert len(errors) == 1, done.stderr
@@ -207,7 +187,7 @@ def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(reset_emulat
     assert set(contacts(reset_emulator)) == {p["emailaddress1"] for p in people(0, 5)}
 
 
-def run_in_process(emulator, messages: list[dict]) -> tuple[list[dict], Exception | None]:
+def run_in_process(emulator, singer, messages: list[dict]) -> tuple[list[dict], LoadFailed | None]:
     target = TargetDynamics(
         config={
             **emulator.target_config,
@@ -220,24 +200,19 @@ def run_in_process(emulator, messages: list[dict]) -> tuple[list[dict], Exceptio
     target.client._max_retries = 1
     target.client._backoff_base = 0.01
     target.writer._sleep = lambda _seconds: None
-    out = io.StringIO()
-    error = None
-    with contextlib.redirect_stdout(out):
-        try:
-            target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
-        except LoadFailed as exc:
-            error = exc
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], error
+    return singer.run(target, messages)
 
 
-def test_state_after_a_batch_waits_for_every_record_of_its_files(emulator_factory, tmp_path):
+def test_state_after_a_batch_waits_for_every_record_of_its_files(
+    emulator_factory, tmp_path, singer
+):
     """A row of the second BATCH keeps failing (SQL timeout, transient): the STATE after the
     first is emitted, the one after the second (whose records did not all land) never is."""
     server = emulator_factory(latency="zero")
     first = batch_file(tmp_path / "b-1.json.gz", people(0, 10))
     second = batch_file(tmp_path / "b-2.json.gz", people(10, 20))
     messages = [
-        SCHEMA,
+        singer.PEOPLE_SCHEMA,
         batch_message(first),
         {"type": "STATE", "value": {"pos": 10}},
         batch_message(second),
@@ -246,14 +221,14 @@ def test_state_after_a_batch_waits_for_every_record_of_its_files(emulator_factor
     server.env.store.record_rules.append(
         RecordRule("contact", {"lastname": "L15"}, Kind.SERVER_ERROR, SQL_TIMEOUT, "SQL timeout")
     )
-    states, error = run_in_process(server, messages)
+    states, error = run_in_process(server, singer, messages)
     assert isinstance(error, LoadFailed)
     assert states == [{"pos": 10}]
     assert {p["emailaddress1"] for p in people(0, 10)} <= set(contacts(server))
     assert "p15@x.org" not in contacts(server)
 
     server.env.store.record_rules.clear()
-    states, error = run_in_process(server, [SCHEMA, *messages[3:]])
+    states, error = run_in_process(server, singer, [singer.PEOPLE_SCHEMA, *messages[3:]])
     assert error is None
     assert states
     assert all(state == {"pos": 20} for state in states)  # the end of input repeats it

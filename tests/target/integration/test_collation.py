@@ -12,9 +12,7 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from singer_sdk.testing import target_sync_test
@@ -23,9 +21,11 @@ from target_dynamics.collation import DEFAULT, Collation
 from target_dynamics.identity import key_guid
 from target_dynamics.target import TargetDynamics
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.usefixtures("reset_emulator")
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 ACCENT_SENSITIVE = Collation(accent_sensitive=True)
 FINNISH = 1035  # _CI_AS in Learn's table
@@ -61,19 +61,9 @@ def run(emulator, id_field: str, records: list[dict]) -> TargetDynamics:
     return target
 
 
-def run_cli(emulator, id_field: str, records: list[dict], tmp_path: Path):
+def run_cli(singer, emulator, id_field: str, records: list[dict], tmp_path: Path):
     """The same through the ``target-dynamics`` console script."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(settings(emulator, id_field)))
-    return subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input=messages(records),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=QUIET,
-    )
+    return singer.cli(settings(emulator, id_field), messages(records), tmp_path, env=QUIET)
 
 
 def contacts(emulator, column: str) -> list[tuple[str, str, str]]:
@@ -109,11 +99,13 @@ def test_accent_variants_in_one_batch_are_merged(reset_emulator, id_field):
 
 
 @pytest.mark.parametrize("id_field", ["emailaddress1", "employeeid"])
-def test_accent_variants_in_one_batch_are_two_rows_when_accents_matter(finnish, id_field, tmp_path):
+def test_accent_variants_in_one_batch_are_two_rows_when_accents_matter(
+    finnish, id_field, tmp_path, singer
+):
     """§3.10 ``_CI_AS`` (1035): the CLI keeps "José" and "Jose" apart inside one batch, by
     alternate key and by matched column: two rows, neither record lost to the other."""
     records = [{"key": "José", "last": "Accented"}, {"key": "Jose", "last": "Plain"}]
-    done = run_cli(finnish, id_field, records, tmp_path)
+    done = run_cli(singer, finnish, id_field, records, tmp_path)
     assert done.returncode == 0, done.stderr
     rows = contacts(finnish, id_field)
     assert sorted((key, last) for _, key, last in rows) == [

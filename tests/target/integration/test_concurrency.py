@@ -3,22 +3,11 @@ remaining-budget headers show headroom, below it as the budget runs out, every r
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 from dataverse_emulator.state.budget import Limits
 from target_dynamics.target import TargetDynamics
 
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
 
-
-def run(server, count: int) -> list[int]:
+def run(server, singer, count: int) -> list[int]:
     """Upsert ``count`` people; return the primary client's limit at each answer it got."""
     target = TargetDynamics(
         config={
@@ -31,39 +20,27 @@ def run(server, count: int) -> list[int]:
     client = target.client
     limits: list[int] = []
     client._session.hooks["response"].append(lambda *_, **__: limits.append(client.in_flight.limit))
-    lines = [json.dumps(SCHEMA)]
-    lines += [
-        json.dumps(
-            {
-                "type": "RECORD",
-                "stream": "people",
-                "record": {"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"},
-            }
-        )
-        for i in range(count)
-    ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        target.listen(io.StringIO("\n".join(lines) + "\n"))
+    singer.listen(target, singer.people(count, schema=True))
     assert len(server.admin.snapshot()["contact"]) == count
     return limits
 
 
-def test_a_fresh_budget_lets_a_user_go_above_the_hint(emulator_factory):
+def test_a_fresh_budget_lets_a_user_go_above_the_hint(emulator_factory, singer):
     """The emulator answers x-ms-dop-hint 4 and a full budget: the limit rises to 52 at once
     (WhoAmI carries the headers) and nothing is throttled."""
     server = emulator_factory(latency="realistic", time_scale=0.01)
-    limits = run(server, 3000)
+    limits = run(server, singer, 3000)
     assert limits[0] == 4  # WhoAmI's answer came while the hint still ruled
     assert max(limits) == 52
     assert server.admin.counters()["throttled"] == 0
 
 
-def test_a_draining_budget_takes_the_user_below_the_hint(emulator_factory):
+def test_a_draining_budget_takes_the_user_below_the_hint(emulator_factory, singer):
     """A 60 s execution budget (nominal) for 90 s of work: the limit falls under the hint as
     the headers report it draining, and every row still lands."""
     server = emulator_factory(
         latency="realistic", time_scale=0.01, limits=Limits(execution_seconds=60)
     )
-    limits = run(server, 3000)
+    limits = run(server, singer, 3000)
     assert max(limits) == 52
     assert min(limits[limits.index(52) :]) < 4

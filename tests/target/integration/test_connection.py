@@ -26,12 +26,6 @@ CONTACTS = {
         }
     },
 }
-PEOPLE = [
-    {"type": "SCHEMA", "stream": "people", "key_properties": ["emailaddress1"],
-     "schema": {"properties": {"emailaddress1": {"type": "string"}}}},
-    {"type": "RECORD", "stream": "people", "record": {"emailaddress1": "a@ok.test"}},
-]  # fmt: skip
-
 pytestmark = pytest.mark.usefixtures("reset_emulator")
 
 
@@ -143,14 +137,14 @@ def test_marketing_list_and_settings_privileges(reset_emulator, tmp_path):
     assert "prvAppendContact" not in tail
 
 
-def test_dry_run_as_reader_fails_naming_the_privilege(reset_emulator, tmp_path):
+def test_dry_run_as_reader_fails_naming_the_privilege(reset_emulator, tmp_path, singer):
     """A read-only user: the dry run stops before reading input, naming what the real run
     needs, instead of validating every record and passing."""
     done, tail = cli(
         reset_emulator,
         tmp_path,
         user=reset_emulator.users.reader,
-        stdin="".join(json.dumps(m) + "\n" for m in PEOPLE),
+        stdin=singer.lines(singer.read("test_connection__people")),
         dry_run=True,
         **CONTACTS,
     )
@@ -160,11 +154,11 @@ def test_dry_run_as_reader_fails_naming_the_privilege(reset_emulator, tmp_path):
     assert "Summary people" not in tail
 
 
-def test_dry_run_with_privileges_still_validates(reset_emulator, tmp_path):
+def test_dry_run_with_privileges_still_validates(reset_emulator, tmp_path, singer):
     done, tail = cli(
         reset_emulator,
         tmp_path,
-        stdin="".join(json.dumps(m) + "\n" for m in PEOPLE),
+        stdin=singer.lines(singer.read("test_connection__people")),
         dry_run=True,
         **CONTACTS,
     )
@@ -189,21 +183,10 @@ def test_empty_input_with_good_settings_reads_no_metadata(reset_emulator, tmp_pa
     assert requests["other"] == {"200": 1}
 
 
-MELTANO_TEST = [  # what `meltano config test` sends a loader (meltano/core/plugin_test_service.py)
-    {"type": "SCHEMA", "stream": "meltano_test_stream", "key_properties": ["id"],
-     "schema": {"type": "object", "properties": {
-         "id": {"type": "integer"}, "name": {"type": "string"},
-         "created_at": {"type": "string", "format": "date-time"}}}},
-    {"type": "RECORD", "stream": "meltano_test_stream",
-     "record": {"id": 1, "name": "Meltano Test Record", "created_at": "2025-09-29T00:00:00Z"}},
-    {"type": "STATE", "value": {"bookmarks": {"meltano_test_stream": {"last_record": 1}}}},
-]  # fmt: skip
-
-
-def test_meltano_test_stream_gets_the_connection_test(reset_emulator, tmp_path):
+def test_meltano_test_stream_gets_the_connection_test(reset_emulator, tmp_path, singer):
     """Meltano's verdict: exit 0 and no output line holding "error" or "exception"; nothing
     is written and no table named meltano_test_stream is looked for."""
-    stdin = "".join(json.dumps(m) + "\n" for m in MELTANO_TEST)
+    stdin = singer.lines(singer.read("test_connection__meltano_test"))
     done, tail = cli(reset_emulator, tmp_path, stdin=stdin, **CONTACTS)
     assert done.returncode == 0, tail
     assert "Connection test passed" in tail
@@ -212,9 +195,9 @@ def test_meltano_test_stream_gets_the_connection_test(reset_emulator, tmp_path):
     assert reset_emulator.admin.snapshot().get("contact", []) == []
 
 
-def test_meltano_test_stream_fails_on_the_last_line(reset_emulator, tmp_path):
+def test_meltano_test_stream_fails_on_the_last_line(reset_emulator, tmp_path, singer):
     """Meltano shows only the loader's last line: it names the missing privilege."""
-    stdin = "".join(json.dumps(m) + "\n" for m in MELTANO_TEST)
+    stdin = singer.lines(singer.read("test_connection__meltano_test"))
     reader = reset_emulator.users.reader
     done, _ = cli(reset_emulator, tmp_path, user=reader, stdin=stdin, **CONTACTS)
     assert done.returncode == 1

@@ -9,15 +9,16 @@ are digits (value 2 labelled "1", value 1 labelled "2").
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import typing as t
 from pathlib import Path
 
 import pytest
 
 from dataverse_emulator.testing import running_emulator
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
+if t.TYPE_CHECKING:
+    import subprocess
+
 ENTITIES = Path(__file__).with_name("data") / "test_dates_and_choices.json"
 PROPERTIES = ("new_code", "new_grade", "new_shownasdate", "new_localdate", "new_day")
 
@@ -28,7 +29,7 @@ def readings_emulator():
         yield server
 
 
-def load(server, tmp_path: Path, records: list[dict]) -> subprocess.CompletedProcess[str]:
+def load(server, singer, tmp_path: Path, records: list[dict]) -> subprocess.CompletedProcess[str]:
     """Run the console script on a CSV-like stream (every property a string)."""
     schema = {"properties": {p: {"type": ["string", "null"]} for p in PROPERTIES}}
     messages = [
@@ -40,23 +41,14 @@ def load(server, tmp_path: Path, records: list[dict]) -> subprocess.CompletedPro
         "dead_letter_path": str(tmp_path / "dead.jsonl"),
         "streams": {"readings": {"entity": "new_reading", "id_field": "new_code"}},
     }
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    return subprocess.run(
-        [TARGET_EXE, "--config", str(config_path)],
-        input="".join(json.dumps(m) + "\n" for m in messages),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return singer.cli(config, messages, tmp_path)
 
 
 def readings(server) -> dict[str, dict]:
     return {r["new_code"]: r for r in server.admin.snapshot().get("new_reading", [])}
 
 
-def test_date_columns_follow_their_behaviour(readings_emulator, tmp_path):
+def test_date_columns_follow_their_behaviour(readings_emulator, tmp_path, singer):
     """§4.6: DateOnly format is display only: a UserLocal or TimeZoneIndependent column keeps the
     time it is given and takes a date as midnight UTC; only DateOnly behaviour stores a date."""
     readings_emulator.admin.reset()
@@ -69,7 +61,7 @@ def test_date_columns_follow_their_behaviour(readings_emulator, tmp_path):
         },
         {"new_code": "D", "new_shownasdate": "2026-01-31", "new_localdate": "2026-01-31"},
     ]
-    done = load(readings_emulator, tmp_path, records)
+    done = load(readings_emulator, singer, tmp_path, records)
     assert done.returncode == 0, done.stderr
     rows = readings(readings_emulator)
     assert rows["T"]["new_shownasdate"] == "2026-01-31T09:15:00Z"
@@ -79,12 +71,12 @@ def test_date_columns_follow_their_behaviour(readings_emulator, tmp_path):
     assert rows["D"]["new_localdate"] == "2026-01-31T00:00:00Z"
 
 
-def test_ambiguous_digit_label_is_rejected_never_guessed(readings_emulator, tmp_path):
+def test_ambiguous_digit_label_is_rejected_never_guessed(readings_emulator, tmp_path, singer):
     """A string that is one option's value and another's label is dead-lettered naming both
     readings; a string with one reading lands."""
     readings_emulator.admin.reset()
     records = [{"new_code": "A", "new_grade": "1"}, {"new_code": "B", "new_grade": "3"}]
-    done = load(readings_emulator, tmp_path, records)
+    done = load(readings_emulator, singer, tmp_path, records)
     rows = readings(readings_emulator)
     assert "A" not in rows
     assert rows["B"]["new_grade"] == 3

@@ -6,18 +6,16 @@ through the Web API (``lists(id)/listcontact_association``), as a user would.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import typing as t
 
 import pytest
 
-from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 if t.TYPE_CHECKING:
     import requests
+
+    from target_dynamics.reporting import LoadFailed
 
 pytestmark = pytest.mark.usefixtures("reset_emulator")
 
@@ -27,6 +25,7 @@ MEMBER_NAV = {
     "account": "listaccount_association",
 }
 SETS = {"contact": "contacts", "lead": "leads", "account": "accounts"}
+SYNC = {"marketing_list": "Newsletter", "marketing_list_mode": "sync"}
 
 
 def people(count: int, start: int = 0, **extra: t.Any) -> list[dict]:
@@ -43,12 +42,14 @@ def stream(records: list[dict], fields: t.Sequence[str] = ("email", "last")) -> 
             "items": {"type": "string"},
         }
     messages = [{"type": "SCHEMA", "stream": "people", "schema": schema, "key_properties": []}]
-    messages += [{"type": "RECORD", "stream": "people", "record": r} for r in records]
-    return "".join(json.dumps(m) + "\n" for m in messages)
+    return messages + [{"type": "RECORD", "stream": "people", "record": r} for r in records]
 
 
-def load(emulator, text: str, **config: t.Any) -> tuple[TargetDynamics, LoadFailed | None]:
-    """Run the target in-process; return it with the run's failure, if any."""
+def load(
+    singer, emulator, messages: list[dict] | str, **config: t.Any
+) -> tuple[TargetDynamics, LoadFailed | None]:
+    """Run the target in-process on ``messages`` (or a file's text); return it with the run's
+    failure, if any."""
     columns = {"email": "emailaddress1", "last": "lastname"}
     if "streams" not in config:
         config["streams"] = {"people": {"columns": columns}}
@@ -60,12 +61,7 @@ def load(emulator, text: str, **config: t.Any) -> tuple[TargetDynamics, LoadFail
         **config,
     }
     target = TargetDynamics(config=settings)
-    failure = None
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            target.listen(io.StringIO(text))
-        except LoadFailed as exc:
-            failure = exc
+    _, failure = singer.run(target, messages)
     return target, failure
 
 
@@ -98,10 +94,10 @@ def make_list(api: requests.Session, emulator, name: str, **values: t.Any) -> st
     return answer.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
 
 
-def test_an_email_list_lands_on_a_new_marketing_list_once(reset_emulator, api):
+def test_an_email_list_lands_on_a_new_marketing_list_once(reset_emulator, api, singer):
     """2,000 contacts land; each is a member exactly once; a rerun changes nothing."""
     text = stream(people(2000))
-    target, failure = load(reset_emulator, text, marketing_list="Newsletter")
+    target, failure = load(singer, reset_emulator, text, marketing_list="Newsletter")
     assert failure is None
     [created] = find_lists(api, reset_emulator, "Newsletter")
     assert (created["createdfromcode"], created["type"]) == (2, False)
@@ -111,7 +107,7 @@ def test_an_email_list_lands_on_a_new_marketing_list_once(reset_emulator, api):
     assert "List 'Newsletter': 2000 added, 0 already members, 0 removed, 0 rejected" in (
         target.report.summary()
     )
-    again, failure = load(reset_emulator, text, marketing_list="Newsletter")
+    again, failure = load(singer, reset_emulator, text, marketing_list="Newsletter")
     assert failure is None
     assert members(api, reset_emulator, "Newsletter") == emails
     assert len(find_lists(api, reset_emulator, "Newsletter")) == 1
@@ -120,28 +116,23 @@ def test_an_email_list_lands_on_a_new_marketing_list_once(reset_emulator, api):
     )
 
 
-def test_rejected_rows_never_join(reset_emulator, api):
+def test_rejected_rows_never_join(reset_emulator, api, singer):
     records = [*people(3), {"email": "long@x.org", "last": "L" * 60}]
-    _, failure = load(reset_emulator, stream(records), marketing_list="Newsletter")
+    _, failure = load(singer, reset_emulator, stream(records), marketing_list="Newsletter")
     assert failure is not None
     assert members(api, reset_emulator, "Newsletter") == ["p0@x.org", "p1@x.org", "p2@x.org"]
 
 
-def test_an_existing_list_by_name_or_guid(reset_emulator, api):
+def test_an_existing_list_by_name_or_guid(reset_emulator, api, singer):
     guid = make_list(api, reset_emulator, "Spring")
-    load(reset_emulator, stream(people(2)), marketing_list="Spring")
-    load(reset_emulator, stream(people(2, start=2)), marketing_list=guid.upper())
+    load(singer, reset_emulator, stream(people(2)), marketing_list="Spring")
+    load(singer, reset_emulator, stream(people(2, start=2)), marketing_list=guid.upper())
     assert members(api, reset_emulator, "Spring") == [f"p{i}@x.org" for i in range(4)]
 
 
-def test_sync_removes_exactly_the_members_not_sent(reset_emulator, api):
-    load(reset_emulator, stream(people(10)), marketing_list="Newsletter")
-    target, failure = load(
-        reset_emulator,
-        stream(people(7, start=3)),
-        marketing_list="Newsletter",
-        marketing_list_mode="sync",
-    )
+def test_sync_removes_exactly_the_members_not_sent(reset_emulator, api, singer):
+    load(singer, reset_emulator, stream(people(10)), marketing_list="Newsletter")
+    target, failure = load(singer, reset_emulator, stream(people(7, start=3)), **SYNC)
     assert failure is None
     assert members(api, reset_emulator, "Newsletter") == [f"p{i}@x.org" for i in range(3, 10)]
     assert len(reset_emulator.admin.snapshot()["contact"]) == 10  # rows stay; only membership goes
@@ -150,18 +141,16 @@ def test_sync_removes_exactly_the_members_not_sent(reset_emulator, api):
     )
 
 
-def test_sync_is_refused_after_too_many_rejections(reset_emulator, api):
-    load(reset_emulator, stream(people(5)), marketing_list="Newsletter")
+def test_sync_is_refused_after_too_many_rejections(reset_emulator, api, singer):
+    load(singer, reset_emulator, stream(people(5)), marketing_list="Newsletter")
     records = [*people(2), {"email": "long@x.org", "last": "L" * 60}]
-    _, failure = load(
-        reset_emulator, stream(records), marketing_list="Newsletter", marketing_list_mode="sync"
-    )
+    _, failure = load(singer, reset_emulator, stream(records), **SYNC)
     assert failure is not None
     assert members(api, reset_emulator, "Newsletter") == [f"p{i}@x.org" for i in range(5)]
 
 
 @pytest.mark.parametrize("table", ["lead", "account"])
-def test_leads_and_accounts_lists(reset_emulator, api, table):
+def test_leads_and_accounts_lists(reset_emulator, api, table, singer):
     column = "name" if table == "account" else "emailaddress1"
     records = [{"email": f"{table}{i}@x.org"} for i in range(3)]
     config = {
@@ -170,7 +159,7 @@ def test_leads_and_accounts_lists(reset_emulator, api, table):
         "streams": {"people": {"columns": {"email": column}}},
         "marketing_list": f"{table.title()}s",
     }
-    _, failure = load(reset_emulator, stream(records, ["email"]), **config)
+    _, failure = load(singer, reset_emulator, stream(records, ["email"]), **config)
     assert failure is None
     [found] = find_lists(api, reset_emulator, f"{table.title()}s")
     assert found["createdfromcode"] == {"account": 1, "lead": 4}[table]
@@ -186,30 +175,32 @@ def test_leads_and_accounts_lists(reset_emulator, api, table):
     ],
     ids=["member-type", "dynamic", "locked"],
 )
-def test_a_list_the_stream_cannot_fill_fails_before_any_write(reset_emulator, api, values, words):
+def test_a_list_the_stream_cannot_fill_fails_before_any_write(
+    reset_emulator, api, values, words, singer
+):
     make_list(api, reset_emulator, "Wrong", **values)
     with pytest.raises(Exception, match=words):
-        load(reset_emulator, stream(people(3)), marketing_list="Wrong")
+        load(singer, reset_emulator, stream(people(3)), marketing_list="Wrong")
     assert "contact" not in reset_emulator.admin.snapshot()
 
 
-def test_two_lists_with_one_name_fail_naming_both(reset_emulator, api):
+def test_two_lists_with_one_name_fail_naming_both(reset_emulator, api, singer):
     first = make_list(api, reset_emulator, "Twice")
     second = make_list(api, reset_emulator, "Twice")
     with pytest.raises(Exception, match="2 marketing lists are named 'Twice'") as caught:
-        load(reset_emulator, stream(people(1)), marketing_list="Twice")
+        load(singer, reset_emulator, stream(people(1)), marketing_list="Twice")
     assert first in str(caught.value)
     assert second in str(caught.value)
 
 
-def test_other_tables_cannot_fill_a_list(reset_emulator):
+def test_other_tables_cannot_fill_a_list(reset_emulator, singer):
     config = {"entity": "campaign", "id_field": "name"}
     config["streams"] = {"people": {"columns": {"email": "name"}}}
     with pytest.raises(Exception, match="lists hold account, contact, lead rows, not campaign"):
-        load(reset_emulator, stream(people(1), ["email"]), marketing_list="X", **config)
+        load(singer, reset_emulator, stream(people(1), ["email"]), marketing_list="X", **config)
 
 
-def test_lost_answers_and_throttling_during_membership_writes(reset_emulator, api):
+def test_lost_answers_and_throttling_during_membership_writes(reset_emulator, api, singer):
     reset_emulator.admin.set_faults(
         [
             {"action": "throttle", "path": "AddListMembersList", "times": 2, "retry_after": 1},
@@ -217,7 +208,11 @@ def test_lost_answers_and_throttling_during_membership_writes(reset_emulator, ap
         ]
     )
     _, failure = load(
-        reset_emulator, stream(people(300)), marketing_list="Newsletter", batch_size_rows=100
+        singer,
+        reset_emulator,
+        stream(people(300)),
+        marketing_list="Newsletter",
+        batch_size_rows=100,
     )
     assert failure is None
     assert members(api, reset_emulator, "Newsletter") == sorted(r["email"] for r in people(300))
@@ -226,7 +221,7 @@ def test_lost_answers_and_throttling_during_membership_writes(reset_emulator, ap
     assert fired == {"throttle": 2, "drop": 1}
 
 
-def test_a_record_field_names_its_lists(reset_emulator, api):
+def test_a_record_field_names_its_lists(reset_emulator, api, singer):
     records = [
         {"email": "a@x.org", "lists": ["Gold", "News"]},
         {"email": "b@x.org", "lists": "News"},
@@ -240,15 +235,15 @@ def test_a_record_field_names_its_lists(reset_emulator, api):
             }
         }
     }
-    _, failure = load(reset_emulator, stream(records, ["email", "lists"]), **config)
+    _, failure = load(singer, reset_emulator, stream(records, ["email", "lists"]), **config)
     assert failure is None
     assert members(api, reset_emulator, "Gold") == ["a@x.org"]
     assert members(api, reset_emulator, "News") == ["a@x.org", "b@x.org"]
 
 
-def test_dry_run_creates_no_list_and_reports_what_would_join(reset_emulator, api):
+def test_dry_run_creates_no_list_and_reports_what_would_join(reset_emulator, api, singer):
     target, failure = load(
-        reset_emulator, stream(people(4)), marketing_list="Newsletter", dry_run=True
+        singer, reset_emulator, stream(people(4)), marketing_list="Newsletter", dry_run=True
     )
     assert failure is None
     assert find_lists(api, reset_emulator, "Newsletter") == []
@@ -258,17 +253,11 @@ def test_dry_run_creates_no_list_and_reports_what_would_join(reset_emulator, api
     )
 
 
-def test_dry_run_reads_the_list_and_reports_adds_and_removals(reset_emulator, api):
+def test_dry_run_reads_the_list_and_reports_adds_and_removals(reset_emulator, api, singer):
     """A dry run with sync: who would join, who is a member already, who would leave."""
-    load(reset_emulator, stream(people(5)), marketing_list="Newsletter")
+    load(singer, reset_emulator, stream(people(5)), marketing_list="Newsletter")
     before = reset_emulator.admin.snapshot()
-    target, failure = load(
-        reset_emulator,
-        stream(people(4, start=2)),
-        marketing_list="Newsletter",
-        marketing_list_mode="sync",
-        dry_run=True,
-    )
+    target, failure = load(singer, reset_emulator, stream(people(4, start=2)), **SYNC, dry_run=True)
     assert failure is None
     assert reset_emulator.admin.snapshot() == before
     assert (

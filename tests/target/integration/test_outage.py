@@ -9,10 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,36 +20,9 @@ from target_dynamics.client import WRITE_SETTLE_SECONDS
 from target_dynamics.errors import ServiceUnreachable
 from target_dynamics.target import TargetDynamics
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
-
-
-def records(count: int, lastname: str = "L", every: int = 0, start: int = 0) -> list[dict]:
-    """``count`` people records, with a STATE naming the position after every ``every``."""
-    out = []
-    for i in range(count):
-        record = {"emailaddress1": f"p{i}@x.org", "lastname": f"{lastname}{i}"}
-        out.append({"type": "RECORD", "stream": "people", "record": record})
-        if every and (i + 1) % every == 0:
-            out.append({"type": "STATE", "value": {"pos": start + i + 1}})
-    return out
-
 
 def landed(server) -> dict[str, str]:
     return {r["emailaddress1"]: r["lastname"] for r in server.admin.snapshot().get("contact", [])}
-
-
-def listen(target: TargetDynamics, messages: list[dict]) -> list[dict]:
-    """Feed ``messages`` to the target; return what it printed (STATE messages)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
 
 def in_process(server, **config: object) -> TargetDynamics:
@@ -70,33 +40,21 @@ def in_process(server, **config: object) -> TargetDynamics:
     return target
 
 
-def test_dead_endpoint_ends_the_whole_run_within_the_budget(emulator_factory, tmp_path):
+def test_dead_endpoint_ends_the_whole_run_within_the_budget(emulator_factory, tmp_path, singer):
     """Item 5: every request resets after the third write. The run stops with a message saying
     what and how to fix it, after a handful of attempts per batch in flight (not 8 retries, then
     $batch rounds, for each batch); nothing is sent after the budget ran out; any STATE covers
     only landed rows; a rerun from the last STATE (or the start) completes."""
     server = emulator_factory(latency="zero")
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                **server.target_config,
-                "entity": "contact",
-                "batch_size_rows": 5,
-                "outage_budget_seconds": 2,
-            }
-        )
-    )
-    everything = [SCHEMA, *records(40, every=5)]
+    config = {
+        **server.target_config,
+        "entity": "contact",
+        "batch_size_rows": 5,
+        "outage_budget_seconds": 2,
+    }
+    everything = [singer.PEOPLE_SCHEMA, *singer.people(40, every=5)]
     server.admin.set_faults([{"action": "reset", "method": "POST", "after": 3}])
-    run = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input="".join(json.dumps(m) + "\n" for m in everything),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = singer.cli(config, everything, tmp_path)
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     found = [line for line in run.stderr.splitlines() if "gave no usable answer" in line]
@@ -114,25 +72,18 @@ def test_dead_endpoint_ends_the_whole_run_within_the_budget(emulator_factory, tm
     server.admin.set_faults([])
     resume = states[-1] if states else None
     rest = everything[everything.index({"type": "STATE", "value": resume}) + 1 :] if resume else []
-    rerun = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input="".join(json.dumps(m) + "\n" for m in ([SCHEMA, *rest] if resume else everything)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    rerun = singer.cli(config, [singer.PEOPLE_SCHEMA, *rest] if resume else everything, tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert landed(server) == {f"p{i}@x.org": f"L{i}" for i in range(40)}
 
 
-def test_outage_in_process_raises_and_withholds_state(emulator_factory):
+def test_outage_in_process_raises_and_withholds_state(emulator_factory, singer):
     """Item 5 through listen(): ServiceUnreachable ends the run; no STATE follows the batch."""
     server = emulator_factory(latency="zero")
     target = in_process(server, outage_budget_seconds=1)
     server.admin.set_faults([{"action": "error", "status": 503, "method": "POST", "after": 2}])
     out = io.StringIO()
-    messages = "".join(json.dumps(m) + "\n" for m in [SCHEMA, *records(6, every=1)])
+    messages = singer.lines([singer.PEOPLE_SCHEMA, *singer.people(6, every=1)])
     with contextlib.redirect_stdout(out), pytest.raises(ServiceUnreachable, match="no usable"):
         target.listen(io.StringIO(messages))
     states = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
@@ -151,14 +102,14 @@ def test_outage_in_process_raises_and_withholds_state(emulator_factory):
     ],
     ids=["429", "503", "reset", "401"],
 )
-def test_transient_bulk_failures_keep_bulk_on(emulator_factory, fault):
+def test_transient_bulk_failures_keep_bulk_on(emulator_factory, fault, singer):
     """Item 6: 429s (obeyed, not counted), 503s, resets and 401s more often than max_retries
     allows: every row lands, and the table keeps its bulk messages for later batches."""
     server = emulator_factory(latency="zero")
     target = in_process(server)
     target.client._max_retries = 2
     server.admin.set_faults([fault])
-    states = listen(target, [SCHEMA, *records(3, every=1)])
+    states = singer.listen(target, [singer.PEOPLE_SCHEMA, *singer.people(3, every=1)])
     assert states[-1] == {"pos": 3}
     assert landed(server) == {f"p{i}@x.org": f"L{i}" for i in range(3)}
     assert not target.writer.bulk_disabled("contacts")
@@ -166,7 +117,7 @@ def test_transient_bulk_failures_keep_bulk_on(emulator_factory, fault):
     assert bulk.get("204", 0) >= 2, bulk  # later batches still go as UpsertMultiple
 
 
-def test_duplicate_detection_rejects_the_row_and_keeps_bulk_on(emulator_factory, tmp_path):
+def test_duplicate_detection_rejects_the_row_and_keeps_bulk_on(emulator_factory, tmp_path, singer):
     """Item 6: one duplicate-detection error fails the bulk message; isolation rejects that row,
     lands the others, and does not switch bulk off."""
     server = emulator_factory(latency="zero")
@@ -188,14 +139,15 @@ def test_duplicate_detection_rejects_the_row_and_keeps_bulk_on(emulator_factory,
         batch_size_rows=3,
         state_interval_records=100,
     )
-    listen(target, [SCHEMA, *records(3, every=3), *records(2, lastname="M", every=2, start=3)])
+    first, then = singer.people(3, every=3), singer.people(2, "M", every=2, start=3)
+    singer.listen(target, [singer.PEOPLE_SCHEMA, *first, *then])
     assert landed(server) == {"p0@x.org": "M0", "p1@x.org": "M1", "p2@x.org": "L2"}
     assert not target.writer.bulk_disabled("contacts")
     assert "0x80040333" in dead.read_text()
 
 
 @pytest.mark.parametrize("seconds", [60, 150], ids=["lands-late", "rolled-back"])
-def test_timed_out_write_never_lands_after_a_newer_one(emulator_factory, seconds):
+def test_timed_out_write_never_lands_after_a_newer_one(emulator_factory, seconds, singer):
     """Item 7: the first write of 20 rows runs longer than timeout_seconds (60 s: it lands
     late; 150 s: the service cancels it at 2 minutes). The same rows are written again with
     newer values in the next batch. Every row ends with the newer value."""
@@ -206,7 +158,8 @@ def test_timed_out_write_never_lands_after_a_newer_one(emulator_factory, seconds
     server.admin.set_faults(
         [{"action": "delay", "seconds": seconds, "operation": "bulk", "times": 1}]
     )
-    states = listen(target, [SCHEMA, *records(20, "old", every=20), *records(20, "new", every=20)])
+    old, new = singer.people(20, "old", every=20), singer.people(20, "new", every=20)
+    states = singer.listen(target, [singer.PEOPLE_SCHEMA, *old, *new])
     time.sleep(OPERATION_TIME_LIMIT * scale)  # anything sent has now landed or rolled back
     assert states[-1] == {"pos": 20}
     assert landed(server) == {f"p{i}@x.org": f"new{i}" for i in range(20)}

@@ -3,29 +3,11 @@ input order, and STATE only after the writes before it (:mod:`target_dynamics.pi
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 from target_dynamics.target import TargetDynamics
 
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
 
-
-def record(email: str, lastname: str) -> dict:
-    return {
-        "type": "RECORD",
-        "stream": "people",
-        "record": {"emailaddress1": email, "lastname": lastname},
-    }
-
-
-def run(server, messages: list[dict], **config: object) -> tuple[TargetDynamics, list[dict]]:
+def run(server, singer, name: str, **config: object) -> tuple[TargetDynamics, list[dict]]:
+    """Feed ``data/test_pipeline__<name>.singer`` to the target; return it and its STATEs."""
     target = TargetDynamics(
         config={
             **server.target_config,
@@ -36,32 +18,20 @@ def run(server, messages: list[dict], **config: object) -> tuple[TargetDynamics,
             **config,
         }
     )
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
-    return target, [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return target, singer.listen(target, singer.read(f"test_pipeline__{name}"))
 
 
 def lastnames(server) -> dict[str, str]:
     return {r["emailaddress1"]: r["lastname"] for r in server.admin.snapshot().get("contact", [])}
 
 
-def test_a_later_batch_with_the_same_key_waits_for_the_earlier_one(emulator_factory):
+def test_a_later_batch_with_the_same_key_waits_for_the_earlier_one(emulator_factory, singer):
     """The first write is slow (a 1 s delay); the batch after it, other keys, lands meanwhile;
-    the third batch names the first batch's keys again, so it waits: the last values win."""
+    the third batch names the first batch's keys again (``A@X.ORG`` is ``a@x.org`` as Dataverse
+    compares keys), so it waits: the last values win."""
     server = emulator_factory(latency="zero")
     server.admin.set_faults([{"action": "delay", "seconds": 1, "operation": "bulk", "times": 1}])
-    messages = [
-        SCHEMA,
-        record("a@x.org", "first"),
-        record("b@x.org", "first"),
-        record("c@x.org", "other"),
-        record("d@x.org", "other"),
-        record("A@X.ORG", "last"),  # the same key as Dataverse compares it
-        record("b@x.org", "last"),
-        {"type": "STATE", "value": {"pos": 6}},
-    ]
-    _, states = run(server, messages)
+    _, states = run(server, singer, "same_keys_again")
     assert lastnames(server) == {
         "a@x.org": "last",
         "b@x.org": "last",
@@ -72,21 +42,12 @@ def test_a_later_batch_with_the_same_key_waits_for_the_earlier_one(emulator_fact
     assert server.admin.counters()["requests"]["bulk"]["204"] == 3
 
 
-def test_state_goes_out_only_after_the_slow_write_before_it(emulator_factory):
+def test_state_goes_out_only_after_the_slow_write_before_it(emulator_factory, singer):
     """STATE after the first batch waits for its (delayed) write; a later batch that lands
     sooner does not let it out early: the emitted states only ever name landed rows."""
     server = emulator_factory(latency="zero")
     server.admin.set_faults([{"action": "delay", "seconds": 1, "operation": "bulk", "times": 1}])
-    messages = [
-        SCHEMA,
-        record("a@x.org", "1"),
-        record("b@x.org", "1"),
-        {"type": "STATE", "value": {"pos": 2}},
-        record("c@x.org", "1"),
-        record("d@x.org", "1"),
-        {"type": "STATE", "value": {"pos": 4}},
-    ]
-    target, states = run(server, messages, state_interval_records=1)
+    target, states = run(server, singer, "state_between_batches", state_interval_records=1)
     assert states[0] == {"pos": 2}
     assert states[-1] == {"pos": 4}
     assert len(lastnames(server)) == 4

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,37 +14,15 @@ from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 pytestmark = pytest.mark.usefixtures("reset_emulator")
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
-SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "people",
-    "key_properties": ["emailaddress1"],
-    "schema": {"properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}},
-}
-
-
-def messages(count: int, every: int = 1) -> list[dict]:
-    """SCHEMA, then ``count`` records with a STATE naming the position after every ``every``."""
-    out = [SCHEMA]
-    for i in range(count):
-        out.append(
-            {
-                "type": "RECORD",
-                "stream": "people",
-                "record": {"emailaddress1": f"p{i}@x.org", "lastname": f"L{i}"},
-            }
-        )
-        if (i + 1) % every == 0:
-            out.append({"type": "STATE", "value": {"pos": i + 1}})
-    return out
 
 
 def resume_after(all_messages: list[dict], state: dict | None) -> list[dict]:
-    """What a tap sends when restarted from ``state``: SCHEMA, then everything after it."""
+    """What a tap sends when restarted from ``state``: the SCHEMA (the first message), then
+    everything after that STATE."""
     if not state:
         return all_messages
     index = all_messages.index({"type": "STATE", "value": state})
-    return [SCHEMA, *all_messages[index + 1 :]]
+    return [all_messages[0], *all_messages[index + 1 :]]
 
 
 def landed(emulator) -> dict[str, str]:
@@ -59,7 +33,7 @@ def covered(state: dict) -> set[str]:
     return {f"p{i}@x.org" for i in range(state["pos"])}
 
 
-def run_in_process(emulator, batch: list[dict]) -> tuple[list[dict], Exception | None]:
+def run_in_process(emulator, singer, batch: list[dict]) -> tuple[list[dict], LoadFailed | None]:
     target = TargetDynamics(
         config={
             **emulator.target_config,
@@ -72,24 +46,17 @@ def run_in_process(emulator, batch: list[dict]) -> tuple[list[dict], Exception |
     client._max_retries = 1
     client._backoff_base = 0.01
     target.writer._sleep = lambda _seconds: None
-    out = io.StringIO()
-    error = None
-    with contextlib.redirect_stdout(out):
-        try:
-            target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in batch)))
-        except LoadFailed as exc:
-            error = exc
-    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()], error
+    return singer.run(target, batch)
 
 
-def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator):
+def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator, singer):
     """Writes start failing mid-run: every emitted STATE covers only landed records; the rerun
     from the last one ends with exactly the rows of an undisturbed run."""
-    everything = messages(20)
+    everything = singer.people(20, every=1, schema=True)
     reset_emulator.admin.set_faults(
         [{"action": "error", "status": 500, "method": "POST", "path": "/api/data/", "after": 8}]
     )
-    states, error = run_in_process(reset_emulator, everything)
+    states, error = run_in_process(reset_emulator, singer, everything)
     assert isinstance(error, LoadFailed)
     assert "could not be written" in str(error)
     assert states, "some STATE was emitted before the failures"
@@ -100,7 +67,7 @@ def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator):
     assert last["pos"] < 20
 
     reset_emulator.admin.set_faults([])
-    states, error = run_in_process(reset_emulator, resume_after(everything, last))
+    states, error = run_in_process(reset_emulator, singer, resume_after(everything, last))
     assert error is None
     assert states[-1] == {"pos": 20}
     assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(20)}
@@ -108,27 +75,18 @@ def test_failed_writes_stop_state_and_a_rerun_completes(reset_emulator):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_cli_resumes_from_its_last_state(reset_emulator, tmp_path, sig):
+def test_killed_cli_resumes_from_its_last_state(reset_emulator, tmp_path, sig, singer):
     """The CLI is killed while writing; whatever STATE it printed is backed by landed rows,
     and a rerun from it converges to the full data set."""
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps({**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5})
-    )
-    everything = messages(40, every=5)
+    config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5}
+    everything = singer.people(40, every=5, schema=True)
     reset_emulator.admin.set_faults(
         [{"action": "delay", "seconds": 0.2, "method": "POST", "path": "/api/data/"}]
     )
-    process = subprocess.Popen(
-        [TARGET_EXE, "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = singer.start(config, tmp_path)
     try:
         for message in everything[:30]:
-            process.stdin.write(json.dumps(message) + "\n")
+            process.stdin.write(singer.lines([message]))
         process.stdin.flush()
         deadline = time.monotonic() + 30
         while len(landed(reset_emulator)) < 5 and time.monotonic() < deadline:
@@ -151,36 +109,18 @@ def test_killed_cli_resumes_from_its_last_state(reset_emulator, tmp_path, sig):
             assert not states
 
     reset_emulator.admin.set_faults([])
-    rerun = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input="".join(
-            json.dumps(m) + "\n" for m in resume_after(everything, states[-1] if states else None)
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    rerun = singer.cli(config, resume_after(everything, states[-1] if states else None), tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert json.loads(rerun.stdout.splitlines()[-1]) == {"pos": 40}
     assert landed(reset_emulator) == {f"p{i}@x.org": f"L{i}" for i in range(40)}
 
 
-def test_sigterm_while_idle_checkpoints_and_exits_zero(reset_emulator, tmp_path):
+def test_sigterm_while_idle_checkpoints_and_exits_zero(reset_emulator, tmp_path, singer):
     """SIGTERM between batches: the SDK drains what was received and emits the latest STATE."""
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps({**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5})
-    )
-    process = subprocess.Popen(
-        [TARGET_EXE, "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 5}
+    process = singer.start(config, tmp_path, stderr=subprocess.PIPE)
     try:
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in messages(12, every=4)))
+        process.stdin.write(singer.lines(singer.people(12, every=4, schema=True)))
         process.stdin.flush()
         deadline = time.monotonic() + 30
         while len(landed(reset_emulator)) < 10 and time.monotonic() < deadline:
@@ -199,7 +139,9 @@ def test_sigterm_while_idle_checkpoints_and_exits_zero(reset_emulator, tmp_path)
 
 
 @pytest.mark.parametrize("id_field", [None, "emailaddress1"])
-def test_killed_create_run_has_checkpointed_and_resumes_exactly(reset_emulator, tmp_path, id_field):
+def test_killed_create_run_has_checkpointed_and_resumes_exactly(
+    reset_emulator, tmp_path, id_field, singer
+):
     """Item 3 of the exactly-once issue: STATE keeps up (every state_interval_records), so a
     kill -9 resends at most one interval; a keyless or keyed create rerun is exact, and never
     rejects what the killed run had landed."""
@@ -212,21 +154,13 @@ def test_killed_create_run_has_checkpointed_and_resumes_exactly(reset_emulator, 
         "state_interval_records": interval,
         **({"id_field": id_field} if id_field else {}),
     }
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(settings))
-    everything = messages(60, every=5)
+    everything = singer.people(60, every=5, schema=True)
     reset_emulator.admin.set_faults(
         [{"action": "delay", "seconds": 0.05, "method": "POST", "path": "/api/data/"}]
     )
-    process = subprocess.Popen(
-        [TARGET_EXE, "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = singer.start(settings, tmp_path)
     try:
-        process.stdin.write("".join(json.dumps(m) + "\n" for m in everything))
+        process.stdin.write(singer.lines(everything))
         process.stdin.close()
         states = [json.loads(process.stdout.readline()) for _ in range(2)]
         process.kill()
@@ -241,14 +175,7 @@ def test_killed_create_run_has_checkpointed_and_resumes_exactly(reset_emulator, 
     assert len(rows) - states[-1]["pos"] <= interval  # what the rerun sends again
 
     reset_emulator.admin.set_faults([])
-    rerun = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input="".join(json.dumps(m) + "\n" for m in resume_after(everything, states[-1])),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    rerun = singer.cli(settings, resume_after(everything, states[-1]), tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     resent = 60 - states[-1]["pos"]
     assert f"Summary people: {resent} received, {resent} landed" in rerun.stderr

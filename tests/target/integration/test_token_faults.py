@@ -8,35 +8,18 @@ authority saw is read from the emulator, never from the target.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import subprocess
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
 
 from target_dynamics import auth
 from target_dynamics.target import TargetDynamics
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
+if t.TYPE_CHECKING:
+    import subprocess
+    from pathlib import Path
+
 COUNT = 6
-MESSAGES = [
-    {
-        "type": "SCHEMA",
-        "stream": "people",
-        "key_properties": ["emailaddress1"],
-        "schema": {
-            "properties": {"emailaddress1": {"type": "string"}, "lastname": {"type": "string"}}
-        },
-    },
-    *(
-        {"type": "RECORD", "stream": "people", "record": {"emailaddress1": f"t{i}@x.org"}}
-        for i in range(COUNT)
-    ),
-]
 BLIPS = {
     "503": {"action": "error", "status": 503, "times": 2},
     "429-AADSTS90033": {"action": "throttle", "retry_after": 1, "times": 1},
@@ -44,8 +27,13 @@ BLIPS = {
 }
 
 
-def lines(messages: list[dict]) -> str:
-    return "".join(json.dumps(m) + "\n" for m in messages)
+def messages(singer) -> list[dict]:
+    """The people SCHEMA and COUNT records, ``t<i>@x.org`` (no last name)."""
+    records = [{"emailaddress1": f"t{i}@x.org"} for i in range(COUNT)]
+    return [
+        singer.PEOPLE_SCHEMA,
+        *({"type": "RECORD", "stream": "people", "record": r} for r in records),
+    ]
 
 
 def landed(server) -> set[str]:
@@ -60,13 +48,13 @@ def fired(server) -> list[int]:
     return [rule["fired"] for rule in server.admin.faults()["rules"]]
 
 
-def run_in_process(server, **config: t.Any) -> None:
-    """One run of the target over MESSAGES, one record per batch (a request, a token each)."""
+def run_in_process(server, singer, **config: t.Any) -> None:
+    """One run of the target over :func:`messages`, one record per batch (a request, a token
+    each)."""
     target = TargetDynamics(
         config={**server.target_config, "entity": "contact", "batch_size_rows": 1, **config}
     )
-    with contextlib.redirect_stdout(io.StringIO()):
-        target.listen(io.StringIO(lines(MESSAGES)))
+    singer.listen(target, messages(singer))
 
 
 @pytest.fixture(autouse=True)
@@ -77,17 +65,17 @@ def quick_backoff(monkeypatch):
 
 
 @pytest.mark.parametrize("blip", list(BLIPS))
-def test_blip_at_start_up(reset_emulator, blip):
+def test_blip_at_start_up(reset_emulator, blip, singer):
     """The first token request of the run meets the blip; the run completes."""
     reset_emulator.admin.set_faults([{**BLIPS[blip], "operation": "token"}])
-    run_in_process(reset_emulator)
+    run_in_process(reset_emulator, singer)
     assert landed(reset_emulator) == {f"t{i}@x.org" for i in range(COUNT)}
     assert token_requests(reset_emulator)["200"] == 1
     assert fired(reset_emulator) == [BLIPS[blip]["times"]]
 
 
 @pytest.mark.parametrize("blip", list(BLIPS))
-def test_blip_at_refresh(emulator_factory, blip):
+def test_blip_at_refresh(emulator_factory, blip, singer):
     """Tokens live 120 s, so MSAL fetches one before every request (§1.6); the third fetch, in
     the middle of the run, meets the blip."""
     server = emulator_factory(
@@ -95,14 +83,14 @@ def test_blip_at_refresh(emulator_factory, blip):
         token_lifetime=120,
         faults=[{**BLIPS[blip], "operation": "token", "after": 2}],
     )
-    run_in_process(server)
+    run_in_process(server, singer)
     assert landed(server) == {f"t{i}@x.org" for i in range(COUNT)}
     assert token_requests(server)["200"] > 2
     assert fired(server) == [BLIPS[blip]["times"]]
 
 
 @pytest.mark.parametrize("blip", list(BLIPS))
-def test_blip_after_a_401(reset_emulator, blip):
+def test_blip_after_a_401(reset_emulator, blip, singer):
     """Tokens revoked mid-run (§10 F2): the 401 drops the token and the new fetch meets the blip."""
     reset_emulator.admin.set_faults(
         [
@@ -110,23 +98,15 @@ def test_blip_after_a_401(reset_emulator, blip):
             {**BLIPS[blip], "operation": "token", "after": 1},
         ]
     )
-    run_in_process(reset_emulator)
+    run_in_process(reset_emulator, singer)
     assert landed(reset_emulator) == {f"t{i}@x.org" for i in range(COUNT)}
     assert token_requests(reset_emulator)["200"] == 2
     assert fired(reset_emulator) == [1, BLIPS[blip]["times"]]
 
 
-def run_cli(server, tmp_path: Path, **config: t.Any) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({**server.target_config, "entity": "contact", **config}))
-    return subprocess.run(
-        [TARGET_EXE, "--config", str(path)],
-        input=lines(MESSAGES),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def run_cli(server, singer, tmp_path: Path, **config: t.Any) -> subprocess.CompletedProcess[str]:
+    settings = {**server.target_config, "entity": "contact", **config}
+    return singer.cli(settings, messages(singer), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -145,9 +125,11 @@ def run_cli(server, tmp_path: Path, **config: t.Any) -> subprocess.CompletedProc
     ],
     ids=["AADSTS7000215", "unknown-tenant"],
 )
-def test_permanent_errors_end_the_run_at_once(reset_emulator, tmp_path, config, hint, requests):
+def test_permanent_errors_end_the_run_at_once(  # noqa: PLR0917 - fixtures and parameters
+    reset_emulator, tmp_path, config, hint, requests, singer
+):
     """No retry, no waiting out the budget: one refused request, the hint, no secret."""
-    done = run_cli(reset_emulator, tmp_path, **config)
+    done = run_cli(reset_emulator, singer, tmp_path, **config)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.count(hint) == 1
@@ -157,7 +139,9 @@ def test_permanent_errors_end_the_run_at_once(reset_emulator, tmp_path, config, 
     assert landed(reset_emulator) == set()
 
 
-def test_redirect_to_http_is_refused_and_the_secret_stays(reset_emulator, tmp_path, listener):
+def test_redirect_to_http_is_refused_and_the_secret_stays(
+    reset_emulator, tmp_path, listener, singer
+):
     """Item 8: a 307 from the token endpoint to http:// is not followed; the run stops naming the
     authority and the redirect target; the listener never sees the secret (or anything)."""
     reset_emulator.admin.set_faults(
@@ -170,7 +154,7 @@ def test_redirect_to_http_is_refused_and_the_secret_stays(reset_emulator, tmp_pa
             }
         ]
     )
-    done = run_cli(reset_emulator, tmp_path)
+    done = run_cli(reset_emulator, singer, tmp_path)
     secret = reset_emulator.target_config["client_secret"]
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

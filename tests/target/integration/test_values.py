@@ -5,9 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from singer_sdk.testing import target_sync_test
@@ -16,16 +13,13 @@ from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 pytestmark = pytest.mark.usefixtures("reset_emulator")
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 
 
-def singer(stream: str, properties: dict, records: list[dict], keys=()) -> str:
+def stream(name: str, properties: dict, records: list[dict], keys=()) -> str:
     schema = {"properties": {p: {"type": [t, "null"]} for p, t in properties.items()}}
-    messages = [
-        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": list(keys)}
-    ]
-    messages += [{"type": "RECORD", "stream": stream, "record": r} for r in records]
-    messages.append({"type": "STATE", "value": {"done": stream}})
+    messages = [{"type": "SCHEMA", "stream": name, "schema": schema, "key_properties": list(keys)}]
+    messages += [{"type": "RECORD", "stream": name, "record": r} for r in records]
+    messages.append({"type": "STATE", "value": {"done": name}})
     return "".join(json.dumps(m) + "\n" for m in messages)
 
 
@@ -36,7 +30,7 @@ def run(emulator, text: str, **config) -> tuple[str, TargetDynamics]:
 
 
 def seed_accounts(emulator) -> dict[str, str]:
-    text = singer(
+    text = stream(
         "account",
         {"accountnumber": "string", "name": "string"},
         [{"accountnumber": "A1", "name": "Acme"}, {"accountnumber": "A2", "name": "Beta"}],
@@ -55,19 +49,19 @@ def test_lookups_by_guid_by_key_and_polymorphic(reset_emulator):
     people = {"emailaddress1": "string", "lastname": "string", "parentcustomerid": "string"}
     run(
         reset_emulator,
-        singer("contact", people, [{"emailaddress1": "boss@x.org", "lastname": "Boss"}]),
+        stream("contact", people, [{"emailaddress1": "boss@x.org", "lastname": "Boss"}]),
     )
     boss = contacts(reset_emulator)["boss@x.org"]["contactid"]
     by_guid = {"emailaddress1": "g@x.org", "lastname": "G", "parentcustomerid": accounts["A1"]}
     run(
         reset_emulator,
-        singer("contact", people, [by_guid]),
+        stream("contact", people, [by_guid]),
         lookups={"parentcustomerid": {"table": "account"}},
     )
     by_key = {"emailaddress1": "k@x.org", "lastname": "K", "parentcustomerid": "A2"}
     run(
         reset_emulator,
-        singer("contact", people, [by_key]),
+        stream("contact", people, [by_key]),
         lookups={"parentcustomerid": {"table": "account", "key": "accountnumber"}},
     )
     poly = {
@@ -75,7 +69,7 @@ def test_lookups_by_guid_by_key_and_polymorphic(reset_emulator):
         "lastname": "P",
         "parentcustomerid": {"table": "contact", "id": boss},
     }
-    run(reset_emulator, singer("contact", {**people, "parentcustomerid": "object"}, [poly]))
+    run(reset_emulator, stream("contact", {**people, "parentcustomerid": "object"}, [poly]))
     rows = contacts(reset_emulator)
     assert rows["g@x.org"]["parentcustomerid"] == accounts["A1"]
     assert rows["g@x.org"]["parentcustomerid@lookuplogicalname"] == "account"
@@ -104,7 +98,7 @@ def test_choice_labels_and_typed_values(reset_emulator):
         "annualincome": 1234.5,
         "numberofchildren": 2,
     }
-    run(reset_emulator, singer("contact", props, [record]))
+    run(reset_emulator, stream("contact", props, [record]))
     row = contacts(reset_emulator)["c@x.org"]
     assert row["gendercode"] == 2
     assert row["creditonhold"] is True
@@ -139,7 +133,7 @@ def test_every_rejection_is_dead_lettered_and_replays(reset_emulator, tmp_path, 
         "lookups": {"parentcustomerid": {"table": "account", "key": "accountnumber"}},
     }
     with caplog.at_level(logging.DEBUG), pytest.raises(LoadFailed, match="5 records were rejected"):
-        run(reset_emulator, singer("contact", props, records), **config)
+        run(reset_emulator, stream("contact", props, records), **config)
     assert set(contacts(reset_emulator)) == {"ok@x.org"}
     lines = [json.loads(line) for line in dead.read_text().splitlines()]
     assert [m["type"] for m in lines] == ["SCHEMA"] + ["RECORD"] * 5
@@ -162,23 +156,15 @@ def test_every_rejection_is_dead_lettered_and_replays(reset_emulator, tmp_path, 
     assert len(replay_dead.read_text().splitlines()) == 5
 
 
-def test_cli_run_emits_state_and_keeps_secrets_out(reset_emulator, tmp_path):
+def test_cli_run_emits_state_and_keeps_secrets_out(reset_emulator, tmp_path, singer):
     """`target-dynamics --config c.json < input` as Meltano runs it."""
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({**reset_emulator.target_config, "entity": "contact"}))
-    text = singer(
+    config = {**reset_emulator.target_config, "entity": "contact"}
+    text = stream(
         "people",
         {"emailaddress1": "string", "lastname": "string"},
         [{"emailaddress1": "cli@x.org", "lastname": "Cli"}],
     )
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = singer.cli(config, text, tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"done": "people"}
     assert "cli@x.org" in contacts(reset_emulator)
@@ -186,40 +172,21 @@ def test_cli_run_emits_state_and_keeps_secrets_out(reset_emulator, tmp_path):
     assert secret not in done.stdout + done.stderr
 
     bad = text.replace('"Cli"', '"' + "x" * 60 + '"')
-    failed = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input=bad,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    failed = singer.cli(config, bad, tmp_path)
     assert failed.returncode == 1
     assert "more than max_errors=0" in failed.stderr
     assert secret not in failed.stdout + failed.stderr
 
 
-def test_cli_reports_every_config_problem(tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "dynamics_url": "http://contoso.crm.dynamics.com",
-                "client_id": "x",
-                "client_secret": "hunter2-secret",
-                "operation": "merge",
-                "certificate_thumbprint": "abc",
-            }
-        )
-    )
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(config)],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_cli_reports_every_config_problem(tmp_path, singer):
+    config = {
+        "dynamics_url": "http://contoso.crm.dynamics.com",
+        "client_id": "x",
+        "client_secret": "hunter2-secret",
+        "operation": "merge",
+        "certificate_thumbprint": "abc",
+    }
+    done = singer.cli(config, "", tmp_path)
     assert done.returncode == 1
     for words in ("tenant_id", "https", "'merge' is not one of", "both set", "40 hex digits"):
         assert words in done.stderr
@@ -235,7 +202,7 @@ def test_owner_lookup_to_a_user(reset_emulator):
         "lastname": "O",
         "ownerid": {"table": "systemuser", "id": user},
     }
-    run(reset_emulator, singer("contact", props, [record]))
+    run(reset_emulator, stream("contact", props, [record]))
     row = contacts(reset_emulator)["o@x.org"]
     assert row["ownerid"] == user
     assert row["ownerid@lookuplogicalname"] == "systemuser"
@@ -249,7 +216,7 @@ def test_dry_run_checks_everything_and_writes_nothing(reset_emulator):
     ]
     before = reset_emulator.admin.counters()
     with pytest.raises(LoadFailed, match="1 records were rejected"):
-        run(reset_emulator, singer("contact", props, records), dry_run=True)
+        run(reset_emulator, stream("contact", props, records), dry_run=True)
     assert contacts(reset_emulator) == {}
     after = reset_emulator.admin.counters()
     assert before != after  # metadata was read
