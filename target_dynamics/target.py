@@ -286,10 +286,10 @@ class TargetDynamics(Target):
     def _process_record_message(
         self, message_dict: dict[str, t.Any], source: str | None = None
     ) -> None:
-        # Private SDK override: the SDK's record path, lean (its steps once each, without the
-        # per-record hooks this target does not use). Sinks see mapped, parsed records and keep
-        # the message as it arrived, with where it came from (the input line, or the batch
-        # file and its line), so a rejected record is dead-lettered as the tap sent it.
+        # Private SDK override: the SDK's record path (docs/singer-sdk.md §1.9), its steps once
+        # each, without the per-record hooks this target does not use. Sinks see mapped, parsed
+        # records and keep the message as it arrived, with where it came from (the input line,
+        # or the batch file and its line), so a rejected record is dead-lettered as the tap sent it.
         stream = message_dict["stream"]
         if self._connection_tested and self._meltano_test(stream):
             return
