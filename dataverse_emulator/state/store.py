@@ -548,7 +548,6 @@ class RecordStore:
         key: Mapping[str, t.Any] | None,
     ) -> Row:
         table = state.table
-        columns = table.columns
         row = parsed.values
         if key:
             self._apply_key(state, row, key)
@@ -561,13 +560,7 @@ class RecordStore:
             raise duplicate_record()
         self._bind(row, parsed.links, caller, table)
         self._set_create_defaults(state, row, caller)
-        _compute_names(row, table)
-        if "versionnumber" in columns:
-            row["versionnumber"] = self._next_version()
-        self._check_rules(table, row)
-        self._check_unique(state, record_id, row)
-        self._put(state, record_id, row)
-        return row
+        return self._store(state, record_id, row)
 
     def _set_create_defaults(self, state: _TableState, row: Row, caller: Caller | None) -> None:
         """Stamp a new row: created / modified on and by, first state, base currency."""
@@ -614,8 +607,13 @@ class RecordStore:
             self._stamp_caller(row, columns, caller, creating=False)
         if "statecode" in columns and ("statecode" in changes or "statuscode" in changes):
             self._apply_state(row, table, status_given=changes.get("statuscode") is not None)
+        return self._store(state, record_id, row)
+
+    def _store(self, state: _TableState, record_id: str, row: Row) -> Row:
+        """Finish a created or changed row (names, version), check it, and keep it."""
+        table = state.table
         _compute_names(row, table)
-        if "versionnumber" in columns:
+        if "versionnumber" in table.columns:
             row["versionnumber"] = self._next_version()
         self._check_rules(table, row)
         self._check_unique(state, record_id, row)
