@@ -33,7 +33,7 @@ if t.TYPE_CHECKING:
 
     from dataverse_emulator.state.budget import Limits
 
-EXTRA_MODULES = ("cryptography", "httptools", "jwt", "uvicorn")
+EXTRA_MODULES = ("cryptography", "httptools", "jwt", "orjson", "uvicorn")
 """What the ``emulator`` extra installs and the emulator imports; the target needs none."""
 
 

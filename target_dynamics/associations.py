@@ -13,7 +13,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-import orjson
+import msgspec
 
 from target_dynamics import webapi
 from target_dynamics.errors import WebApiError
@@ -192,7 +192,7 @@ class StreamAssociations:
                 if not answer.ok:
                     outcome.failed.update(dict.fromkeys(indexes[row], webapi.parse_error(answer)))
                     continue
-                for item in orjson.loads(answer.body or b"{}").get("value", []):
+                for item in msgspec.json.decode(answer.body or b"{}").get("value", []):
                     current.add((row, str(item[column]).lower()))
         return current
 

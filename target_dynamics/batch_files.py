@@ -21,9 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import url2pathname
 
-from singer_sdk.singerlib.json import deserialize_json
-
 from target_dynamics.errors import DataverseError
+from target_dynamics.reader import NotUnicode, exact_json
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -120,8 +119,9 @@ def _record(line: bytes, where: str) -> dict[str, t.Any]:
         )
         raise BatchFileError(msg) from None
     try:
-        # The SDK's annotation says dict, but any JSON value decodes (checked below).
-        record: object = deserialize_json(text.rstrip("\r\n"))
+        record: object = exact_json(text)
+    except NotUnicode as exc:
+        raise BatchFileError(f"batch file {where}: {exc}") from None
     except json.JSONDecodeError as exc:
         msg = (
             f"batch file {where}: not JSON ({exc.msg}: column {exc.colno}); every line of a "

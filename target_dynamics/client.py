@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import certifi
-import orjson
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import override
@@ -534,7 +534,7 @@ class DataverseClient:
     def get_json(self, path: str, headers: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
         """``GET`` a path under the service root (with ``headers``) and decode the JSON body."""
         response = self.send(WebRequest("GET", path, headers=headers or {}))
-        return orjson.loads(response.body) if response.body else {}
+        return msgspec.json.decode(response.body) if response.body else {}
 
     def get_all(
         self, path: str, headers: t.Mapping[str, str] | None = None

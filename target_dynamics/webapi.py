@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import orjson
+import msgspec
 
 from target_dynamics.errors import Throttled, WebApiError
 
@@ -224,15 +224,15 @@ def entity_path(entity_set: str, key: t.Mapping[str, t.Any], primary_id: str) ->
     return f"{check_name(entity_set)}({key_segment(key, primary_id)})"
 
 
-def _default(value: t.Any) -> t.Any:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 def encode_json(payload: t.Any) -> bytes:
-    """Encode a JSON-ready payload (datetimes as ISO 8601, decimals as numbers)."""
-    return orjson.dumps(payload, default=_default, option=orjson.OPT_UTC_Z)
+    """Encode a JSON-ready payload: datetimes in ISO 8601 (UTC as ``Z``), decimals as numbers.
+
+    A decimal keeps every digit: as a float, a money value past 15 digits would be rounded.
+    """
+    return _ENCODER.encode(payload)
 
 
 def create(entity_set: str, payload: t.Mapping[str, t.Any]) -> WebRequest:
@@ -419,8 +419,8 @@ def parse_error(response: WebResponse) -> WebApiError:
     code: str | None = None
     message = ""
     try:
-        error = orjson.loads(response.body).get("error") if response.body else None
-    except (orjson.JSONDecodeError, AttributeError):
+        error = msgspec.json.decode(response.body).get("error") if response.body else None
+    except (msgspec.DecodeError, AttributeError):
         error = None
     if isinstance(error, dict):
         code = str(error.get("code") or "") or None

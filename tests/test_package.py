@@ -26,7 +26,7 @@ import target_dynamics
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 HUB_FILE = ROOT / "plugin" / "target-dynamics.yml"
-SERVER_STACK = ("uvicorn", "pyjwt", "cryptography")
+SERVER_STACK = ("uvicorn", "pyjwt", "cryptography", "orjson")
 KINDS = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean"}
 KINDS |= {"object": "object", "array": "array"}
 SECRETS = {"client_secret", "certificate_private_key", "app_users"}
@@ -156,7 +156,7 @@ def test_wheel_metadata(built: Path) -> None:
         "requests",
         "certifi",
         "click",
-        "orjson",
+        "msgspec",
         "typing-extensions",
     }
     emulator = requirement_names(requires, "emulator")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 
-import orjson
 import pytest
 
 from target_dynamics import webapi
@@ -142,7 +142,7 @@ def test_bulk_adds_odata_type_to_every_target():
         ],
     )
     assert request.path == "contacts/Microsoft.Dynamics.CRM.UpsertMultiple"
-    targets = orjson.loads(request.body)["Targets"]
+    targets = json.loads(request.body)["Targets"]
     assert [t["@odata.type"] for t in targets] == ["Microsoft.Dynamics.CRM.contact"] * 2
     assert targets[0]["@odata.id"] == "contacts(emailaddress1='a%40b.c')"
     with pytest.raises(ValueError, match="Unknown bulk"):
@@ -153,7 +153,7 @@ def test_encode_json_handles_decimal_and_datetime():
     body = webapi.encode_json(
         {"revenue": decimal.Decimal("5.25"), "on": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)}
     )
-    assert orjson.loads(body) == {"revenue": 5.25, "on": "2024-01-01T00:00:00Z"}
+    assert json.loads(body) == {"revenue": 5.25, "on": "2024-01-01T00:00:00Z"}
 
 
 @pytest.mark.parametrize(
@@ -271,3 +271,19 @@ def test_odata_id_is_quoted_not_percent_encoded(key, expected):
     """§6.3: `@odata.id` carries the key as Microsoft's SDK writes it, in a JSON string."""
     segment = webapi.key_segment(key, "contactid", encoded=False)
     assert webapi.odata_id("contacts", segment) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (decimal.Decimal("99999999999999.99"), b"99999999999999.99"),  # a float: ...98
+        (decimal.Decimal("123456789.1234567891"), b"123456789.1234567891"),
+        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), b'"2024-01-02T03:04:05Z"'),
+        (dt.date(2024, 1, 2), b'"2024-01-02"'),
+        (uuid.UUID(int=5), b'"00000000-0000-0000-0000-000000000005"'),
+        (10**20, b"100000000000000000000"),
+    ],
+)
+def test_encode_json_keeps_every_digit(value, encoded):
+    """Decimals go out exactly as the record gave them (Edm.Decimal, §4.6)."""
+    assert webapi.encode_json({"v": value}) == b'{"v":' + encoded + b"}"

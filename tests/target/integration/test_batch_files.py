@@ -164,14 +164,22 @@ def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
     assert "field 'lastname'" in wrong_type["_dead_letter"]["error"]
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"emailaddress1": "cut', "not JSON"),
+        (
+            '{"emailaddress1": "s@x.org", "lastname": "B\\ud800"}',
+            "a string holds the unpaired surrogate escape \\ud800",
+        ),
+    ],
+)
 def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(
-    reset_emulator, tmp_path, singer
+    reset_emulator, tmp_path, singer, line, problem
 ):
     """The files are streamed: the records before a bad line were accepted and are written."""
     first = batch_file(tmp_path / "b-1.json", people(0, 3), gzipped=False)
-    second = batch_file(
-        tmp_path / "b-2.json", [*people(3, 5), '{"emailaddress1": "cut'], gzipped=False
-    )
+    second = batch_file(tmp_path / "b-2.json", [*people(3, 5), line], gzipped=False)
     later = {"type": "RECORD", "stream": "people", "record": people(9, 10)[0]}
     config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 2}
     messages = [singer.PEOPLE_SCHEMA, batch_message(first, second, compression="none"), later]
@@ -180,7 +188,7 @@ def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(
     errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
     assert len(errors) == 1, done.stderr
     assert (
-        f"input line 2 (BATCH of stream 'people'): batch file {second} line 3: not JSON"
+        f"input line 2 (BATCH of stream 'people'): batch file {second} line 3: {problem}"
         in (errors[0])
     )
     assert "Traceback" not in done.stderr
