@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,10 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_main
 import requests
 
 from dataverse_emulator.costs import CostModel
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -231,8 +231,4 @@ def rate(count: int, seconds: float) -> float:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        main()
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)

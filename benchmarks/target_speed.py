@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_main
 import requests
 
 from dataverse_emulator.costs import CostModel
 from dataverse_emulator.state.budget import Limits
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 BIN = Path(sys.executable).parent
 
@@ -143,8 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        main()
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)
