@@ -27,9 +27,10 @@ def run(main: Callable[[], int | None], *errors: type[Exception]) -> t.NoReturn:
         errors: Exceptions besides :class:`EmulatorStartError` that end the run with their
             message (exit 1).
     """
+    caught: tuple[type[Exception], ...] = (EmulatorStartError, *errors)
     os.environ.pop("REQUESTS_CA_BUNDLE", None)
     try:
         code = main()
-    except (EmulatorStartError, *errors) as exc:
+    except caught as exc:
         raise SystemExit(f"{Path(sys.argv[0]).name}: {exc}") from None
     sys.exit(code)

@@ -240,7 +240,7 @@ def state_lines(path: Path) -> Iterator[str]:
 
 def read_dead_letters(path: str) -> list[dict[str, t.Any]]:
     """The ``_dead_letter`` values of the RECORDs in a dead-letter file."""
-    letters = []
+    letters: list[dict[str, t.Any]] = []
     if not Path(path).exists():
         return letters
     for line in Path(path).read_text(encoding="utf-8").splitlines():

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 import bench_main
@@ -54,7 +55,7 @@ def singer_input(path: Path, count: int, prefix: str) -> None:
         out.write(json.dumps({"type": "STATE", "value": {"bookmark": count}}) + "\n")
 
 
-def target_config(emulator: EmulatorProcess, dead_letter: Path) -> dict:
+def target_config(emulator: EmulatorProcess, dead_letter: Path) -> dict[str, t.Any]:
     """A target config that upserts the benchmark stream into contacts by email."""
     return {
         **emulator.target_config,

@@ -26,7 +26,8 @@ def about() -> dict[str, t.Any]:
     out = subprocess.run(
         [str(cli), "--about", "--format=json"], check=True, capture_output=True, text=True
     )
-    return json.loads(out.stdout)
+    document: dict[str, t.Any] = json.loads(out.stdout)
+    return document
 
 
 def _type_of(spec: t.Mapping[str, t.Any]) -> str:
