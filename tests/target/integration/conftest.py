@@ -109,16 +109,19 @@ class Singer:
     @classmethod
     def cli(
         cls,
-        config: dict[str, t.Any] | Path,
-        messages: t.Iterable[dict[str, t.Any]] | str | Path,
+        config: dict[str, t.Any] | Path | None,
+        messages: t.Iterable[dict[str, t.Any]] | str | Path | t.BinaryIO,
         tmp_path: Path,
         *,
         args: t.Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the ``target-dynamics`` console script with ``config`` (settings, or a config
-        file used as it is) and ``args`` on ``messages`` (a file is piped in as it is, bytes
-        and all); output that is not UTF-8 is read with replacement characters."""
+        """Run the ``target-dynamics`` console script with ``config`` (settings, a config file
+        used as it is, or ``None`` for no ``--config``) and ``args`` on ``messages``.
+
+        A file, or an open binary stream such as a tap's stdout, is piped in as it is (bytes
+        and all); output that is not UTF-8 is read with replacement characters.
+        """
         command = [*cls._command(config, tmp_path), *args]
         options: dict[str, t.Any] = {
             "capture_output": True,
@@ -127,6 +130,8 @@ class Singer:
             "timeout": 120,
             "env": env,
         }
+        if isinstance(messages, io.IOBase):
+            return subprocess.run(command, stdin=messages, check=False, **options)
         if isinstance(messages, Path):
             with messages.open("rb") as stdin:
                 return subprocess.run(command, stdin=stdin, check=False, **options)
@@ -147,7 +152,9 @@ class Singer:
         )
 
     @staticmethod
-    def _command(config: dict[str, t.Any] | Path, tmp_path: Path) -> list[str]:
+    def _command(config: dict[str, t.Any] | Path | None, tmp_path: Path) -> list[str]:
+        if config is None:
+            return [TARGET_EXE]
         if not isinstance(config, Path):
             path = tmp_path / "config.json"
             path.write_text(json.dumps(config), encoding="utf-8")
