@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_main
 import requests
 
 from dataverse_emulator.testing import EmulatorProcess, emulator_process
@@ -96,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main.run(main)

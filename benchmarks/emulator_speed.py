@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import bench_main
 import orjson
 
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 if TYPE_CHECKING:
     import requests
@@ -129,7 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
 import subprocess
@@ -44,9 +43,10 @@ import typing as t
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import bench_main
 import requests
 
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -240,7 +240,7 @@ def state_lines(path: Path) -> Iterator[str]:
 
 def read_dead_letters(path: str) -> list[dict[str, t.Any]]:
     """The ``_dead_letter`` values of the RECORDs in a dead-letter file."""
-    letters = []
+    letters: list[dict[str, t.Any]] = []
     if not Path(path).exists():
         return letters
     for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -554,8 +554,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        sys.exit(main())
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)

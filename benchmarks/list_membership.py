@@ -26,22 +26,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_main
 import requests
 
 from dataverse_emulator.costs import CostModel
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+Config = dict[str, t.Any]
+"""A target config (JSON object), or a users.json entry."""
 sys.path.insert(0, str(HERE))
 
 from target_speed import singer_input, target_config  # noqa: E402 - after the path above
@@ -72,7 +75,7 @@ class Load:
     """Requests the emulator answered during this run, by kind (``/_emulator/counters``)."""
 
 
-def run_target(config: dict, path: Path, stdin: Path) -> Load:
+def run_target(config: Config, path: Path, stdin: Path) -> Load:
     """Write ``config`` to ``path``, run ``target-dynamics`` on ``stdin``; parse its summary."""
     path.write_text(json.dumps(config))
     command = [str(BIN / "target-dynamics"), "--config", str(path)]
@@ -111,7 +114,7 @@ def requests_by_kind(emulator: EmulatorProcess) -> dict[str, int]:
     return {kind: sum(outcomes.values()) for kind, outcomes in answer.json()["requests"].items()}
 
 
-def measured(emulator: EmulatorProcess, config: dict, path: Path, stdin: Path) -> Load:
+def measured(emulator: EmulatorProcess, config: Config, path: Path, stdin: Path) -> Load:
     """:func:`run_target`, with the emulator's requests by kind during the run."""
     before = requests_by_kind(emulator)
     load = run_target(config, path, stdin)
@@ -120,7 +123,7 @@ def measured(emulator: EmulatorProcess, config: dict, path: Path, stdin: Path) -
     return load
 
 
-def with_list(config: dict, name: str, user: dict | None = None) -> dict:
+def with_list(config: Config, name: str, user: Config | None = None) -> Config:
     """``config`` filling the marketing list ``name``, as ``user`` (users.json entry) if given."""
     changed = {**config, "marketing_list": name}
     if user is not None:
@@ -186,7 +189,9 @@ LABELS = {"a": "a  rows only", "b": "b  new rows + list", "c": "c  rejoin: updat
 """Run key -> label in the table."""
 
 
-def report(records: int, scale: float, runs: dict[str, Load], counts: dict[str, tuple]) -> None:
+def report(
+    records: int, scale: float, runs: dict[str, Load], counts: dict[str, tuple[int, int]]
+) -> None:
     """Print the runs (``a``, ``b``, ``c``), the Web API check of each list and the rate table."""
     print(f"realistic latency x {scale}: {records} contacts upserted by emailaddress1")
     print(
@@ -231,8 +236,4 @@ def rate(count: int, seconds: float) -> float:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        main()
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
+import bench_main
 import requests
 
 from dataverse_emulator.costs import CostModel
 from dataverse_emulator.state.budget import Limits
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 BIN = Path(sys.executable).parent
 
@@ -54,7 +55,7 @@ def singer_input(path: Path, count: int, prefix: str) -> None:
         out.write(json.dumps({"type": "STATE", "value": {"bookmark": count}}) + "\n")
 
 
-def target_config(emulator: EmulatorProcess, dead_letter: Path) -> dict:
+def target_config(emulator: EmulatorProcess, dead_letter: Path) -> dict[str, t.Any]:
     """A target config that upserts the benchmark stream into contacts by email."""
     return {
         **emulator.target_config,
@@ -143,8 +144,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        main()
-    except EmulatorStartError as exc:
-        raise SystemExit(str(exc)) from None
+    bench_main.run(main)

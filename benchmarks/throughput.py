@@ -45,7 +45,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -55,12 +54,13 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
+import bench_main
 import requests
 from target_speed import singer_input, target_config
 
 from dataverse_emulator.costs import CostModel
 from dataverse_emulator.state.budget import Limits
-from dataverse_emulator.testing import EmulatorProcess, EmulatorStartError, emulator_process
+from dataverse_emulator.testing import EmulatorProcess, emulator_process
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -341,8 +341,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.pop("REQUESTS_CA_BUNDLE", None)
-    try:
-        main()
-    except (BenchError, EmulatorStartError) as exc:
-        raise SystemExit(f"throughput.py: {exc}") from None
+    bench_main.run(main, BenchError)

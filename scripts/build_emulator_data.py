@@ -43,8 +43,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing as t
 import uuid
 from pathlib import Path
+
+Json = dict[str, t.Any]
+"""A JSON object, as the fact files and the table files hold them."""
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "dataverse_emulator" / "data" / "tables"
@@ -65,7 +69,7 @@ def metadata_id(name: str) -> str:
     return REAL_IDS.get(name) or str(uuid.uuid5(NAMESPACE, name))
 
 
-def _option(raw: dict) -> dict:
+def _option(raw: Json) -> Json:
     out = {"value": raw["Value"], "label": raw["Label"]}
     if raw.get("State") is not None:
         out["state"] = raw["State"]
@@ -76,7 +80,7 @@ def _option(raw: dict) -> dict:
     return out
 
 
-def _attribute_of(attrs: dict[str, dict]) -> dict[str, str]:
+def _attribute_of(attrs: dict[str, Json]) -> dict[str, str]:
     """Map shadow columns to the column they extend (rules in the module docstring)."""
     result: dict[str, str] = {}
     for name, raw in attrs.items():
@@ -89,9 +93,9 @@ def _attribute_of(attrs: dict[str, dict]) -> dict[str, str]:
     return result
 
 
-def _column(table: str, raw: dict, entity: dict, attribute_of: dict[str, str]) -> dict:
+def _column(table: str, raw: Json, entity: Json, attribute_of: dict[str, str]) -> Json:
     name = raw["LogicalName"]
-    col: dict = {
+    col: Json = {
         "logical_name": name,
         "schema_name": raw["SchemaName"],
         "type": raw["Type"],
@@ -138,7 +142,7 @@ def _solution_column(name: str) -> bool:
     return bool(rest) and prefix not in {"address1", "address2", "address3"} and len(prefix) <= 6
 
 
-def _navigation(attr: str, target: str, attrs: dict[str, dict], *, multi: bool, suffix: str) -> str:
+def _navigation(attr: str, target: str, attrs: dict[str, Json], *, multi: bool, suffix: str) -> str:
     if multi:
         base = f"{attr}_{target}"
     elif _solution_column(attr) and attr in attrs:
@@ -148,7 +152,7 @@ def _navigation(attr: str, target: str, attrs: dict[str, dict], *, multi: bool, 
     return base + suffix
 
 
-def _relationship(raw: dict, referencing: str, navigation: str | None) -> dict:
+def _relationship(raw: Json, referencing: str, navigation: str | None) -> Json:
     rel = {
         "schema_name": raw["SchemaName"],
         "referenced_entity": raw["ReferencedEntity"],
@@ -167,7 +171,7 @@ def _relationship(raw: dict, referencing: str, navigation: str | None) -> dict:
     return rel
 
 
-def _many_to_one(facts: dict, attrs: dict[str, dict], *, activity: bool) -> list[dict]:
+def _many_to_one(facts: Json, attrs: dict[str, Json], *, activity: bool) -> list[Json]:
     table = facts["entity"]["LogicalName"]
     per_attr: dict[str, int] = {}
     for raw in facts["many_to_one"]:
@@ -215,7 +219,7 @@ def _many_to_one(facts: dict, attrs: dict[str, dict], *, activity: bool) -> list
     return rels
 
 
-def _one_to_many(facts: dict, navigations: dict[tuple[str, str], str]) -> list[dict]:
+def _one_to_many(facts: Json, navigations: dict[tuple[str, str], str]) -> list[Json]:
     rels = []
     for raw in facts["one_to_many"]:
         key = (raw["ReferencingEntity"], raw["SchemaName"])
@@ -224,7 +228,7 @@ def _one_to_many(facts: dict, navigations: dict[tuple[str, str], str]) -> list[d
     return rels
 
 
-def _many_to_many(facts: dict) -> list[dict]:
+def _many_to_many(facts: Json) -> list[Json]:
     return [
         {
             "schema_name": raw["SchemaName"],
@@ -241,14 +245,14 @@ def _many_to_many(facts: dict) -> list[dict]:
     ]
 
 
-def build_table(facts: dict, navigations: dict[tuple[str, str], str]) -> dict:
+def build_table(facts: Json, navigations: dict[tuple[str, str], str]) -> Json:
     """Convert one facts file into the emulator's table document."""
     entity = facts["entity"]
     name = entity["LogicalName"]
     attrs = {a["LogicalName"]: a for a in facts["attributes"]}
     activity = entity["PrimaryIdAttribute"] == "activityid"
     attribute_of = _attribute_of(attrs)
-    doc: dict = {
+    doc: Json = {
         "logical_name": name,
         "schema_name": entity["SchemaName"],
         "entity_set_name": entity["EntitySetName"],
@@ -273,7 +277,7 @@ def build_table(facts: dict, navigations: dict[tuple[str, str], str]) -> dict:
     return doc
 
 
-def dumps(doc: dict) -> str:
+def dumps(doc: Json) -> str:
     """Serialise a table document: scalars one per line, list items one per line."""
     lines = ["{"]
     items = list(doc.items())

@@ -11,11 +11,12 @@ docstrings name what they leave out).
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
 import sys
 from pathlib import Path
+
+import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dataverse_emulator"
@@ -89,27 +90,12 @@ def render() -> str:
 
 def replace_section(text: str, table: str) -> str:
     """``text`` with everything between the markers replaced by ``table``."""
-    head, found, rest = text.partition(START)
-    _, found_end, tail = rest.partition(END)
-    if not found or not found_end:
-        raise SystemExit(f"{DOC.name} lacks the markers {START!r} ... {END!r}")
-    return f"{head}{START}\n{table}\n{END}{tail}"
+    return generated.replace_section(text, START, END, table, DOC.name)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite or check the coverage tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail instead of rewriting")
-    args = parser.parse_args(argv)
-    current = DOC.read_text(encoding="utf-8")
-    wanted = replace_section(current, render())
-    if args.check:
-        if wanted != current:
-            print(f"{DOC.name} is stale: run python scripts/emulator_coverage.py")
-            return 1
-        return 0
-    DOC.write_text(wanted, encoding="utf-8")
-    return 0
+    return generated.main(__doc__, DOC, lambda current: replace_section(current, render()), argv)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ metadata (description, repository, keywords) comes from ``pyproject.toml``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tomllib
 import typing as t
 from pathlib import Path
 
+import generated
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,22 +61,10 @@ def render() -> str:
     return HEADER + body
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Rewrite the definition, or with ``--check`` report whether it is current."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when out of date")
-    args = parser.parse_args(argv)
-    text = render()
-    current = HUB_FILE.read_text(encoding="utf-8") if HUB_FILE.exists() else ""
-    if args.check:
-        if current != text:
-            print(f"{HUB_FILE.relative_to(ROOT)} is stale: run scripts/hub_definition.py")
-            return 1
-        return 0
-    HUB_FILE.parent.mkdir(exist_ok=True)
-    HUB_FILE.write_text(text, encoding="utf-8")
-    return 0
+    return generated.main(__doc__, HUB_FILE, lambda _current: render(), argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -6,12 +6,13 @@ python scripts/settings_table.py --check  # exit 1 when the README's table is ou
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import typing as t
 from pathlib import Path
+
+import generated
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -25,7 +26,8 @@ def about() -> dict[str, t.Any]:
     out = subprocess.run(
         [str(cli), "--about", "--format=json"], check=True, capture_output=True, text=True
     )
-    return json.loads(out.stdout)
+    document: dict[str, t.Any] = json.loads(out.stdout)
+    return document
 
 
 def _type_of(spec: t.Mapping[str, t.Any]) -> str:
@@ -78,28 +80,15 @@ def render(document: t.Mapping[str, t.Any]) -> str:
 
 
 def replace_section(text: str, table: str) -> str:
-    """``text`` with everything between the markers replaced by ``table``."""
-    head, found, rest = text.partition(START)
-    _, found_end, tail = rest.partition(END)
-    if not found or not found_end:
-        raise SystemExit(f"README.md lacks the markers {START!r} ... {END!r}")
-    return f"{head}{START}\n{table}\n{END}{tail}"
+    """``text`` with everything between the README markers replaced by ``table``."""
+    return generated.replace_section(text, START, END, table, README.name)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite or check the README's settings table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail instead of rewriting")
-    args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
-    wanted = replace_section(current, render(about()))
-    if args.check:
-        if wanted != current:
-            print("README.md settings table is stale: run python scripts/settings_table.py")
-            return 1
-        return 0
-    README.write_text(wanted, encoding="utf-8")
-    return 0
+    return generated.main(
+        __doc__, README, lambda current: replace_section(current, render(about())), argv
+    )
 
 
 if __name__ == "__main__":

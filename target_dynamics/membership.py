@@ -39,6 +39,15 @@ MEMBERS_PER_REQUEST = 1000
 _LIST_COLUMNS = ("listid", "listname", "createdfromcode", "type", "lockstatus", "statecode")
 
 
+class ListCounts(t.Protocol):
+    """Where a stream's list counts go (:meth:`target_dynamics.reporting.RunReport.add_list`)."""
+
+    def __call__(
+        self, name: str, *, added: int = 0, already: int = 0, removed: int = 0, rejected: int = 0
+    ) -> None:
+        """Add the increments to marketing list ``name``'s counters."""
+
+
 @dataclass(frozen=True)
 class MarketingList:
     """A static, unlocked, active list of ``member_table`` rows."""
@@ -316,7 +325,7 @@ class StreamLists:
         fixed: str | None,
         *,
         sync: bool,
-        report: t.Callable[..., None],
+        report: ListCounts,
     ) -> None:
         """Find (or create) the fixed list now, so a wrong list fails before any write.
 
@@ -325,7 +334,7 @@ class StreamLists:
             member_table: The stream's table (account, contact or lead).
             fixed: ``marketing_list``, if set.
             sync: ``marketing_list_mode: sync``.
-            report: ``report(list name, added=, already=, removed=, rejected=)``.
+            report: Where the counts go, by list name.
 
         Raises:
             MetadataError: as :func:`find_list`.

@@ -109,38 +109,76 @@ class RunReport:
         self._mirrors: dict[str, MirrorStats] = {}
         self._last = clock()
 
-    def add(self, stream: str, **counts: int) -> None:
-        """Add ``counts`` (field name -> increment) to ``stream``'s counters."""
+    def add(  # noqa: PLR0913 - one keyword per StreamStats counter, so mypy checks each name
+        self,
+        stream: str,
+        *,
+        received: int = 0,
+        landed: int = 0,
+        rejected: int = 0,
+        lost: int = 0,
+        created: int = 0,
+        updated: int = 0,
+        deleted: int = 0,
+        deactivated: int = 0,
+        gone: int = 0,
+        upserted: int = 0,
+    ) -> None:
+        """Add the increments to ``stream``'s counters (:class:`StreamStats`)."""
         with self._lock:
             stats = self._streams.get(stream)
             if stats is None:
                 stats = self._streams[stream] = StreamStats(started=self._clock())
-            for name, value in counts.items():
-                setattr(stats, name, getattr(stats, name) + value)
+            stats.received += received
+            stats.landed += landed
+            stats.rejected += rejected
+            stats.lost += lost
+            stats.created += created
+            stats.updated += updated
+            stats.deleted += deleted
+            stats.deactivated += deactivated
+            stats.gone += gone
+            stats.upserted += upserted
 
-    def add_list(self, name: str, **counts: int) -> None:
-        """Add ``counts`` (ListStats field -> increment) to marketing list ``name``."""
-        self._add_to(self._lists, name, counts)
-
-    def add_association(self, relationship: str, **counts: int) -> None:
-        """Add ``counts`` (added, removed, rejected) to N:N ``relationship``."""
-        self._add_to(self._associations, relationship, counts)
-
-    def add_mirror(self, stream: str, **counts: int) -> None:
-        """Add ``counts`` (MirrorStats field -> increment) to ``stream``'s mirror."""
-        self._add_to(self._mirrors, stream, counts, MirrorStats)
-
-    def _add_to(
-        self,
-        stats: dict[str, t.Any],
-        name: str,
-        counts: dict[str, int],
-        kind: type = ListStats,
+    def add_list(
+        self, name: str, *, added: int = 0, already: int = 0, removed: int = 0, rejected: int = 0
     ) -> None:
+        """Add the increments to marketing list ``name``'s counters (:class:`ListStats`)."""
         with self._lock:
-            found = stats.setdefault(name, kind())
-            for field_name, value in counts.items():
-                setattr(found, field_name, getattr(found, field_name) + value)
+            stats = self._lists.setdefault(name, ListStats())
+            stats.added += added
+            stats.already += already
+            stats.removed += removed
+            stats.rejected += rejected
+
+    def add_association(
+        self, relationship: str, *, added: int = 0, removed: int = 0, rejected: int = 0
+    ) -> None:
+        """Add the increments to N:N ``relationship``'s counters (:class:`ListStats`)."""
+        with self._lock:
+            stats = self._associations.setdefault(relationship, ListStats())
+            stats.added += added
+            stats.removed += removed
+            stats.rejected += rejected
+
+    def add_mirror(  # noqa: PLR0913 - one keyword per MirrorStats counter, so mypy checks each
+        self,
+        stream: str,
+        *,
+        deactivated: int = 0,
+        deleted: int = 0,
+        gone: int = 0,
+        rejected: int = 0,
+        lost: int = 0,
+    ) -> None:
+        """Add the increments to ``stream``'s mirror counters (:class:`MirrorStats`)."""
+        with self._lock:
+            stats = self._mirrors.setdefault(stream, MirrorStats())
+            stats.deactivated += deactivated
+            stats.deleted += deleted
+            stats.gone += gone
+            stats.rejected += rejected
+            stats.lost += lost
 
     def note_rejections(self, errors: t.Iterable[tuple[str | None, str]]) -> None:
         """Count rejections by Dataverse code, keeping the first message of each code."""

@@ -25,6 +25,7 @@ from target_dynamics.errors import ConfigError
 from target_dynamics.metadata import close_names
 from target_dynamics.plans import Operation
 from target_dynamics.settings_schema import (
+    DEFAULT_OPERATION,
     DEFAULTS,
     LIST_MODES,
     LOAD_METHODS,
@@ -172,7 +173,7 @@ class Settings:
     api_version: str = DEFAULTS["api_version"]
     ca_bundle: str | None = None
     entity: str | None = None
-    operation: Operation = Operation.UPSERT
+    operation: Operation = DEFAULT_OPERATION
     id_field: tuple[str, ...] = ()
     streams: Mapping[str, StreamOverrides] = field(default_factory=dict)
     lookups: Mapping[str, LookupSettings] = field(default_factory=dict)
@@ -426,7 +427,7 @@ def _operation(operation: t.Any, load_method: t.Any, problems: list[str]) -> Ope
                 "append-only means create and upsert means upsert; drop one of them"
             )
         return chosen
-    return LOAD_METHODS.get(load_method, Operation.UPSERT)
+    return LOAD_METHODS.get(load_method, DEFAULT_OPERATION)
 
 
 def _text(value: t.Any) -> str | None:

@@ -23,6 +23,12 @@ if t.TYPE_CHECKING:
 
 LOAD_METHODS = {"upsert": Operation.UPSERT, "append-only": Operation.CREATE}
 """Singer load method -> the operation it means (``load_method``)."""
+DEFAULT_OPERATION = LOAD_METHODS["upsert"]
+"""The operation when neither ``operation`` nor ``load_method`` is set.
+
+Not a schema default: the SDK writes schema defaults into the config, and an ``operation``
+filled in that way would contradict ``load_method: append-only``.
+"""
 OPERATIONS = tuple(op.value for op in Operation)
 LIST_MODES = ("add", "sync")
 ID_FIELD_TYPE = th.CustomType(
@@ -246,9 +252,9 @@ SETTINGS = (
     Setting(
         "operation",
         th.StringType,
-        "upsert (default), create, update (existing rows only; others are rejected), delete, or "
-        "deactivate (the table's inactive state with its default status; the row stays). "
-        "Without it, load_method decides: append-only = create.",
+        f"{DEFAULT_OPERATION} (default), create, update (existing rows only; others are "
+        "rejected), delete, or deactivate (the table's inactive state with its default status; "
+        "the row stays). Without it, load_method decides: append-only = create.",
         "Operation",
         allowed=OPERATIONS,
     ),

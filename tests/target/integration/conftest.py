@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import typing as t
@@ -40,6 +41,11 @@ class Singer:
         },
     }
     """The people stream: ``emailaddress1`` (its key) and ``lastname``, as contact names them."""
+
+    QUIET: t.ClassVar[dict[str, str]] = {
+        k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")
+    }
+    """This environment without its ``*_LOGLEVEL`` overrides: the target logs at its default."""
 
     @staticmethod
     def read(name: str) -> list[dict[str, t.Any]]:
@@ -103,22 +109,33 @@ class Singer:
     @classmethod
     def cli(
         cls,
-        config: dict[str, t.Any],
-        messages: t.Iterable[dict[str, t.Any]] | str,
+        config: dict[str, t.Any] | Path | None,
+        messages: t.Iterable[dict[str, t.Any]] | str | Path | t.BinaryIO,
         tmp_path: Path,
         *,
+        args: t.Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the ``target-dynamics`` console script with ``config`` on ``messages``."""
-        return subprocess.run(
-            cls._command(config, tmp_path),
-            input=cls.lines(messages),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=env,
-        )
+        """Run the ``target-dynamics`` console script with ``config`` (settings, a config file
+        used as it is, or ``None`` for no ``--config``) and ``args`` on ``messages``.
+
+        A file, or an open binary stream such as a tap's stdout, is piped in as it is (bytes
+        and all); output that is not UTF-8 is read with replacement characters.
+        """
+        command = [*cls._command(config, tmp_path), *args]
+        options: dict[str, t.Any] = {
+            "capture_output": True,
+            "encoding": "utf-8",
+            "errors": "replace",
+            "timeout": 120,
+            "env": env,
+        }
+        if isinstance(messages, io.IOBase):
+            return subprocess.run(command, stdin=messages, check=False, **options)
+        if isinstance(messages, Path):
+            with messages.open("rb") as stdin:
+                return subprocess.run(command, stdin=stdin, check=False, **options)
+        return subprocess.run(command, input=cls.lines(messages), check=False, **options)
 
     @classmethod
     def start(
@@ -135,10 +152,14 @@ class Singer:
         )
 
     @staticmethod
-    def _command(config: dict[str, t.Any], tmp_path: Path) -> list[str]:
-        path = tmp_path / "config.json"
-        path.write_text(json.dumps(config), encoding="utf-8")
-        return [TARGET_EXE, "--config", str(path)]
+    def _command(config: dict[str, t.Any] | Path | None, tmp_path: Path) -> list[str]:
+        if config is None:
+            return [TARGET_EXE]
+        if not isinstance(config, Path):
+            path = tmp_path / "config.json"
+            path.write_text(json.dumps(config), encoding="utf-8")
+            config = path
+        return [TARGET_EXE, "--config", str(config)]
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,16 @@ with ``<case>.singer`` (the input; none means empty) and, for unreadable config 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 CASES = Path(__file__).parent / "bad_inputs"
 NAMES = sorted(p.stem for p in CASES.glob("*.json"))
-QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 
 
-def config_file(case: str, spec: dict, emulator, tmp_path: Path) -> Path:
+def config_file(case: str, spec: dict, emulator, tmp_path: Path) -> Path | dict:
+    """The case's config file as it is, or its overlay on the emulator's working config."""
     raw = CASES / f"{case}.config"
     if raw.exists():
         return raw
@@ -43,9 +39,7 @@ def config_file(case: str, spec: dict, emulator, tmp_path: Path) -> Path:
             config.pop(key, None)
         else:
             config[key] = json.loads(json.dumps(value).replace("{tmp}", str(tmp_path)))
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
+    return config
 
 
 def emails(data: bytes, domain: str) -> set[str]:
@@ -72,23 +66,17 @@ def dead_letters(tmp_path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("case", NAMES)
-def test_bad_input(case, reset_emulator, tmp_path):
+def test_bad_input(case, reset_emulator, tmp_path, singer):
     spec = json.loads((CASES / f"{case}.json").read_text())
-    singer = CASES / f"{case}.singer"
-    data = singer.read_bytes() if singer.exists() else b""
-    command = [TARGET_EXE, "--config", str(config_file(case, spec, reset_emulator, tmp_path))]
-    if not spec.get("stdin"):
-        command += ["--input", str(singer if singer.exists() else "/dev/null")]
-    done = subprocess.run(
-        command,
-        input=data if spec.get("stdin") else None,
-        capture_output=True,
-        timeout=120,
-        check=False,
-        env=QUIET,
-    )
-    stderr = done.stderr.decode("utf-8", "replace")
-    output = done.stdout.decode("utf-8", "replace") + stderr
+    source = CASES / f"{case}.singer"
+    data = source.read_bytes() if source.exists() else b""
+    config = config_file(case, spec, reset_emulator, tmp_path)
+    if spec.get("stdin"):
+        done = singer.cli(config, source if data else "", tmp_path, env=singer.QUIET)
+    else:
+        given = ["--input", str(source if source.exists() else "/dev/null")]
+        done = singer.cli(config, "", tmp_path, args=given, env=singer.QUIET)
+    stderr, output = done.stderr, done.stdout + done.stderr
 
     assert "Traceback" not in output, stderr
     assert reset_emulator.target_config["client_secret"] not in output
@@ -115,18 +103,16 @@ def test_bad_input(case, reset_emulator, tmp_path):
     assert emails(data, "@bad.test") <= {letter.get("emailaddress1") for letter in letters}
 
 
-def test_debug_logging_adds_the_traceback(reset_emulator, tmp_path):
+def test_debug_logging_adds_the_traceback(reset_emulator, tmp_path, singer):
     """The one message stays; at DEBUG the traceback of where it was raised follows it."""
     case = "line_log_text_on_stdout"
     spec = json.loads((CASES / f"{case}.json").read_text())
-    config = config_file(case, spec, reset_emulator, tmp_path)
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(config), "--input", str(CASES / f"{case}.singer")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**QUIET, "TARGET_DYNAMICS_LOGLEVEL": "DEBUG"},
+    done = singer.cli(
+        config_file(case, spec, reset_emulator, tmp_path),
+        "",
+        tmp_path,
+        args=["--input", str(CASES / f"{case}.singer")],
+        env={**singer.QUIET, "TARGET_DYNAMICS_LOGLEVEL": "DEBUG"},
     )
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]

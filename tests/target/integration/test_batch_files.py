@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,11 @@ from target_dynamics.reporting import LoadFailed
 from target_dynamics.target import TargetDynamics
 
 ROOT = Path(__file__).resolve().parents[3]
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 TAP = Path(
     os.environ.get(
         "TAP_SPREADSHEETS_BIN", ROOT / ".tools" / "tap-spreadsheets" / "bin" / "tap-spreadsheets"
     )
 )
-QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 TOO_LONG = "L" * 51  # contact.lastname takes 50 characters
 
 
@@ -61,7 +58,9 @@ def people(start: int, stop: int) -> list[dict]:
 
 @pytest.mark.skipif(not TAP.exists(), reason="tap-spreadsheets missing; tasks.py installs it")
 @pytest.mark.parametrize("compression", ["gzip", "none"])
-def test_a_tap_writing_batch_files_loads_into_contacts(reset_emulator, tmp_path, compression):
+def test_a_tap_writing_batch_files_loads_into_contacts(
+    singer, reset_emulator, tmp_path, compression
+):
     """tap-spreadsheets with batch_config piped into the CLI: the rows land, the one Dataverse
     would refuse is a dead letter naming its batch file and line, and the tap's STATE after
     the BATCH is emitted."""
@@ -84,40 +83,27 @@ def test_a_tap_writing_batch_files_loads_into_contacts(reset_emulator, tmp_path,
         )
     )
     dead = tmp_path / "dead.jsonl"
-    target_config = tmp_path / "target.json"
-    target_config.write_text(
-        json.dumps(
-            {
-                **reset_emulator.target_config,
-                "streams": {
-                    "people": {
-                        "entity": "contact",
-                        "id_field": "emailaddress1",
-                        "columns": {"email": "emailaddress1", "last_name": "lastname"},
-                    }
-                },
-                "batch_size_rows": 2,
-                "dead_letter_path": str(dead),
-                "max_errors": 1,
+    target_config = {
+        **reset_emulator.target_config,
+        "streams": {
+            "people": {
+                "entity": "contact",
+                "id_field": "emailaddress1",
+                "columns": {"email": "emailaddress1", "last_name": "lastname"},
             }
-        )
-    )
+        },
+        "batch_size_rows": 2,
+        "dead_letter_path": str(dead),
+        "max_errors": 1,
+    }
     tap = subprocess.Popen(
         [str(TAP), "--config", str(tap_config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=QUIET,
-    )
-    target = subprocess.run(
-        [TARGET_EXE, "--config", str(target_config)],
-        stdin=tap.stdout,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=QUIET,
+        env=singer.QUIET,
     )
     assert tap.stdout is not None
+    target = singer.cli(target_config, tap.stdout, tmp_path, env=singer.QUIET)
     tap.stdout.close()
     assert tap.wait(timeout=60) == 0
     assert target.returncode == 0, target.stderr
@@ -153,7 +139,7 @@ def test_a_bad_record_in_a_batch_file_is_a_dead_letter_naming_file_and_line(
     }
     record = {"type": "RECORD", "stream": "people", "record": {"emailaddress1": "r@x.org"}}
     messages = [singer.PEOPLE_SCHEMA, record, {**record, "record": {}}, batch_message(url)]
-    done = singer.cli(config, messages, tmp_path, env=QUIET)
+    done = singer.cli(config, messages, tmp_path, env=singer.QUIET)
     assert done.returncode == 1, done.stderr  # two rejected, one allowed
     assert "2 records were rejected" in done.stderr
     assert set(contacts(reset_emulator)) == {"r@x.org", *(p["emailaddress1"] for p in people(0, 4))}
@@ -183,7 +169,7 @@ def test_a_corrupt_line_stops_the_run_and_what_came_before_it_lands(
     later = {"type": "RECORD", "stream": "people", "record": people(9, 10)[0]}
     config = {**reset_emulator.target_config, "entity": "contact", "batch_size_rows": 2}
     messages = [singer.PEOPLE_SCHEMA, batch_message(first, second, compression="none"), later]
-    done = singer.cli(config, messages, tmp_path, env=QUIET)
+    done = singer.cli(config, messages, tmp_path, env=singer.QUIET)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
     assert len(errors) == 1, done.stderr
@@ -243,11 +229,9 @@ def test_state_after_a_batch_waits_for_every_record_of_its_files(
     assert contacts(server) == {p["emailaddress1"]: p["lastname"] for p in people(0, 20)}
 
 
-def test_about_declares_the_batch_capability():
-    about = json.loads(
-        subprocess.run(
-            [TARGET_EXE, "--about", "--format=json"], capture_output=True, text=True, check=True
-        ).stdout
-    )
+def test_about_declares_the_batch_capability(singer, tmp_path):
+    done = singer.cli(None, "", tmp_path, args=["--about", "--format=json"])
+    assert done.returncode == 0, done.stderr
+    about = json.loads(done.stdout)
     assert "batch" in about["capabilities"]
     assert "batch_config" not in about["settings"]["properties"]  # it would do nothing here

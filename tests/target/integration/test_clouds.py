@@ -3,38 +3,23 @@ cloud honoured with one warning when the URL says otherwise, and any cloud rehea
 emulator's authority.
 
 Which login host a run asks is read from a loopback https proxy that records each ``CONNECT``
-and refuses it, so nothing leaves the machine; what landed is read from the emulator.
+and refuses it, so nothing leaves the machine; what landed is read from the emulator. The input,
+``data/test_clouds__three_people.singer``, is three people ``c<i>@x.org``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
 import os
-import subprocess
-import sys
 import typing as t
-from pathlib import Path
 
 import pytest
 
 from target_dynamics.target import TargetDynamics
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
-MESSAGES = [
-    {
-        "type": "SCHEMA",
-        "stream": "people",
-        "key_properties": ["emailaddress1"],
-        "schema": {"properties": {"emailaddress1": {"type": "string"}}},
-    },
-    *(
-        {"type": "RECORD", "stream": "people", "record": {"emailaddress1": f"c{i}@x.org"}}
-        for i in range(3)
-    ),
-]
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
 CONNECTION = {
     "tenant_id": "contoso.onmicrosoft.com",
     "client_id": "00000000-0000-0000-0000-000000000001",
@@ -44,22 +29,13 @@ CONNECTION = {
 }
 
 
-def lines() -> str:
-    return "".join(json.dumps(m) + "\n" for m in MESSAGES)
-
-
-def run_through_proxy(proxy_url: str, tmp_path: Path, **config: t.Any) -> str:
+def run_through_proxy(singer, proxy_url: str, tmp_path: Path, **config: t.Any) -> str:
     """Run the CLI with ``proxy_url`` as its https proxy; return its stderr (it fails)."""
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({**CONNECTION, **config}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k.lower() not in {"no_proxy", "https_proxy"}}
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(path)],
-        input=lines(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = singer.cli(
+        {**CONNECTION, **config},
+        singer.read("test_clouds__three_people"),
+        tmp_path,
         env={**env, "HTTPS_PROXY": proxy_url},
     )
     assert done.returncode != 0
@@ -77,18 +53,19 @@ def run_through_proxy(proxy_url: str, tmp_path: Path, **config: t.Any) -> str:
         ("https://contoso.crm4.dynamics.com", "login.microsoftonline.com"),
     ],
 )
-def test_cloud_is_inferred_from_dynamics_url(listener, tmp_path, dynamics_url, login_host):
+def test_cloud_is_inferred_from_dynamics_url(singer, listener, tmp_path, dynamics_url, login_host):
     """No `cloud`: the URL's domain picks the login host; nothing is warned."""
-    stderr = run_through_proxy(listener.url, tmp_path, dynamics_url=dynamics_url)
+    stderr = run_through_proxy(singer, listener.url, tmp_path, dynamics_url=dynamics_url)
     assert [(m, p) for m, p, _ in listener.received] == [("CONNECT", f"{login_host}:443")]
     assert f"The identity provider at https://{login_host}/contoso.onmicrosoft.com" in stderr
     assert "WARNING" not in stderr
 
 
-def test_explicit_cloud_wins_and_a_contradiction_warns_once(listener, tmp_path):
+def test_explicit_cloud_wins_and_a_contradiction_warns_once(singer, listener, tmp_path):
     """`cloud: public` with a GCC High URL: the commercial host is asked as configured, and one
     warning says what the URL implies and what to change."""
     stderr = run_through_proxy(
+        singer,
         listener.url,
         tmp_path,
         dynamics_url="https://contoso.crm.microsoftdynamics.us",
@@ -106,15 +83,15 @@ def test_explicit_cloud_wins_and_a_contradiction_warns_once(listener, tmp_path):
 
 
 @pytest.mark.parametrize("cloud", ["gcc_high", "dod", "china"])
-def test_any_cloud_is_rehearsed_against_the_emulator(reset_emulator, caplog, cloud):
+def test_any_cloud_is_rehearsed_against_the_emulator(singer, reset_emulator, caplog, cloud):
     """A sovereign `cloud` kept as in production, with the emulator's URL and authority_host:
     the emulator's token endpoint answers and every record lands, with no warning."""
     config = {**reset_emulator.target_config, "entity": "contact", "cloud": cloud}
     target = TargetDynamics(config=config)
     assert target.settings.cloud == cloud
     assert target.settings.login_host == reset_emulator.target_config["authority_host"]
-    with caplog.at_level(logging.WARNING), contextlib.redirect_stdout(io.StringIO()):
-        target.listen(io.StringIO(lines()))
+    with caplog.at_level(logging.WARNING):
+        singer.listen(target, singer.read("test_clouds__three_people"))
     landed = {r["emailaddress1"] for r in reset_emulator.admin.snapshot()["contact"]}
     assert landed == {f"c{i}@x.org" for i in range(3)}
     assert reset_emulator.admin.counters()["requests"]["token"] == {"200": 1}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.usefixtures("reset_emulator")
 
-QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 ACCENT_SENSITIVE = Collation(accent_sensitive=True)
 FINNISH = 1035  # _CI_AS in Learn's table
 
@@ -63,7 +61,7 @@ def run(emulator, id_field: str, records: list[dict]) -> TargetDynamics:
 
 def run_cli(singer, emulator, id_field: str, records: list[dict], tmp_path: Path):
     """The same through the ``target-dynamics`` console script."""
-    return singer.cli(settings(emulator, id_field), messages(records), tmp_path, env=QUIET)
+    return singer.cli(settings(emulator, id_field), messages(records), tmp_path, env=singer.QUIET)
 
 
 def contacts(emulator, column: str) -> list[tuple[str, str, str]]:

@@ -5,16 +5,8 @@ one ERROR line, never a traceback or a secret."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
-QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 CONTACTS = {
     "entity": "contact",
     "operation": "upsert",
@@ -29,30 +21,26 @@ CONTACTS = {
 pytestmark = pytest.mark.usefixtures("reset_emulator")
 
 
-def cli(emulator, tmp_path: Path, *args: str, user=None, stdin: str = "", **settings):
-    """Run ``target-dynamics --config <emulator config + settings> *args``; one ERROR at most."""
-    config = {**emulator.target_config, **settings}
-    if user is not None:
-        config["client_id"], config["client_secret"] = user.client_id, user.secret
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(path), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=QUIET,
-    )
-    output = done.stdout + done.stderr
-    assert "Traceback" not in output, done.stderr
-    assert emulator.target_config["client_secret"] not in output
-    if user is not None and user.secret:
-        assert user.secret not in output
-    errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
-    assert len(errors) == (1 if done.returncode else 0), done.stderr
-    return done, "\n".join(done.stderr.splitlines()[-20:])
+@pytest.fixture
+def cli(singer, reset_emulator, tmp_path):
+    """``cli(*args, user=None, stdin="", **settings)`` runs ``target-dynamics --config <emulator
+    config + settings> *args``, as ``user`` if given; it allows one ERROR at most."""
+
+    def run(*args: str, user=None, stdin: str = "", **settings):
+        config = {**reset_emulator.target_config, **settings}
+        if user is not None:
+            config["client_id"], config["client_secret"] = user.client_id, user.secret
+        done = singer.cli(config, stdin, tmp_path, args=args, env=singer.QUIET)
+        output = done.stdout + done.stderr
+        assert "Traceback" not in output, done.stderr
+        assert reset_emulator.target_config["client_secret"] not in output
+        if user is not None and user.secret:
+            assert user.secret not in output
+        errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
+        assert len(errors) == (1 if done.returncode else 0), done.stderr
+        return done, "\n".join(done.stderr.splitlines()[-20:])
+
+    return run
 
 
 def restricted(emulator, tables: dict[str, list[str]]):
@@ -62,30 +50,30 @@ def restricted(emulator, tables: dict[str, list[str]]):
     return user
 
 
-def test_flag_passes_with_good_settings(reset_emulator, tmp_path):
+def test_flag_passes_with_good_settings(cli, reset_emulator):
     """Token, WhoAmI, both tables and the privileges of upsert and the lookup: one INFO line."""
-    done, tail = cli(reset_emulator, tmp_path, "--test", **CONTACTS)
+    done, tail = cli("--test", **CONTACTS)
     assert done.returncode == 0, tail
     assert "Connection test passed" in tail
     assert "tables: account, contact" in tail
     assert reset_emulator.admin.snapshot().get("contact", []) == []
 
 
-def test_flag_names_the_token_problem(reset_emulator, tmp_path):
+def test_flag_names_the_token_problem(cli):
     """A wrong secret: the token endpoint's AADSTS7000215, named as the token problem."""
-    done, tail = cli(reset_emulator, tmp_path, "--test", client_secret="not-the-secret", **CONTACTS)
+    done, tail = cli("--test", client_secret="not-the-secret", **CONTACTS)
     assert done.returncode == 1
     assert "Connection test failed" in tail
     assert "(1 problem):\n- token: Token request refused: invalid_client: AADSTS7000215" in tail
 
 
-def test_flag_names_every_unknown_table_at_once(reset_emulator, tmp_path):
+def test_flag_names_every_unknown_table_at_once(cli):
     """An unknown default table and an unknown lookup table: both in the one message."""
     settings = {**CONTACTS, "entity": "contcat"}
     settings["streams"] = {
         "people": {"entity": "contact", "lookups": {"parentcustomerid": {"table": "acount"}}}
     }
-    done, tail = cli(reset_emulator, tmp_path, "--test", **settings)
+    done, tail = cli("--test", **settings)
     assert done.returncode == 1
     assert "(2 problems)" in tail
     assert "Table 'contcat' not found" in tail
@@ -93,11 +81,11 @@ def test_flag_names_every_unknown_table_at_once(reset_emulator, tmp_path):
     assert "lookups.parentcustomerid: Table 'acount' not found" in tail
 
 
-def test_flag_names_each_missing_privilege(reset_emulator, tmp_path):
+def test_flag_names_each_missing_privilege(cli, reset_emulator):
     """A role that may create contacts but not update them nor bind accounts: upsert needs
     prvWriteContact, the lookup prvAppendContact and prvAppendToAccount; each named with why."""
     user = restricted(reset_emulator, {"contact": ["read", "create"], "account": ["read"]})
-    done, tail = cli(reset_emulator, tmp_path, "--test", user=user, **CONTACTS)
+    done, tail = cli("--test", user=user, **CONTACTS)
     assert done.returncode == 1
     assert "(3 problems; security roles are in the Power Platform admin center" in tail
     assert (
@@ -109,17 +97,17 @@ def test_flag_names_each_missing_privilege(reset_emulator, tmp_path):
     assert "give its security role Write on contact" in tail
 
 
-def test_flag_passes_for_a_role_that_holds_exactly_what_is_needed(reset_emulator, tmp_path):
+def test_flag_passes_for_a_role_that_holds_exactly_what_is_needed(cli, reset_emulator):
     user = restricted(
         reset_emulator,
         {"contact": ["create", "write", "append"], "account": ["appendto"]},
     )
-    done, tail = cli(reset_emulator, tmp_path, "--test", user=user, **CONTACTS)
+    done, tail = cli("--test", user=user, **CONTACTS)
     assert done.returncode == 0, tail
     assert "Connection test passed" in tail
 
 
-def test_marketing_list_and_settings_privileges(reset_emulator, tmp_path):
+def test_marketing_list_and_settings_privileges(cli, reset_emulator):
     """A list that does not exist yet needs prvCreateList; bypass_business_logic needs
     prvBypassCustomBusinessLogic (§8)."""
     user = restricted(reset_emulator, {"contact": ["read", "create", "append"], "list": ["read"]})
@@ -129,7 +117,7 @@ def test_marketing_list_and_settings_privileges(reset_emulator, tmp_path):
         "marketing_list": "Newsletter",
         "bypass_business_logic": True,
     }
-    done, tail = cli(reset_emulator, tmp_path, "--test", user=user, **settings)
+    done, tail = cli("--test", user=user, **settings)
     assert done.returncode == 1
     assert "lacks prvAppendToList (AppendTo on list" in tail
     assert "lacks prvCreateList (Create on list, needed by creating list 'Newsletter')" in tail
@@ -137,12 +125,10 @@ def test_marketing_list_and_settings_privileges(reset_emulator, tmp_path):
     assert "prvAppendContact" not in tail
 
 
-def test_dry_run_as_reader_fails_naming_the_privilege(reset_emulator, tmp_path, singer):
+def test_dry_run_as_reader_fails_naming_the_privilege(cli, reset_emulator, singer):
     """A read-only user: the dry run stops before reading input, naming what the real run
     needs, instead of validating every record and passing."""
     done, tail = cli(
-        reset_emulator,
-        tmp_path,
         user=reset_emulator.users.reader,
         stdin=singer.lines(singer.read("test_connection__people")),
         dry_run=True,
@@ -154,10 +140,8 @@ def test_dry_run_as_reader_fails_naming_the_privilege(reset_emulator, tmp_path, 
     assert "Summary people" not in tail
 
 
-def test_dry_run_with_privileges_still_validates(reset_emulator, tmp_path, singer):
+def test_dry_run_with_privileges_still_validates(cli, singer):
     done, tail = cli(
-        reset_emulator,
-        tmp_path,
         stdin=singer.lines(singer.read("test_connection__people")),
         dry_run=True,
         **CONTACTS,
@@ -167,27 +151,27 @@ def test_dry_run_with_privileges_still_validates(reset_emulator, tmp_path, singe
     assert "Summary people: 1 received, 1 validated (dry run, nothing written)" in tail
 
 
-def test_empty_input_with_a_wrong_secret_fails(reset_emulator, tmp_path):
+def test_empty_input_with_a_wrong_secret_fails(cli):
     """No messages at all: the run still proves the credentials, failing in one line."""
-    done, tail = cli(reset_emulator, tmp_path, client_secret="not-the-secret")
+    done, tail = cli(client_secret="not-the-secret")
     assert done.returncode == 1
     assert "token: Token request refused: invalid_client: AADSTS7000215" in tail
 
 
-def test_empty_input_with_good_settings_reads_no_metadata(reset_emulator, tmp_path):
+def test_empty_input_with_good_settings_reads_no_metadata(cli, reset_emulator):
     """An empty run gets a token and asks WhoAmI, nothing more: no metadata, no writes."""
-    done, tail = cli(reset_emulator, tmp_path, **CONTACTS)
+    done, tail = cli(**CONTACTS)
     assert done.returncode == 0, tail
     requests = reset_emulator.admin.counters()["requests"]
     assert set(requests) == {"discovery", "token", "other"}, requests
     assert requests["other"] == {"200": 1}
 
 
-def test_meltano_test_stream_gets_the_connection_test(reset_emulator, tmp_path, singer):
+def test_meltano_test_stream_gets_the_connection_test(cli, reset_emulator, singer):
     """Meltano's verdict: exit 0 and no output line holding "error" or "exception"; nothing
     is written and no table named meltano_test_stream is looked for."""
     stdin = singer.lines(singer.read("test_connection__meltano_test"))
-    done, tail = cli(reset_emulator, tmp_path, stdin=stdin, **CONTACTS)
+    done, tail = cli(stdin=stdin, **CONTACTS)
     assert done.returncode == 0, tail
     assert "Connection test passed" in tail
     lines = (done.stdout + done.stderr).lower().splitlines()
@@ -195,11 +179,11 @@ def test_meltano_test_stream_gets_the_connection_test(reset_emulator, tmp_path, 
     assert reset_emulator.admin.snapshot().get("contact", []) == []
 
 
-def test_meltano_test_stream_fails_on_the_last_line(reset_emulator, tmp_path, singer):
+def test_meltano_test_stream_fails_on_the_last_line(cli, reset_emulator, singer):
     """Meltano shows only the loader's last line: it names the missing privilege."""
     stdin = singer.lines(singer.read("test_connection__meltano_test"))
     reader = reset_emulator.users.reader
-    done, _ = cli(reset_emulator, tmp_path, user=reader, stdin=stdin, **CONTACTS)
+    done, _ = cli(user=reader, stdin=stdin, **CONTACTS)
     assert done.returncode == 1
     last = (done.stdout + done.stderr).strip().splitlines()[-1]
     assert "lacks prvWriteContact (Write on contact" in last

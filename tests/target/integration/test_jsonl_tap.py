@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-TARGET_EXE = str(Path(sys.executable).with_name("target-dynamics"))
 TAP = Path(os.environ.get("TAP_JSONL_BIN", ROOT / ".tools" / "tap-jsonl" / "bin" / "tap-jsonl"))
-QUIET = {k: v for k, v in os.environ.items() if not k.endswith("LOGLEVEL")}
 pytestmark = pytest.mark.skipif(not TAP.exists(), reason="tap-jsonl missing; tasks.py installs it")
 
 PEOPLE = [
@@ -67,7 +64,7 @@ LANDED = {
 }
 
 
-def run_tap(tmp_path: Path, *, batch: bool) -> list[dict]:
+def run_tap(singer, tmp_path: Path, *, batch: bool) -> list[dict]:
     """Run tap-jsonl over ``PEOPLE`` (stream ``people``); its messages, also in ``tap.out``."""
     source = tmp_path / "people.jsonl"
     source.write_text("".join(json.dumps(p) + "\n" for p in PEOPLE), encoding="utf-8")
@@ -85,12 +82,14 @@ def run_tap(tmp_path: Path, *, batch: bool) -> list[dict]:
             stderr=subprocess.DEVNULL,
             timeout=60,
             check=True,
-            env=QUIET,
+            env=singer.QUIET,
         )
     return [json.loads(line) for line in (tmp_path / "tap.out").read_text().splitlines()]
 
 
-def run_target(emulator, tmp_path: Path, columns: dict[str, str]) -> subprocess.CompletedProcess:
+def run_target(
+    singer, emulator, tmp_path: Path, columns: dict[str, str]
+) -> subprocess.CompletedProcess:
     """Pipe ``tap.out`` into the CLI, stream ``people`` upserted into contacts by e-mail."""
     config = {
         **emulator.target_config,
@@ -98,32 +97,22 @@ def run_target(emulator, tmp_path: Path, columns: dict[str, str]) -> subprocess.
             "people": {"entity": "contact", "id_field": "emailaddress1", "columns": columns}
         },
     }
-    (tmp_path / "target.json").write_text(json.dumps(config), encoding="utf-8")
-    with (tmp_path / "tap.out").open(encoding="utf-8") as messages:
-        done = subprocess.run(
-            [TARGET_EXE, "--config", str(tmp_path / "target.json")],
-            stdin=messages,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=QUIET,
-        )
+    done = singer.cli(config, tmp_path / "tap.out", tmp_path, env=singer.QUIET)
     assert "Traceback" not in done.stderr
     assert emulator.target_config["client_secret"] not in done.stdout + done.stderr
     return done
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "record"])
-def test_nested_fields_land_by_dotted_path(reset_emulator, api, tmp_path, batch):
+def test_nested_fields_land_by_dotted_path(singer, reset_emulator, api, tmp_path, batch):
     """The tap's rows land in contacts with converted values; a missing ``name.last`` and an
     empty income are null; the tap's last STATE is emitted after them."""
-    messages = run_tap(tmp_path, batch=batch)
+    messages = run_tap(singer, tmp_path, batch=batch)
     kinds = {m["type"] for m in messages if m.get("stream") == "people"}
     assert kinds == ({"SCHEMA", "BATCH"} if batch else {"SCHEMA", "RECORD"})
     assert messages[0]["schema"]["properties"]["name"].get("properties") is None  # schemaless
 
-    done = run_target(reset_emulator, tmp_path, COLUMNS)
+    done = run_target(singer, reset_emulator, tmp_path, COLUMNS)
     assert done.returncode == 0, done.stderr[-3000:]
     answer = api.get(f"{reset_emulator.api_url}/contacts?$select=emailaddress1,{SELECT}")
     answer.raise_for_status()
@@ -138,35 +127,35 @@ def test_nested_fields_land_by_dotted_path(reset_emulator, api, tmp_path, batch)
     assert emitted[-1] == tap_states[-1]
 
 
-def typo_run(emulator, tmp_path: Path, right: str, wrong: str) -> str:
+def typo_run(singer, emulator, tmp_path: Path, right: str, wrong: str) -> str:
     """Run with ``columns`` naming ``wrong`` instead of ``right``; the target's one error."""
-    run_tap(tmp_path, batch=True)
+    run_tap(singer, tmp_path, batch=True)
     columns = {wrong if key == right else key: column for key, column in COLUMNS.items()}
-    done = run_target(emulator, tmp_path, columns)
+    done = run_target(singer, emulator, tmp_path, columns)
     assert emulator.admin.snapshot().get("contact", []) == []
     assert done.returncode != 0
     assert done.stderr.count("| ERROR") == 1, done.stderr[-3000:]
     return done.stderr[done.stderr.index("| ERROR") :]
 
 
-def test_a_typo_in_columns_fails_at_schema_naming_the_close_field(reset_emulator, tmp_path):
+def test_a_typo_in_columns_fails_at_schema_naming_the_close_field(singer, reset_emulator, tmp_path):
     """``incme`` names no field of the stream: one ERROR naming ``income``, nothing written."""
-    error = typo_run(reset_emulator, tmp_path, "income", "incme")
+    error = typo_run(singer, reset_emulator, tmp_path, "income", "incme")
     assert "SCHEMA of stream 'people'" in error
     assert "columns key 'incme' names no field of the stream (did you mean: income" in error
 
 
 def test_a_typo_below_an_object_without_properties_warns_and_clears_nothing(
-    reset_emulator, api, tmp_path
+    singer, reset_emulator, api, tmp_path
 ):
     """``name.frist``: the keys of ``name`` are only known from the records, so SCHEMA cannot
     refuse it; the first batch shows no record holds it: one warning names the keys ``name``
     held and the close one, and the column is left as it is (never cleared)."""
     contacts = f"{reset_emulator.api_url}/contacts"
     api.post(contacts, json={"emailaddress1": "ada@contoso.com", "firstname": "Augusta"})
-    run_tap(tmp_path, batch=True)
+    run_tap(singer, tmp_path, batch=True)
     columns = {"name.frist" if key == "name.first" else key: c for key, c in COLUMNS.items()}
-    done = run_target(reset_emulator, tmp_path, columns)
+    done = run_target(singer, reset_emulator, tmp_path, columns)
     assert done.returncode == 0, done.stderr[-3000:]
     warnings = [line for line in done.stderr.splitlines() if "columns key" in line]
     assert len(warnings) == 1, done.stderr[-3000:]

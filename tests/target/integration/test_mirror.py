@@ -3,14 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +20,6 @@ MODES = {  # mode -> (id_field, key field of the record, its column)
     "alternate": ("emailaddress1", "email", "emailaddress1"),
     "match": ("employeeid", "emp", "employeeid"),
 }
-TARGET_EXE = str(Path(sys.executable).parent / "target-dynamics")
 
 
 def person(mode: str, n: int) -> dict:
@@ -67,21 +60,26 @@ def config(emulator, mode: str = "alternate", **extra) -> dict:
     }
 
 
-def listen(
-    settings: dict, lines: list[dict], out: io.StringIO | None = None
-) -> tuple[TargetDynamics, Exception | None]:
-    """Run ``lines`` through an in-process target; its stdout (STATE) goes to ``out``."""
+def quick_target(settings: dict) -> TargetDynamics:
+    """An in-process target that retries once, without waiting."""
     target = TargetDynamics(config=settings)
     target.client._max_retries = 1
     target.client._backoff_base = 0.01
     target.writer._sleep = lambda _seconds: None
-    error = None
-    with contextlib.redirect_stdout(out or io.StringIO()):
-        try:
-            target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in lines)))
-        except LoadFailed as exc:
-            error = exc
-    return target, error
+    return target
+
+
+@pytest.fixture
+def listen(singer):
+    """Run messages through a :func:`quick_target` with ``settings``: the target, and the
+    :class:`LoadFailed` that ended its run, if one did."""
+
+    def run(settings: dict, lines: list[dict]) -> tuple[TargetDynamics, LoadFailed | None]:
+        target = quick_target(settings)
+        _, error = singer.run(target, lines)
+        return target, error
+
+    return run
 
 
 def contacts(emulator) -> dict[str, int]:
@@ -96,7 +94,9 @@ def outsiders(emulator, api) -> None:
         assert api.post(f"{emulator.api_url}/contacts", json=body).ok
 
 
-def first_then_second(emulator, mode: str, **extra) -> tuple[TargetDynamics, Exception | None]:
+def first_then_second(
+    listen, emulator, mode: str, **extra
+) -> tuple[TargetDynamics, LoadFailed | None]:
     settings = config(emulator, mode, **extra)
     _, error = listen(settings, messages(mode, 1, range(100), first=True))
     assert error is None
@@ -108,9 +108,9 @@ OUTSIDE = {"Sales1": 0, "Sales2": 0, "None1": 0}
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_version_2_deactivates_the_rows_in_scope_it_did_not_send(reset_emulator, api, mode):
+def test_version_2_deactivates_the_rows_in_scope_it_did_not_send(listen, reset_emulator, api, mode):
     outsiders(reset_emulator, api)
-    target, error = first_then_second(reset_emulator, mode)
+    target, error = first_then_second(listen, reset_emulator, mode)
     assert error is None
     want = {f"L{n}": 0 if n < 90 else 1 for n in range(100)}
     assert contacts(reset_emulator) == want | OUTSIDE
@@ -119,10 +119,10 @@ def test_version_2_deactivates_the_rows_in_scope_it_did_not_send(reset_emulator,
     )
 
 
-def test_hard_delete_deletes_them_and_a_rerun_removes_nothing_more(reset_emulator, api):
+def test_hard_delete_deletes_them_and_a_rerun_removes_nothing_more(listen, reset_emulator, api):
     outsiders(reset_emulator, api)
     settings = config(reset_emulator, hard_delete=True)
-    _, error = first_then_second(reset_emulator, "alternate", hard_delete=True)
+    _, error = first_then_second(listen, reset_emulator, "alternate", hard_delete=True)
     assert error is None
     assert contacts(reset_emulator) == {f"L{n}": 0 for n in range(90)} | OUTSIDE
     target, error = listen(settings, messages("alternate", 3, range(90)))
@@ -131,7 +131,7 @@ def test_hard_delete_deletes_them_and_a_rerun_removes_nothing_more(reset_emulato
     assert len(contacts(reset_emulator)) == 93
 
 
-def test_already_inactive_rows_are_not_deactivated_again(reset_emulator):
+def test_already_inactive_rows_are_not_deactivated_again(listen, reset_emulator):
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(10), first=True))
     listen(settings, messages("alternate", 2, range(8)))
@@ -140,7 +140,7 @@ def test_already_inactive_rows_are_not_deactivated_again(reset_emulator):
     assert contacts(reset_emulator) == {f"L{n}": 0 if n < 8 else 1 for n in range(10)}
 
 
-def test_a_version_whose_input_ends_before_activate_version_removes_nothing(reset_emulator):
+def test_a_version_whose_input_ends_before_activate_version_removes_nothing(listen, reset_emulator):
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(100), first=True))
     _, error = listen(settings, messages("alternate", 2, range(90), end=False))
@@ -148,7 +148,7 @@ def test_a_version_whose_input_ends_before_activate_version_removes_nothing(rese
     assert contacts(reset_emulator) == {f"L{n}": 0 for n in range(100)}
 
 
-def test_activate_version_before_the_records_of_its_version_removes_nothing(reset_emulator):
+def test_activate_version_before_the_records_of_its_version_removes_nothing(listen, reset_emulator):
     """A Meltano SDK tap sends it only at the start of each sync."""
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(100), first=True, end=False))
@@ -157,7 +157,7 @@ def test_activate_version_before_the_records_of_its_version_removes_nothing(rese
     assert contacts(reset_emulator) == {f"L{n}": 0 for n in range(100)}
 
 
-def test_a_version_that_lost_records_removes_nothing(reset_emulator, caplog):
+def test_a_version_that_lost_records_removes_nothing(listen, reset_emulator, caplog):
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(100), first=True))
     reset_emulator.admin.set_faults(
@@ -174,6 +174,7 @@ def test_a_version_that_lost_records_removes_nothing(reset_emulator, caplog):
 
 
 def test_rejections_beyond_max_errors_remove_nothing_and_within_keep_their_rows(
+    listen,
     reset_emulator,
 ):
     settings = config(reset_emulator)
@@ -192,7 +193,7 @@ def test_rejections_beyond_max_errors_remove_nothing_and_within_keep_their_rows(
     assert [states[f"L{n}"] for n in (8, 9)] == [1, 1]
 
 
-def test_without_a_scope_one_warning_and_nothing_removed(reset_emulator, caplog):
+def test_without_a_scope_one_warning_and_nothing_removed(listen, reset_emulator, caplog):
     settings = config(reset_emulator, stream={"mirror_scope": ""})
     with caplog.at_level(logging.WARNING):
         listen(settings, messages("alternate", 1, range(10), first=True))  # two of them
@@ -203,7 +204,7 @@ def test_without_a_scope_one_warning_and_nothing_removed(reset_emulator, caplog)
     assert contacts(reset_emulator) == {f"L{n}": 0 for n in range(10)}
 
 
-def test_dry_run_counts_what_would_be_deactivated(reset_emulator):
+def test_dry_run_counts_what_would_be_deactivated(listen, reset_emulator):
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(10), first=True))
     target, error = listen({**settings, "dry_run": True}, messages("alternate", 2, range(6)))
@@ -212,17 +213,9 @@ def test_dry_run_counts_what_would_be_deactivated(reset_emulator):
     assert set(contacts(reset_emulator).values()) == {0}
 
 
-def test_a_bad_filter_fails_before_any_write_with_one_line(reset_emulator, tmp_path):
+def test_a_bad_filter_fails_before_any_write_with_one_line(singer, reset_emulator, tmp_path):
     settings = config(reset_emulator, stream={"mirror_scope": "department eq Newsletter"})
-    (tmp_path / "config.json").write_text(json.dumps(settings), encoding="utf-8")
-    done = subprocess.run(
-        [TARGET_EXE, "--config", str(tmp_path / "config.json")],
-        input="".join(json.dumps(m) + "\n" for m in messages("alternate", 1, range(5))),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = singer.cli(settings, messages("alternate", 1, range(5)), tmp_path)
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "mirror_scope" in line]
     assert len(errors) == 1, done.stderr[-2000:]
@@ -232,22 +225,24 @@ def test_a_bad_filter_fails_before_any_write_with_one_line(reset_emulator, tmp_p
     assert contacts(reset_emulator) == {}
 
 
-def test_removals_that_fail_are_retried_then_fail_the_run_and_withhold_state(reset_emulator):
+def test_removals_that_fail_are_retried_then_fail_the_run_and_withhold_state(
+    listen, singer, reset_emulator
+):
     settings = config(reset_emulator)
     listen(settings, messages("alternate", 1, range(10), first=True))
     reset_emulator.admin.set_faults(
         [{"action": "error", "status": 500, "method": "POST", "path": "UpdateMultiple|batch"}]
     )
-    out = io.StringIO()
-    _, error = listen(settings, messages("alternate", 2, range(8)), out)
+    states, error = singer.run(quick_target(settings), messages("alternate", 2, range(8)))
     reset_emulator.admin.set_faults([])
     assert isinstance(error, LoadFailed)
     assert "rows in mirror scope could not be removed" in str(error)
-    assert not out.getvalue().strip()  # the version's STATE ({"version": 2}) is withheld
+    assert states == []  # the version's STATE ({"version": 2}) is withheld
     assert set(contacts(reset_emulator).values()) == {0}
 
 
 def test_a_rejected_record_keeps_only_its_own_accent_variant_when_accents_matter(
+    listen,
     emulator_factory,
 ):
     """§3.10 ``_CI_AS`` (1035 Finnish): version 2 sends only "josé@x.org", rejected; its row
