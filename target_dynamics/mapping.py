@@ -716,11 +716,25 @@ def state_pair(
     status = payload.pop("statuscode", None)
     if state is None and status is None:
         return None
+    state, status = _completed(table, state, status)
+    pair = {name: v for name, v in (("statecode", state), ("statuscode", status)) if v is not None}
+    if operation == "update" or (operation == "create" and state in {None, INITIAL_STATE}):
+        if operation == "create":
+            pair.pop("statecode", None)  # not valid for create; a new row starts in state 0
+        payload.update(pair)
+        return None
+    return pair
+
+
+def _completed(
+    table: TableInfo, state: int | None, status: int | None
+) -> tuple[int | None, int | None]:
+    """The state a status belongs to, or the default status of a state; checked to agree."""
     states, statuses = table.columns.get("statecode"), table.columns.get("statuscode")
     owner = statuses.status_state.get(status) if statuses and status is not None else None
     if state is None:
         state = owner
-    elif owner is not None and owner != state:
+    elif owner is not None and status is not None and owner != state:
         raise RecordRejected(
             f"statuscode {_named(statuses, status)} belongs to statecode {_named(states, owner)}, "
             f"not {_named(states, state)}: send a status of that state, or leave statuscode out "
@@ -729,10 +743,4 @@ def state_pair(
         )
     if status is None and states is not None and state is not None:
         status = states.default_status.get(state)
-    pair = {name: v for name, v in (("statecode", state), ("statuscode", status)) if v is not None}
-    if operation == "update" or (operation == "create" and state in {None, INITIAL_STATE}):
-        if operation == "create":
-            pair.pop("statecode", None)  # not valid for create; a new row starts in state 0
-        payload.update(pair)
-        return None
-    return pair
+    return state, status

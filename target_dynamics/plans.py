@@ -90,6 +90,19 @@ class WriteResult:
     ids: dict[int, list[str]] = field(default_factory=dict)
     """With ``write(..., ids=True)``: the primary ids of the rows each landed record wrote."""
 
+    def count(self, operation: Operation, rows: int) -> None:
+        """Count ``rows`` as done by ``operation`` (what a dry run would do)."""
+        if operation is Operation.CREATE:
+            self.created += rows
+        elif operation is Operation.UPDATE:
+            self.updated += rows
+        elif operation is Operation.UPSERT:
+            self.upserted += rows
+        elif operation is Operation.DELETE:
+            self.deleted += rows
+        else:
+            self.deactivated += rows
+
     def merge(self, other: WriteResult) -> None:
         """Add ``other``'s outcomes to this result."""
         self.landed.extend(other.landed)

@@ -137,6 +137,16 @@ def _object(schema: Mapping[str, t.Any]) -> Check | None:
     required = frozenset(schema.get("required") or ())
     if not typed and extra is None and not required and not any(checks.values()):
         return None
+    return _members(typed, checks, extra, required)
+
+
+def _members(
+    typed: Mapping[str, tuple[type, ...]],
+    checks: Mapping[str, Check | None],
+    extra: Check | None,
+    required: frozenset[str],
+) -> Check:
+    """An object's check: each member by its type or check (else ``extra``), then ``required``."""
 
     def check(value: t.Any) -> bool:
         if not isinstance(value, dict):

@@ -51,14 +51,6 @@ if t.TYPE_CHECKING:
     from target_dynamics.target import TargetDynamics
 
 _SHOWN_REASONS = 5
-_COUNTED = {
-    Operation.CREATE: "created",
-    Operation.UPDATE: "updated",
-    Operation.UPSERT: "upserted",
-    Operation.DELETE: "deleted",
-    Operation.DEACTIVATE: "deactivated",
-}
-"""The report counter of each operation's rows (a dry run counts what would be done)."""
 _SDC_COLUMNS = frozenset(
     (
         "_sdc_extracted_at",
@@ -404,8 +396,7 @@ class DataverseSink(BatchSink):
             )
             if error.is_transient:
                 lost.add(index)
-        counts = {name: getattr(result, name) for name in (*_COUNTED.values(), "gone")}
-        self._run.report.add(self.stream_name, **counts)
+        self._report(result)
         self._hold(pending, rows, rejected)
         self._settle(pending, result.landed, rejected, lost)
 
@@ -456,6 +447,18 @@ class DataverseSink(BatchSink):
                 states[index] = mapped.state
         return rows
 
+    def _report(self, result: WriteResult) -> None:
+        """Add what ``result`` says was done to the stream's counters."""
+        self._run.report.add(
+            self.stream_name,
+            created=result.created,
+            updated=result.updated,
+            upserted=result.upserted,
+            deleted=result.deleted,
+            deactivated=result.deactivated,
+            gone=result.gone,
+        )
+
     def _dry_run(
         self,
         pending: Sequence[_Pending],
@@ -470,8 +473,10 @@ class DataverseSink(BatchSink):
                 self._lists.preview(ids, self._named_lists(pending, list(ids)))
             self._note_sent(pending, ids)
         self._hold(pending, rows, rejected)
-        counts = Counter(_COUNTED[operation] for operation, _ in rows)
-        self._run.report.add(self.stream_name, **counts)
+        would = WriteResult([], [])
+        for operation, _ in rows:
+            would.count(operation, 1)
+        self._report(would)
         self._settle(pending, [row.index for _, row in rows], rejected, lost=set())
 
     def _write_group(
@@ -593,9 +598,13 @@ class DataverseSink(BatchSink):
         """Remove the absent rows; count them (a dry run only counts)."""
         absent = mirror.absent()
         mirror.close()
-        report, verb = self._run.report, _COUNTED[mirror.operation]
+        report = self._run.report
         if self._run.settings.dry_run:
-            report.add_mirror(self.stream_name, **{verb: len(absent)})
+            would = WriteResult([], [])
+            would.count(mirror.operation, len(absent))
+            report.add_mirror(
+                self.stream_name, deleted=would.deleted, deactivated=would.deactivated
+            )
             return
         with self._run.writing():
             result = mirror.remove(self._run.writer, absent)
@@ -604,7 +613,8 @@ class DataverseSink(BatchSink):
             self._run.unsettle()
         report.add_mirror(
             self.stream_name,
-            **{verb: getattr(result, verb)},
+            deleted=result.deleted,
+            deactivated=result.deactivated,
             gone=result.gone,
             rejected=len(result.rejected) - len(lost),
             lost=len(lost),
@@ -614,7 +624,7 @@ class DataverseSink(BatchSink):
                 "Stream '%s': %d rows in mirror scope could not be %s; for example: %s",
                 self.stream_name,
                 len(result.rejected),
-                verb,
+                "deleted" if mirror.operation is Operation.DELETE else "deactivated",
                 result.rejected[0][1],
             )
 
