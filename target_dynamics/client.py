@@ -707,6 +707,20 @@ class DataverseClient:
                 remaining[name] = value
         self.in_flight.observe(self._dop_hint, remaining)
 
+    def _send(self, request: WebRequest, headers: Mapping[str, str]) -> requests.Response:
+        """Send ``request`` through the session, prepared here in full.
+
+        ``Session.request`` would merge the session's cookies, authentication, hooks and
+        settings into every request and read the environment again; these requests carry all
+        they need (with the session's default headers), so they skip that work.
+        """
+        session, url = self._session, self._root + request.path
+        prepared = requests.PreparedRequest()
+        merged = {**session.headers, **headers}
+        prepared.prepare(method=request.method, url=url, headers=merged, data=request.body)
+        settings = session.merge_environment_settings(url, {}, stream=False, verify=None, cert=None)
+        return session.send(prepared, timeout=self._timeout, allow_redirects=False, **settings)
+
     def _once(self, request: WebRequest) -> WebResponse:
         headers = {
             **standard_headers(request),
@@ -715,14 +729,7 @@ class DataverseClient:
             "Authorization": f"Bearer {self._tokens.token()}",
         }
         started = time.perf_counter()
-        raw = self._session.request(
-            request.method,
-            self._root + request.path,
-            data=request.body,
-            headers=headers,
-            timeout=self._timeout,
-            allow_redirects=False,
-        )
+        raw = self._send(request, headers)
         self.stats.add(requests=1)
         response = WebResponse(raw.status_code, dict(raw.headers), raw.content)
         self._observe(response)
