@@ -710,14 +710,16 @@ class DataverseClient:
     def _send(self, request: WebRequest, headers: Mapping[str, str]) -> requests.Response:
         """Send ``request`` through the session, prepared here in full.
 
-        ``Session.request`` would merge the session's cookies, authentication, hooks and
-        settings into every request and read the environment again; these requests carry all
-        they need (with the session's default headers), so they skip that work.
+        ``Session.request`` would merge the session's cookies, authentication and settings into
+        every request and read the environment again; these requests carry all they need (with
+        the session's default headers and hooks), so they skip that work.
         """
         session, url = self._session, self._root + request.path
         prepared = requests.PreparedRequest()
         merged = {**session.headers, **headers}
-        prepared.prepare(method=request.method, url=url, headers=merged, data=request.body)
+        prepared.prepare(
+            method=request.method, url=url, headers=merged, data=request.body, hooks=session.hooks
+        )
         settings = session.merge_environment_settings(url, {}, stream=False, verify=None, cert=None)
         return session.send(prepared, timeout=self._timeout, allow_redirects=False, **settings)
 

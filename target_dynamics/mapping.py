@@ -142,8 +142,7 @@ class LookupRule:
     table_field: str | None = None
 
 
-@dataclass(frozen=True)
-class MappedRecord:
+class MappedRecord(t.NamedTuple):
     """A converted record.
 
     Attributes:
@@ -540,6 +539,8 @@ class _FieldStep:
     source: str
     path: tuple[str, ...]
     """The record keys leading to the value: one for a top-level field."""
+    key: str | None
+    """The record key of a top-level field (read directly); None for a path into objects."""
     name: str
     column: ColumnInfo
     convert: t.Callable[[ColumnInfo, t.Any], t.Any] | None
@@ -549,12 +550,6 @@ class _FieldStep:
     """Payload key a null value clears: the column, or its ``nav@odata.bind``."""
     blank_is_null: bool
     """An empty (or whitespace-only) string is a null: the column is not text."""
-
-    def value(self, record: Mapping[str, t.Any]) -> t.Any:
-        """The field's value in ``record`` (see :func:`nested_value`)."""
-        if len(self.path) == 1:
-            return record.get(self.path[0], ABSENT)
-        return nested_value(self.path, self.source, record)
 
 
 @dataclass(frozen=True)
@@ -594,30 +589,26 @@ class RecordMapper:
         for source, name in self.fields.items():
             column = self.table.columns[name]
             path = self.paths.get(source, (source,))
+            key = path[0] if len(path) == 1 else None
             blank = column.type_name not in TEXT_TYPES
             if not column.is_lookup:
                 convert = _CONVERTERS.get(column.type_name, convert_value)
                 if source in self.json_text:
                     convert = json_text
-                steps.append(_FieldStep(source, path, name, column, convert, None, name, blank))
+                steps.append(
+                    _FieldStep(source, path, key, name, column, convert, None, name, blank)
+                )
                 continue
             rule = self.lookups.get(name)
             nav = next(iter(rule.targets.values())).navigation if rule and rule.targets else name
             null_key = f"{nav}@odata.bind"
-            steps.append(_FieldStep(source, path, name, column, None, rule, null_key, blank))
+            steps.append(_FieldStep(source, path, key, name, column, None, rule, null_key, blank))
         return tuple(steps)
 
     @cached_property
     def _id_steps(self) -> tuple[_FieldStep, ...]:
         """The steps of the ID field: all a delete or deactivation converts."""
         return tuple(step for step in self._steps if step.name in self.id_columns)
-
-    def _id_values(self, converted: Mapping[str, t.Any]) -> list[t.Any]:
-        values = [converted.get(col) for col in self.id_columns]
-        missing = [col for col, val in zip(self.id_columns, values, strict=True) if val is None]
-        if missing:
-            raise RecordRejected(f"ID field {', '.join(missing)} is null or missing")
-        return values
 
     def map(self, record: Mapping[str, t.Any], operation: str | None = None) -> MappedRecord:
         """Convert ``record`` and name its row (see :class:`MappedRecord`).
@@ -631,11 +622,14 @@ class RecordMapper:
         """
         operation = operation or self.operation
         creating = operation == "create"
-        removing = operation in REMOVALS
         payload: dict[str, t.Any] = {}
         converted: dict[str, t.Any] = {}
-        for step in self._id_steps if removing else self._steps:
-            value = step.value(record)
+        for step in self._id_steps if operation in REMOVALS else self._steps:
+            field_key = step.key
+            if field_key is None:
+                value = nested_value(step.path, step.source, record)
+            else:
+                value = record.get(field_key, ABSENT)
             if value is ABSENT:
                 continue
             name = step.name
@@ -643,57 +637,78 @@ class RecordMapper:
                 value = None
             if value is None:
                 converted[name] = None
-                if creating or name in self.id_columns:
-                    continue
-                if step.column.required_level == "SystemRequired":
-                    raise RecordRejected(f"column '{name}' is required and cannot be cleared")
-                payload[step.null_key] = None
+                if not (creating or name in self.id_columns):
+                    payload[_clearing(step)] = None
                 continue
-            if step.convert is None:
-                if step.rule is None:
-                    raise RecordRejected(
-                        f"lookup '{name}' has no binding (no relationship metadata)"
-                    )
-                nav, path = bind_value(step.rule, value, record)
+            convert = step.convert
+            if convert is None:
+                nav, path = _bound(step, value, record)
                 payload[nav] = path
                 converted[name] = value
                 continue
             try:
-                converted[name] = payload[name] = step.convert(step.column, value)
+                converted[name] = payload[name] = convert(step.column, value)
             except RecordRejected as exc:
                 raise RecordRejected(f"field '{step.source}': {exc.reason}", exc.code) from None
-        mapped = self._keyed(payload, converted, record, operation)
-        state = state_pair(self.table, payload, operation)
-        return replace(mapped, state=state) if state else mapped
+        key = self._key(payload, converted, record, operation)
+        if "statecode" in payload or "statuscode" in payload:
+            return MappedRecord(payload, key, state_pair(self.table, payload, operation))
+        return MappedRecord(payload, key)
 
-    def _keyed(
+    def _key(
         self,
         payload: dict[str, t.Any],
         converted: Mapping[str, t.Any],
         record: Mapping[str, t.Any],
         operation: str,
-    ) -> MappedRecord:
-        primary = self.table.primary_id
+    ) -> dict[str, t.Any] | None:
+        """The row's key (see :attr:`MappedRecord.key`); key columns leave a URL's payload."""
         if self.id_mode is IdMode.NONE:
-            if operation != "create":
-                raise RecordRejected(
-                    f"{operation} needs an ID field: set id_field (or key_properties)"
-                )
-            if payload.get(primary) is not None:
-                return MappedRecord(payload, {primary: payload[primary]})
-            if not self.content_ids:
-                return MappedRecord(payload, None)
-            return MappedRecord(
-                payload, {primary: content_guid(self.stream, self.table.logical_name, record)}
-            )
-        values = self._id_values(converted)
-        key = dict(zip(self.id_columns, values, strict=True))
+            return self._keyless(payload, record, operation)
+        key = {}
+        for column in self.id_columns:
+            value = converted.get(column)
+            if value is None:
+                missing = [c for c in self.id_columns if converted.get(c) is None]
+                raise RecordRejected(f"ID field {', '.join(missing)} is null or missing")
+            key[column] = value
         if operation in REMOVALS:
-            return MappedRecord({}, key)
-        if operation != "create" and self.id_mode is not IdMode.MATCH:
+            payload.clear()
+        elif operation != "create" and self.id_mode is not IdMode.MATCH:
             for column in key:  # the URL carries them (§4.3); a matched column stays
                 payload.pop(column, None)
-        return MappedRecord(payload, key)
+        return key
+
+    def _keyless(
+        self, payload: dict[str, t.Any], record: Mapping[str, t.Any], operation: str
+    ) -> dict[str, t.Any] | None:
+        """A create without an ID field: its given primary id, or one derived from content."""
+        if operation != "create":
+            raise RecordRejected(f"{operation} needs an ID field: set id_field (or key_properties)")
+        primary = self.table.primary_id
+        if payload.get(primary) is not None:
+            return {primary: payload[primary]}
+        if not self.content_ids:
+            return None
+        return {primary: content_guid(self.stream, self.table.logical_name, record)}
+
+
+def _clearing(step: _FieldStep) -> str:
+    """The payload key that clears ``step``'s column (a null value).
+
+    Raises:
+        RecordRejected: The column is required.
+    """
+    if step.column.required_level == "SystemRequired":
+        raise RecordRejected(f"column '{step.name}' is required and cannot be cleared")
+    return step.null_key
+
+
+def _bound(step: _FieldStep, value: t.Any, record: Mapping[str, t.Any]) -> tuple[str, str]:
+    """``(navigation@odata.bind, path)`` for a lookup field's non-null value."""
+    if step.rule is None:
+        raise RecordRejected(f"lookup '{step.name}' has no binding (no relationship metadata)")
+    return bind_value(step.rule, value, record)
 
 
 def _named(column: ColumnInfo | None, value: int) -> str:

@@ -7,7 +7,7 @@ Built by planning and the sinks, carried through the pipeline, consumed by the w
 from __future__ import annotations
 
 import typing as t
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from target_dynamics.identity import IdMode
@@ -52,9 +52,12 @@ class WritePlan:
     """The body a deactivation sends (``TableInfo.deactivation``); None: the table has no state."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, init=False, eq=False)
 class Row:
-    """One record ready to send."""
+    """One record ready to send; never changed once made.
+
+    Not frozen: a row is made for every record, and a frozen dataclass costs twice as much.
+    """
 
     index: int
     """The caller's position, echoed in results."""
@@ -63,13 +66,21 @@ class Row:
     key: Mapping[str, t.Any] | None
     """The ID field's values by column: ``{primary_id: guid}``, alternate key or matched column
     values; None for a create whose primary id the writer chooses at random."""
-    collation: InitVar[Collation]
-    """How the environment compares key values (:attr:`Writer.collation`)."""
-    ident: KeyId | None = field(init=False, repr=False, compare=False)
+    ident: KeyId | None
     """:meth:`Collation.key_id` of ``key``, computed once."""
 
-    def __post_init__(self, collation: Collation) -> None:
-        object.__setattr__(self, "ident", collation.key_id(self.key) if self.key else None)
+    def __init__(
+        self,
+        index: int,
+        payload: Mapping[str, t.Any],
+        key: Mapping[str, t.Any] | None,
+        collation: Collation,
+    ) -> None:
+        """Make the row; ``collation`` (:attr:`Writer.collation`) compares its key values."""
+        self.index = index
+        self.payload = payload
+        self.key = key
+        self.ident = collation.key_id(key) if key else None
 
 
 @dataclass
