@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import typing as t
 
+from conformance_support import new_boundary
+
 if t.TYPE_CHECKING:
     from conformance_support import Dataverse
 
@@ -65,6 +67,26 @@ def test_money_through_bulk_messages_keeps_every_digit(dv):
     )
     assert response.status_code == 204, response.text
     assert RICH_TEXT in _income(dv, "Upserted")
+
+
+def test_money_through_batch_keeps_every_digit(dv):
+    """A ``$batch`` create part (§5.1) keeps every digit of a money value."""
+    boundary = new_boundary("batch")
+    part = "\r\n".join(
+        [
+            "Content-Type: application/http",
+            "Content-Transfer-Encoding: binary",
+            "",
+            "POST /api/data/v9.2/contacts HTTP/1.1",
+            "Content-Type: application/json",
+            "",
+            f'{{"lastname":"Batched","annualincome":{RICH}}}',
+        ]
+    )
+    response = dv.batch(f"--{boundary}\r\n{part}\r\n--{boundary}--\r\n", boundary)
+    assert response.status_code == 200, response.text
+    assert [p.status for p in dv.parts(response)] == [204]
+    assert RICH_TEXT in _income(dv, "Batched")
 
 
 def test_decimal_with_more_places_than_its_precision_is_rounded_half_to_even(dv):
