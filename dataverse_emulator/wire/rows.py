@@ -67,10 +67,8 @@ def money(value: t.Any) -> t.Any:
     Stored money is already rounded to the column's precision, at most 4
     (``MoneyAttributeMetadata.MaxSupportedPrecision``), so this only pads.
     """
-    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-        return number.quantize(_MONEY_PLACES)
-    return value
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return number.quantize(_MONEY_PLACES)
 
 
 def _formatted_datetime(value: str, *, date_only: bool) -> str:
