@@ -148,12 +148,17 @@ def exposure_warning(host: str) -> str | None:
     )
 
 
-def _json_file(parser: argparse.ArgumentParser, option: str, path: Path | None) -> t.Any:
+def _json_file(
+    parser: argparse.ArgumentParser,
+    option: str,
+    path: Path | None,
+    decode: t.Callable[[bytes], t.Any] = json.loads,
+) -> t.Any:
     """The JSON document in ``path`` (None without the option); a usage error naming it."""
     if path is None:
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return decode(path.read_bytes())
     except (OSError, ValueError) as exc:
         parser.error(f"{option} {path}: {exc}")
 
@@ -168,8 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     # Imported only now, so that a missing extra is the line above, not a traceback.
-    import orjson  # noqa: PLC0415
-
     from dataverse_emulator.app import DEFAULT_TOKEN_LIFETIME  # noqa: PLC0415
     from dataverse_emulator.server import EmulatorServer  # noqa: PLC0415
     from dataverse_emulator.state.budget import Limits  # noqa: PLC0415
@@ -177,11 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dataverse_emulator.state.errors import DataverseFault  # noqa: PLC0415
     from dataverse_emulator.state.key_jobs import DEFAULT_DELAY  # noqa: PLC0415
     from dataverse_emulator.state.seed import load_rows  # noqa: PLC0415
+    from dataverse_emulator.wire import codec  # noqa: PLC0415
 
     parser = _parser(DEFAULT_TOKEN_LIFETIME, Limits(), DEFAULT_DELAY)
     args = parser.parse_args(argv)
     faults = _json_file(parser, "--faults", args.faults)
-    seed_rows = _json_file(parser, "--seed-data", args.seed_data)
+    # Seed values are row values: Decimal and Money numbers read exactly (§4.6).
+    seed_rows = _json_file(parser, "--seed-data", args.seed_data, codec.loads)
     try:
         server = EmulatorServer(
             args.data_dir,
@@ -235,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.wait()
     server.stop()
     if args.snapshot_on_exit is not None:
-        snapshot = orjson.dumps(server.env.snapshot(), option=orjson.OPT_INDENT_2)
+        snapshot = codec.dumps(server.env.snapshot(), indent=2)
         args.snapshot_on_exit.write_bytes(snapshot + b"\n")
         sys.stdout.write(f"Snapshot written to {args.snapshot_on_exit}.\n")
     sys.stdout.write("Stopped.\n")

@@ -29,6 +29,7 @@ import orjson
 
 from dataverse_emulator.http import Request, Response
 from dataverse_emulator.state.privileges import Role
+from dataverse_emulator.wire.codec import dumps
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.app import Emulator
@@ -39,10 +40,11 @@ PREFIX = "/_emulator/"
 
 
 def _json(status: int, body: t.Any) -> Response:
+    """A JSON answer; the snapshot's Decimal and Money values as exact numbers (§4.6)."""
     return Response(
         status=status,
         headers=[("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-        body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
+        body=dumps(body),
     )
 
 
@@ -165,7 +167,7 @@ def user_json(user: ApplicationUser) -> dict[str, t.Any]:
 
 
 def _body(request: Request) -> t.Any:
-    """The JSON body, None when empty.
+    """The JSON body, None when empty; settings, not row values, so numbers are plain floats.
 
     Raises:
         ValueError: if the body is not JSON.

@@ -3,7 +3,8 @@
 Each column gets one converter, built once per table and cached, so a record costs one dict
 lookup and one call per value. Converters return the stored form: GUIDs lower-case, date-times
 ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, date-only values ``YYYY-MM-DD``, multi-select choices ``"1,9"``,
-numbers rounded to the column precision.
+numbers rounded to the column precision: Decimal and Money (``Edm.Decimal``) as exact
+:class:`~decimal.Decimal` values, Double as ``float`` (§4.6).
 
 Nested records (deep insert) never reach a converter: :mod:`dataverse_emulator.wire.navigation`
 splits them off first. Not emulated: file and image columns, currency conversion.
@@ -15,6 +16,7 @@ import typing as t
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from dataverse_emulator.state.error_catalogue import (
     choice_out_of_range,
@@ -119,7 +121,9 @@ def _integer(ctx: _Context) -> Converter:
         if value is None:
             return None
         kind = type(value)
-        if kind is float and value.is_integer():
+        if (kind is float and value.is_integer()) or (
+            kind is Decimal and value == value.to_integral_value()
+        ):
             value = int(value)
         elif kind is not int:
             raise ctx.literal(value)
@@ -132,7 +136,8 @@ def _integer(ctx: _Context) -> Converter:
     return convert
 
 
-def _number(ctx: _Context) -> Converter:
+def _range(ctx: _Context) -> tuple[t.Any, t.Any, int]:
+    """The column's ``MinValue``, ``MaxValue`` (type limits when unset) and ``Precision``."""
     low, high = _LIMITS[ctx.column.type]
     if ctx.column.min_value is not None:
         low = ctx.column.min_value
@@ -141,12 +146,46 @@ def _number(ctx: _Context) -> Converter:
     precision = ctx.column.precision
     if precision is None:
         precision = _DEFAULT_PRECISION[ctx.column.type]
+    return low, high, precision
+
+
+def _decimal(ctx: _Context) -> Converter:
+    """Decimal and Money (``Edm.Decimal``): exact, rounded to the column's precision (§4.6).
+
+    Dataverse keeps these as ``System.Decimal``: "decimal numbers are stored in the database
+    exactly as specified" (Microsoft Learn, *Types of columns*). More places than ``Precision``
+    are rounded half to even, as .NET's ``Math.Round(Decimal, Int32)`` does (Microsoft Learn,
+    *Math.Round Method*); Dataverse documents no rounding mode (§11).
+    """
+    low, high, precision = _range(ctx)
+    step = Decimal(1).scaleb(-precision)
 
     def convert(value: t.Any) -> t.Any:
         if value is None:
             return None
         kind = type(value)
-        if kind is not int and kind is not float:
+        if kind is Decimal:
+            number = value
+        elif kind is int or kind is float:
+            number = Decimal(str(value))
+        else:
+            raise ctx.literal(value)
+        if not low <= number <= high:
+            raise out_of_range(ctx.table, ctx.column, value)
+        return number.quantize(step, rounding=ROUND_HALF_EVEN)
+
+    return convert
+
+
+def _double(ctx: _Context) -> Converter:
+    """Double (``Edm.Double``): a float, rounded to the column's precision (§4.6)."""
+    low, high, precision = _range(ctx)
+
+    def convert(value: t.Any) -> t.Any:
+        if value is None:
+            return None
+        kind = type(value)
+        if kind is not int and kind is not float and kind is not Decimal:
             raise ctx.literal(value)
         if not low <= value <= high:
             raise out_of_range(ctx.table, ctx.column, value)
@@ -303,9 +342,9 @@ _FACTORIES: dict[str, t.Callable[[_Context], Converter]] = {
     "EntityName": _string,
     "Integer": _integer,
     "BigInt": _integer,
-    "Decimal": _number,
-    "Money": _number,
-    "Double": _number,
+    "Decimal": _decimal,
+    "Money": _decimal,
+    "Double": _double,
     "Boolean": _boolean,
     "Picklist": _choice,
     "State": _choice,

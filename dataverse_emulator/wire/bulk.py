@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import typing as t
 
-import orjson
-
 from dataverse_emulator.state import collation
 from dataverse_emulator.state.error_catalogue import (
     NAMESPACE,
@@ -32,6 +30,7 @@ from dataverse_emulator.state.error_catalogue import (
 )
 from dataverse_emulator.state.errors import DataverseFault, Kind
 from dataverse_emulator.wire.call import Call, empty_response, json_response
+from dataverse_emulator.wire.codec import InvalidJsonError, loads
 from dataverse_emulator.wire.rows import plain_key, prepare
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
@@ -87,8 +86,8 @@ def handle(call: Call, table: Table, message: str) -> Response:
 
 def _targets(body: bytes, table: Table) -> list[t.Any]:
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        data = loads(body)
+    except InvalidJsonError as exc:
         raise payload_error(table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}") from None
     targets = data.get("Targets") if isinstance(data, dict) else None
     if not isinstance(targets, list):

@@ -6,9 +6,10 @@ import typing as t
 from dataclasses import dataclass, field
 
 from dataverse_emulator.http import Response
+from dataverse_emulator.wire.codec import dumps
 from dataverse_emulator.wire.errors import JSON_CONTENT_TYPE
 from dataverse_emulator.wire.query_options import Prefer
-from dataverse_emulator.wire.rows import Annotations, dumps
+from dataverse_emulator.wire.rows import Annotations
 
 if t.TYPE_CHECKING:
     from dataverse_emulator.http import Request

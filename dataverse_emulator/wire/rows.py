@@ -1,8 +1,8 @@
 """Shared serialisation for record handlers: JSON bodies in, OData rows out (§4.6, §2.3).
 
 Stored rows hold a lookup under its logical name; OData shows it as ``_<lookup>_value``. Money is
-written with four decimals (``5000000.0000``). When ``Prefer: odata.include-annotations`` asks
-(§2.2), rows carry ``Microsoft.Dynamics.CRM.lookuplogicalname`` and
+written exactly, with four decimals (``5000000.0000``). When ``Prefer: odata.include-annotations``
+asks (§2.2), rows carry ``Microsoft.Dynamics.CRM.lookuplogicalname`` and
 ``associatednavigationproperty`` on lookups and ``OData.Community.Display.V1.FormattedValue`` on
 choices, booleans, lookups (the target's primary name), money and dates.
 """
@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-import orjson
-
 from dataverse_emulator.state import values
 from dataverse_emulator.state.error_catalogue import (
     content_id_missing,
@@ -26,6 +24,7 @@ from dataverse_emulator.state.error_catalogue import (
 )
 from dataverse_emulator.state.schema import BIND, Reference
 from dataverse_emulator.state.store import TARGET, etag
+from dataverse_emulator.wire.codec import InvalidJsonError, loads
 from dataverse_emulator.wire.segments import PathSyntaxError, parse_bind
 
 if t.TYPE_CHECKING:
@@ -59,9 +58,17 @@ class Annotations:
     symbol_of: t.Callable[[str | None], str] = lambda _currency: "$"
 
 
+_MONEY_PLACES = Decimal("0.0001")
+
+
 def money(value: t.Any) -> t.Any:
-    """Money as JSON with four decimals (§4.6), pre-encoded for orjson."""
-    return orjson.Fragment(b"%.4f" % value) if isinstance(value, int | float) else value
+    """Money as it comes back: an exact number with four decimals (§4.6), ``5000000.0000``.
+
+    Stored money is already rounded to the column's precision, at most 4
+    (``MoneyAttributeMetadata.MaxSupportedPrecision``), so this only pads.
+    """
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    return number.quantize(_MONEY_PLACES)
 
 
 def _formatted_datetime(value: str, *, date_only: bool) -> str:
@@ -74,11 +81,13 @@ def _formatted_datetime(value: str, *, date_only: bool) -> str:
 
 
 def plain(value: t.Any) -> t.Any:
-    """Turn a typed OData literal into the stored JSON form (GUID str, ISO date, number)."""
+    """Turn a typed OData literal into the stored form (GUID str, ISO date; numbers as they are).
+
+    A decimal literal stays a ``Decimal``, exact as stored Decimal columns are (§4.6); it equals
+    (and hashes as) an ``int`` of the same value, so it finds an integer key too.
+    """
     if isinstance(value, UUID):
         return str(value)
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
@@ -115,8 +124,8 @@ def load_object(body: bytes, table: Table) -> dict[str, t.Any]:
         DataverseFault: 400 ``0x80048d19`` for malformed JSON or a non-object body.
     """
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        data = loads(body)
+    except InvalidJsonError as exc:
         raise payload_error(table, f"Microsoft.OData.ODataException: Invalid JSON. {exc}") from None
     if not isinstance(data, dict):
         raise payload_error(
@@ -323,8 +332,3 @@ def renderer(table: Table) -> Renderer:
     if built is None or built[0] != len(table.columns):
         built = table.views["renderer"] = (len(table.columns), Renderer(table))
     return built[1]
-
-
-def dumps(data: t.Any) -> bytes:
-    """Encode JSON (orjson)."""
-    return orjson.dumps(data)

@@ -201,6 +201,25 @@ def test_seed_data_and_snapshot_on_exit(tmp_path):
     assert [row["lastname"] for row in snapshot["contact"]] == ["Seeded"]
 
 
+def test_seed_data_and_snapshot_keep_decimals_exact(tmp_path):
+    """--seed-data reads money as an exact decimal and --snapshot-on-exit writes it back
+    exactly (§4.6): ``99999999999999.99`` is no binary float."""
+    (tmp_path / "rows.json").write_text(
+        '{"contact": [{"lastname": "Rich", "annualincome": 99999999999999.99}]}'
+    )
+    saved = tmp_path / "saved.json"
+    with start(
+        tmp_path,
+        *("--latency", "zero", "--seed-data", str(tmp_path / "rows.json")),
+        *("--snapshot-on-exit", str(saved)),
+    ) as emulator:
+        process = emulator.process
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+    assert '"annualincome": 99999999999999.99' in saved.read_text()
+
+
 @pytest.mark.parametrize(
     ("host", "warned"),
     [

@@ -33,7 +33,8 @@ def test_numbers_are_exact_and_what_only_the_sdk_reads_is_read(
     reset_emulator, api, singer, tmp_path
 ):
     """After a byte-order mark, an integer past 64 bits and a ``NaN`` are dead-lettered with
-    the column's range, a surrogate pair is one character, and the others land."""
+    the column's range, a surrogate pair is one character, and the others land: the money value
+    with every digit the input holds, as the service keeps an Edm.Decimal (§4.6)."""
     dead = tmp_path / "dead.jsonl"
     text = (
         "\ufeff"
@@ -53,6 +54,7 @@ def test_numbers_are_exact_and_what_only_the_sdk_reads_is_read(
         f"{reset_emulator.api_url}/contacts?$select=emailaddress1,lastname,annualincome"
         "&$orderby=emailaddress1"
     )
+    assert '"annualincome":99999999999999.9900' in answer.text, answer.text
     rows = {row["emailaddress1"]: row["lastname"] for row in answer.json()["value"]}
     assert rows == {"a@x.org": None, "d@x.org": "\N{GRINNING FACE}"}
     letters = [json.loads(line) for line in dead.open()]
