@@ -1,4 +1,4 @@
-"""Record -> Dataverse row: convert and check every value as Dataverse would (pure, §4.6).
+r"""Record -> Dataverse row: convert and check every value as Dataverse would (pure, §4.6).
 
 A record that fails any check raises :class:`RecordRejected` with the reason (field, column and
 value) and the code Dataverse would have answered; it is never sent. Rules:
@@ -25,8 +25,10 @@ value) and the code Dataverse would have answered; it is never sent. Rules:
   rejected.
 - Uniqueidentifier: a GUID string, sent in canonical lower-case form.
 - Lookups: ``<navigation property>@odata.bind`` to ``/<entity set>(<guid>)`` or
-  ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`); a number into a text key column
-  is quoted as text.
+  ``/<entity set>(<key>='<value>')`` (see :class:`LookupRule`), the key rendered as every key
+  URL is (:func:`webapi.key_segment`); a number into a text key column is quoted as text. A key
+  value a URL cannot carry (``/ < > * % & : \ ? +``, §3.6) leaves a :class:`KeyBind` instead:
+  the sink finds the row by ``$filter`` and binds it by GUID (:mod:`binds`).
 - Empty strings (also whitespace only) are null for every column that is not text.
 - Nulls: omitted on create (the column keeps its default); sent as ``null`` on update and upsert,
   which clears the column, except ``SystemRequired`` columns (rejected). A null lookup clears the
@@ -53,8 +55,8 @@ import typing as t
 import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from urllib.parse import quote
 
+from target_dynamics import webapi
 from target_dynamics.errors import DataverseError
 from target_dynamics.identity import IdMode, content_guid
 
@@ -72,8 +74,6 @@ REMOVALS = frozenset({"delete", "deactivate"})
 INITIAL_STATE = 0
 """The state a created row starts in (Active, Open)."""
 EARLIEST = dt.date(1753, 1, 1)
-KEY_FORBIDDEN = frozenset("/<>*%&:\\?+")
-"""Characters that make a value unaddressable by alternate key (§3.6)."""
 TEXT_TYPES = frozenset({"StringType", "MemoType", "EntityNameType"})
 """Column types whose empty string is a value, not a null."""
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -109,6 +109,7 @@ class LookupTarget:
         navigation: The referencing navigation property, case-sensitive (§4.7).
         keys: The table's active alternate keys (column tuples).
         text_columns: Its key columns that hold text (a number bound to one is quoted).
+        primary_id: Its primary id column (what a :class:`KeyBind` is resolved to).
     """
 
     table: str
@@ -116,6 +117,30 @@ class LookupTarget:
     navigation: str
     keys: tuple[tuple[str, ...], ...] = ()
     text_columns: frozenset[str] = frozenset()
+    primary_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBind:
+    """A bind by an alternate key a URL cannot carry (§3.6): the row's GUID is found first.
+
+    Left by the mapper as the value of ``<nav>@odata.bind``; the sink replaces it with
+    :meth:`path` of the primary id ``$filter`` finds (:mod:`binds`), before anything is sent.
+
+    Attributes:
+        column: The lookup column (named when no row has the key).
+        target: The table the lookup points to.
+        key: The alternate-key values, by column.
+    """
+
+    column: str
+    target: LookupTarget
+    key: Mapping[str, t.Any]
+
+    def path(self, guid: str) -> str:
+        """``/<entity set>(<guid>)``: the bind once the row is found."""
+        primary_id = self.target.primary_id
+        return f"/{webapi.entity_path(self.target.entity_set, {primary_id: guid}, primary_id)}"
 
 
 @dataclass(frozen=True)
@@ -403,30 +428,13 @@ def convert_value(column: ColumnInfo, value: t.Any) -> t.Any:
     return converter(column, value)
 
 
-def key_literal(value: t.Any) -> str:
-    """An OData key or bind literal: strings quoted with ``'`` doubled, then percent-encoded.
+def bind_value(
+    rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]
+) -> tuple[str, str | KeyBind]:
+    """``(navigation@odata.bind, path)`` for one non-null lookup value.
 
-    Raises:
-        RecordRejected: Empty values, or characters no key can address (§3.6).
+    The path is a :class:`KeyBind` for an alternate-key value a URL cannot carry (§3.6).
     """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, decimal.Decimal)):
-        return str(value)
-    text = str(value)
-    if not text:
-        raise RecordRejected("an alternate-key value is empty")
-    bad = sorted(KEY_FORBIDDEN.intersection(text))
-    if bad:
-        raise RecordRejected(
-            f"an alternate-key value contains {' '.join(bad)}, which Dataverse cannot address "
-            "by key; refer to this row by GUID instead"
-        )
-    return "'" + quote(text.replace("'", "''"), safe="'@!$()*,;=-._~") + "'"
-
-
-def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> tuple[str, str]:
-    """``(navigation@odata.bind, path)`` for one non-null lookup value."""
     table, parts = _bind_parts(rule, value, record)
     target = _bind_target(rule, table)
     if set(parts) == {"id"}:
@@ -435,8 +443,7 @@ def bind_value(rule: LookupRule, value: t.Any, record: Mapping[str, t.Any]) -> t
             f"/{target.entity_set}({_guid(rule.column, parts['id'])})",
         )
     key = _bind_key(rule, target, parts)
-    segment = _key_segment(target, key, parts)
-    return f"{target.navigation}@odata.bind", f"/{target.entity_set}({segment})"
+    return f"{target.navigation}@odata.bind", _key_path(rule, target, key, parts)
 
 
 def _bind_parts(
@@ -496,14 +503,29 @@ def _bind_key(
     return key
 
 
-def _key_segment(target: LookupTarget, key: Sequence[str], parts: Mapping[str, t.Any]) -> str:
-    """``col=literal,...`` in key order; a number for a text key column is quoted as its text."""
-    literals = []
+def _key_path(
+    rule: LookupRule, target: LookupTarget, key: Sequence[str], parts: Mapping[str, t.Any]
+) -> str | KeyBind:
+    """``/<set>(col='v',...)`` in key order, or a :class:`KeyBind` when a URL cannot carry it.
+
+    A number for a text key column is quoted as its text.
+
+    Raises:
+        RecordRejected: A value no key can hold (empty, not a GUID where one is due, NaN...).
+    """
+    values = {}
     for col in key:
         value = parts[col]
         text = col in target.text_columns and not isinstance(value, (bool, str, dict, list))
-        literals.append(f"{col}={key_literal(str(value) if text else value)}")
-    return ",".join(literals)
+        values[col] = str(value) if text else value
+    try:
+        if webapi.key_is_addressable(values):
+            return "/" + webapi.entity_path(target.entity_set, values, target.primary_id)
+        for value in values.values():
+            webapi.literal(value)  # the $filter that finds the row renders it
+    except ValueError as exc:
+        raise RecordRejected(f"lookup '{rule.column}' to '{target.table}': {exc}") from None
+    return KeyBind(rule.column, target, values)
 
 
 ABSENT: t.Final = object()

@@ -612,6 +612,7 @@ def _lookup_rule(  # noqa: PLR0913, PLR0917 - one call site, all context
             nav,
             tuple(info.keys.values()),
             frozenset(c for c, col in info.columns.items() if col.type_name in TEXT_TYPES),
+            info.primary_id,
         )
         for name, nav in pairs
         if (info := targets.get(name)) is not None

@@ -20,6 +20,7 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import JSONSchemaValidator
 from typing_extensions import override
 
+from target_dynamics import binds
 from target_dynamics.associations import StreamAssociations, TableRef
 from target_dynamics.changes import record_operation, write_phases
 from target_dynamics.deadletter import DeadLetter
@@ -382,7 +383,7 @@ class DataverseSink(BatchSink):
         """Write the mapped rows (a pipeline job); the records are settled when it returns."""
         try:
             result = WriteResult([], [])
-            for phase in write_phases(rows):
+            for phase in write_phases(self._bound(rows, result)):
                 for operation, group in phase.items():
                     result.merge(self._write_group(pending, operation, group, states))
         except BaseException:
@@ -399,6 +400,20 @@ class DataverseSink(BatchSink):
         self._report(result)
         self._hold(pending, rows, rejected)
         self._settle(pending, result.landed, rejected, lost)
+
+    def _bound(
+        self, rows: Sequence[tuple[Operation, Row]], result: WriteResult
+    ) -> Sequence[tuple[Operation, Row]]:
+        """``rows`` with their lookups by keys a URL cannot carry bound by GUID (:mod:`binds`).
+
+        The records whose lookup finds no row go to ``result.rejected``.
+        """
+        bound, refused = binds.resolve(self._run.writer, [row for _, row in rows])
+        if not bound and not refused:
+            return rows
+        result.rejected += refused
+        dropped = {index for index, _ in refused}
+        return [(op, bound.get(row.index, row)) for op, row in rows if row.index not in dropped]
 
     def _hold(
         self,

@@ -13,6 +13,8 @@ How a call to :meth:`Writer.write` proceeds:
    upsert creates the row under :func:`identity.key_guid` (a rerun finds it), an update is
    rejected as not found, a delete is already done; several found (a matched column), the
    record is rejected naming the count, or with ``all_matches`` written to every one.
+   Lookups by such a key are found the same way (:meth:`Writer.find_rows`, called by
+   :mod:`binds` over a sink's batch) and bound by GUID before their rows reach the writer.
 3. **Chunk** (``chunk_size``, at most 1,000; a batch is spread evenly over the workers, down
    to ``MIN_PARALLEL_CHUNK`` rows a chunk) and send chunks in parallel: as many as the
    transport has room for (:meth:`Transport.capacity`: every application user's limit, which

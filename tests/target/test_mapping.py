@@ -10,17 +10,18 @@ from dataclasses import replace
 
 import pytest
 
+from target_dynamics import webapi
 from target_dynamics.identity import IdMode, content_guid
 from target_dynamics.mapping import (
     CODE_OUT_OF_RANGE,
     CODE_TOO_LONG,
+    KeyBind,
     LookupRule,
     LookupTarget,
     RecordMapper,
     RecordRejected,
     bind_value,
     convert_value,
-    key_literal,
 )
 
 
@@ -200,8 +201,12 @@ def test_dateonly_format_userlocal_column_gets_a_datetime(columns):
     assert convert_value(shown_as_date, "2026-01-31T10:00:00+01:00") == "2026-01-31T09:00:00Z"
 
 
-ACCOUNT_T = LookupTarget("account", "accounts", "parentcustomerid_account", (("accountnumber",),))
-CONTACT_T = LookupTarget("contact", "contacts", "parentcustomerid_contact", ())
+ACCOUNT_T = LookupTarget(
+    "account", "accounts", "parentcustomerid_account", (("accountnumber",),), primary_id="accountid"
+)
+CONTACT_T = LookupTarget(
+    "contact", "contacts", "parentcustomerid_contact", (), primary_id="contactid"
+)
 CUSTOMER = {"account": ACCOUNT_T, "contact": CONTACT_T}
 
 BINDS = [
@@ -262,11 +267,6 @@ BIND_REJECTIONS = [
     (LookupRule("parentcustomerid", CUSTOMER), {"table": "lead", "id": GUID}, "got 'lead'"),
     (LookupRule("parentcustomerid", CUSTOMER, "account"), "A1", "is not a GUID"),
     (
-        LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",)),
-        "A/1",
-        "cannot address by key",
-    ),
-    (
         LookupRule("parentcustomerid", CUSTOMER),
         {"table": "account", "name": "x"},
         "alternate keys [['accountnumber']]",
@@ -282,11 +282,27 @@ def test_lookup_values_that_cannot_bind_are_rejected(rule, value, words):
         bind_value(rule, value, {})
 
 
-def test_key_literal_quotes_and_encodes():
-    """§4.3: quotes doubled, then percent-encoded; numbers bare."""
-    assert key_literal("a b'c") == "'a%20b''c'"
-    assert key_literal(5) == "5"
-    assert key_literal(value=True) == "true"
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [("a b'c", "accountnumber='a%20b''c'"), ("x=1;y", "accountnumber='x%3D1%3By'")],
+)
+def test_a_bind_key_is_rendered_as_a_key_url_is(value, segment):
+    """§4.3: one rendering for bind keys and row keys: quotes doubled, then percent-encoded."""
+    rule = LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",))
+    _, path = bind_value(rule, value, {})
+    assert path == f"/accounts({segment})"
+    assert path == "/" + webapi.entity_path("accounts", {"accountnumber": value}, "accountid")
+
+
+@pytest.mark.parametrize("value", ["A/1", "50%", "a&b", "x:y", "1+1", "C:\\tmp"])
+def test_a_bind_key_a_url_cannot_carry_waits_for_the_rows_guid(value):
+    """§3.6: no key URL carries it, so the bind is resolved by $filter first (never refused)."""
+    rule = LookupRule("parentcustomerid", CUSTOMER, "account", ("accountnumber",))
+    nav, path = bind_value(rule, value, {})
+    assert nav == "parentcustomerid_account@odata.bind"
+    assert path == KeyBind("parentcustomerid", ACCOUNT_T, {"accountnumber": value})
+    assert isinstance(path, KeyBind)
+    assert path.path(GUID.upper()) == f"/accounts({GUID})"
 
 
 def _mapper(
@@ -384,7 +400,13 @@ RECORD_REJECTIONS = [
         "required and cannot be cleared",
     ),
     ("upsert", (), IdMode.NONE, {"email": "a"}, "upsert needs an ID field"),
-    ("upsert", ("emailaddress1",), IdMode.MATCH, {"email": "a", "parent": "A/1"}, "by key"),
+    (
+        "upsert",
+        ("emailaddress1",),
+        IdMode.MATCH,
+        {"email": "a", "parent": float("nan")},
+        "lookup 'parentcustomerid' to 'account': Cannot use nan",
+    ),
 ]
 
 
@@ -470,7 +492,8 @@ def test_an_integer_id_into_a_text_key_is_its_text(contact):
     mapped = mapper.map({"email": 42, "last": 7, "first": 1})
     assert mapped.key == {"emailaddress1": "42", "lastname": "7"}
     assert mapped.payload == {"firstname": "1"}
-    assert key_literal(mapped.key["emailaddress1"]) == "'42'"
+    segment = webapi.key_segment(mapped.key, "contactid")
+    assert segment == "emailaddress1='42',lastname='7'"
 
 
 def test_a_number_bound_to_a_text_key_is_quoted():
