@@ -726,7 +726,9 @@ def _clearing(step: _FieldStep) -> str:
     return step.null_key
 
 
-def _bound(step: _FieldStep, value: t.Any, record: Mapping[str, t.Any]) -> tuple[str, str]:
+def _bound(
+    step: _FieldStep, value: t.Any, record: Mapping[str, t.Any]
+) -> tuple[str, str | KeyBind]:
     """``(navigation@odata.bind, path)`` for a lookup field's non-null value."""
     if step.rule is None:
         raise RecordRejected(f"lookup '{step.name}' has no binding (no relationship metadata)")

@@ -408,6 +408,8 @@ class DataverseSink(BatchSink):
 
         The records whose lookup finds no row go to ``result.rejected``.
         """
+        if not self.stream_plan.mapper.lookups:  # no lookup, no bind to resolve
+            return rows
         bound, refused = binds.resolve(self._run.writer, [row for _, row in rows])
         if not bound and not refused:
             return rows
