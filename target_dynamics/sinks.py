@@ -65,8 +65,7 @@ _SDC_COLUMNS = frozenset(
 """The SDK's record metadata columns a record loses (``_sdc_deleted_at`` stays: a deletion)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
+class Received(t.NamedTuple):
     """A RECORD message as it arrived (before stream maps) and where it came from.
 
     Dead letters replay its record; ``source`` names the input line or the batch file's line.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import sys
 import threading
@@ -12,6 +11,7 @@ import typing as t
 import click
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.mapper import SameRecordTransform, StreamMap
 from singer_sdk.target_base import Target
 from typing_extensions import override
 
@@ -302,9 +302,11 @@ class TargetDynamics(Target):
             source = f"input line {line}" if line else "input"
         received = Received(message_dict, source)
         for stream_map in maps:
-            record = stream_map.transform(copy.copy(message_dict["record"]))
-            if record is None:  # a stream map's filter dropped it
-                continue
+            record = message_dict["record"].copy()  # the message keeps the record as sent
+            if not _passes_through(stream_map):
+                record = stream_map.transform(record)
+                if record is None:  # a stream map's filter dropped it
+                    continue
             self._assert_sink_exists(stream_map.stream_alias)
             sink = t.cast("DataverseSink", self._sinks_active[stream_map.stream_alias])
             sink.receive(record, received)
@@ -572,3 +574,8 @@ def _not_an_sdk_echo(record: logging.LogRecord) -> bool:
 
 if __name__ == "__main__":
     TargetDynamics.cli()
+
+
+def _passes_through(stream_map: StreamMap) -> bool:
+    """Whether ``stream_map`` hands records on as they are (no map, no flattening)."""
+    return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
