@@ -195,21 +195,28 @@ def key_is_addressable(key: t.Mapping[str, t.Any]) -> bool:
     return True
 
 
+class NotAddressable(ValueError):
+    """A key value holds a character a key URL cannot carry (§3.6)."""
+
+    def __init__(self) -> None:
+        super().__init__("A key value contains one of / < > * % & : \\ ? + (not addressable).")
+
+
 def key_segment(key: t.Mapping[str, t.Any], primary_id: str, *, encoded: bool = True) -> str:
     """Render the part between parentheses of a key URL, percent-encoded unless ``encoded=False``.
 
     ``{primary_id: guid}`` gives the bare GUID; anything else ``col='v',col2=1`` (§4.3).
 
     Raises:
-        ValueError: for an empty key, an empty or null part, a bad GUID, a bad column name, or a
-            value a key URL cannot carry (see :func:`key_is_addressable`).
+        NotAddressable: A value a key URL cannot carry (see :func:`key_is_addressable`).
+        ValueError: An empty key, an empty or null part, a bad GUID or column name.
     """
     if not key:
         raise ValueError("A key needs at least one column.")
     if len(key) == 1 and primary_id in key:
         return _guid(key[primary_id])
     if not key_is_addressable(key):
-        raise ValueError("A key value contains one of / < > * % & : \\ ? + (not addressable).")
+        raise NotAddressable
     parts = []
     for column, value in key.items():
         if value is None or value == "":

@@ -344,9 +344,9 @@ class Writer:
                 return f"A {plan.operation} needs key values; the row has none."
             return None
         try:
-            if webapi.key_is_addressable(item.key):
+            try:
                 item.segment = webapi.key_segment(item.key, plan.primary_id, encoded=False)
-            else:
+            except webapi.NotAddressable:  # found by $filter instead: the values must be literals
                 for value in item.key.values():
                     webapi.literal(value)
         except ValueError as exc:
