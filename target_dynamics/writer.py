@@ -127,7 +127,8 @@ class _Item:
 
 def _by_id(plan: WritePlan, item: _Item) -> bool:
     """Whether ``item`` is addressed by primary id (``key == {primary_id: guid}``)."""
-    return item.key is not None and item.key.keys() == {plan.primary_id}
+    key = item.key
+    return key is not None and len(key) == 1 and plan.primary_id in key
 
 
 def merge_rows(rows: Sequence[Row]) -> list[_Item]:
