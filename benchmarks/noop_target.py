@@ -7,6 +7,7 @@ import typing as t
 from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.sinks import BatchSink
+from typing_extensions import override
 
 
 class NoopSink(BatchSink):
@@ -14,6 +15,7 @@ class NoopSink(BatchSink):
 
     MAX_SIZE_DEFAULT = 500
 
+    @override
     def process_batch(self, context: dict[str, t.Any]) -> None:
         """Do nothing."""
 
