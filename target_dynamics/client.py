@@ -231,11 +231,22 @@ class ClientStats:
     token_refreshes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, **amounts: float) -> None:
-        """Add to named counters atomically."""
+    def add(
+        self,
+        *,
+        requests: int = 0,
+        retries: int = 0,
+        throttled: int = 0,
+        throttled_seconds: float = 0.0,
+        token_refreshes: int = 0,
+    ) -> None:
+        """Add to the counters atomically (one keyword per counter, so mypy checks each name)."""
         with self._lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
+            self.requests += requests
+            self.retries += retries
+            self.throttled += throttled
+            self.throttled_seconds += throttled_seconds
+            self.token_refreshes += token_refreshes
 
 
 class ConcurrencyLimit:
