@@ -579,10 +579,6 @@ def _not_an_sdk_echo(record: logging.LogRecord) -> bool:
     return record.msg != "Error initializing target sink '%s'"
 
 
-if __name__ == "__main__":
-    TargetDynamics.cli()
-
-
 def _passes_through(stream_map: StreamMap) -> bool:
     """Whether ``stream_map`` hands records on as they are (no map, no flattening)."""
     return type(stream_map) is SameRecordTransform and not stream_map.flattening_enabled
@@ -594,8 +590,9 @@ def _rare_collections() -> Iterator[None]:
 
     Records, rows and requests hold no reference cycles: reference counting frees them. At the
     interpreter's default (a collection every 700 allocations, the older generations every 10
-    of the younger) the collector re-scans the records queued for writing again and again, a
-    twentieth of the CPU a record. The default comes back when reading ends.
+    of the younger) the collector re-scans the records queued for writing again and again: a
+    quarter of the target's CPU on 50,000 records (benchmarks/target_cpu.py). The default comes
+    back when reading ends.
     """
     default = gc.get_threshold()
     gc.set_threshold(*_RARE_COLLECTIONS)
@@ -603,3 +600,7 @@ def _rare_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*default)
+
+
+if __name__ == "__main__":
+    TargetDynamics.cli()
