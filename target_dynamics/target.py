@@ -47,8 +47,10 @@ if t.TYPE_CHECKING:
 
     from target_dynamics.client import ClientStats, DataverseClient
 
-_RARE_COLLECTIONS = (50_000, 20, 100)
-"""Collector thresholds while reading: see :func:`_rare_collections`."""
+_RARE_COLLECTIONS = (50_000, 20, 10)
+"""Collector thresholds while reading (see :func:`_rare_collections`): the youngest generation
+every 50,000 allocations, a full collection still every few hundred thousand records, so cycles
+that outlive a write (an error and its traceback) are still freed on a long run."""
 
 
 class TargetDynamics(Target):
