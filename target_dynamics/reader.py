@@ -153,7 +153,11 @@ def exact_json(line: str | bytes) -> t.Any:
     try:
         return _FAST.decode(line)
     except msgspec.DecodeError:
-        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        return _sdk_json(line.decode("utf-8") if isinstance(line, bytes) else line)
+
+
+def _sdk_json(text: str) -> t.Any:
+    """A line the fast decoder refused, read as the SDK reads it (see :func:`exact_json`)."""
     value = _DECODER.decode(text.rstrip("\r\n"))
     try:  # only lines the fast decoder refused may hold an unpaired surrogate
         json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
@@ -197,9 +201,9 @@ def _message(number: int, raw: str | bytes) -> dict[str, t.Any]:
 
 
 def _decoded(number: int, line: str) -> t.Any:
-    """Input line ``number`` (text) read by :func:`exact_json`."""
+    """Input line ``number`` (text), which the fast decoder refused, read by :func:`_sdk_json`."""
     try:
-        return exact_json(line)
+        return _sdk_json(line)
     except NotUnicode as exc:
         raise InputError(number, str(exc)) from None
     except json.JSONDecodeError as exc:
