@@ -201,7 +201,7 @@ class TokenProvider:
             credentials: The app registration.
             authority_host: e.g. ``https://login.microsoftonline.com`` (must be https).
             resource_url: The Dataverse environment URL; the scope is ``{resource_url}/.default``.
-            session: HTTP session (TLS trust, see ``client.make_session``).
+            session: HTTP session (TLS trust, see ``transport.make_session``).
             timeout: Seconds for each call to the identity provider.
             retry_budget_seconds: How long an outage of the identity provider is retried
                 before the run stops.

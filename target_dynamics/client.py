@@ -23,17 +23,15 @@ Retry policy (§7.7):
   again no sooner than ``write_settle`` seconds after it was handed over (the 2 minutes plus a
   margin); otherwise the first attempt could land after a newer write of the same row and undo it.
 
-The session never keeps the ``ARRAffinity`` cookies, so parallel requests spread over the web
-servers (§7.2); TLS is always verified, against the default CAs plus an optional bundle.
+Requests go through a :class:`~target_dynamics.transport.Transport`: it keeps no cookies, so
+parallel requests spread over the web servers (§7.2), and always verifies TLS.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
 import math
 import random
-import ssl
 import threading
 import time
 import typing as t
@@ -41,14 +39,11 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import certifi
 import msgspec
-import requests
-from requests.adapters import HTTPAdapter
-from typing_extensions import override
 
 from target_dynamics import batch
-from target_dynamics.errors import ConfigError, ServiceUnreachable, Throttled, WebApiError
+from target_dynamics.errors import ServiceUnreachable, Throttled, WebApiError
+from target_dynamics.transport import Unanswered
 from target_dynamics.webapi import (
     WebRequest,
     WebResponse,
@@ -58,24 +53,15 @@ from target_dynamics.webapi import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, MutableMapping, Sequence
-
-    # The stubs' shapes of a connection pool key and of environment settings (typing-only).
-    from requests.adapters import _HostParams, _PoolKwargs
-    from requests.sessions import _Settings
+    from collections.abc import Callable, Mapping, Sequence
 
     from target_dynamics.auth import TokenProvider
+    from target_dynamics.transport import Transport
 
 LOGGER = logging.getLogger(__name__)
 REDACTED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-ms-authorization-auxiliary", "cookie"}
 )
-AFFINITY_COOKIES = frozenset({"arraffinity", "arraffinitysamesite"})
-_BROKEN = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
-"""No answer, or half an answer: the outcome is unknown. Retried like a 5xx whatever the method:
-the writer makes every write safe to replay (creates carry their primary id, §10.2)."""
-POOL_SIZE = 64
-"""Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 OPERATION_TIME_LIMIT = 120.0
 """Dataverse cancels (rolls back) a message operation still running after 2 minutes (§7.5)."""
 DEFAULT_PARALLELISM = 4
@@ -100,124 +86,6 @@ margin for queueing and transit)."""
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Copy of ``headers`` fit for a log: credentials replaced by ``***``."""
     return {k: ("***" if k.lower() in REDACTED_HEADERS else v) for k, v in headers.items()}
-
-
-class _NoAffinityPolicy(http.cookiejar.DefaultCookiePolicy):
-    """Refuses the ARR affinity cookies that would pin every request to one web server."""
-
-    @override
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: t.Any) -> bool:
-        if cookie.name.lower() in AFFINITY_COOKIES:
-            return False
-        return super().set_ok(cookie, request)
-
-
-class _TrustAdapter(HTTPAdapter):
-    """Verifies TLS with one fixed SSL context, whatever ``verify`` the environment injects."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__(pool_connections=8, pool_maxsize=POOL_SIZE)
-
-    @override
-    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    @override
-    def build_connection_pool_key_attributes(
-        self,
-        request: requests.PreparedRequest,
-        verify: bool | str,  # ignored: the environment must not weaken or swap trust
-        cert: str | tuple[str, str] | None = None,
-    ) -> tuple[_HostParams, _PoolKwargs]:
-        host, pool = super().build_connection_pool_key_attributes(request, "", cert)
-        pool.pop("ca_certs", None)
-        pool.pop("ca_cert_dir", None)
-        pool["ssl_context"] = self._context
-        pool["cert_reqs"] = "CERT_REQUIRED"
-        return host, pool
-
-    @override
-    def cert_verify(self, conn: t.Any, url: str, verify: t.Any, cert: t.Any) -> None:
-        """Require verification against the adapter's context, never a path from ``verify``."""
-        conn.cert_reqs = "CERT_REQUIRED"
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
-
-
-def trust_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """System CAs, certifi's CAs, plus ``ca_bundle`` when given (§1.6, §1.7).
-
-    Raises:
-        ConfigError: when ``ca_bundle`` cannot be read as PEM certificates.
-    """
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=certifi.where())
-    if ca_bundle:
-        try:
-            context.load_verify_locations(cafile=ca_bundle)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"ca_bundle {ca_bundle!r} is not readable PEM: {exc}") from None
-    return context
-
-
-class _NoNetrc(requests.auth.AuthBase):
-    """Leaves a request's headers alone: each request carries its own bearer token.
-
-    As the session's ``auth`` it also keeps requests from reading ``~/.netrc`` on every request
-    (an entry for the host would replace the bearer token with Basic authentication).
-    """
-
-    @override
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
-
-
-class _Session(requests.Session):
-    """A session that reads the environment (proxies, ``NO_PROXY``) once per origin.
-
-    requests reads every environment variable on each request; a run's environment does not
-    change, and at thousands of requests that reading is a large share of the client's CPU.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.auth = _NoNetrc()
-        self._environment: dict[tuple[t.Hashable, ...], _Settings] = {}
-
-    @override
-    def merge_environment_settings(
-        self,
-        url: str | bytes | None,
-        proxies: MutableMapping[str, str] | None,
-        stream: bool | None,
-        verify: bool | str | None,
-        cert: str | tuple[str, str] | None,
-    ) -> _Settings:
-        origin = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
-        proxied = tuple(sorted((proxies or {}).items()))
-        memo: tuple[t.Hashable, ...] = (origin.scheme, origin.netloc, proxied, stream, verify, cert)
-        settings = self._environment.get(memo)
-        if settings is None:
-            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            self._environment[memo] = settings
-        fresh = settings.copy()
-        fresh["proxies"] = dict(settings["proxies"])
-        return fresh
-
-
-def make_session(ca_bundle: str | None) -> requests.Session:
-    """A session that always verifies TLS and ignores ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
-
-    ``ca_bundle`` is added to the default CAs rather than replacing them (§1.6 pitfall); proxies
-    from the environment still apply. ARR affinity cookies are refused (§7.2).
-    """
-    session = _Session()
-    session.mount("https://", _TrustAdapter(trust_context(ca_bundle)))
-    session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-    session.cookies.set_policy(_NoAffinityPolicy())
-    return session
 
 
 @dataclass
@@ -449,7 +317,7 @@ class DataverseClient:
         dynamics_url: str,
         api_version: str,
         tokens: TokenProvider,
-        session: requests.Session,
+        transport: Transport,
         timeout: float = 120,
         max_retries: int = 8,
         outage_budget: float = 300,
@@ -469,7 +337,7 @@ class DataverseClient:
             dynamics_url: Environment root, e.g. ``https://contoso.crm.dynamics.com``.
             api_version: e.g. ``9.2``.
             tokens: Bearer token source.
-            session: From :func:`make_session`.
+            transport: Sends each request (:class:`~target_dynamics.transport.HttpsTransport`).
             timeout: Seconds to connect and to wait for each answer.
             max_retries: Retries per request after 500s and transient Dataverse codes.
             outage_budget: Seconds without a usable answer before :class:`ServiceUnreachable`.
@@ -490,7 +358,7 @@ class DataverseClient:
         self._root = f"{dynamics_url.rstrip('/')}/api/data/v{api_version}/"
         self._service_path = urlsplit(self._root).path
         self._tokens = tokens
-        self._session = session
+        self._transport = transport
         self._timeout = timeout
         self._max_retries = max_retries
         self._write_settle = write_settle
@@ -616,7 +484,7 @@ class DataverseClient:
             try:
                 with self.in_flight:
                     response = self._once(request)
-            except _BROKEN as exc:
+            except Unanswered as exc:  # the outcome is unknown: retried like a 5xx (see below)
                 error, settle = self._no_answer(exc, request)
             else:
                 if accept(response):
@@ -648,19 +516,14 @@ class DataverseClient:
             attempt += 1
             self._pause(request, error, delay, sent)
 
-    def _no_answer(self, exc: Exception, request: WebRequest) -> tuple[WebApiError, float]:
+    def _no_answer(self, exc: Unanswered, request: WebRequest) -> tuple[WebApiError, float]:
         """The error for a request that got no (whole) answer, and how long it may still run.
 
-        Raises:
-            ConfigError: when TLS verification failed (retrying cannot help).
+        Retried whatever the method: the writer makes every write safe to replay (creates carry
+        their primary id, §10.2).
         """
-        if isinstance(exc, requests.exceptions.SSLError):
-            raise ConfigError(
-                f"TLS verification of {self._host} failed; "
-                "set ca_bundle to the CA that signed its certificate."
-            ) from None
-        error = WebApiError(0, None, f"{type(exc).__name__} during {request.method}")
-        if isinstance(exc, requests.ReadTimeout) and request.method != "GET":
+        error = WebApiError(0, None, f"{exc} during {request.method}")
+        if exc.read_timeout and request.method != "GET":
             return error, self._write_settle - self._timeout  # the write may still be running
         return error, 0.0
 
@@ -718,22 +581,6 @@ class DataverseClient:
                 remaining[name] = value
         self.in_flight.observe(self._dop_hint, remaining)
 
-    def _send(self, request: WebRequest, headers: Mapping[str, str]) -> requests.Response:
-        """Send ``request`` through the session, prepared here in full.
-
-        ``Session.request`` would merge the session's cookies, authentication and settings into
-        every request and read the environment again; these requests carry all they need (with
-        the session's default headers and hooks), so they skip that work.
-        """
-        session, url = self._session, self._root + request.path
-        prepared = requests.PreparedRequest()
-        merged = {**session.headers, **headers}
-        prepared.prepare(
-            method=request.method, url=url, headers=merged, data=request.body, hooks=session.hooks
-        )
-        settings = session.merge_environment_settings(url, {}, stream=False, verify=None, cert=None)
-        return session.send(prepared, timeout=self._timeout, allow_redirects=False, **settings)
-
     def _once(self, request: WebRequest) -> WebResponse:
         headers = {
             **standard_headers(request),
@@ -742,9 +589,10 @@ class DataverseClient:
             "Authorization": f"Bearer {self._tokens.token()}",
         }
         started = time.perf_counter()
-        raw = self._send(request, headers)
+        response = self._transport.send(
+            request.method, self._root + request.path, headers, request.body, self._timeout
+        )
         self.stats.add(requests=1)
-        response = WebResponse(raw.status_code, dict(raw.headers), raw.content)
         self._observe(response)
         if LOGGER.isEnabledFor(logging.DEBUG):
             LOGGER.debug(

@@ -201,18 +201,23 @@ class TargetDynamics(Target):
         return None
 
     def _build_client(self, user: AppUser | None = None) -> DataverseClient:
-        """A client for ``user`` (None: the user the settings name first), with its own session."""
+        """A client for ``user`` (None: the first user the settings name), own connections."""
         from target_dynamics.auth import (  # noqa: PLC0415 - built only when a stream needs it
             Credentials,
             TokenProvider,
         )
-        from target_dynamics.client import DataverseClient, make_session  # noqa: PLC0415
+        from target_dynamics.client import DataverseClient  # noqa: PLC0415
+        from target_dynamics.transport import (  # noqa: PLC0415
+            HttpsTransport,
+            make_session,
+            trust_context,
+        )
 
         s = self.settings
         user = user or AppUser(
             s.client_id, s.client_secret, s.certificate_private_key, s.certificate_thumbprint
         )
-        session = make_session(s.ca_bundle)
+        trust = trust_context(s.ca_bundle)
         tokens = TokenProvider(
             Credentials(
                 tenant_id=s.tenant_id,
@@ -223,14 +228,14 @@ class TargetDynamics(Target):
             ),
             authority_host=s.login_host,
             resource_url=s.dynamics_url,
-            session=session,
+            session=make_session(trust),
             retry_budget_seconds=s.outage_budget_seconds,
         )
         return DataverseClient(
             dynamics_url=s.dynamics_url,
             api_version=s.api_version,
             tokens=tokens,
-            session=session,
+            transport=HttpsTransport(trust),
             timeout=s.timeout_seconds,
             outage_budget=s.outage_budget_seconds,
             max_concurrency=s.max_concurrency,

@@ -154,6 +154,7 @@ def test_wheel_metadata(built: Path) -> None:
         "singer-sdk",
         "msal",
         "requests",
+        "urllib3",
         "certifi",
         "click",
         "msgspec",

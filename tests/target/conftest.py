@@ -20,15 +20,15 @@ import pytest
 from dataverse_emulator.testing import running_emulator
 from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
-from target_dynamics.client import DataverseClient, make_session
+from target_dynamics.client import DataverseClient
 from target_dynamics.collation import DEFAULT
 from target_dynamics.metadata import MetadataCache
+from target_dynamics.transport import HttpsTransport, make_session, trust_context
 from target_dynamics.writer import Writer
+from tests.target.transport_double import Sent, TransportDouble
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-    import requests
 
     from dataverse_emulator.server import EmulatorServer
 
@@ -53,14 +53,13 @@ class Dataverse:
 
     def __init__(self, server: EmulatorServer, time: FakeTime) -> None:
         config = server.target_config
-        session = make_session(config["ca_bundle"])
-        self.sent: list[requests.PreparedRequest] = []
-        session.hooks["response"].append(self._record)
+        trust = trust_context(config["ca_bundle"])
+        self.transport = TransportDouble(HttpsTransport(trust))
         tokens = TokenProvider(
             Credentials(config["tenant_id"], config["client_id"], config["client_secret"]),
             authority_host=config["authority_host"],
             resource_url=config["dynamics_url"],
-            session=session,
+            session=make_session(trust),
         )
         self.server = server
         self.time = time
@@ -68,16 +67,17 @@ class Dataverse:
             dynamics_url=config["dynamics_url"],
             api_version="9.2",
             tokens=tokens,
-            session=session,
+            transport=self.transport,
             timeout=30,
             max_retries=3,
             sleep=time.sleep,
             clock=time.clock,
         )
 
-    def _record(self, response: requests.Response, *_: t.Any, **__: t.Any) -> None:
-        if "/api/data/" in (response.request.url or ""):
-            self.sent.append(response.request)
+    @property
+    def sent(self) -> list[Sent]:
+        """Each Web API request answered, in the order sent."""
+        return self.transport.sent
 
     def writer(self, **options: t.Any) -> Writer:
         """A writer on this client alone (``chunk_size``, ``part_retries``)."""
@@ -92,7 +92,7 @@ class Dataverse:
         """Each Web API request as ``METHOD path?query`` below the service root (unquoted)."""
         out = []
         for request in self.sent:
-            url = urlsplit(request.url or "")
+            url = urlsplit(request.url)
             path = url.path.split("/api/data/v9.2/", 1)[1]
             out.append(
                 f"{request.method} {unquote(path)}"
@@ -105,7 +105,7 @@ class Dataverse:
         return [
             json.loads(r.body or b"{}")["Targets"]
             for r in self.sent
-            if r.method == "POST" and (r.url or "").endswith("Multiple")
+            if r.method == "POST" and r.url.endswith("Multiple")
         ]
 
     def batch_sizes(self) -> list[int]:
@@ -113,7 +113,7 @@ class Dataverse:
         return [
             _text(r.body).count("Content-Type: application/http")
             for r in self.sent
-            if (r.url or "").endswith("/$batch")
+            if r.url.endswith("/$batch")
         ]
 
     def kinds(self) -> list[str]:

@@ -14,8 +14,8 @@ import pytest
 
 from target_dynamics import auth
 from target_dynamics.auth import Credentials, TokenProvider
-from target_dynamics.client import make_session
 from target_dynamics.errors import AuthError
+from target_dynamics.transport import make_session, trust_context
 
 TENANT = "tenant-1"
 SECRET = "s3cr3t-value"
@@ -38,7 +38,7 @@ def provider(server, *, secret: str | None = None, tenant: str | None = None, **
         ),
         authority_host=config["authority_host"],
         resource_url=config["dynamics_url"],
-        session=make_session(config["ca_bundle"]),
+        session=make_session(trust_context(config["ca_bundle"])),
         **options,
     )
 
@@ -186,7 +186,7 @@ def test_wrong_thumbprint_fails_at_once(reset_emulator):
         ),
         authority_host=config["authority_host"],
         resource_url=config["dynamics_url"],
-        session=make_session(config["ca_bundle"]),
+        session=make_session(trust_context(config["ca_bundle"])),
     )
     with pytest.raises(AuthError, match=r"AADSTS700027.*Check certificate_thumbprint"):
         tokens.token()
@@ -200,7 +200,7 @@ def test_untrusted_certificate_fails_at_once(reset_emulator):
         Credentials(config["tenant_id"], config["client_id"], config["client_secret"]),
         authority_host=config["authority_host"],
         resource_url=config["dynamics_url"],
-        session=make_session(None),
+        session=make_session(trust_context(None)),
     )
     with pytest.raises(
         AuthError, match=r"TLS verification of https://127\.0\.0\.1:.* set ca_bundle"
@@ -240,7 +240,7 @@ def test_http_authority_is_never_called(listener):
         Credentials(TENANT, "client-1", client_secret=SECRET),
         authority_host=listener.url,
         resource_url="https://org.crm.dynamics.com",
-        session=make_session(None),
+        session=make_session(trust_context(None)),
     )
     with pytest.raises(AuthError, match="should consist of an https url"):
         tokens.token()

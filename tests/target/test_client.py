@@ -1,25 +1,17 @@
-"""DataverseClient: headers, retries, Retry-After gate, 401 refresh, error parsing, TLS trust."""
+"""DataverseClient: headers, retries, Retry-After gate, 401 refresh, error parsing."""
 
 from __future__ import annotations
 
-import http.server
 import logging
-import ssl
 import threading
 
 import pytest
-import requests
-import trustme
 
-from target_dynamics.client import (
-    ConcurrencyLimit,
-    DataverseClient,
-    RetryGate,
-    make_session,
-    redact_headers,
-)
-from target_dynamics.errors import ConfigError, ServiceUnreachable, WebApiError
+from target_dynamics.client import ConcurrencyLimit, DataverseClient, RetryGate, redact_headers
+from target_dynamics.errors import ServiceUnreachable, WebApiError
+from target_dynamics.transport import Unanswered
 from target_dynamics.webapi import WebRequest
+from tests.target.transport_double import TransportDouble, reply
 
 ORG = "https://org.crm.dynamics.com"
 ROOT = f"{ORG}/api/data/v9.2/"
@@ -44,12 +36,17 @@ def tokens():
 
 
 @pytest.fixture
-def client(tokens, fake_time):
+def transport():
+    return TransportDouble()
+
+
+@pytest.fixture
+def client(tokens, fake_time, transport):
     return DataverseClient(
         dynamics_url=ORG,
         api_version="9.2",
         tokens=tokens,
-        session=requests.Session(),
+        transport=transport,
         timeout=5,
         max_retries=3,
         default_headers={"MSCRM.BypassBusinessLogicExecution": "CustomSync"},
@@ -65,11 +62,13 @@ ERROR_412 = {
 }
 
 
-def test_headers_on_every_call(requests_mock, client):
+def test_headers_on_every_call(transport, client):
     """§2.2 standard headers, §8 default headers, bearer token, dop hint."""
-    requests_mock.get(ROOT + "WhoAmI", json={"UserId": "u"}, headers={"x-ms-dop-hint": "6"})
+    transport.on(
+        "GET", ROOT + "WhoAmI", reply(json={"UserId": "u"}, headers={"x-ms-dop-hint": "6"})
+    )
     assert client.get_json("WhoAmI") == {"UserId": "u"}
-    sent = requests_mock.last_request.headers
+    sent = transport.last.headers
     assert sent["Authorization"] == "Bearer token-0"
     assert sent["Accept"] == "application/json"
     assert sent["OData-MaxVersion"] == sent["OData-Version"] == "4.0"
@@ -79,24 +78,23 @@ def test_headers_on_every_call(requests_mock, client):
     assert client.dop_hint == 6
 
 
-def test_timeout_is_passed(requests_mock, client):
-    requests_mock.get(ROOT + "WhoAmI", json={})
+def test_timeout_is_passed(transport, client):
+    transport.on("GET", ROOT + "WhoAmI", reply(json={}))
     client.get_json("WhoAmI")
-    assert requests_mock.last_request.timeout == 5
+    assert transport.last.timeout == 5
 
 
-def test_retry_after_pauses_through_the_shared_gate(requests_mock, client, fake_time):
+def test_retry_after_pauses_through_the_shared_gate(transport, client, fake_time):
     """§7.1, §7.7: a 429 waits Retry-After seconds, then the request is sent again."""
-    requests_mock.post(
+    transport.on(
+        "POST",
         ROOT + "accounts",
-        [
-            {
-                "status_code": 429,
-                "headers": {"Retry-After": "7"},
-                "json": {"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
-            },
-            {"status_code": 204},
-        ],
+        reply(
+            429,
+            json={"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
+            headers={"Retry-After": "7"},
+        ),
+        reply(204),
     )
     response = client.send(WebRequest("POST", "accounts", b"{}"))
     assert response.status == 204
@@ -104,7 +102,7 @@ def test_retry_after_pauses_through_the_shared_gate(requests_mock, client, fake_
     assert client.stats.throttled == 1
     assert client.stats.throttled_seconds == 7.0
     assert client.stats.retries == 1
-    assert requests_mock.last_request.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert transport.last.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
 def test_gate_holds_other_senders(fake_time):
@@ -121,10 +119,9 @@ def test_gate_holds_other_senders(fake_time):
     assert fake.sleeps == [6.0, 1.0]
 
 
-def test_retry_after_on_503_lengthens_the_backoff(requests_mock, client, fake_time):
-    requests_mock.get(
-        ROOT + "WhoAmI",
-        [{"status_code": 503, "headers": {"Retry-After": "9"}}, {"status_code": 200, "json": {}}],
+def test_retry_after_on_503_lengthens_the_backoff(transport, client, fake_time):
+    transport.on(
+        "GET", ROOT + "WhoAmI", reply(503, headers={"Retry-After": "9"}), reply(200, json={})
     )
     client.get_json("WhoAmI")
     assert fake_time.sleeps == [9.0]
@@ -132,49 +129,52 @@ def test_retry_after_on_503_lengthens_the_backoff(requests_mock, client, fake_ti
 
 
 def test_throttling_is_obeyed_until_the_outage_budget_not_a_retry_count(
-    requests_mock, client, fake_time
+    transport, client, fake_time
 ):
     """Issue 8: a 429 with Retry-After is waited out as often as it comes; only the outage
     budget (300 s: no usable answer) ends it, and then every later request fails at once."""
-    requests_mock.get(
+    transport.on(
+        "GET",
         ROOT + "WhoAmI",
-        status_code=429,
-        headers={"Retry-After": "7"},
-        json={"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
+        reply(
+            429,
+            json={"error": {"code": "0x80072322", "message": "Number of requests exceeded"}},
+            headers={"Retry-After": "7"},
+        ),
     )
     with pytest.raises(ServiceUnreachable) as caught:
         client.get_json("WhoAmI")
-    assert requests_mock.call_count == 43  # 42 waits of 7 s fit in 300 s; max_retries is 3
+    assert len(transport.sent) == 43  # 42 waits of 7 s fit in 300 s; max_retries is 3
     assert fake_time.sleeps == [7.0] * 42
     message = str(caught.value)
     for words in ("org.crm.dynamics.com", "294 s", "outage_budget_seconds is 300", "429", "rerun"):
         assert words in message
     with pytest.raises(ServiceUnreachable):
         client.send(WebRequest("POST", "accounts", b"{}"))
-    assert requests_mock.call_count == 43
+    assert len(transport.sent) == 43
 
 
-def test_retry_after_beyond_the_budget_ends_at_once(requests_mock, client, fake_time):
-    requests_mock.get(ROOT + "WhoAmI", status_code=429, headers={"Retry-After": "400"})
+def test_retry_after_beyond_the_budget_ends_at_once(transport, client, fake_time):
+    transport.on("GET", ROOT + "WhoAmI", reply(429, headers={"Retry-After": "400"}))
     with pytest.raises(ServiceUnreachable, match="Retry-After 400 s"):
         client.get_json("WhoAmI")
-    assert (requests_mock.call_count, fake_time.sleeps) == (1, [])
+    assert (len(transport.sent), fake_time.sleeps) == (1, [])
 
 
-def test_dead_endpoint_ends_within_the_budget(requests_mock, client, fake_time):
+def test_dead_endpoint_ends_within_the_budget(transport, client, fake_time):
     """Issue 8: refused connections are retried until the budget, not max_retries; the last
     backoff is shortened to end with the budget."""
-    requests_mock.post(ROOT + "accounts", exc=requests.ConnectionError("refused"))
+    transport.on("POST", ROOT + "accounts", Unanswered("ConnectionError"))
     with pytest.raises(ServiceUnreachable, match="ConnectionError during POST"):
         client.send(WebRequest("POST", "accounts", b"{}"))
     assert fake_time.now - 1000.0 == pytest.approx(300.0)
-    assert requests_mock.call_count > 4  # more than max_retries + 1
+    assert len(transport.sent) > 4  # more than max_retries + 1
 
 
-def test_usable_answer_ends_an_outage(requests_mock, client, fake_time):
+def test_usable_answer_ends_an_outage(transport, client, fake_time):
     """A 400 is an answer: the service is there. 502s before and after it are two outages."""
-    requests_mock.get(ROOT + "WhoAmI", status_code=502)
-    requests_mock.post(ROOT + "accounts", status_code=400, json={"error": {"message": "bad"}})
+    transport.on("GET", ROOT + "WhoAmI", reply(502))
+    transport.on("POST", ROOT + "accounts", reply(400, json={"error": {"message": "bad"}}))
     client.outage.failed(fake_time.now)
     fake_time.now += 250
     with pytest.raises(WebApiError):
@@ -185,17 +185,15 @@ def test_usable_answer_ends_an_outage(requests_mock, client, fake_time):
     assert fake_time.now - 1500.0 == pytest.approx(300.0)
 
 
-def test_request_failing_alone_gives_up_after_the_budget(requests_mock, client, fake_time):
+def test_request_failing_alone_gives_up_after_the_budget(transport, client, fake_time):
     """Other requests keep getting answers (simulated between attempts): no outage, but this
     request stops after the budget with its own error instead of retrying for ever."""
 
-    def busy(_request, context):
+    def busy(_request):
         client.outage.answered()  # another thread's request was answered meanwhile
-        context.status_code = 503
-        return ""
+        return reply(503)
 
-    requests_mock.get(ROOT + "WhoAmI", text=busy)
-    with pytest.raises(WebApiError) as caught:
+    with transport.answering(busy), pytest.raises(WebApiError) as caught:
         client.get_json("WhoAmI")
     assert caught.value.status == 503
     assert not isinstance(caught.value, ServiceUnreachable)
@@ -203,47 +201,48 @@ def test_request_failing_alone_gives_up_after_the_budget(requests_mock, client, 
     client.outage.check()  # not tripped
 
 
-def test_server_errors_still_end_after_max_retries(requests_mock, client, fake_time):
+def test_server_errors_still_end_after_max_retries(transport, client, fake_time):
     """A 500 is an answer about this request: max_retries (3) bounds it, not the budget."""
-    requests_mock.get(ROOT + "WhoAmI", status_code=500, json={"error": {"message": "boom"}})
+    transport.on("GET", ROOT + "WhoAmI", reply(500, json={"error": {"message": "boom"}}))
     with pytest.raises(WebApiError) as caught:
         client.get_json("WhoAmI")
     assert caught.value.status == 500
-    assert requests_mock.call_count == 4
+    assert len(transport.sent) == 4
 
 
-def test_timed_out_write_is_resent_only_after_the_server_limit(requests_mock, client, fake_time):
+def test_timed_out_write_is_resent_only_after_the_server_limit(transport, client, fake_time):
     """Issue 8 (stale late write): the service rolls back an operation after 2 minutes but a
     client timeout does not stop it, so a write timed out after 5 s waits 130 s more (135 s
     after it was sent) before going again; a read goes again after the usual backoff."""
-    requests_mock.post(
-        ROOT + "accounts", [{"exc": requests.ReadTimeout("slow")}, {"status_code": 204}]
+    transport.on(
+        "POST", ROOT + "accounts", Unanswered("ReadTimeout", read_timeout=True), reply(204)
     )
     assert client.send(WebRequest("POST", "accounts", b"{}")).status == 204
     assert fake_time.sleeps == [130.0]
-    requests_mock.get(ROOT + "WhoAmI", [{"exc": requests.ReadTimeout("slow")}, {"json": {}}])
+    transport.on(
+        "GET", ROOT + "WhoAmI", Unanswered("ReadTimeout", read_timeout=True), reply(json={})
+    )
     client.get_json("WhoAmI")
     assert fake_time.sleeps == [130.0, 0.75]
 
 
-def test_concurrency_429_halves_requests_in_flight(requests_mock, client):
+def test_concurrency_429_halves_requests_in_flight(transport, client):
     """§7.7 rule 2: `0x80072326` lowers parallelism from where it was."""
-    requests_mock.get(
+    transport.on(
+        "GET",
         ROOT + "WhoAmI",
-        [
-            {
-                "status_code": 429,
-                "headers": {"Retry-After": "1", "x-ms-dop-hint": "40"},
-                "json": {"error": {"code": "0x80072326", "message": "concurrent requests"}},
-            },
-            {"status_code": 200, "json": {}},
-        ],
+        reply(
+            429,
+            json={"error": {"code": "0x80072326", "message": "concurrent requests"}},
+            headers={"Retry-After": "1", "x-ms-dop-hint": "40"},
+        ),
+        reply(200, json={}),
     )
     client.get_json("WhoAmI")
     assert client.in_flight.limit == 20
 
 
-def test_batch_part_throttled_pauses_its_client(requests_mock, client, fake_time):
+def test_batch_part_throttled_pauses_its_client(transport, client, fake_time):
     """§7.8: a 429 inside a $batch answer holds this client's senders for its Retry-After."""
     boundary = "batchresponse_1"
     part = (
@@ -252,11 +251,10 @@ def test_batch_part_throttled_pauses_its_client(requests_mock, client, fake_time
         'application/json\r\n\r\n{"error":{"code":"0x80072322","message":"throttled"}}\r\n'
         f"--{boundary}--\r\n"
     )
-    requests_mock.post(
+    transport.on(
+        "POST",
         ROOT + "$batch",
-        status_code=200,
-        headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
-        text=part,
+        reply(200, text=part, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}),
     )
     answers = client.send_batch([WebRequest("DELETE", "contacts(1)")])
     assert [a.status for a in answers] == [429]
@@ -328,17 +326,16 @@ def test_concurrency_limit_blocks_halves_once_and_recovers():
     assert limit.limit == 8
 
 
-def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
+def test_backoff_on_5xx_and_connection_errors(transport, client, fake_time):
     """§7.7: jittered exponential backoff for 5xx and broken connections."""
-    requests_mock.get(
+    transport.on(
+        "GET",
         ROOT + "WhoAmI",
-        [
-            {"status_code": 503, "text": "busy", "headers": {"Retry-After": "0.5"}},
-            {"exc": requests.ConnectionError("reset")},
-            {"exc": requests.ReadTimeout("slow")},
-            {"exc": requests.exceptions.ChunkedEncodingError("half an answer")},
-            {"status_code": 200, "json": {}},
-        ],
+        reply(503, text="busy", headers={"Retry-After": "0.5"}),
+        Unanswered("ConnectionError"),
+        Unanswered("ReadTimeout", read_timeout=True),
+        Unanswered("ProtocolError"),
+        reply(200, json={}),
     )
     client._max_retries = 4
     assert client.get_json("WhoAmI") == {}
@@ -355,29 +352,29 @@ def test_backoff_on_5xx_and_connection_errors(requests_mock, client, fake_time):
         (404, {"error": {"code": "0x80040217", "message": "contact With Id = x Does Not Exist"}}),
     ],
 )
-def test_no_retry_for_errors_that_cannot_succeed(requests_mock, client, fake_time, status, body):
+def test_no_retry_for_errors_that_cannot_succeed(transport, client, fake_time, status, body):
     """§4.9, §7.7 rule 4: validation, 404/412, duplicate detection (even as 500) raise at once."""
-    requests_mock.post(ROOT + "contacts", status_code=status, json=body)
+    transport.on("POST", ROOT + "contacts", reply(status, json=body))
     with pytest.raises(WebApiError) as caught:
         client.send(WebRequest("POST", "contacts", b"{}"))
     assert (caught.value.status, caught.value.code) == (status, body["error"]["code"])
     assert caught.value.message == body["error"]["message"]
-    assert requests_mock.call_count == 1
+    assert len(transport.sent) == 1
     assert fake_time.sleeps == []
 
 
-def test_401_refreshes_the_token_once(requests_mock, client, tokens):
+def test_401_refreshes_the_token_once(transport, client, tokens):
     """§1.6 consequence 4, §10 F2: on 401 obtain a fresh token once and retry."""
-    requests_mock.get(ROOT + "WhoAmI", [{"status_code": 401}, {"status_code": 200, "json": {}}])
+    transport.on("GET", ROOT + "WhoAmI", reply(401), reply(200, json={}))
     client.get_json("WhoAmI")
     assert tokens.invalidated == 1
-    assert requests_mock.request_history[1].headers["Authorization"] == "Bearer token-1"
-    requests_mock.get(ROOT + "WhoAmI", status_code=401)
+    assert transport.sent[1].headers["Authorization"] == "Bearer token-1"
+    transport.on("GET", ROOT + "WhoAmI", reply(401))
     with pytest.raises(WebApiError) as caught:
         client.get_json("WhoAmI")
     assert caught.value.status == 401
     assert tokens.invalidated == 2
-    assert requests_mock.call_count == 4
+    assert len(transport.sent) == 4
 
 
 PART = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
@@ -391,51 +388,56 @@ BATCH_ANSWER = (
 )
 
 
-def test_send_batch_parts_carry_default_headers(requests_mock, client):
+def test_send_batch_parts_carry_default_headers(transport, client):
     """§5.1 format, §5.4 continue-on-error, §8 headers on every part."""
-    requests_mock.post(
+    transport.on(
+        "POST",
         ROOT + "$batch",
-        text=BATCH_ANSWER,
-        headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
+        reply(
+            text=BATCH_ANSWER, headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"}
+        ),
     )
     answers = client.send_batch(
         [WebRequest("DELETE", "accounts(1)"), WebRequest("POST", "accounts", b"{}")]
     )
     assert [a.status for a in answers] == [204, 412]
-    sent = requests_mock.last_request
+    sent = transport.last
     assert sent.headers["Prefer"] == "odata.continue-on-error"
     assert sent.headers["Content-Type"] == 'multipart/mixed; boundary="batch_b1"'
     assert sent.body.count(b"MSCRM.BypassBusinessLogicExecution: CustomSync") == 2
     assert b"DELETE /api/data/v9.2/accounts(1) HTTP/1.1" in sent.body
 
 
-def test_send_batch_stopped_at_failure_returns_parts(requests_mock, client):
+def test_send_batch_stopped_at_failure_returns_parts(transport, client):
     """§5.4: without continue-on-error the top-level status is the failure's, parts still come."""
-    requests_mock.post(
+    transport.on(
+        "POST",
         ROOT + "$batch",
-        status_code=400,
-        text=BATCH_ANSWER,
-        headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
+        reply(
+            400,
+            text=BATCH_ANSWER,
+            headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
+        ),
     )
     answers = client.send_batch([WebRequest("DELETE", "a(1)")] * 3, continue_on_error=False)
     assert [a.status for a in answers] == [204, 412]
 
 
-def test_send_batch_whole_request_rejected(requests_mock, client):
+def test_send_batch_whole_request_rejected(transport, client):
     """§5.4: a malformed batch is answered with plain JSON, raised as WebApiError."""
-    requests_mock.post(
+    transport.on(
+        "POST",
         ROOT + "$batch",
-        status_code=400,
-        json={"error": {"code": "0x80048d19", "message": "bad batch"}},
+        reply(400, json={"error": {"code": "0x80048d19", "message": "bad batch"}}),
     )
     with pytest.raises(WebApiError, match="bad batch"):
         client.send_batch([WebRequest("DELETE", "a(1)")])
 
 
-def test_token_never_logged(requests_mock, client, caplog):
+def test_token_never_logged(transport, client, caplog):
     """§1.7: Authorization is redacted in debug logs."""
     caplog.set_level(logging.DEBUG, logger="target_dynamics")
-    requests_mock.get(ROOT + "WhoAmI", json={})
+    transport.on("GET", ROOT + "WhoAmI", reply(json={}))
     client.get_json("WhoAmI")
     assert "token-0" not in caplog.text
     assert "WhoAmI" in caplog.text
@@ -451,79 +453,9 @@ def test_default_headers_refuse_injection(tokens):
             dynamics_url=ORG,
             api_version="9.2",
             tokens=tokens,
-            session=requests.Session(),
+            transport=TransportDouble(),
             default_headers={"CallerObjectId": "a\nb"},
         )
-
-
-def test_affinity_cookie_dropped(tls_server):
-    """§7.2: ARRAffinity cookies are refused so parallel requests spread over servers."""
-    url, ca_path = tls_server
-    session = make_session(ca_path)
-    session.get(url, timeout=5)
-    assert sorted(c.name for c in session.cookies) == ["other"]
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory):
-    """A loopback HTTPS server whose certificate only a private CA can verify."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Set-Cookie", "ARRAffinity=abc; Path=/; HttpOnly")
-            self.send_header("Set-Cookie", "ARRAffinitySameSite=abc; Path=/; Secure; SameSite=None")
-            self.send_header("Set-Cookie", "other=1; Path=/")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/", str(ca_path)
-    server.shutdown()
-    server.server_close()
-
-
-def test_tls_bundle_is_added_and_environment_ignored(tls_server, monkeypatch, tmp_path):
-    """§1.6 pitfall: REQUESTS_CA_BUNDLE must neither replace nor break the configured trust."""
-    url, ca_path = tls_server
-    other = trustme.CA()
-    other_path = tmp_path / "other.pem"
-    other.cert_pem.write_to_path(str(other_path))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_path))
-    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
-    assert make_session(ca_path).get(url, timeout=5).status_code == 200
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_path)
-    with pytest.raises(requests.exceptions.SSLError):
-        make_session(None).get(url, timeout=5)
-
-
-def test_tls_failure_is_a_config_error(tls_server, tokens):
-    url, _ = tls_server
-    client = DataverseClient(
-        dynamics_url=url, api_version="9.2", tokens=tokens, session=make_session(None), timeout=5
-    )
-    with pytest.raises(ConfigError, match="ca_bundle"):
-        client.get_json("WhoAmI")
-
-
-def test_unreadable_bundle(tmp_path):
-    bad = tmp_path / "bad.pem"
-    bad.write_text("not a certificate")
-    with pytest.raises(ConfigError, match="not readable PEM"):
-        make_session(str(bad))
 
 
 def test_a_429_for_a_request_sent_before_the_last_halving_does_not_halve_again():

@@ -1,7 +1,7 @@
 """Table metadata on the emulator: what is fetched (§3.1, §3.4 casts, §3.9), how it is read, cached.
 
-requests-mock answers only what the emulator cannot be made to say (a refused bulk probe, a 500
-on a definition, a definition missing members) and passes every other request through.
+The transport double answers only what the emulator cannot be made to say (a refused bulk probe,
+a 500 on a definition, a definition missing members) and passes every other request through.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import json
 import threading
 
 import pytest
-import requests_mock
 
 from target_dynamics.errors import MetadataError
 from target_dynamics.metadata import close_names, parse_column
+from tests.target.transport_double import reply
 
 COMPOSITE_KEY = {
     "keys": [
@@ -24,13 +24,6 @@ COMPOSITE_KEY = {
         }
     ]
 }
-
-
-def edge(answer):
-    """requests-mock passing every request to the emulator unless ``answer(request)`` answers."""
-    mocker = requests_mock.Mocker(real_http=True)
-    mocker.add_matcher(answer)
-    return mocker
 
 
 def test_reads_columns_keys_and_relationships(emulator_factory, dataverse_on, tmp_path):
@@ -130,11 +123,11 @@ def test_bulk_probe_failure_means_no_bulk(dataverse):
         if "/sdkmessagefilters" not in request.path:
             return None
         body = {"error": {"code": "0x80040220", "message": "no privilege"}}
-        return requests_mock.create_response(request, status_code=403, json=body)
+        return reply(403, json=body)
 
-    with edge(refuse_probe) as refused:
+    with dataverse.transport.answering(refuse_probe) as refused:
         assert not dataverse.metadata().table("account").supports_bulk
-    assert refused.called
+    assert refused
 
 
 def test_table_without_bulk_messages_means_no_bulk(emulator_factory, dataverse_on, tmp_path):
@@ -149,11 +142,12 @@ def test_metadata_read_failure_names_the_table(dataverse):
     def broken(request):
         if "entitydefinitions(logicalname='account')" not in request.path.lower():
             return None
-        return requests_mock.create_response(
-            request, status_code=500, json={"error": {"code": "0x80040216", "message": "boom"}}
-        )
+        return reply(500, json={"error": {"code": "0x80040216", "message": "boom"}})
 
-    with edge(broken), pytest.raises(MetadataError, match="metadata of table 'account': 500"):
+    with (
+        dataverse.transport.answering(broken),
+        pytest.raises(MetadataError, match="metadata of table 'account': 500"),
+    ):
         dataverse.metadata().table("account")
 
 
@@ -183,11 +177,14 @@ def test_incomplete_table_metadata_names_the_table(dataverse, api, broken, words
     def incomplete(request):
         if request.url != url:
             return None
-        return requests_mock.create_response(request, json=definition)
+        return reply(json=definition)
 
-    with edge(incomplete) as answered, pytest.raises(MetadataError, match=words):
+    with (
+        dataverse.transport.answering(incomplete) as answered,
+        pytest.raises(MetadataError, match=words),
+    ):
         dataverse.metadata().table("account")
-    assert answered.called
+    assert answered
 
 
 def test_column_type_falls_back_to_attribute_type():

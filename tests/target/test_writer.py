@@ -1,7 +1,7 @@
 """Writer logic on the emulator: what it sends, what lands, how each outcome is counted.
 
-Rows are read back through the emulator's own session (``api``); requests-mock answers only the
-transport edges the emulator cannot produce (413, whole-request refusals, throttled ``$batch``
+Rows are read back through the emulator's own session (``api``); the transport double answers
+only the edges the emulator cannot produce (413, whole-request refusals, throttled ``$batch``
 parts), and passes every other request through to the emulator.
 """
 
@@ -12,14 +12,14 @@ import re
 import uuid
 
 import pytest
-import requests
-import requests_mock
 
 from target_dynamics.collation import DEFAULT
 from target_dynamics.errors import ServiceUnreachable
 from target_dynamics.identity import IdMode, key_guid
 from target_dynamics.plans import Operation, Row, WritePlan
+from target_dynamics.transport import Unanswered
 from target_dynamics.writer import merge_rows, split_even
+from tests.target.transport_double import reply
 
 PID = "contactid"
 TOO_LONG = "x" * 51  # lastname holds 50 characters (0x80044331)
@@ -65,13 +65,6 @@ def batch_answer(*parts: tuple[int, str]) -> str:
             f"Retry-After: 2\r\nContent-Type: application/json\r\n\r\n{body}\r\n"
         )
     return "".join(lines) + "--batchresponse_1--\r\n"
-
-
-def edge(answer):
-    """requests-mock passing every request to the emulator unless ``answer(request)`` answers."""
-    mocker = requests_mock.Mocker(real_http=True)
-    mocker.add_matcher(answer)
-    return mocker
 
 
 def test_upsert_by_id_is_one_bulk_message(dataverse, api):
@@ -247,13 +240,12 @@ def test_transient_parts_are_sent_again(dataverse, api):
         if answered or not BATCH.search(request.path):
             return None
         answered.append(request)
-        return requests_mock.create_response(
-            request,
+        return reply(
             headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
             text=batch_answer((429, "Too Many Requests"), (204, "No Content")),
         )
 
-    with edge(first_batch):
+    with dataverse.transport.answering(first_batch):
         result = dataverse.writer().write(plan(bulk=False), [by_id(0, 1), by_id(1, 2)])
     assert result.landed == [0, 1]
     assert dataverse.batch_sizes() == [2, 1]
@@ -264,13 +256,12 @@ def test_transient_parts_rejected_when_rounds_run_out(dataverse):
     def every_batch(request):
         if not BATCH.search(request.path):
             return None
-        return requests_mock.create_response(
-            request,
+        return reply(
             headers={"Content-Type": "multipart/mixed; boundary=batchresponse_1"},
             text=batch_answer((503, "Service Unavailable")),
         )
 
-    with edge(every_batch):
+    with dataverse.transport.answering(every_batch):
         result = dataverse.writer(part_retries=2).write(plan(bulk=False), [by_id(0, 1)])
     assert [(i, e.status) for i, e in result.rejected] == [(0, 503)]
 
@@ -297,14 +288,12 @@ def test_too_large_bulk_is_halved_not_isolated(dataverse, api):
 
     def over_two_targets(request):
         if BULK.search(request.path) and len(request.json()["Targets"]) > 2:
-            return requests_mock.create_response(
-                request, status_code=413, reason="Request Entity Too Large"
-            )
+            return reply(413)
         return None
 
-    with edge(over_two_targets) as refused:
+    with dataverse.transport.answering(over_two_targets) as refused:
         result = dataverse.writer().write(plan(), [by_id(i, i + 1) for i in range(5)])
-    assert refused.called
+    assert refused
     assert result.landed == [0, 1, 2, 3, 4]
     assert result.upserted == 5
     assert "batch" not in dataverse.kinds()
@@ -328,42 +317,36 @@ def test_split_even(count, chunk_size, workers, sizes):
     assert [x for c in chunks for x in c] == list(range(count))
 
 
-def refuse_bulk(answer: dict):
-    """requests-mock answering every bulk message with ``answer`` (after the client's retries)."""
-
-    def bulk(request):
-        if not BULK.search(request.path):
-            return None
-        if "exc" in answer:
-            raise answer["exc"]
-        return requests_mock.create_response(request, **answer)
-
-    return edge(bulk)
+def refuse_bulk(dataverse, answer):
+    """Answer every bulk message with ``answer`` (the client's retries included)."""
+    return dataverse.transport.answering(
+        lambda request: answer if BULK.search(request.path) else None
+    )
 
 
-def error_body(code: str, message: str) -> dict:
-    return {"json": {"error": {"code": code, "message": message}}}
+def error_reply(status, code, message):
+    return reply(status, json={"error": {"code": code, "message": message}})
 
 
 @pytest.mark.parametrize(
-    "answer",
+    ("answer", "status"),
     [
-        {"exc": requests.ConnectionError("refused")},
-        {"status_code": 408},
-        {"status_code": 429, "headers": {"Retry-After": "1"}},
-        {"status_code": 502},
-        {"status_code": 503},
-        {"status_code": 504},
+        (Unanswered("ConnectionError"), 0),
+        (reply(408), 408),
+        (reply(429, headers={"Retry-After": "1"}), 429),
+        (reply(502), 502),
+        (reply(503), 503),
+        (reply(504), 504),
     ],
 )
-def test_unavailable_bulk_is_not_isolated(dataverse, api, answer):
+def test_unavailable_bulk_is_not_isolated(dataverse, api, answer, status):
     """Issue 8: no answer or a refusal of the whole request says nothing about the rows: no
     $batch isolation, bulk stays on; once the outage budget is spent the run stops, naming it."""
     w = dataverse.writer()
-    with refuse_bulk(answer) as refused, pytest.raises(ServiceUnreachable) as caught:
+    with refuse_bulk(dataverse, answer) as refused, pytest.raises(ServiceUnreachable) as caught:
         w.write(plan(), [by_id(0, 1), by_id(1, 2)])
-    assert f"last error: {answer.get('status_code', 0)}: " in str(caught.value)
-    assert refused.call_count > 1
+    assert f"last error: {status}: " in str(caught.value)
+    assert len(refused) > 1
     assert "batch" not in dataverse.kinds()
     assert not w.bulk_disabled("contacts")
     assert gid(1) not in contacts(api, dataverse.server)
@@ -372,31 +355,19 @@ def test_unavailable_bulk_is_not_isolated(dataverse, api, answer):
 @pytest.mark.parametrize(
     ("answer", "disabled"),
     [
-        (
-            {"status_code": 400}
-            | error_body("0x80040800", "The 'UpsertMultiple' method does not support "),
-            True,
-        ),
-        ({"status_code": 401}, False),
-        (
-            {"status_code": 500}
-            | error_body("0x80040333", "A duplicate of the current record exists."),
-            False,
-        ),
-        (
-            {"status_code": 400}
-            | error_body("0x80044331", "The value 'x' is not supported for column a."),
-            False,
-        ),
+        (error_reply(400, "0x80040800", "The 'UpsertMultiple' method does not support "), True),
+        (reply(401), False),
+        (error_reply(500, "0x80040333", "A duplicate of the current record exists."), False),
+        (error_reply(400, "0x80044331", "The value 'x' is not supported for column a."), False),
     ],
 )
 def test_only_not_supported_for_the_message_turns_bulk_off(dataverse, api, answer, disabled):
     """Issue 8: a 401 or duplicate detection is isolated through $batch but never switches bulk
     off; only a "not supported" answer naming the bulk message does."""
     w = dataverse.writer()
-    with refuse_bulk(answer) as refused:
+    with refuse_bulk(dataverse, answer) as refused:
         assert w.write(plan(), [by_id(0, 1), by_id(1, 2)]).landed == [0, 1]
-    assert refused.called
+    assert refused
     kinds = dataverse.kinds()
     assert set(kinds[:-1]) == {"UpsertMultiple"}
     assert kinds[-1] == "batch"

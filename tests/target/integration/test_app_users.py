@@ -15,11 +15,11 @@ import typing as t
 
 from dataverse_emulator.state.budget import Limits
 from target_dynamics.target import TargetDynamics
+from tests.target.transport_double import TransportDouble
 
 if t.TYPE_CHECKING:
-    import requests
-
     from target_dynamics.client import DataverseClient
+    from target_dynamics.webapi import WebResponse
 
 NEVER = 1_000_000
 """``after`` of a rule that only counts the requests it matches (it never fires)."""
@@ -282,10 +282,10 @@ def test_concurrency_halves_on_429s_and_comes_back(emulator_factory, singer):
     client = users_of(target)[throttled]
     seen: list[tuple[int, int]] = []  # per answer: its status, the limit when it came
 
-    def note(response: requests.Response, *_: object, **__: object) -> None:
-        seen.append((response.status_code, client.in_flight.limit))
+    def note(response: WebResponse) -> None:
+        seen.append((response.status, client.in_flight.limit))
 
-    client._session.hooks["response"].append(note)
+    client._transport = TransportDouble(client._transport, watch=note)
     server.admin.set_faults(
         [
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataverse_emulator.state.budget import Limits
 from target_dynamics.target import TargetDynamics
+from tests.target.transport_double import TransportDouble
 
 
 def run(server, singer, count: int) -> list[int]:
@@ -19,7 +20,9 @@ def run(server, singer, count: int) -> list[int]:
     )
     client = target.client
     limits: list[int] = []
-    client._session.hooks["response"].append(lambda *_, **__: limits.append(client.in_flight.limit))
+    client._transport = TransportDouble(
+        client._transport, watch=lambda _: limits.append(client.in_flight.limit)
+    )
     singer.listen(target, singer.people(count, schema=True))
     assert len(server.admin.snapshot()["contact"]) == count
     return limits

@@ -15,9 +15,10 @@ import trustme
 
 from target_dynamics.app_users import AppUsers
 from target_dynamics.auth import Credentials, TokenProvider
-from target_dynamics.client import DataverseClient, make_session
+from target_dynamics.client import DataverseClient
 from target_dynamics.collation import DEFAULT
 from target_dynamics.plans import Operation, Row, WritePlan
+from target_dynamics.transport import HttpsTransport, make_session, trust_context
 from target_dynamics.writer import Writer
 
 EXAMPLE_ENTITIES = (
@@ -28,19 +29,19 @@ CONTACTS = WritePlan("contacts", "contact", "contactid", Operation.UPSERT, ("con
 
 def transport(server, credentials: Credentials | None = None) -> tuple[DataverseClient, Writer]:
     config = server.target_config
-    session = make_session(config["ca_bundle"])
+    trust = trust_context(config["ca_bundle"])
     tokens = TokenProvider(
         credentials
         or Credentials(config["tenant_id"], config["client_id"], config["client_secret"]),
         authority_host=config["authority_host"],
         resource_url=config["dynamics_url"],
-        session=session,
+        session=make_session(trust),
     )
     client = DataverseClient(
         dynamics_url=config["dynamics_url"],
         api_version="9.2",
         tokens=tokens,
-        session=session,
+        transport=HttpsTransport(trust),
         timeout=30,
         backoff_base=0.05,
     )

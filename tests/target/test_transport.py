@@ -1,0 +1,194 @@
+"""HttpsTransport and MSAL's session over real loopback TLS: trust, cookies, failures, proxies."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import ssl
+import threading
+import time
+import typing as t
+
+import pytest
+import requests
+import trustme
+
+from target_dynamics.errors import ConfigError
+from target_dynamics.transport import (
+    USER_AGENT,
+    HttpsTransport,
+    Unanswered,
+    make_session,
+    trust_context,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.target.conftest import Listener
+
+
+class Server:
+    """A loopback HTTPS server whose certificate only a private CA can verify.
+
+    ``GET /`` sets cookies, ``GET /slow`` answers after 2 s, ``GET /cut`` promises 100 bytes
+    and sends 2, ``GET /drop`` closes the connection without a word. Each request's headers
+    are kept in :attr:`received`.
+    """
+
+    def __init__(self, ca_path: str, url: str) -> None:
+        self.ca_path = ca_path
+        self.url = url
+        self.received: list[dict[str, str]] = []
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    received: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            received.append(dict(self.headers))
+            if self.path == "/drop":
+                self.close_connection = True
+                return
+            if self.path == "/slow":
+                time.sleep(2)
+            self.send_response(200)
+            self.send_header("Set-Cookie", "ARRAffinity=abc; Path=/; HttpOnly")
+            self.send_header("Set-Cookie", "other=1; Path=/")
+            self.send_header("Content-Length", "100" if self.path == "/cut" else "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            if self.path == "/cut":
+                self.close_connection = True
+
+        def log_message(self, *args: t.Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    served = Server(str(ca_path), f"https://127.0.0.1:{server.server_address[1]}")
+    served.received = received
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+def test_answers_with_status_headers_and_body(tls_server: Server) -> None:
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    answer = transport.send("GET", tls_server.url + "/", {"Accept": "application/json"}, None, 5)
+    assert (answer.status, answer.body) == (200, b"{}")
+    assert answer.header("content-length") == "2"
+    assert tls_server.received[-1]["User-Agent"] == USER_AGENT
+    assert tls_server.received[-1]["Accept"] == "application/json"
+
+
+def test_no_cookie_is_kept(tls_server: Server) -> None:
+    """§7.2: the ARRAffinity cookie would pin every request to one web server; none is sent."""
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    for _ in range(2):
+        transport.send("GET", tls_server.url + "/", {}, None, 5)
+    assert "Cookie" not in tls_server.received[-1]
+
+
+def test_connections_are_reused(tls_server: Server) -> None:
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    before = len(tls_server.received)
+    for _ in range(3):
+        transport.send("GET", tls_server.url + "/", {}, None, 5)
+    [pool] = transport._pools.values()
+    assert pool.num_connections == 1
+    assert len(tls_server.received) == before + 3
+
+
+@pytest.mark.parametrize(
+    ("path", "read_timeout"), [("/slow", True), ("/cut", False), ("/drop", False)]
+)
+def test_no_whole_answer_is_unanswered(tls_server: Server, path: str, read_timeout: bool) -> None:
+    """A timeout says the request went out (a write may still run); a cut answer does not."""
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    with pytest.raises(Unanswered) as caught:
+        transport.send("GET", tls_server.url + path, {}, None, 0.5)
+    assert caught.value.read_timeout is read_timeout
+
+
+def test_refused_connection_is_unanswered() -> None:
+    transport = HttpsTransport(trust_context(None))
+    with pytest.raises(Unanswered) as caught:
+        transport.send("GET", f"https://127.0.0.1:{free_port()}/", {}, None, 5)
+    assert not caught.value.read_timeout
+
+
+def test_untrusted_certificate_is_a_config_error(tls_server: Server) -> None:
+    transport = HttpsTransport(trust_context(None))
+    with pytest.raises(ConfigError, match=r"TLS verification of 127\.0\.0\.1 failed"):
+        transport.send("GET", tls_server.url + "/", {}, None, 5)
+
+
+def test_plain_http_is_refused() -> None:
+    with pytest.raises(ConfigError, match="Refusing"):
+        HttpsTransport(trust_context(None)).send("GET", "http://127.0.0.1:9/x", {}, None, 5)
+
+
+def test_tls_bundle_is_added_and_environment_ignored(
+    tls_server: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: t.Any
+) -> None:
+    """§1.6 pitfall: REQUESTS_CA_BUNDLE must neither replace nor break the configured trust."""
+    other = trustme.CA()
+    other_path = tmp_path / "other.pem"
+    other.cert_pem.write_to_path(str(other_path))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_path))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    trusted = trust_context(tls_server.ca_path)
+    assert make_session(trusted).get(tls_server.url, timeout=5).status_code == 200
+    assert HttpsTransport(trusted).send("GET", tls_server.url + "/", {}, None, 5).status == 200
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_server.ca_path)
+    with pytest.raises(requests.exceptions.SSLError):
+        make_session(trust_context(None)).get(tls_server.url, timeout=5)
+    with pytest.raises(ConfigError):
+        HttpsTransport(trust_context(None)).send("GET", tls_server.url + "/", {}, None, 5)
+
+
+def test_unreadable_bundle(tmp_path: t.Any) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="not readable PEM"):
+        trust_context(str(bad))
+
+
+def test_web_api_requests_go_through_the_environments_proxy(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS_PROXY is honoured (the proxy sees only a CONNECT, never a header or body) and
+    NO_PROXY exempts a host."""
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", listener.url)
+    transport = HttpsTransport(trust_context(None))
+    with pytest.raises(Unanswered):
+        transport.send("POST", "https://org.example:443/api/x", {"Authorization": "s"}, b"b", 5)
+    assert listener.received == [("CONNECT", "org.example:443", b"")]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = HttpsTransport(trust_context(None))
+    with pytest.raises(Unanswered):
+        direct.send("GET", f"https://127.0.0.1:{free_port()}/", {}, None, 5)
+    assert len(listener.received) == 1
