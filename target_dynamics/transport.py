@@ -1,8 +1,8 @@
 """HTTPS to Dataverse and Microsoft Entra ID: one verified TLS context, environment proxies.
 
-The Web API client sends through :class:`HttpsTransport`, a thin layer on urllib3's connection
-pools: it keeps no cookies (the ``ARRAffinity`` cookie would pin every request to one web
-server, §7.2), follows no redirects and retries nothing, since the client decides all of that.
+The Web API client sends through :class:`HttpsTransport`, keep-alive connections on
+:mod:`http.client`. It keeps no cookies (the ``ARRAffinity`` cookie would pin every request to
+one web server, §7.2), follows no redirects and retries nothing: the client decides all of that.
 MSAL gets a requests session (:func:`make_session`) with the same trust. Both verify TLS against
 the default CAs plus an optional bundle, whatever ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
 say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
@@ -10,25 +10,27 @@ say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import importlib.metadata
+import select
 import ssl
 import threading
 import typing as t
-from urllib.parse import unquote
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import certifi
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
 from typing_extensions import override
-from urllib3.util.ssl_match_hostname import CertificateError
 
 from target_dynamics.errors import ConfigError
 from target_dynamics.webapi import WebResponse
 
 if t.TYPE_CHECKING:
+    import socket
     from collections.abc import Mapping
 
     # The stubs' shapes of a connection pool key (typing-only).
@@ -37,7 +39,7 @@ if t.TYPE_CHECKING:
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 USER_AGENT = f"target-dynamics/{importlib.metadata.version('target-dynamics')}"
-TRANSPORT_HEADERS = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+TRANSPORT_HEADERS = {"User-Agent": USER_AGENT}
 """Sent with every Web API request, under the client's own headers."""
 
 
@@ -84,19 +86,30 @@ def trust_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
-class HttpsTransport:
-    """Pooled HTTPS connections to the Web API, through the environment's proxy if any.
+@dataclass(frozen=True)
+class _Route:
+    """Where connections for one origin go: the host itself, or a tunnel through a proxy."""
 
-    One connection pool per origin (a client talks to one environment), made on first use with
-    the proxy the environment names for it (``NO_PROXY`` honoured).
+    host: str
+    port: int
+    proxy: tuple[str, int, tuple[tuple[str, str], ...]] | None
+    """Proxy host, port and ``CONNECT`` headers (credentials from the proxy URL)."""
+
+
+class HttpsTransport:
+    """Keep-alive HTTPS connections to the Web API, through the environment's proxy if any.
+
+    Built on :mod:`http.client`: each request is one write (headers and body together) and its
+    answer is read whole. Idle connections are kept per origin (at most ``pool_size``) and
+    checked before reuse; a connection the server closed is replaced, never written to.
+    A proxy from ``HTTPS_PROXY`` (``NO_PROXY`` honoured) is tunnelled through with ``CONNECT``.
     """
 
     def __init__(self, context: ssl.SSLContext, *, pool_size: int = POOL_SIZE) -> None:
         self._context = context
         self._pool_size = pool_size
-        self._pools: dict[str, urllib3.HTTPSConnectionPool] = {}
-        self._managers: list[urllib3.PoolManager] = []
-        self._timeouts: dict[float, urllib3.Timeout] = {}
+        self._routes: dict[str, _Route] = {}
+        self._idle: dict[_Route, list[http.client.HTTPSConnection]] = {}
         self._lock = threading.Lock()
 
     def send(
@@ -104,87 +117,113 @@ class HttpsTransport:
     ) -> WebResponse:
         """See :meth:`Transport.send`."""
         end = url.find("/", len("https://"))
-        origin, path = url[:end], url[end:]
-        pool = self._pools.get(origin) or self._pool(url, origin)
-        wait = self._timeouts.get(timeout) or self._timeout(timeout)
+        origin, path = (url, "/") if end < 0 else (url[:end], url[end:])
+        route = self._routes.get(origin) or self._route(url, origin)
+        connection = self._connection(route, timeout)
         try:
-            answer = pool.urlopen(
-                method,
-                path,
-                body=body,
-                headers={**TRANSPORT_HEADERS, **headers},
-                retries=False,
-                redirect=False,
-                timeout=wait,
-                preload_content=True,
-                assert_same_host=False,
-            )
-        except urllib3.exceptions.ReadTimeoutError:
+            connection.request(method, path, body, {**TRANSPORT_HEADERS, **headers})
+            answer = connection.getresponse()
+            data = answer.read()
+        except TimeoutError:
+            connection.close()
             raise Unanswered("ReadTimeout", read_timeout=True) from None
-        except urllib3.exceptions.SSLError as exc:
-            if _unverified(exc):
-                raise ConfigError(
-                    f"TLS verification of {pool.host} failed; "
-                    "set ca_bundle to the CA that signed its certificate."
-                ) from None
+        except (http.client.HTTPException, OSError) as exc:
+            connection.close()
             raise Unanswered(type(exc).__name__) from None
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-            raise Unanswered(type(exc).__name__) from None
-        return WebResponse(answer.status, dict(answer.headers), answer.data)
+        self._keep(route, connection)
+        merged: dict[str, str] = {}
+        for name, value in answer.getheaders():
+            merged[name] = f"{merged[name]}, {value}" if name in merged else value
+        return WebResponse(answer.status, merged, data)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every idle connection."""
         with self._lock:
-            for manager in self._managers:
-                manager.clear()
-            self._pools.clear()
+            for idle in self._idle.values():
+                for connection in idle:
+                    connection.close()
+            self._idle.clear()
 
-    def _pool(self, url: str, origin: str) -> urllib3.HTTPSConnectionPool:
+    def _connection(self, route: _Route, timeout: float) -> http.client.HTTPSConnection:
+        """An idle connection the server has not closed, else a new one (connected here)."""
         with self._lock:
-            pool = self._pools.get(origin)
-            if pool is None:
-                if not url.startswith("https://"):
-                    raise ConfigError(f"Refusing to send a Web API request over {url[:8]!r}.")
-                manager = self._manager(url)
-                self._managers.append(manager)
-                pool = t.cast("urllib3.HTTPSConnectionPool", manager.connection_from_url(url))
-                self._pools[origin] = pool
-            return pool
+            idle = self._idle.get(route) or []
+            while idle:
+                connection = idle.pop()
+                if not _closed(connection):
+                    if connection.timeout != timeout:
+                        connection.timeout = timeout
+                        t.cast("socket.socket", connection.sock).settimeout(timeout)
+                    return connection
+                connection.close()
+        if route.proxy is None:
+            connection = http.client.HTTPSConnection(
+                route.host, route.port, timeout=timeout, context=self._context
+            )
+        else:
+            proxy_host, proxy_port, proxy_headers = route.proxy
+            connection = http.client.HTTPSConnection(
+                proxy_host, proxy_port, timeout=timeout, context=self._context
+            )
+            connection.set_tunnel(route.host, route.port, dict(proxy_headers))
+        try:
+            connection.connect()
+        except ssl.SSLCertVerificationError:
+            connection.close()
+            raise ConfigError(
+                f"TLS verification of {route.host} failed; "
+                "set ca_bundle to the CA that signed its certificate."
+            ) from None
+        except (http.client.HTTPException, OSError) as exc:  # timeouts included
+            connection.close()
+            raise Unanswered(type(exc).__name__) from None
+        return connection
 
-    def _manager(self, url: str) -> urllib3.PoolManager:
-        """A pool manager for ``url``: through the proxy the environment names for it, if any."""
-        options: dict[str, t.Any] = {
-            "maxsize": self._pool_size,
-            "ssl_context": self._context,
-            "cert_reqs": "CERT_REQUIRED",
-        }
-        proxy = select_proxy(url, get_environ_proxies(url))
-        if not proxy:
-            return urllib3.PoolManager(**options)
-        user, password = get_auth_from_url(proxy)
-        proxy_headers = (
-            urllib3.make_headers(proxy_basic_auth=f"{unquote(user)}:{unquote(password)}")
-            if user
-            else {}
-        )
-        return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
+    def _keep(self, route: _Route, connection: http.client.HTTPSConnection) -> None:
+        """Put ``connection`` back for reuse, unless the answer closed it or enough are idle."""
+        if connection.sock is not None:
+            with self._lock:
+                idle = self._idle.setdefault(route, [])
+                if len(idle) < self._pool_size:
+                    idle.append(connection)
+                    return
+        connection.close()
 
-    def _timeout(self, seconds: float) -> urllib3.Timeout:
-        wait = self._timeouts[seconds] = urllib3.Timeout(connect=seconds, read=seconds)
-        return wait
+    def _route(self, url: str, origin: str) -> _Route:
+        """How to reach ``origin``: directly, or through the proxy the environment names."""
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ConfigError(f"Refusing to send a Web API request to {origin!r}: https only.")
+        proxy_url = select_proxy(url, get_environ_proxies(url))
+        proxy = None
+        if proxy_url:
+            through = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+            if through.scheme != "http" or not through.hostname:
+                raise ConfigError(
+                    f"The proxy for {parts.hostname} ({through.scheme}://{through.hostname}) is "
+                    "not an http:// proxy; set HTTPS_PROXY to http://host:port (the TLS "
+                    "connection to Dataverse is tunnelled through it with CONNECT)."
+                )
+            user, password = get_auth_from_url(proxy_url)
+            connect_headers: tuple[tuple[str, str], ...] = ()
+            if user:
+                token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+                connect_headers = (("Proxy-Authorization", f"Basic {token}"),)
+            proxy = (through.hostname, through.port or 80, connect_headers)
+        route = _Route(parts.hostname, parts.port or 443, proxy)
+        with self._lock:
+            self._routes[origin] = route
+        return route
 
 
-def _unverified(exc: urllib3.exceptions.SSLError) -> bool:
-    """Whether a TLS failure is the certificate's (not a connection cut during the handshake)."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # the failure as raised, then what it wraps
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError | CertificateError):
-            return True
-        inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
-        seen = inner or seen.__cause__ or seen.__context__
-    return False
+def _closed(connection: http.client.HTTPSConnection) -> bool:
+    """Whether the server closed an idle connection (it is readable: end of stream or junk)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _TrustAdapter(HTTPAdapter):

@@ -154,7 +154,6 @@ def test_wheel_metadata(built: Path) -> None:
         "singer-sdk",
         "msal",
         "requests",
-        "urllib3",
         "certifi",
         "click",
         "msgspec",

@@ -32,8 +32,9 @@ class Server:
     """A loopback HTTPS server whose certificate only a private CA can verify.
 
     ``GET /`` sets cookies, ``GET /slow`` answers after 2 s, ``GET /cut`` promises 100 bytes
-    and sends 2, ``GET /drop`` closes the connection without a word. Each request's headers
-    are kept in :attr:`received`.
+    and sends 2, ``GET /drop`` closes the connection without a word, ``GET /bye`` answers and
+    then closes it. Each request's headers (and client port, ``peer``) are kept in
+    :attr:`received`.
     """
 
     def __init__(self, ca_path: str, url: str) -> None:
@@ -61,7 +62,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            received.append(dict(self.headers))
+            received.append({**self.headers, "peer": str(self.client_address[1])})
             if self.path == "/drop":
                 self.close_connection = True
                 return
@@ -73,14 +74,15 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             self.send_header("Content-Length", "100" if self.path == "/cut" else "2")
             self.end_headers()
             self.wfile.write(b"{}")
-            if self.path == "/cut":
-                self.close_connection = True
+            if self.path in {"/cut", "/bye"}:
+                self.close_connection = True  # /bye: after a whole answer, without a word
 
         def log_message(self, *args: t.Any) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    server.handle_error = lambda *_: None  # a client that gave up (/slow) is expected here
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -112,12 +114,17 @@ def test_no_cookie_is_kept(tls_server: Server) -> None:
 
 def test_connections_are_reused(tls_server: Server) -> None:
     transport = HttpsTransport(trust_context(tls_server.ca_path))
-    before = len(tls_server.received)
     for _ in range(3):
         transport.send("GET", tls_server.url + "/", {}, None, 5)
-    [pool] = transport._pools.values()
-    assert pool.num_connections == 1
-    assert len(tls_server.received) == before + 3
+    assert len({r["peer"] for r in tls_server.received[-3:]}) == 1
+
+
+def test_a_connection_the_server_closed_is_replaced_not_written_to(tls_server: Server) -> None:
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    transport.send("GET", tls_server.url + "/bye", {}, None, 5)
+    time.sleep(0.2)  # the close reaches this side
+    assert transport.send("GET", tls_server.url + "/", {}, None, 5).status == 200
+    assert tls_server.received[-2]["peer"] != tls_server.received[-1]["peer"]
 
 
 @pytest.mark.parametrize(
@@ -192,3 +199,36 @@ def test_web_api_requests_go_through_the_environments_proxy(
     with pytest.raises(Unanswered):
         direct.send("GET", f"https://127.0.0.1:{free_port()}/", {}, None, 5)
     assert len(listener.received) == 1
+
+
+def test_proxy_credentials_go_on_the_connect_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy URL's user and password (percent-decoded) authenticate the CONNECT."""
+    heard: list[bytes] = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+
+        def answer() -> None:
+            peer, _ = proxy.accept()
+            with peer:
+                heard.append(peer.recv(4096))
+                peer.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://u%20s:p@127.0.0.1:{proxy.getsockname()[1]}")
+        with pytest.raises(Unanswered):
+            HttpsTransport(trust_context(None)).send("GET", "https://org.example/x", {}, None, 5)
+        thread.join(5)
+    assert heard[0].startswith(b"CONNECT org.example:443 HTTP/1.")
+    assert b"Proxy-Authorization: Basic dSBzOnA=\r\n" in heard[0]  # base64 of "u s:p"
+
+
+def test_an_https_proxy_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3128")
+    with pytest.raises(ConfigError, match="set HTTPS_PROXY to http://host:port"):
+        HttpsTransport(trust_context(None)).send("GET", "https://org.example/x", {}, None, 5)

@@ -13,7 +13,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from urllib3 import HTTPHeaderDict
+from requests.structures import CaseInsensitiveDict
 
 from target_dynamics.webapi import WebResponse
 
@@ -29,7 +29,7 @@ class Sent:
 
     method: str
     url: str
-    headers: HTTPHeaderDict
+    headers: CaseInsensitiveDict[str]
     body: bytes | None
     timeout: float
 
@@ -107,7 +107,7 @@ class TransportDouble:
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> WebResponse:
         """See :meth:`target_dynamics.transport.Transport.send`."""
-        request = Sent(method, url, HTTPHeaderDict(headers), body, timeout)
+        request = Sent(method, url, CaseInsensitiveDict(headers), body, timeout)
         scripted = self._scripted(request)
         if scripted is None:
             if self._inner is None:
