@@ -219,9 +219,12 @@ def key_segment(key: t.Mapping[str, t.Any], primary_id: str, *, encoded: bool = 
         raise NotAddressable
     parts = []
     for column, value in key.items():
-        if value is None or value == "":
+        if type(value) is str and value and column[:1] != "_" and column != primary_id:
+            rendered = "'" + value.replace("'", "''") + "'"  # text, the usual key: literal()'s
+        elif value is None or value == "":
             raise ValueError(f"Key column {column!r} is empty.")
-        rendered = _guid(value) if _is_id_column(column, primary_id) else literal(value)
+        else:
+            rendered = _guid(value) if _is_id_column(column, primary_id) else literal(value)
         parts.append(f"{check_name(column)}={_encode(rendered) if encoded else rendered}")
     return ",".join(parts)
 
