@@ -1,8 +1,9 @@
 """HTTPS to Dataverse and Microsoft Entra ID: one verified TLS context, environment proxies.
 
-The Web API client sends through :class:`HttpsTransport`, keep-alive connections on
-:mod:`http.client`. It keeps no cookies (the ``ARRAffinity`` cookie would pin every request to
-one web server, §7.2), follows no redirects and retries nothing: the client decides all of that.
+The Web API client sends through :class:`HttpsTransport`, keep-alive HTTP/1.1 connections
+(:mod:`target_dynamics.http1`). It keeps no cookies (the ``ARRAffinity`` cookie would pin every
+request to one web server, §7.2), follows no redirects and retries nothing: the client decides
+all of that.
 MSAL gets a requests session (:func:`make_session`) with the same trust. Both verify TLS against
 the default CAs plus an optional bundle, whatever ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
 say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
@@ -11,9 +12,7 @@ say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
 from __future__ import annotations
 
 import base64
-import http.client
 import importlib.metadata
-import select
 import ssl
 import threading
 import typing as t
@@ -26,11 +25,11 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
 from typing_extensions import override
 
+from target_dynamics import http1
 from target_dynamics.errors import ConfigError
 from target_dynamics.webapi import WebResponse
 
 if t.TYPE_CHECKING:
-    import socket
     from collections.abc import Mapping
 
     # The stubs' shapes of a connection pool key (typing-only).
@@ -92,24 +91,25 @@ class _Route:
 
     host: str
     port: int
-    proxy: tuple[str, int, tuple[tuple[str, str], ...]] | None
+    proxy: tuple[str, int, Mapping[str, str]] | None
     """Proxy host, port and ``CONNECT`` headers (credentials from the proxy URL)."""
 
 
 class HttpsTransport:
     """Keep-alive HTTPS connections to the Web API, through the environment's proxy if any.
 
-    Built on :mod:`http.client`: each request is one write (headers and body together) and its
-    answer is read whole. Idle connections are kept per origin (at most ``pool_size``) and
-    checked before reuse; a connection the server closed is replaced, never written to.
-    A proxy from ``HTTPS_PROXY`` (``NO_PROXY`` honoured) is tunnelled through with ``CONNECT``.
+    Each request is one write (headers and body together) and its answer is read whole
+    (:mod:`target_dynamics.http1`). Idle connections are kept per origin (at most
+    ``pool_size``) and checked before reuse; one the server closed is replaced, never written
+    to. A proxy from ``HTTPS_PROXY`` (``NO_PROXY`` honoured) is tunnelled through with
+    ``CONNECT``.
     """
 
     def __init__(self, context: ssl.SSLContext, *, pool_size: int = POOL_SIZE) -> None:
         self._context = context
         self._pool_size = pool_size
         self._routes: dict[str, _Route] = {}
-        self._idle: dict[_Route, list[http.client.HTTPSConnection]] = {}
+        self._idle: dict[str, list[http1.Connection]] = {}
         self._lock = threading.Lock()
 
     def send(
@@ -117,24 +117,18 @@ class HttpsTransport:
     ) -> WebResponse:
         """See :meth:`Transport.send`."""
         end = url.find("/", len("https://"))
-        origin, path = (url, "/") if end < 0 else (url[:end], url[end:])
-        route = self._routes.get(origin) or self._route(url, origin)
-        connection = self._connection(route, timeout)
+        origin, target = (url, "/") if end < 0 else (url[:end], url[end:])
+        connection = self._idle_connection(origin, timeout) or self._connect(url, origin, timeout)
         try:
-            connection.request(method, path, body, {**TRANSPORT_HEADERS, **headers})
-            answer = connection.getresponse()
-            data = answer.read()
+            answer = connection.exchange(method, target, {**TRANSPORT_HEADERS, **headers}, body)
         except TimeoutError:
             connection.close()
             raise Unanswered("ReadTimeout", read_timeout=True) from None
-        except (http.client.HTTPException, OSError) as exc:
+        except (http1.BrokenAnswer, OSError) as exc:
             connection.close()
             raise Unanswered(type(exc).__name__) from None
-        self._keep(route, connection)
-        merged: dict[str, str] = {}
-        for name, value in answer.getheaders():
-            merged[name] = f"{merged[name]}, {value}" if name in merged else value
-        return WebResponse(answer.status, merged, data)
+        self._keep(origin, connection)
+        return WebResponse(answer.status, answer.headers, answer.body)
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -144,49 +138,39 @@ class HttpsTransport:
                     connection.close()
             self._idle.clear()
 
-    def _connection(self, route: _Route, timeout: float) -> http.client.HTTPSConnection:
-        """An idle connection the server has not closed, else a new one (connected here)."""
+    def _idle_connection(self, origin: str, timeout: float) -> http1.Connection | None:
+        """An idle connection to ``origin`` the server has not closed, if there is one."""
         with self._lock:
-            idle = self._idle.get(route) or []
+            idle = self._idle.get(origin)
             while idle:
                 connection = idle.pop()
-                if not _closed(connection):
-                    if connection.timeout != timeout:
-                        connection.timeout = timeout
-                        t.cast("socket.socket", connection.sock).settimeout(timeout)
+                if connection.reusable():
+                    connection.set_timeout(timeout)
                     return connection
                 connection.close()
-        if route.proxy is None:
-            connection = http.client.HTTPSConnection(
-                route.host, route.port, timeout=timeout, context=self._context
-            )
-        else:
-            proxy_host, proxy_port, proxy_headers = route.proxy
-            connection = http.client.HTTPSConnection(
-                proxy_host, proxy_port, timeout=timeout, context=self._context
-            )
-            connection.set_tunnel(route.host, route.port, dict(proxy_headers))
+        return None
+
+    def _connect(self, url: str, origin: str, timeout: float) -> http1.Connection:
+        route = self._routes.get(origin) or self._route(url, origin)
         try:
-            connection.connect()
+            return http1.Connection(
+                route.host, route.port, context=self._context, timeout=timeout, proxy=route.proxy
+            )
         except ssl.SSLCertVerificationError:
-            connection.close()
             raise ConfigError(
                 f"TLS verification of {route.host} failed; "
                 "set ca_bundle to the CA that signed its certificate."
             ) from None
-        except (http.client.HTTPException, OSError) as exc:  # timeouts included
-            connection.close()
+        except (http1.BrokenAnswer, OSError) as exc:  # timeouts included
             raise Unanswered(type(exc).__name__) from None
-        return connection
 
-    def _keep(self, route: _Route, connection: http.client.HTTPSConnection) -> None:
+    def _keep(self, origin: str, connection: http1.Connection) -> None:
         """Put ``connection`` back for reuse, unless the answer closed it or enough are idle."""
-        if connection.sock is not None:
-            with self._lock:
-                idle = self._idle.setdefault(route, [])
-                if len(idle) < self._pool_size:
-                    idle.append(connection)
-                    return
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if connection.persistent and len(idle) < self._pool_size:
+                idle.append(connection)
+                return
         connection.close()
 
     def _route(self, url: str, origin: str) -> _Route:
@@ -205,25 +189,15 @@ class HttpsTransport:
                     "connection to Dataverse is tunnelled through it with CONNECT)."
                 )
             user, password = get_auth_from_url(proxy_url)
-            connect_headers: tuple[tuple[str, str], ...] = ()
+            connect_headers = {}
             if user:
                 token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
-                connect_headers = (("Proxy-Authorization", f"Basic {token}"),)
+                connect_headers["Proxy-Authorization"] = f"Basic {token}"
             proxy = (through.hostname, through.port or 80, connect_headers)
         route = _Route(parts.hostname, parts.port or 443, proxy)
         with self._lock:
             self._routes[origin] = route
         return route
-
-
-def _closed(connection: http.client.HTTPSConnection) -> bool:
-    """Whether the server closed an idle connection (it is readable: end of stream or junk)."""
-    sock = connection.sock
-    if sock is None:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class _TrustAdapter(HTTPAdapter):

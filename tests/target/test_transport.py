@@ -33,14 +33,29 @@ class Server:
 
     ``GET /`` sets cookies, ``GET /slow`` answers after 2 s, ``GET /cut`` promises 100 bytes
     and sends 2, ``GET /drop`` closes the connection without a word, ``GET /bye`` answers and
-    then closes it. Each request's headers (and client port, ``peer``) are kept in
-    :attr:`received`.
+    then closes it; the paths of :data:`RAW` answer those bytes as they are (and close the
+    connection after the ones in :data:`CLOSING`). Each request's headers (and client port,
+    ``peer``) are kept in :attr:`received`.
     """
 
     def __init__(self, ca_path: str, url: str) -> None:
         self.ca_path = ca_path
         self.url = url
         self.received: list[dict[str, str]] = []
+
+
+RAW = {
+    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\n{}\r\n3;ext=1\r\n[1]\r\n0\r\nTrailer-Field: x\r\n\r\n",
+    "/interim": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nX-Part: 1\r\n\r\n",
+    "/twice": b"HTTP/1.1 200 OK\r\nX-Seen: a\r\nx-seen: b\r\nContent-Length: 0\r\n\r\n",
+    "/eof": b"HTTP/1.1 200 OK\r\n\r\nto the end",
+    "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+    "/old": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "/junk": b"SPDY/3 200 OK\r\n\r\n",
+    "/cut-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{}",
+}
+CLOSING = {"/eof", "/close", "/old", "/junk", "/cut-chunk"}
 
 
 def free_port() -> int:
@@ -63,6 +78,10 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
         def do_GET(self) -> None:
             received.append({**self.headers, "peer": str(self.client_address[1])})
+            if self.path in RAW:
+                self.wfile.write(RAW[self.path])
+                self.close_connection = self.path in CLOSING
+                return
             if self.path == "/drop":
                 self.close_connection = True
                 return
@@ -76,6 +95,16 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             self.wfile.write(b"{}")
             if self.path in {"/cut", "/bye"}:
                 self.close_connection = True  # /bye: after a whole answer, without a word
+
+        def do_POST(self) -> None:
+            """Refuse the body unread, as a server does when it is too large."""
+            self.send_response(413)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(0.5)  # the answer reaches the client before the reset
+            self.close_connection = True
 
         def log_message(self, *args: t.Any) -> None:
             pass
@@ -128,7 +157,39 @@ def test_a_connection_the_server_closed_is_replaced_not_written_to(tls_server: S
 
 
 @pytest.mark.parametrize(
-    ("path", "read_timeout"), [("/slow", True), ("/cut", False), ("/drop", False)]
+    ("path", "expected", "reused"),
+    [
+        ("/chunked", (200, {"Transfer-Encoding": "chunked"}, b"{}[1]"), True),
+        ("/interim", (204, {"X-Part": "1"}, b""), True),
+        ("/twice", (200, {"X-Seen": "a, b", "Content-Length": "0"}, b""), True),
+        ("/eof", (200, {}, b"to the end"), False),
+        ("/close", (200, {"Connection": "close", "Content-Length": "2"}, b"{}"), False),
+        ("/old", (200, {"Content-Length": "2"}, b"{}"), False),
+    ],
+)
+def test_answers_are_framed_as_http_1_1_says(
+    tls_server: Server, path: str, expected: tuple[int, dict[str, str], bytes], reused: bool
+) -> None:
+    """RFC 9112: chunked (extensions and trailers dropped), interim 1xx skipped, duplicate
+    fields joined, a body to the end of the connection, Connection: close, HTTP/1.0."""
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    answer = transport.send("GET", tls_server.url + path, {}, None, 5)
+    assert (answer.status, answer.headers, answer.body) == expected
+    time.sleep(0.1)  # a close reaches this side
+    transport.send("GET", tls_server.url + "/", {}, None, 5)
+    assert (tls_server.received[-2]["peer"] == tls_server.received[-1]["peer"]) is reused
+
+
+def test_an_answer_sent_before_the_whole_body_is_read(tls_server: Server) -> None:
+    """A server that stops reading a large body answers why (413): that answer is returned."""
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    answer = transport.send("POST", tls_server.url + "/big", {}, b"x" * 50_000_000, 5)
+    assert answer.status == 413
+
+
+@pytest.mark.parametrize(
+    ("path", "read_timeout"),
+    [("/slow", True), ("/cut", False), ("/drop", False), ("/junk", False), ("/cut-chunk", False)],
 )
 def test_no_whole_answer_is_unanswered(tls_server: Server, path: str, read_timeout: bool) -> None:
     """A timeout says the request went out (a write may still run); a cut answer does not."""
