@@ -571,12 +571,13 @@ class DataverseClient:
 
     def _observe(self, response: WebResponse) -> None:
         """Take the parallelism hint and the remaining budgets an answer reports (§7.3, §7.4)."""
-        hint = _number(response.header("x-ms-dop-hint"))
+        reported = {name.lower(): value for name, value in response.headers.items()}
+        hint = _number(reported.get("x-ms-dop-hint"))
         if hint is not None and hint >= 1:
             self._dop_hint = int(hint)
         remaining = {}
         for name in REMAINING_HEADERS:
-            value = _number(response.header(name))
+            value = _number(reported.get(name))
             if value is not None:
                 remaining[name] = value
         self.in_flight.observe(self._dop_hint, remaining)

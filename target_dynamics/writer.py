@@ -51,6 +51,7 @@ import threading
 import time
 import typing as t
 import uuid
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 from target_dynamics import webapi
@@ -87,6 +88,10 @@ class Transport(t.Protocol):
 
     def capacity(self) -> int:
         """Requests that may be in flight now."""
+        ...
+
+    def ceiling(self) -> int:
+        """The most requests that may ever be in flight together."""
         ...
 
     def send(self, request: WebRequest) -> WebResponse:
@@ -250,6 +255,20 @@ class Writer:
         self._sleep = sleep
         self._no_bulk: set[str] = set()
         self._lock = threading.Lock()
+        self._senders: ThreadPoolExecutor | None = None
+
+    def _chunk_senders(self) -> ThreadPoolExecutor:
+        """The threads that send a write's chunks: made once, as many as may be in flight.
+
+        Kept for the run (a thread made per write cost more CPU than its request); a chunk
+        never waits on another task of this pool, so writes sharing it cannot deadlock.
+        """
+        with self._lock:
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(
+                    self._client.ceiling(), thread_name_prefix="dataverse"
+                )
+            return self._senders
 
     def bulk_disabled(self, entity_set: str) -> bool:
         """Whether this writer learnt that ``entity_set`` does not take bulk messages."""
@@ -280,12 +299,12 @@ class Writer:
                 item.payload = dict(plan.deactivation)
         items = self._prepare(plan, merged, result)
         if items:
-            threads = self.concurrency()
-            chunks = split_even(items, self._chunk_size, threads)
-            workers = min(threads, len(chunks))
-            with ThreadPoolExecutor(workers, thread_name_prefix="dataverse") as pool:
-                for outcome in pool.map(lambda chunk: self._write_chunk(plan, chunk), chunks):
-                    result.merge(outcome)
+            chunks = split_even(items, self._chunk_size, self.concurrency())
+            senders = self._chunk_senders()
+            sent = [senders.submit(self._write_chunk, plan, chunk) for chunk in chunks]
+            futures.wait(sent)  # every chunk settled before a failure is raised
+            for outcome in sent:
+                result.merge(outcome.result())
         # A record written to several matching rows lands only if every one of them did.
         rejected = dict(reversed(result.rejected))
         result.landed = sorted(set(result.landed) - rejected.keys())
@@ -443,7 +462,7 @@ class Writer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _write_chunk(self, plan: WritePlan, items: list[_Item]) -> WriteResult:
+    def _write_chunk(self, plan: WritePlan, items: Sequence[_Item]) -> WriteResult:
         message = self._bulk_message(plan, items)
         if message is None:
             return self._write_batch(plan, items)
@@ -480,7 +499,7 @@ class Writer:
         return outcome
 
     def _isolate(
-        self, plan: WritePlan, items: list[_Item], message: str, error: WebApiError
+        self, plan: WritePlan, items: Sequence[_Item], message: str, error: WebApiError
     ) -> WriteResult:
         """Resend a bulk chunk the service refused as ``$batch``, one operation per row.
 
@@ -505,7 +524,7 @@ class Writer:
                 LOGGER.warning("Bulk messages unavailable on %s: using $batch", entity_set)
                 self._no_bulk.add(entity_set)
 
-    def _bulk_message(self, plan: WritePlan, items: list[_Item]) -> str | None:
+    def _bulk_message(self, plan: WritePlan, items: Sequence[_Item]) -> str | None:
         if not plan.supports_bulk or self.bulk_disabled(plan.entity_set):
             return None
         if plan.operation is Operation.DELETE:
@@ -551,7 +570,7 @@ class Writer:
             return webapi.update(plan.entity_set, item.key, plan.primary_id, body)
         return webapi.upsert(plan.entity_set, item.key, plan.primary_id, body)
 
-    def _write_batch(self, plan: WritePlan, items: list[_Item]) -> WriteResult:
+    def _write_batch(self, plan: WritePlan, items: Sequence[_Item]) -> WriteResult:
         """Send one operation per item in ``$batch`` (continue-on-error); retry transient parts."""
         result = WriteResult([], [])
         conflicts: list[tuple[_Item, WebApiError]] = []
@@ -566,7 +585,7 @@ class Writer:
     def _send_parts(
         self,
         plan: WritePlan,
-        items: list[_Item],
+        items: Sequence[_Item],
         result: WriteResult,
         conflicts: list[tuple[_Item, WebApiError]],
     ) -> list[tuple[_Item, WebRequest]]:
