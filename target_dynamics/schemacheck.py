@@ -83,11 +83,14 @@ def _node(schema: t.Any) -> Check | None:
         return _never
     if not isinstance(schema, dict) or _OTHER_KEYWORDS.intersection(schema):
         raise _Unsupported
+    types = schema.get("type")
+    objects_only = types in ("object", ["object"])
+    members = _object(schema, objects_only=objects_only)
     checks = [
         check
         for check in (
-            _type(schema.get("type")),
-            _object(schema),
+            None if members is not None and objects_only else _type(types),
+            members,
             _items(schema.get("items", True)),
             _any_of(schema.get("anyOf")),
             _length(schema.get("minLength"), schema.get("maxLength")),
@@ -127,7 +130,8 @@ def _type(names: str | list[str] | None) -> Check | None:
     return check
 
 
-def _object(schema: Mapping[str, t.Any]) -> Check | None:
+def _object(schema: Mapping[str, t.Any], *, objects_only: bool) -> Check | None:
+    """The members' check; with ``objects_only`` it also refuses what is not an object."""
     properties = schema.get("properties") or {}
     # Properties whose schema is only a type without numbers: their Python types, checked inline.
     typed = {name: types for name, sub in properties.items() if (types := _plain(sub))}
@@ -137,7 +141,7 @@ def _object(schema: Mapping[str, t.Any]) -> Check | None:
     required = frozenset(schema.get("required") or ())
     if not typed and extra is None and not required and not any(checks.values()):
         return None
-    return _members(typed, checks, extra, required)
+    return _members(typed, checks, extra, required, objects_only=objects_only)
 
 
 def _members(
@@ -145,12 +149,14 @@ def _members(
     checks: Mapping[str, Check | None],
     extra: Check | None,
     required: frozenset[str],
+    *,
+    objects_only: bool,
 ) -> Check:
     """An object's check: each member by its type or check (else ``extra``), then ``required``."""
 
     def check(value: t.Any) -> bool:
         if not isinstance(value, dict):
-            return True
+            return not objects_only
         for name, item in value.items():
             types = typed.get(name)
             if types is not None:

@@ -72,7 +72,16 @@ class Received(t.NamedTuple):
     """
 
     message: dict[str, t.Any]
-    source: str
+    origin: str | int
+    """Where the message came from: the input line's number (0: unknown), or a description."""
+
+    @property
+    def source(self) -> str:
+        """Where the message came from, for a dead letter: ``input line 7``."""
+        origin = self.origin
+        if isinstance(origin, str):
+            return origin
+        return f"input line {origin}" if origin else "input"
 
     @property
     def stream(self) -> str:
@@ -179,23 +188,27 @@ class DataverseSink(BatchSink):
             self._remove_sdc_metadata_from_record(record)
         checker = self._validator
         invalid = checker.problem(record) if isinstance(checker, _RecordChecker) else None
-        invalid = invalid or self._parse_dates(record) or self._missing_keys(record)
+        invalid = invalid or self._parse_dates(record)
+        if not invalid and not self._keys <= record.keys():
+            invalid = self._missing_keys(record)
         self.tally_record_read()
         if self._mirror is not None:
             self._mirror.receive(received.version)
         context.setdefault("records", []).append(_Pending(record, received, invalid))
-        self.record_counter_metric.increment()
+
+    @cached_property
+    def _keys(self) -> frozenset[str]:
+        """The stream's key properties (a SCHEMA that changes them makes a new sink)."""
+        return frozenset(self.key_properties)
 
     @cached_property
     def _with_metadata(self) -> bool:
         """Whether records get the SDK's ``_sdc_`` metadata columns (``add_record_metadata``)."""
         return self.include_sdc_metadata_properties
 
-    def _missing_keys(self, record: dict[str, t.Any]) -> str | None:
-        """A record without a key property is rejected (the SDK would end the run)."""
+    def _missing_keys(self, record: dict[str, t.Any]) -> str:
+        """Why a record without a key property is rejected (the SDK would end the run)."""
         missing = [key for key in self.key_properties if key not in record]
-        if not missing:
-            return None
         return (
             f"key property {', '.join(repr(k) for k in missing)} is missing from the record "
             "(the stream's SCHEMA names it in key_properties)"
@@ -349,6 +362,7 @@ class DataverseSink(BatchSink):
         if not pending:
             return
         self._run.report.add(self.stream_name, received=len(pending))
+        self.record_counter_metric.increment(len(pending))  # once a batch, not a record
         if not self._paths_checked:  # open paths are checked on the stream's first batch
             self._paths_checked = True
             records = [item.record for item in pending]

@@ -79,6 +79,8 @@ class TargetDynamics(Target):
         self._metadata: MetadataCache | None = None
         self._lists: MarketingLists | None = None
         self._raw_schemas: dict[str, dict[str, t.Any]] = {}
+        self._routes: dict[str, list[_Route]] = {}
+        """Each stream's maps and sinks, found on its first RECORD after a SCHEMA."""
         self._unsettled = False
         self._writing = 0
         self._records_since_drain = 0
@@ -294,6 +296,7 @@ class TargetDynamics(Target):
         # dead-letter file can replay rejected records as the tap sent them.
         if isinstance(message_dict.get("stream"), str):
             self._raw_schemas[message_dict["stream"]] = message_dict
+        self._routes.clear()  # a SCHEMA may change the stream maps and replace sinks
         super()._process_schema_message(message_dict)
 
     @override
@@ -305,30 +308,44 @@ class TargetDynamics(Target):
         # records and keep the message as it arrived, with where it came from (the input line,
         # or the batch file and its line), so a rejected record is dead-lettered as the tap sent it.
         stream = message_dict["stream"]
-        if self._connection_tested and self._meltano_test(stream):
-            return
-        maps = self.mapper.stream_maps.get(stream)
-        if maps is None:
-            self._assert_sink_exists(stream)  # raises: a RECORD before its SCHEMA
-            return
-        if source is None:
-            line = getattr(self.message_reader, "line", None)
-            source = f"input line {line}" if line else "input"
-        received = Received(message_dict, source)
-        for stream_map in maps:
+        routes = self._routes.get(stream)
+        if routes is None:
+            if self._connection_tested and self._meltano_test(stream):
+                return
+            routes = self._route(stream)  # raises for a RECORD before its SCHEMA
+        received = Received(
+            message_dict, getattr(self.message_reader, "line", 0) if source is None else source
+        )
+        for stream_map, passes, sink in routes:
             record = message_dict["record"].copy()  # the message keeps the record as sent
-            if not _passes_through(stream_map):
+            if not passes:
                 record = stream_map.transform(record)
                 if record is None:  # a stream map's filter dropped it
                     continue
-            self._assert_sink_exists(stream_map.stream_alias)
-            sink = t.cast("DataverseSink", self._sinks_active[stream_map.stream_alias])
             sink.receive(record, received)
             if sink.is_full:
                 self.drain_one(sink)
         self._records_since_drain += 1
         self._handle_max_record_age()
         self.report.tick()
+
+    def _route(self, stream: str) -> list[_Route]:
+        """Where ``stream``'s records go: each stream map, whether it changes records, its sink.
+
+        Raises:
+            RecordsWithoutSchemaException: the stream had no SCHEMA.
+        """
+        maps = self.mapper.stream_maps.get(stream)
+        if maps is None:
+            self._assert_sink_exists(stream)  # raises: a RECORD before its SCHEMA
+            maps = []
+        routes = []
+        for stream_map in maps:
+            self._assert_sink_exists(stream_map.stream_alias)
+            sink = t.cast("DataverseSink", self._sinks_active[stream_map.stream_alias])
+            routes.append(_Route(stream_map, _passes_through(stream_map), sink))
+        self._routes[stream] = routes
+        return routes
 
     @override
     def _process_batch_message(self, message_dict: dict[str, t.Any]) -> None:
@@ -356,12 +373,13 @@ class TargetDynamics(Target):
         # every quarter of state_interval_records records or state_interval_seconds (checked on each
         # RECORD and STATE), whenever the tap sent a STATE not yet emitted, so a killed run
         # resends at most one interval.
+        if self._unsettled or self._latest_state in (None, self._queued_state):
+            return  # no STATE waits to go out
         settings = self.settings
         seconds = settings.state_interval_seconds
-        due = self._records_since_drain * 4 >= settings.state_interval_records or (
+        if self._records_since_drain * 4 >= settings.state_interval_records or (
             seconds > 0 and self._max_record_age_in_minutes * 60 >= seconds
-        )
-        if due and not self._unsettled and self._latest_state not in (None, self._queued_state):
+        ):
             self.drain_all()
 
     @override
@@ -584,6 +602,13 @@ def _config_problem(error: Exception) -> str:
 def _not_an_sdk_echo(record: logging.LogRecord) -> bool:
     """Drop the SDK's extra error line before a failure the CLI reports itself."""
     return record.msg != "Error initializing target sink '%s'"
+
+
+class _Route(t.NamedTuple):
+    stream_map: StreamMap
+    passes: bool
+    """Whether the map hands records on unchanged (see :func:`_passes_through`)."""
+    sink: DataverseSink
 
 
 def _passes_through(stream_map: StreamMap) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 
@@ -68,3 +69,28 @@ def test_extra_fields_drop_writes_the_columns_the_table_has(reset_emulator, capl
     assert len(warnings) == 1
     assert "shoe_size" in warnings[0]
     assert "fullname" in warnings[0]
+
+
+def test_records_after_a_new_schema_are_checked_against_it(reset_emulator, singer, tmp_path):
+    """A second SCHEMA for a stream (here adding ``jobtitle``) holds for the records after it:
+    they are checked against it, not against the first one, which refused the field."""
+    first = {
+        **singer.PEOPLE_SCHEMA,
+        "schema": {**singer.PEOPLE_SCHEMA["schema"], "additionalProperties": False},
+    }
+    second = copy.deepcopy(first)
+    second["schema"]["properties"]["jobtitle"] = {"type": "string"}
+    before, after = singer.people(2), singer.people(4)[2:]
+    for message in after:
+        message["record"]["jobtitle"] = "Engineer"
+    config = {**reset_emulator.target_config, "entity": "contact"}
+    done = singer.cli(config, [first, *before, second, *after], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = reset_emulator.admin.snapshot()["contact"]
+    titles = {row["emailaddress1"]: row.get("jobtitle") for row in rows}
+    assert titles == {
+        "p0@x.org": None,
+        "p1@x.org": None,
+        "p2@x.org": "Engineer",
+        "p3@x.org": "Engineer",
+    }
