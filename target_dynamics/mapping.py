@@ -51,6 +51,7 @@ import datetime as dt
 import decimal
 import json
 import re
+import sys
 import typing as t
 import uuid
 from dataclasses import dataclass, field, replace
@@ -572,6 +573,9 @@ class _FieldStep:
     """Payload key a null value clears: the column, or its ``nav@odata.bind``."""
     blank_is_null: bool
     """An empty (or whitespace-only) string is a null: the column is not text."""
+    longest: int = -1
+    """For a text column: the longest string passed on as it is (``convert`` checks the rest,
+    and everything else); -1 otherwise."""
 
 
 @dataclass(frozen=True)
@@ -617,8 +621,11 @@ class RecordMapper:
                 convert = _CONVERTERS.get(column.type_name, convert_value)
                 if source in self.json_text:
                     convert = json_text
+                longest = -1
+                if convert is _string:
+                    longest = column.max_length if column.max_length is not None else sys.maxsize
                 steps.append(
-                    _FieldStep(source, path, key, name, column, convert, None, name, blank)
+                    _FieldStep(source, path, key, name, column, convert, None, name, blank, longest)
                 )
                 continue
             rule = self.lookups.get(name)
@@ -659,8 +666,10 @@ class RecordMapper:
                 value = None
             if value is None:
                 converted[name] = None
-                if not (creating or name in self.id_columns):
-                    payload[_clearing(step)] = None
+                self._clear(step, payload, creating=creating)
+                continue
+            if type(value) is str and len(value) <= step.longest:  # text that fits: as it is
+                converted[name] = payload[name] = value
                 continue
             convert = step.convert
             if convert is None:
@@ -676,6 +685,11 @@ class RecordMapper:
         if "statecode" in payload or "statuscode" in payload:
             return MappedRecord(payload, key, state_pair(self.table, payload, operation))
         return MappedRecord(payload, key)
+
+    def _clear(self, step: _FieldStep, payload: dict[str, t.Any], *, creating: bool) -> None:
+        """A null value clears its column, except in a create and for the ID field."""
+        if not (creating or step.name in self.id_columns):
+            payload[_clearing(step)] = None
 
     def _key(
         self,

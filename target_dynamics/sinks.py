@@ -196,6 +196,17 @@ class DataverseSink(BatchSink):
             self._mirror.receive(received.version)
         context.setdefault("records", []).append(_Pending(record, received, invalid))
 
+    @property
+    @override
+    def is_full(self) -> bool:
+        # Private SDK override: the SDK's test (asked after every record) through three
+        # properties; the batch size is fixed when the sink is made.
+        return self._batch_records_read >= self._full_at
+
+    @cached_property
+    def _full_at(self) -> int:
+        return self.max_size
+
     @cached_property
     def _keys(self) -> frozenset[str]:
         """The stream's key properties (a SCHEMA that changes them makes a new sink)."""
