@@ -44,7 +44,7 @@ from target_dynamics.schemacheck import compile_check
 from target_dynamics.settings_schema import BATCH_SIZE_ROWS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from target_dynamics.metadata import TableInfo
     from target_dynamics.run import RunContext
@@ -52,6 +52,8 @@ if t.TYPE_CHECKING:
     from target_dynamics.target import TargetDynamics
 
 _SHOWN_REASONS = 5
+_OPERATION_VALUES = {operation: operation.value for operation in Operation}
+"""Each operation's name (``Enum.value`` is a Python-level property, read for every record)."""
 _SDC_COLUMNS = frozenset(
     (
         "_sdc_extracted_at",
@@ -125,11 +127,12 @@ class _RecordChecker(JSONSchemaValidator):
                 f"{getattr(error, 'message', exc)}; fix the schema the tap sends"
             )
             raise InvalidJSONSchema(msg) from None
-        self._fits = compile_check(schema)
+        self.fits = compile_check(schema)
+        """The compiled check (:mod:`schemacheck`); None when the schema needs ``jsonschema``."""
 
     def problem(self, record: dict[str, t.Any]) -> str | None:
         """Why ``record`` does not match the stream's schema, or None when it does."""
-        if self._fits is not None and self._fits(record):
+        if self.fits is not None and self.fits(record):
             return None
         try:
             self.validate(record)
@@ -162,7 +165,6 @@ class DataverseSink(BatchSink):
         self._mirror: Mirror | None = None
         self._mirror_warned = False
         self._invalid: dict[int, str] = {}
-        self._undated: tuple[dict[str, t.Any], frozenset[str]] | None = None
         self._paths_checked = False
         super().__init__(target=target, **kwargs)
 
@@ -181,17 +183,20 @@ class DataverseSink(BatchSink):
         properties. A record that fails a check is queued with its problem, to be rejected
         with a dead letter when its batch is written; the run goes on.
         """
-        context = self._get_context(record)
+        context = self._pending_batch or self._get_context(record)
         if self._with_metadata:
             self._add_sdc_metadata_to_record(record, received.message, context)
         elif not record.keys().isdisjoint(_SDC_COLUMNS):
             self._remove_sdc_metadata_from_record(record)
-        checker = self._validator
-        invalid = checker.problem(record) if isinstance(checker, _RecordChecker) else None
-        invalid = invalid or self._parse_dates(record)
+        fits = self._fits
+        invalid = None if fits is not None and fits(record) else self._problem(record)
+        if not invalid and not record.keys() <= self._undated:
+            invalid = self._parse_dates(record)
         if not invalid and not self._keys <= record.keys():
             invalid = self._missing_keys(record)
-        self.tally_record_read()
+        # The SDK's tally_record_read (final), inline: it runs for every record.
+        self._total_records_read += 1
+        self._batch_records_read += 1
         if self._mirror is not None:
             self._mirror.receive(received.version)
         context.setdefault("records", []).append(_Pending(record, received, invalid))
@@ -242,18 +247,26 @@ class DataverseSink(BatchSink):
         if marked:
             record[DELETED_AT] = deleted
 
-    def _parse_dates(self, record: dict[str, t.Any]) -> str | None:
-        """Parse the record's dates and times as the SDK does; the problem of one that fails.
+    @cached_property
+    def _fits(self) -> Callable[[t.Any], bool] | None:
+        """The compiled schema check (:mod:`schemacheck`), if records are checked and it can."""
+        checker = self._validator
+        return checker.fits if isinstance(checker, _RecordChecker) else None
 
-        A record whose fields all have a schema and none a date or time has nothing to parse.
-        """
+    def _problem(self, record: dict[str, t.Any]) -> str | None:
+        """Why ``record`` does not match the stream's schema (None: it does, or is not checked)."""
+        checker = self._validator
+        return checker.problem(record) if isinstance(checker, _RecordChecker) else None
+
+    @cached_property
+    def _undated(self) -> frozenset[str]:
+        """The fields the schema gives no date or time: a record of only these has none."""
+        properties = self.schema.get("properties") or {}
+        return frozenset(n for n, p in properties.items() if not get_datelike_property_type(p))
+
+    def _parse_dates(self, record: dict[str, t.Any]) -> str | None:
+        """Parse the record's dates and times as the SDK does; the problem of one that fails."""
         schema = self.schema
-        if self._undated is None or self._undated[0] is not schema:
-            properties = schema.get("properties") or {}
-            undated = (n for n, p in properties.items() if not get_datelike_property_type(p))
-            self._undated = (schema, frozenset(undated))
-        if record.keys() <= self._undated[1]:
-            return None
         try:  # the SDK raises on an unparseable date-time, ending the run
             self._parse_timestamps_in_record(record, schema, self.datetime_error_treatment)
         except ValueError as exc:
@@ -479,7 +492,7 @@ class DataverseSink(BatchSink):
                 operation = record_operation(
                     item.record, plan.settings, plan.plan.operation, keyless=keyless
                 )
-                mapped = plan.mapper.map(item.record, operation.value)
+                mapped = plan.mapper.map(item.record, _OPERATION_VALUES[operation])
             except RecordRejected as exc:
                 rejected[index] = self._letter(exc.reason, exc.code, None)
                 continue
