@@ -130,14 +130,6 @@ class HttpsTransport:
         self._keep(origin, connection)
         return WebResponse(answer.status, answer.headers, answer.body)
 
-    def close(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            for idle in self._idle.values():
-                for connection in idle:
-                    connection.close()
-            self._idle.clear()
-
     def _idle_connection(self, origin: str, timeout: float) -> http1.Connection | None:
         """An idle connection to ``origin`` the server has not closed, if there is one."""
         with self._lock:
