@@ -3,10 +3,9 @@
 The Web API client sends through :class:`HttpsTransport`, keep-alive HTTP/1.1 connections
 (:mod:`target_dynamics.http1`). It keeps no cookies (the ``ARRAffinity`` cookie would pin every
 request to one web server, §7.2), follows no redirects and retries nothing: the client decides
-all of that.
-MSAL gets a requests session (:func:`make_session`) with the same trust. Both verify TLS against
-the default CAs plus an optional bundle, whatever ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``
-say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
+all of that. MSAL gets a requests session (:func:`make_session`) with the same trust. Both
+verify TLS against the default CAs plus an optional bundle, whatever ``REQUESTS_CA_BUNDLE`` /
+``CURL_CA_BUNDLE`` say, and honour ``HTTPS_PROXY`` / ``NO_PROXY``.
 """
 
 from __future__ import annotations
