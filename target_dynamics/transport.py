@@ -11,7 +11,6 @@ verify TLS against the default CAs plus an optional bundle, whatever ``REQUESTS_
 from __future__ import annotations
 
 import base64
-import importlib.metadata
 import ssl
 import threading
 import typing as t
@@ -24,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
 from typing_extensions import override
 
-from target_dynamics import http1
+from target_dynamics import __version__, http1
 from target_dynamics.errors import ConfigError
 from target_dynamics.webapi import WebResponse
 
@@ -36,7 +35,7 @@ if t.TYPE_CHECKING:
 
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
-USER_AGENT = f"target-dynamics/{importlib.metadata.version('target-dynamics')}"
+USER_AGENT = f"target-dynamics/{__version__}"
 TRANSPORT_HEADERS = {"User-Agent": USER_AGENT}
 """Sent with every Web API request, under the client's own headers."""
 
