@@ -15,7 +15,7 @@ import ssl
 import threading
 import typing as t
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import certifi
 import requests
@@ -36,6 +36,9 @@ if t.TYPE_CHECKING:
 POOL_SIZE = 64
 """Connections kept per host: above the 52 concurrent requests Dataverse allows (§7.1)."""
 USER_AGENT = f"target-dynamics/{__version__}"
+URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
+"""What a request target keeps as it is; anything else (spaces, controls, non-ASCII) is
+percent-encoded (RFC 3986: reserved characters, unreserved ones and existing escapes)."""
 TRANSPORT_HEADERS = {"User-Agent": USER_AGENT}
 """Sent with every Web API request, under the client's own headers."""
 
@@ -116,6 +119,8 @@ class HttpsTransport:
         """See :meth:`Transport.send`."""
         end = url.find("/", len("https://"))
         origin, target = (url, "/") if end < 0 else (url[:end], url[end:])
+        if not target.isascii() or not target.isprintable() or " " in target:
+            target = quote(target, safe=URL_SAFE)  # e.g. a next link as the service wrote it
         connection = self._idle_connection(origin, timeout) or self._connect(url, origin, timeout)
         try:
             answer = connection.exchange(method, target, {**TRANSPORT_HEADERS, **headers}, body)

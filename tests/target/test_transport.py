@@ -77,7 +77,9 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            received.append({**self.headers, "peer": str(self.client_address[1])})
+            received.append(
+                {**self.headers, "peer": str(self.client_address[1]), "path": self.path}
+            )
             if self.path in RAW:
                 self.wfile.write(RAW[self.path])
                 self.close_connection = self.path in CLOSING
@@ -131,6 +133,17 @@ def test_answers_with_status_headers_and_body(tls_server: Server) -> None:
     assert answer.header("content-length") == "2"
     assert tls_server.received[-1]["User-Agent"] == USER_AGENT
     assert tls_server.received[-1]["Accept"] == "application/json"
+
+
+def test_a_target_outside_printable_ascii_goes_percent_encoded(tls_server: Server) -> None:
+    """A link the service wrote (or a path) with spaces or non-ASCII text still goes out as
+    one valid request line; what is already encoded stays as it is."""
+    transport = HttpsTransport(trust_context(tls_server.ca_path))
+    url = tls_server.url + "/?$filter=name eq 'Zoë'&$skiptoken=%3Ccookie%3E&x=a\r\nb"
+    assert transport.send("GET", url, {}, None, 5).status == 200
+    assert tls_server.received[-1]["path"] == (
+        "/?$filter=name%20eq%20'Zo%C3%AB'&$skiptoken=%3Ccookie%3E&x=a%0D%0Ab"
+    )
 
 
 def test_no_cookie_is_kept(tls_server: Server) -> None:
