@@ -51,8 +51,7 @@ import threading
 import time
 import typing as t
 import uuid
-from concurrent import futures
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from target_dynamics import webapi
 from target_dynamics.errors import KEY_NOT_FOUND_CODE, SQL_TIMEOUT_CODE, WebApiError
@@ -302,7 +301,7 @@ class Writer:
             chunks = split_even(items, self._chunk_size, self.concurrency())
             senders = self._chunk_senders()
             sent = [senders.submit(self._write_chunk, plan, chunk) for chunk in chunks]
-            futures.wait(sent)  # every chunk settled before a failure is raised
+            wait(sent)  # every chunk settled before a failure is raised
             for outcome in sent:
                 result.merge(outcome.result())
         # A record written to several matching rows lands only if every one of them did.

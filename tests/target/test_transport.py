@@ -38,10 +38,10 @@ class Server:
     ``peer``) are kept in :attr:`received`.
     """
 
-    def __init__(self, ca_path: str, url: str) -> None:
+    def __init__(self, ca_path: str, url: str, received: list[dict[str, str]]) -> None:
         self.ca_path = ca_path
         self.url = url
-        self.received: list[dict[str, str]] = []
+        self.received = received
 
 
 RAW = {
@@ -119,9 +119,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    served = Server(str(ca_path), f"https://127.0.0.1:{server.server_address[1]}")
-    served.received = received
-    yield served
+    yield Server(str(ca_path), f"https://127.0.0.1:{server.server_address[1]}", received)
     server.shutdown()
     server.server_close()
 
